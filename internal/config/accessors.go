@@ -1,0 +1,207 @@
+package config
+
+import (
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"mailflow/internal/netrange"
+)
+
+// ErrorAt builds an Error for key with the line that key (or its nearest
+// written parent) has in the file. Packages that check what this one
+// cannot (certificate files, name resolution) use it so their messages
+// point at the right line.
+func (c *Config) ErrorAt(key, msg, fix string) *Error {
+	return &Error{File: c.Path, Line: c.Line(key), Key: key, Msg: msg, Fix: fix}
+}
+
+// Line is the line of key in the file. A key the file does not set (a
+// defaulted or missing value) gets the line of its nearest parent, so an
+// error about a missing receive_connectors[1].fqdn points at the
+// connector. 0 means unknown (a Config built in code).
+func (c *Config) Line(key string) int {
+	for key != "" {
+		if l, ok := c.lines[key]; ok {
+			return l
+		}
+		switch i := strings.LastIndexAny(key, ".["); {
+		case i < 0:
+			return 0
+		default:
+			key = key[:i]
+		}
+	}
+	return 0
+}
+
+// Resolve interprets p relative to the configuration file's directory, as
+// every path in the file is. Absolute and empty paths are returned as is.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	if c.Path == "" {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(filepath.Dir(c.Path), p)
+}
+
+// DataDir is server.data_dir resolved.
+func (c *Config) DataDir() string {
+	d := c.Server.DataDir
+	if d == "" {
+		d = DefaultDataDir
+	}
+	return c.Resolve(d)
+}
+
+// LogDir is server.log_dir resolved, by default <data_dir>/logs.
+func (c *Config) LogDir() string {
+	if c.Server.LogDir != "" {
+		return c.Resolve(c.Server.LogDir)
+	}
+	return filepath.Join(c.DataDir(), "logs")
+}
+
+// AdminTokenFile is admin.token_file resolved, by default
+// <data_dir>/admin.token.
+func (c *Config) AdminTokenFile() string {
+	if c.Admin.TokenFile != "" {
+		return c.Resolve(c.Admin.TokenFile)
+	}
+	return filepath.Join(c.DataDir(), "admin.token")
+}
+
+// AdminEnabled reports whether the admin API should listen.
+func (c *Config) AdminEnabled() bool { return !strings.EqualFold(c.Admin.Listen, "off") }
+
+// ReceiveConnector finds a receive connector by name, ignoring case as
+// Exchange does; nil when there is none.
+func (c *Config) ReceiveConnector(name string) *ReceiveConnector {
+	for i := range c.ReceiveConnectors {
+		if strings.EqualFold(c.ReceiveConnectors[i].Name, name) {
+			return &c.ReceiveConnectors[i]
+		}
+	}
+	return nil
+}
+
+// SendConnector finds a send connector by name, ignoring case.
+func (c *Config) SendConnector(name string) *SendConnector {
+	for i := range c.SendConnectors {
+		if strings.EqualFold(c.SendConnectors[i].Name, name) {
+			return &c.SendConnectors[i]
+		}
+	}
+	return nil
+}
+
+// IsAcceptedDomain reports whether mail for domain is for this
+// organisation (accepted_domains, with "*.contoso.com" covering
+// subdomains).
+func (c *Config) IsAcceptedDomain(domain string) bool {
+	for _, d := range c.AcceptedDomains {
+		if MatchDomain(d, domain) {
+			return true
+		}
+	}
+	return false
+}
+
+// ConnectorID is the connector-id of protocol logs: SERVER\Connector.
+func (c *Config) ConnectorID(rc *ReceiveConnector) string {
+	return c.Server.Name + `\` + rc.Name
+}
+
+// IsEnabled reports whether the connector takes part (default true).
+func (rc *ReceiveConnector) IsEnabled() bool { return rc.Enabled == nil || *rc.Enabled }
+
+// HasAuth reports whether auth_mechanism includes m (case-insensitive).
+func (rc *ReceiveConnector) HasAuth(m string) bool { return containsFold(rc.AuthMechanism, m) }
+
+// HasPermission reports whether permission_groups includes g.
+func (rc *ReceiveConnector) HasPermission(g string) bool { return containsFold(rc.PermissionGroups, g) }
+
+// LoggingVerbose reports whether the connector writes a protocol log.
+func (rc *ReceiveConnector) LoggingVerbose() bool {
+	return strings.EqualFold(rc.ProtocolLoggingLevel, LoggingVerbose)
+}
+
+// Ranges returns remote_ip_ranges parsed. Validate caches them; for a
+// connector that was not validated they are parsed here and invalid
+// entries are skipped.
+func (rc *ReceiveConnector) Ranges() []netrange.Range {
+	if len(rc.ranges) == len(rc.RemoteIPRanges) && rc.ranges != nil {
+		return rc.ranges
+	}
+	var out []netrange.Range
+	for _, s := range rc.RemoteIPRanges {
+		if r, err := netrange.Parse(s); err == nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// ParsedBindings returns bindings parsed, like Ranges.
+func (rc *ReceiveConnector) ParsedBindings() []netrange.Binding {
+	if len(rc.bindings) == len(rc.Bindings) && rc.bindings != nil {
+		return rc.bindings
+	}
+	var out []netrange.Binding
+	for _, s := range rc.Bindings {
+		if b, err := netrange.ParseBinding(s); err == nil {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// IsEnabled reports whether the connector takes part (default true).
+func (sc *SendConnector) IsEnabled() bool { return sc.Enabled == nil || *sc.Enabled }
+
+// LoggingVerbose reports whether the connector writes a protocol log.
+func (sc *SendConnector) LoggingVerbose() bool {
+	return strings.EqualFold(sc.ProtocolLoggingLevel, LoggingVerbose)
+}
+
+// SmartHostAddresses returns the smart hosts as "host:port" dial
+// addresses, with the connector's port where none is written. Empty means
+// deliver by MX. Invalid entries (only possible without Validate) are
+// skipped.
+func (sc *SendConnector) SmartHostAddresses() []string {
+	port := sc.Port
+	if port == 0 {
+		port = DefaultSMTPPort
+	}
+	var out []string
+	for _, s := range sc.SmartHosts {
+		host, p, err := SplitSmartHost(s, port)
+		if err != nil {
+			continue
+		}
+		out = append(out, net.JoinHostPort(host, strconv.Itoa(p)))
+	}
+	return out
+}
+
+// Matches reports whether the connector's address spaces cover domain.
+func (sc *SendConnector) Matches(domain string) bool {
+	for _, a := range sc.AddressSpaces {
+		if MatchDomain(a, domain) {
+			return true
+		}
+	}
+	return false
+}
+
+func containsFold(list []string, v string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, v) {
+			return true
+		}
+	}
+	return false
+}

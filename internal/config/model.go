@@ -1,0 +1,149 @@
+// Package config owns mailflow's organisation model: the server, accepted
+// domains, trust anchors, certificates, receive and send connectors, queue
+// and admin settings, loaded from one YAML file.
+//
+// Key names are snake_case forms of the Exchange cmdlet parameters so that
+// Exchange documentation applies. Every load error names the file, the line,
+// the key and the fix. Saving is atomic (write to a temporary file, fsync,
+// rename, fsync the directory) and keeps comments.
+package config
+
+import (
+	"time"
+
+	"mailflow/internal/netrange"
+)
+
+// Config is the whole organisation model of one mailflow server.
+type Config struct {
+	// Path is the file the configuration was loaded from; relative paths in
+	// the file (certificates, data_dir) are resolved against its directory.
+	Path string `yaml:"-"`
+
+	Server            Server             `yaml:"server"`
+	AcceptedDomains   []string           `yaml:"accepted_domains"`
+	Trust             Trust              `yaml:"trust"`
+	Certificates      []CertificateRef   `yaml:"certificates"`
+	ReceiveConnectors []ReceiveConnector `yaml:"receive_connectors"`
+	SendConnectors    []SendConnector    `yaml:"send_connectors"`
+	Queue             Queue              `yaml:"queue"`
+	Limits            Limits             `yaml:"limits"`
+	Admin             Admin              `yaml:"admin"`
+
+	// lines maps dotted keys ("receive_connectors[1].bindings[0]") to
+	// their line in Path, so that checks made after loading (certificate
+	// files, live edits) can still point at the right line.
+	lines map[string]int
+	// bad holds keys that failed to decode; validation does not pile
+	// follow-on errors on them.
+	bad map[string]bool
+}
+
+// Server describes this transport server.
+type Server struct {
+	Name    string `yaml:"name"`     // NetBIOS-style name, used in connector ids (SERVER\Connector)
+	FQDN    string `yaml:"fqdn"`     // last-resort name for certificate selection
+	DataDir string `yaml:"data_dir"` // queue, mailboxes, logs, admin token
+	// LogDir defaults to <data_dir>/logs; protocol logs go to
+	// <log_dir>/ProtocolLog/SmtpReceive and .../SmtpSend, tracking to
+	// <log_dir>/MessageTracking.
+	LogDir string `yaml:"log_dir"`
+}
+
+// Trust lists extra CA certificates added to the system roots when
+// validating peers (send side and mutual TLS on receive).
+type Trust struct {
+	CAFiles []string `yaml:"ca_files"`
+	// SystemRoots: include the system roots (default true).
+	SystemRoots *bool `yaml:"system_roots"`
+}
+
+// CertificateRef names a certificate file in the store.
+type CertificateRef struct {
+	File         string `yaml:"file"`          // PEM (chain + key) or PFX/P12
+	KeyFile      string `yaml:"key_file"`      // PEM key when not in File
+	PasswordFile string `yaml:"password_file"` // PFX password
+	Line         int    `yaml:"-"`             // line of this entry in the file
+	Key          string `yaml:"-"`             // dotted key of this entry, "certificates[1]"
+}
+
+// ReceiveConnector mirrors Exchange's receive connector.
+type ReceiveConnector struct {
+	Name                     string   `yaml:"name"`
+	Enabled                  *bool    `yaml:"enabled"` // default true
+	Bindings                 []string `yaml:"bindings"`
+	RemoteIPRanges           []string `yaml:"remote_ip_ranges"`  // default: all IPv4 and all IPv6, as on Exchange
+	FQDN                     string   `yaml:"fqdn"`              // default server.fqdn
+	AuthMechanism            []string `yaml:"auth_mechanism"`    // default [Tls]; see AuthMechanisms
+	PermissionGroups         []string `yaml:"permission_groups"` // default [AnonymousUsers]; see PermissionGroups
+	TLSCertificateName       string   `yaml:"tls_certificate_name"`
+	RequireTLS               bool     `yaml:"require_tls"`
+	DomainSecureEnabled      bool     `yaml:"domain_secure_enabled"`
+	TLSSenderCertificateName string   `yaml:"tls_sender_certificate_name"`
+	ProtocolLoggingLevel     string   `yaml:"protocol_logging_level"` // None (default) | Verbose
+	AnonymousRelay           bool     `yaml:"anonymous_relay"`
+	AllowOpenRelay           bool     `yaml:"allow_open_relay"`
+	MaxMessageSize           ByteSize `yaml:"max_message_size"`           // default limits.max_message_size
+	MaxRecipientsPerMessage  int      `yaml:"max_recipients_per_message"` // default limits.max_recipients
+	Line                     int      `yaml:"-"`                          // line of this entry in the file
+	Key                      string   `yaml:"-"`                          // dotted key of this entry, "receive_connectors[1]"
+
+	// Parsed forms of Bindings and RemoteIPRanges, filled by Validate so
+	// that connector selection does not parse on every connection.
+	bindings []netrange.Binding
+	ranges   []netrange.Range
+}
+
+// SendConnector mirrors Exchange's send connector.
+type SendConnector struct {
+	Name                 string   `yaml:"name"`
+	Enabled              *bool    `yaml:"enabled"` // default true
+	AddressSpaces        []string `yaml:"address_spaces"`
+	SmartHosts           []string `yaml:"smart_hosts"`
+	Port                 int      `yaml:"port"` // default 25 for smart hosts without a port and MX
+	FQDN                 string   `yaml:"fqdn"` // default server.fqdn
+	RequireTLS           bool     `yaml:"require_tls"`
+	TLSAuthLevel         string   `yaml:"tls_auth_level"` // EncryptionOnly | CertificateValidation | DomainValidation; default EncryptionOnly with require_tls
+	TLSDomain            string   `yaml:"tls_domain"`
+	TLSCertificateName   string   `yaml:"tls_certificate_name"`
+	SourceIP             string   `yaml:"source_ip"`
+	ProtocolLoggingLevel string   `yaml:"protocol_logging_level"` // None (default) | Verbose
+	ConnectTimeout       Duration `yaml:"connect_timeout"`        // default 30s
+	Line                 int      `yaml:"-"`                      // line of this entry in the file
+	Key                  string   `yaml:"-"`                      // dotted key of this entry, "send_connectors[0]"
+}
+
+// Queue holds retry and expiry settings.
+type Queue struct {
+	RetryIntervals []Duration `yaml:"retry_intervals"` // default 1m,5m,15m,30m,1h (then 1h)
+	Expiry         Duration   `yaml:"expiry"`          // default 24h
+	Concurrency    int        `yaml:"concurrency"`     // parallel deliveries, default 20
+}
+
+// Limits protect the server.
+type Limits struct {
+	MaxMessageSize      ByteSize `yaml:"max_message_size"`       // default 36 MB
+	MaxRecipients       int      `yaml:"max_recipients"`         // default 200
+	MaxConnectionsPerIP int      `yaml:"max_connections_per_ip"` // default 50
+	MaxConnections      int      `yaml:"max_connections"`        // default 5000
+	ReadTimeout         Duration `yaml:"read_timeout"`           // default 5m
+	DataTimeout         Duration `yaml:"data_timeout"`           // default 10m
+	MaxProtocolErrors   int      `yaml:"max_protocol_errors"`    // default 10, then 421
+	TLSHandshakeTimeout Duration `yaml:"tls_handshake_timeout"`  // default 30s
+}
+
+// Admin configures the loopback HTTP API.
+type Admin struct {
+	Listen    string `yaml:"listen"`     // default 127.0.0.1:8025; "off" disables
+	TokenFile string `yaml:"token_file"` // default <data_dir>/admin.token
+	// TLSCertificateName and AllowNonLoopback: listening beyond loopback
+	// requires allow_non_loopback: true and a certificate (TLS).
+	AllowNonLoopback   bool   `yaml:"allow_non_loopback"`
+	TLSCertificateName string `yaml:"tls_certificate_name"`
+}
+
+// Duration is a time.Duration written as "90s", "5m", "24h".
+type Duration time.Duration
+
+// ByteSize is a size written as 1048576, "36MB", "512KB".
+type ByteSize int64

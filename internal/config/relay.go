@@ -1,0 +1,65 @@
+package config
+
+import (
+	"fmt"
+
+	"mailflow/internal/netrange"
+)
+
+// RelaysForAll reports whether clients on this connector may send to any
+// recipient, accepted domain or not: anonymous_relay, or the Exchange
+// pattern of ExternalAuthoritative with ExchangeServers, which treats every
+// client as an authenticated Exchange server.
+func (rc *ReceiveConnector) RelaysForAll() bool {
+	return rc.AnonymousRelay || (rc.HasAuth(AuthExternalAuthoritative) && rc.HasPermission(PermExchangeServers))
+}
+
+// CoversInternet reports whether remote_ip_ranges together hold every
+// IPv4 address or every IPv6 address, however they are split up.
+func (rc *ReceiveConnector) CoversInternet() bool {
+	rs := rc.Ranges()
+	return netrange.Covers(rs, netrange.All4) || netrange.Covers(rs, netrange.All6)
+}
+
+// OpenRelay reports whether anyone on the internet can relay through the
+// connector. The brief rule is "relays for all, covers the internet, and
+// admits anonymous clients"; with ExternalAuthoritative every client counts
+// as an Exchange server whatever permission_groups says, so admitting
+// AnonymousUsers is not needed for the connector to be open.
+func (rc *ReceiveConnector) OpenRelay() bool {
+	return rc.RelaysForAll() && rc.CoversInternet()
+}
+
+// relayReason says why the connector relays for everyone.
+func (rc *ReceiveConnector) relayReason() string {
+	if rc.AnonymousRelay {
+		return "anonymous_relay: true"
+	}
+	return "auth_mechanism ExternalAuthoritative with permission group ExchangeServers"
+}
+
+// OpenRelayWarnings returns one loud line for every enabled receive
+// connector that relays for any recipient, even when allowed: start-up logs
+// them so such a connector never goes unnoticed.
+func (c *Config) OpenRelayWarnings() []string {
+	var out []string
+	for i := range c.ReceiveConnectors {
+		rc := &c.ReceiveConnectors[i]
+		if !rc.IsEnabled() || !rc.RelaysForAll() {
+			continue
+		}
+		where := c.ErrorAt(rc.Key, "", "")
+		loc := where.File
+		if where.Line > 0 {
+			loc = fmt.Sprintf("%s:%d", where.File, where.Line)
+		}
+		if rc.OpenRelay() {
+			out = append(out, fmt.Sprintf("%s: OPEN RELAY: receive connector %q relays mail to any recipient for ANY address on the internet (%s, remote_ip_ranges %v, allow_open_relay: true); anyone can send spam through this server",
+				loc, rc.Name, rc.relayReason(), rc.RemoteIPRanges))
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s: receive connector %q relays mail to any recipient for clients in %v (%s); make sure only trusted hosts are in those ranges",
+			loc, rc.Name, rc.RemoteIPRanges, rc.relayReason()))
+	}
+	return out
+}

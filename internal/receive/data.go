@@ -1,0 +1,175 @@
+package receive
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"mailflow/internal/queue"
+	"mailflow/internal/smtp"
+)
+
+func (s *session) data(cmd smtp.Command) {
+	switch {
+	case cmd.Arg != "":
+		s.syntax("DATA takes no arguments")
+		return
+	case s.from == nil:
+		s.errors++
+		s.reply(503, "5.5.1", "Need MAIL command")
+		return
+	case len(s.rcpts) == 0:
+		s.errors++
+		s.reply(503, "5.5.1", "Need RCPT command")
+		return
+	}
+	s.reply(354, "", "Start mail input; end with <CRLF>.<CRLF>")
+	if err := s.flush(); err != nil {
+		s.quit = true
+		return
+	}
+	received := s.st.Now().UTC()
+	var buf bytes.Buffer
+	hdr := s.receivedHeader(received)
+	buf.WriteString(hdr)
+	max := s.c.MaxSize
+	if s.perms.Has(PermBypassMessageSizeLimit) {
+		max = 1 << 40
+	}
+	dataTimeout := time.Duration(s.st.Limits.DataTimeout)
+	if dataTimeout <= 0 {
+		dataTimeout = 10 * time.Minute
+	}
+	s.conn.SetReadDeadline(time.Now().Add(dataTimeout))
+	_, err := s.r.ReadData(&buf, max, maxTextLine)
+	switch {
+	case err == nil:
+	case errors.Is(err, smtp.ErrBareLineEnding):
+		s.errors++
+		s.log.Info("", "Message rejected: bare CR or LF in DATA (SMTP smuggling protection)")
+		s.reply(550, "5.6.11", "SMTPSEND.BareLinefeedsAreIllegal; bare CR or LF in message data is not permitted, lines must end with <CR><LF>")
+		s.resetTransaction()
+		return
+	case errors.Is(err, smtp.ErrTooLarge):
+		s.reply(552, "5.3.4", "Message size exceeds fixed maximum message size")
+		s.resetTransaction()
+		return
+	case errors.Is(err, smtp.ErrDataLineTooLong):
+		s.reply(500, "5.5.2", "Message line too long (limit 1000 octets including CRLF)")
+		s.resetTransaction()
+		return
+	case errors.Is(err, smtp.ErrNUL):
+		s.reply(550, "5.6.0", "NUL characters are not permitted in message data")
+		s.resetTransaction()
+		return
+	default:
+		// Unterminated DATA: the client went away; nothing was accepted.
+		s.log.Info("", "Message data incomplete: "+err.Error())
+		s.quit = true
+		return
+	}
+	body := buf.Bytes()
+	env := queue.Envelope{
+		From:        s.from.String(),
+		To:          append([]string(nil), s.rcpts...),
+		ReceivedAt:  received,
+		RemoteAddr:  s.remote.String(),
+		HeloName:    s.helo,
+		ConnectorID: s.c.ID,
+		TLS:         s.tls,
+		Size:        int64(len(body)),
+	}
+	env.MessageID, env.Subject = headerFields(body[len(hdr):])
+	ctx, cancel := s.submitContext()
+	id, err := s.srv.opts.Submitter.Put(ctx, env, body)
+	cancel()
+	if err != nil {
+		s.srv.opts.Logger.Error("message not stored; answered 452", "connector", s.c.Name(), "error", err)
+		s.log.Info("", "Message not stored: "+err.Error())
+		s.reply(452, "4.3.1", "Insufficient system storage")
+		s.resetTransaction()
+		return
+	}
+	s.log.Info(fmt.Sprintf("%s;%s;%d", id, env.MessageID, len(s.rcpts)), "receiving message")
+	s.reply(250, "2.6.0", fmt.Sprintf("%s [InternalId=%s, Hostname=%s] Queued mail for delivery", orBracket(env.MessageID, id, s.fqdn()), id, s.fqdn()))
+	if f := s.srv.opts.OnAccepted; f != nil {
+		f(id, env)
+	}
+	s.resetTransaction()
+}
+
+func orBracket(mid, id, host string) string {
+	if mid != "" {
+		return mid
+	}
+	return "<" + id + "@" + host + ">"
+}
+
+func (s *session) receivedHeader(at time.Time) string {
+	with := "ESMTP"
+	if !s.esmtp {
+		with = "SMTP"
+	}
+	if s.tls {
+		with += "S"
+	}
+	tlsPart := ""
+	if s.tls {
+		tlsPart = fmt.Sprintf("\r\n\t(version=%s cipher=%s)", s.tlsInfo.version, s.tlsInfo.cipher)
+	}
+	return fmt.Sprintf("Received: from %s ([%s]) by %s (mailflow; %s) with %s%s;\r\n\t%s\r\n",
+		sanitizeHeader(s.helo), s.remote.Addr().Unmap(), s.fqdn(), s.c.Name(), with, tlsPart,
+		at.Format(time.RFC1123Z))
+}
+
+func sanitizeHeader(v string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, v)
+}
+
+// headerFields pulls Message-ID and Subject from the header section for
+// tracking. Folded lines are unfolded; only the first occurrence counts.
+func headerFields(msg []byte) (messageID, subject string) {
+	end := bytes.Index(msg, []byte("\r\n\r\n"))
+	if end < 0 {
+		end = len(msg)
+	}
+	hdr := msg[:end]
+	var cur string
+	flush := func() {
+		name, val, ok := strings.Cut(cur, ":")
+		if !ok {
+			return
+		}
+		val = strings.TrimSpace(val)
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "message-id":
+			if messageID == "" {
+				messageID = val
+			}
+		case "subject":
+			if subject == "" {
+				subject = val
+			}
+		}
+	}
+	for _, line := range strings.Split(string(hdr), "\r\n") {
+		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			cur += " " + strings.TrimSpace(line)
+			continue
+		}
+		flush()
+		cur = line
+	}
+	flush()
+	return messageID, subject
+}
+
+var _ = io.EOF

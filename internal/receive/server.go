@@ -1,0 +1,304 @@
+package receive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"mailflow/internal/protolog"
+	"mailflow/internal/queue"
+)
+
+// Submitter takes an accepted message and makes it durable; it returns only
+// once the message is on stable storage. An error means nothing was stored.
+type Submitter interface {
+	Put(ctx context.Context, env queue.Envelope, body []byte) (string, error)
+}
+
+// Options are the fixed dependencies of a Server.
+type Options struct {
+	Submitter Submitter
+	Log       *protolog.Writer // SmtpReceive protocol log; nil = off
+	Logger    *slog.Logger
+	// OnAccepted observes every message acknowledged with 250 (message
+	// tracking RECEIVE). It must not block.
+	OnAccepted func(id string, env queue.Envelope)
+}
+
+// Server accepts SMTP connections for all receive connectors.
+type Server struct {
+	opts     Options
+	settings atomic.Pointer[Settings]
+
+	mu        sync.Mutex
+	listeners map[string]*listener // by listen address
+	perIP     map[netip.Addr]int
+	total     int
+	conns     map[net.Conn]struct{}
+	closed    bool
+	wg        sync.WaitGroup
+}
+
+type listener struct {
+	addr string
+	ln   net.Listener
+	done chan struct{}
+}
+
+// NewServer creates a server; call Apply to start listening.
+func NewServer(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Server{opts: opts, listeners: map[string]*listener{}, perIP: map[netip.Addr]int{}, conns: map[net.Conn]struct{}{}}
+}
+
+// Settings returns the live settings.
+func (s *Server) Settings() *Settings { return s.settings.Load() }
+
+// Apply makes st the live settings: new connections use it at once,
+// listeners for new bindings are opened and those no longer bound are
+// closed. Sessions in flight keep the settings they started with. If a
+// new binding cannot be opened, nothing changes and the error says which.
+func (s *Server) Apply(st *Settings) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("receive server is closed")
+	}
+	want := listenAddrs(st)
+	opened := map[string]*listener{}
+	for _, a := range want {
+		if _, ok := s.listeners[a]; ok {
+			continue
+		}
+		network := "tcp"
+		host, _, _ := net.SplitHostPort(a)
+		if host == "0.0.0.0" {
+			network = "tcp4"
+		} else if host == "::" {
+			network = "tcp6"
+		}
+		ln, err := net.Listen(network, a)
+		if err != nil {
+			for _, l := range opened {
+				l.ln.Close()
+			}
+			return fmt.Errorf("listen on %s: %w (another process may hold the port; change the connector's bindings)", a, err)
+		}
+		opened[a] = &listener{addr: a, ln: ln, done: make(chan struct{})}
+	}
+	s.settings.Store(st)
+	for a, l := range opened {
+		s.listeners[a] = l
+		s.wg.Add(1)
+		go s.accept(l)
+		s.opts.Logger.Info("listening", "address", l.ln.Addr().String())
+	}
+	keep := map[string]bool{}
+	for _, a := range want {
+		keep[a] = true
+	}
+	for a, l := range s.listeners {
+		if !keep[a] {
+			l.ln.Close()
+			delete(s.listeners, a)
+			s.opts.Logger.Info("stopped listening", "address", a)
+		}
+	}
+	return nil
+}
+
+// Addrs returns the actual listening addresses (useful with port 0).
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []net.Addr
+	for _, l := range s.listeners {
+		out = append(out, l.ln.Addr())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+// listenAddrs folds bindings into listen addresses: a port with an
+// all-addresses binding is listened on once (0.0.0.0 or [::]) and the
+// connector is told apart by the local address of each connection.
+func listenAddrs(st *Settings) []string {
+	type portSet struct{ v4all, v6all bool; specific map[string]bool }
+	ports := map[uint16]*portSet{}
+	for _, c := range st.Connectors {
+		for _, b := range c.Bindings {
+			ps := ports[b.Port]
+			if ps == nil {
+				ps = &portSet{specific: map[string]bool{}}
+				ports[b.Port] = ps
+			}
+			switch {
+			case !b.Addr.IsValid() || (b.Addr.Is4() && b.Addr.IsUnspecified()):
+				ps.v4all = true
+			case b.Addr.IsUnspecified():
+				ps.v6all = true
+			default:
+				ps.specific[netip.AddrPortFrom(b.Addr, b.Port).String()] = true
+			}
+		}
+	}
+	var out []string
+	for port, ps := range ports {
+		if ps.v4all {
+			out = append(out, fmt.Sprintf("0.0.0.0:%d", port))
+		}
+		if ps.v6all {
+			out = append(out, fmt.Sprintf("[::]:%d", port))
+		}
+		for a := range ps.specific {
+			ap := netip.MustParseAddrPort(a)
+			if (ap.Addr().Is4() && ps.v4all) || (ap.Addr().Is6() && ps.v6all) {
+				continue
+			}
+			out = append(out, a)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Server) accept(l *listener) {
+	defer s.wg.Done()
+	defer close(l.done)
+	var backoff time.Duration
+	for {
+		conn, err := l.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Temporary errors (EMFILE …): back off like net/http does.
+			if backoff == 0 {
+				backoff = 5 * time.Millisecond
+			} else if backoff *= 2; backoff > time.Second {
+				backoff = time.Second
+			}
+			s.opts.Logger.Warn("accept failed", "address", l.addr, "error", err, "retry_in", backoff)
+			t := time.NewTimer(backoff)
+			<-t.C
+			continue
+		}
+		backoff = 0
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(conn)
+		}()
+	}
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+func (s *Server) handle(conn net.Conn) {
+	st := s.settings.Load()
+	local, remote := addrPort(conn.LocalAddr()), addrPort(conn.RemoteAddr())
+	ip := remote.Addr().Unmap()
+
+	if reason := s.admit(conn, ip, st); reason != "" {
+		conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(conn, "%s\r\n", reason)
+		conn.Close()
+		s.opts.Logger.Warn("connection refused", "remote", remote.String(), "local", local.String(), "reply", reason)
+		return
+	}
+	defer s.release(conn, ip)
+
+	c := st.Select(local, remote)
+	if c == nil {
+		conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(conn, "421 4.3.2 Service not available, no receive connector accepts connections from %s on %s\r\n", ip, local)
+		conn.Close()
+		s.opts.Logger.Warn("no receive connector matches the connection; refused with 421",
+			"remote", remote.String(), "local", local.String(),
+			"fix", "add the remote address to a connector's remote_ip_ranges for this binding")
+		return
+	}
+	sess := newSession(s, st, c, conn, local, remote)
+	sess.run()
+}
+
+// admit enforces the global and per-IP connection limits. It returns the
+// reply to refuse with, or "".
+func (s *Server) admit(conn net.Conn, ip netip.Addr, st *Settings) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return "421 4.3.2 Service shutting down"
+	}
+	if max := st.Limits.MaxConnections; max > 0 && s.total >= max {
+		return "421 4.3.2 The maximum number of concurrent server connections has exceeded a limit, closing transmission channel"
+	}
+	if max := st.Limits.MaxConnectionsPerIP; max > 0 && s.perIP[ip] >= max {
+		return "421 4.3.2 The maximum number of concurrent connections has exceeded a limit, closing transmission channel"
+	}
+	s.total++
+	s.perIP[ip]++
+	s.conns[conn] = struct{}{}
+	return ""
+}
+
+func (s *Server) release(conn net.Conn, ip netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.total--
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+	delete(s.conns, conn)
+}
+
+// Connections returns the number of open sessions.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
+}
+
+// Close stops listening, waits up to the context's deadline for sessions to
+// finish, then closes the rest.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for a, l := range s.listeners {
+		l.ln.Close()
+		delete(s.listeners, a)
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	<-done
+	return nil
+}
+
+func lower(s string) string { return strings.ToLower(s) }

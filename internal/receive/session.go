@@ -1,0 +1,365 @@
+package receive
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"mailflow/internal/protolog"
+	"mailflow/internal/smtp"
+)
+
+// Limits of RFC 5321 §4.5.3.
+const (
+	maxCommandLine = 512
+	maxTextLine    = 1000
+)
+
+type session struct {
+	srv      *Server
+	st       *Settings
+	c        *Connector
+	conn     net.Conn
+	local    netip.AddrPort
+	remote   netip.AddrPort
+	r        *smtp.Reader
+	w        *bufio.Writer
+	log      *protolog.Session
+	helo     string
+	esmtp    bool
+	tls      bool
+	tlsInfo  tlsInfo
+	perms    Permissions
+	from     *smtp.Path
+	rcpts    []string
+	declared int64 // SIZE= from MAIL
+	errors   int
+	quit     bool
+}
+
+func newSession(srv *Server, st *Settings, c *Connector, conn net.Conn, local, remote netip.AddrPort) *session {
+	s := &session{srv: srv, st: st, c: c, conn: conn, local: local, remote: remote,
+		r: smtp.NewReader(conn), w: bufio.NewWriterSize(conn, 4096), perms: c.Base}
+	if c.Config.LoggingVerbose() {
+		s.log = srv.opts.Log.Session(c.ID, local.String(), remote.String())
+	}
+	return s
+}
+
+func (s *session) fqdn() string {
+	if s.c.Config.FQDN != "" {
+		return s.c.Config.FQDN
+	}
+	return s.st.ServerFQDN
+}
+
+func (s *session) run() {
+	defer s.conn.Close()
+	s.log.Connect()
+	s.reply(220, "", fmt.Sprintf("%s Microsoft ESMTP MAIL Service ready at %s (mailflow)", s.fqdn(), s.st.Now().UTC().Format(time.RFC1123Z)))
+	s.flush()
+	disc := "Local"
+	for !s.quit {
+		s.conn.SetReadDeadline(time.Now().Add(s.readTimeout()))
+		line, err := s.r.ReadLine(maxCommandLine)
+		if err != nil {
+			if s.handleReadError(err, &disc) {
+				break
+			}
+			continue
+		}
+		s.log.Received(line)
+		s.command(line)
+		// Flush only when the client has nothing more pipelined, so a
+		// PIPELINING client gets its replies in one write.
+		if s.r.Buffered() == 0 || s.quit {
+			if err := s.flush(); err != nil {
+				disc = "Remote(SocketError)"
+				break
+			}
+		}
+		if s.errors >= s.maxErrors() {
+			s.reply(421, "4.7.0", "Too many errors on this connection, closing transmission channel")
+			s.flush()
+			break
+		}
+	}
+	s.log.Disconnect(disc)
+}
+
+// handleReadError reports whether the session must end.
+func (s *session) handleReadError(err error, disc *string) bool {
+	var ne net.Error
+	switch {
+	case errors.Is(err, smtp.ErrLineTooLong):
+		s.errors++
+		s.reply(500, "5.5.2", "Command line too long")
+	case errors.Is(err, smtp.ErrBareLF), errors.Is(err, smtp.ErrBareCR):
+		s.errors++
+		s.reply(500, "5.5.2", "Command lines must end with <CR><LF>; bare CR or LF is not permitted")
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
+		s.reply(421, "4.4.2", s.fqdn()+" Connection timed out, closing transmission channel")
+		s.flush()
+		*disc = "Local(Timeout)"
+		return true
+	default:
+		*disc = "Remote(SocketError)"
+		return true
+	}
+	return s.flush() != nil
+}
+
+func (s *session) readTimeout() time.Duration {
+	if d := time.Duration(s.st.Limits.ReadTimeout); d > 0 {
+		return d
+	}
+	return 5 * time.Minute
+}
+
+func (s *session) maxErrors() int {
+	if n := s.st.Limits.MaxProtocolErrors; n > 0 {
+		return n
+	}
+	return 10
+}
+
+func (s *session) reply(code int, enh string, lines ...string) {
+	r := smtp.Reply{Code: code, Enhanced: enh, Lines: lines}
+	smtp.WriteReply(s.w, r)
+	if s.log != nil {
+		for i, l := range lines {
+			sep := " "
+			if i < len(lines)-1 {
+				sep = "-"
+			}
+			if enh != "" {
+				l = enh + " " + l
+			}
+			s.log.Sent(fmt.Sprintf("%d%s%s", code, sep, l))
+		}
+	}
+}
+
+func (s *session) flush() error {
+	s.conn.SetWriteDeadline(time.Now().Add(s.readTimeout()))
+	return s.w.Flush()
+}
+
+func (s *session) command(line string) {
+	cmd, err := smtp.ParseCommand(line)
+	if err != nil {
+		s.errors++
+		s.reply(500, "5.5.2", "Syntax error, command unrecognized")
+		return
+	}
+	switch cmd.Verb {
+	case "EHLO", "HELO":
+		s.hello(cmd)
+	case "STARTTLS":
+		s.startTLS(cmd)
+	case "MAIL":
+		s.mail(cmd)
+	case "RCPT":
+		s.rcpt(cmd)
+	case "DATA":
+		s.data(cmd)
+	case "RSET":
+		if cmd.Arg != "" {
+			s.syntax("RSET takes no arguments")
+			return
+		}
+		s.resetTransaction()
+		s.reply(250, "2.0.0", "Resetting")
+	case "NOOP":
+		s.reply(250, "2.0.0", "OK")
+	case "QUIT":
+		s.reply(221, "2.0.0", "Service closing transmission channel")
+		s.quit = true
+	case "VRFY":
+		s.reply(252, "2.1.5", "Cannot VRFY user, but will accept message for delivery")
+	case "EXPN":
+		s.reply(502, "5.3.3", "Command not implemented")
+	case "HELP":
+		s.reply(214, "2.0.0", "Commands: EHLO HELO STARTTLS MAIL RCPT DATA RSET NOOP QUIT VRFY HELP")
+	case "BDAT":
+		s.errors++
+		s.reply(502, "5.5.1", "BDAT is not supported (CHUNKING is not offered)")
+	case "AUTH":
+		s.errors++
+		s.reply(504, "5.7.4", "Unrecognized authentication type")
+	default:
+		s.errors++
+		s.reply(500, "5.3.3", "Unrecognized command '"+cmd.Verb+"'")
+	}
+}
+
+func (s *session) syntax(msg string) {
+	s.errors++
+	s.reply(501, "5.5.4", msg)
+}
+
+func (s *session) resetTransaction() {
+	s.from = nil
+	s.rcpts = nil
+	s.declared = 0
+}
+
+func (s *session) hello(cmd smtp.Command) {
+	name := strings.TrimSpace(cmd.Arg)
+	if name == "" || strings.ContainsAny(name, " \t") {
+		s.syntax("Invalid domain name; use " + cmd.Verb + " <your host name>")
+		return
+	}
+	s.helo = name
+	s.esmtp = cmd.Verb == "EHLO"
+	s.resetTransaction()
+	greet := fmt.Sprintf("%s Hello [%s]", s.fqdn(), s.remote.Addr().Unmap())
+	if !s.esmtp {
+		s.reply(250, "", greet)
+		return
+	}
+	lines := []string{greet, fmt.Sprintf("SIZE %d", s.c.MaxSize), "PIPELINING", "ENHANCEDSTATUSCODES"}
+	if s.c.OffersTLS() && !s.tls {
+		lines = append(lines, "STARTTLS")
+	}
+	lines = append(lines, "8BITMIME", "SMTPUTF8")
+	s.reply(250, "", lines...)
+}
+
+func (s *session) mail(cmd smtp.Command) {
+	switch {
+	case s.helo == "":
+		s.errors++
+		s.reply(503, "5.5.2", "Send hello first")
+		return
+	case s.from != nil:
+		s.errors++
+		s.reply(503, "5.5.2", "Sender already specified")
+		return
+	case !s.tls && (s.c.Config.RequireTLS || s.c.Config.DomainSecureEnabled):
+		s.reply(451, "5.7.3", "STARTTLS is required to send mail")
+		return
+	}
+	if s.c.Config.DomainSecureEnabled && !s.tlsInfo.clientOK {
+		s.errors++
+		s.reply(530, "5.7.1", "Client certificate not accepted for domain-secure connector "+
+			fmt.Sprintf("%q: %s", s.c.Name(), s.tlsInfo.clientWhy))
+		return
+	}
+	if !s.perms.Has(PermSubmit) {
+		s.errors++
+		s.reply(530, "5.7.1", "Client was not authenticated (no permission group of this connector grants submit)")
+		return
+	}
+	path, params, err := smtp.ParseMailFrom(cmd.Arg)
+	if err != nil {
+		s.syntaxError(err)
+		return
+	}
+	var size int64
+	for k, v := range params {
+		switch k {
+		case "SIZE":
+			if _, err := fmt.Sscanf(v, "%d", &size); err != nil || size < 0 {
+				s.syntax("Invalid SIZE parameter")
+				return
+			}
+		case "BODY":
+			if u := strings.ToUpper(v); u != "7BIT" && u != "8BITMIME" {
+				s.syntax("Invalid BODY parameter; use 7BIT or 8BITMIME")
+				return
+			}
+		case "SMTPUTF8":
+		default:
+			s.errors++
+			s.reply(555, "5.5.4", "Unsupported parameter "+k)
+			return
+		}
+	}
+	if size > s.c.MaxSize && !s.perms.Has(PermBypassMessageSizeLimit) {
+		s.reply(552, "5.3.4", "Message size exceeds fixed maximum message size")
+		return
+	}
+	s.from = &path
+	s.declared = size
+	s.reply(250, "2.1.0", "Sender OK")
+}
+
+func (s *session) syntaxError(err error) {
+	var se *smtp.SyntaxError
+	if errors.As(err, &se) {
+		s.errors++
+		s.reply(se.Code, se.Enhanced, se.Msg)
+		return
+	}
+	s.syntax(err.Error())
+}
+
+func (s *session) rcpt(cmd smtp.Command) {
+	if s.from == nil {
+		s.errors++
+		s.reply(503, "5.5.1", "Need MAIL command")
+		return
+	}
+	path, params, err := smtp.ParseRcptTo(cmd.Arg)
+	if err != nil {
+		s.syntaxError(err)
+		return
+	}
+	if len(params) > 0 {
+		for k := range params {
+			s.errors++
+			s.reply(555, "5.5.4", "Unsupported parameter "+k)
+			return
+		}
+	}
+	if len(s.rcpts) >= s.c.MaxRcpts {
+		s.reply(452, "4.5.3", "Too many recipients")
+		return
+	}
+	addr := path.String()
+	domain := path.Domain
+	if domain == "" {
+		// RFC 5321 §4.5.1: <postmaster> without a domain must be accepted.
+		if !strings.EqualFold(path.Local, "postmaster") {
+			s.syntax("Recipient address must be fully qualified")
+			return
+		}
+		domain = firstAccepted(s.st)
+		addr = "postmaster@" + domain
+	}
+	if !s.st.IsAccepted(domain) && !s.perms.Has(PermAcceptAnyRecipient) {
+		s.reply(550, "5.7.54", "SMTP; Unable to relay recipient in non-accepted domain")
+		return
+	}
+	if path.SourceRoute && !s.st.IsAccepted(domain) && !s.perms.Has(PermAcceptRoutingHeaders) {
+		s.reply(550, "5.7.54", "SMTP; Unable to relay recipient in non-accepted domain")
+		return
+	}
+	s.rcpts = append(s.rcpts, addr)
+	s.reply(250, "2.1.5", "Recipient OK")
+}
+
+func firstAccepted(st *Settings) string {
+	best := ""
+	for d := range st.Accepted {
+		if best == "" || d < best {
+			best = d
+		}
+	}
+	if best == "" {
+		return st.ServerFQDN
+	}
+	return best
+}
+
+// ctx for submissions: bounded so a stuck store cannot hold a session forever.
+func (s *session) submitContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), time.Minute)
+}

@@ -1,0 +1,107 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"mailflow/internal/queue"
+	"mailflow/internal/route"
+	"mailflow/internal/send"
+)
+
+// deliverer is the queue's router: accepted domains go to the local
+// mailbox store, everything else to the send connector whose address space
+// matches the recipient domain most specifically.
+type deliverer struct{ s *Server }
+
+type sendGroup struct {
+	conn   send.Connector
+	domain string
+	rcpts  []string
+}
+
+func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (io.ReadCloser, error), rcpts []string) []queue.Result {
+	rt := d.s.Runtime()
+	var results []queue.Result
+	groups := map[string]*sendGroup{}
+	var order []string
+	for _, rcpt := range rcpts {
+		domain := domainOf(rcpt)
+		dec, err := rt.Router.Route(domain)
+		if err != nil {
+			var nr *route.NoRouteError
+			status := "550 5.4.4 Unable to route: " + err.Error()
+			if errors.As(err, &nr) {
+				status = "550 5.4.4 " + nr.Error()
+			}
+			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Failed, Status: status, Detail: status})
+			continue
+		}
+		if dec.Local {
+			results = append(results, d.local(m, body, rcpt))
+			continue
+		}
+		sc, ok := rt.Send[strings.ToLower(dec.Connector)]
+		if !ok {
+			status := fmt.Sprintf("451 4.4.0 send connector %q is no longer configured", dec.Connector)
+			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, Status: status, Detail: status})
+			continue
+		}
+		// One connection per connector and recipient domain: with an empty
+		// tls_domain the expected certificate name is the recipient domain.
+		key := strings.ToLower(dec.Connector) + "\x00" + domain
+		g := groups[key]
+		if g == nil {
+			g = &sendGroup{conn: sc, domain: domain}
+			groups[key] = g
+			order = append(order, key)
+		}
+		g.rcpts = append(g.rcpts, rcpt)
+	}
+	for _, key := range order {
+		g := groups[key]
+		msg := send.Message{ID: m.ID, From: m.Env.From, Rcpts: g.rcpts, Body: body, Size: m.Env.Size, RecipientDomain: g.domain}
+		for _, r := range rt.Sender.Send(ctx, g.conn, msg) {
+			results = append(results, queue.Result{
+				Rcpt: r.Rcpt, Outcome: outcome(r.Outcome), Status: r.Status, Detail: r.Detail,
+				RemoteHost: r.RemoteHost, RemoteIP: r.RemoteIP,
+			})
+		}
+	}
+	return results
+}
+
+func outcome(o send.Outcome) queue.Outcome {
+	switch o {
+	case send.Delivered:
+		return queue.Delivered
+	case send.Failed:
+		return queue.Failed
+	}
+	return queue.Deferred
+}
+
+func (d *deliverer) local(m *queue.Message, body func() (io.ReadCloser, error), rcpt string) queue.Result {
+	rc, err := body()
+	if err != nil {
+		status := "451 4.3.0 Cannot read queued message: " + err.Error()
+		return queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, Status: status, Detail: status}
+	}
+	defer rc.Close()
+	if _, err := d.s.mailbox.Deliver(rcpt, m.ID, rc); err != nil {
+		status := "451 4.3.0 Local delivery failed: " + err.Error()
+		return queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, Status: status, Detail: status}
+	}
+	status := "250 2.0.0 Delivered to mailbox"
+	return queue.Result{Rcpt: rcpt, Outcome: queue.Delivered, Status: status, RemoteHost: d.s.Runtime().Cfg.Server.FQDN}
+}
+
+func domainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return strings.ToLower(addr[i+1:])
+	}
+	return ""
+}

@@ -1,0 +1,183 @@
+package server
+
+import (
+	"crypto/x509"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"mailflow/internal/certs"
+	"mailflow/internal/config"
+	"mailflow/internal/receive"
+	"mailflow/internal/route"
+	"mailflow/internal/send"
+	"mailflow/internal/tlscheck"
+)
+
+// Runtime is one immutable, fully validated view of the configuration with
+// everything it refers to loaded.
+type Runtime struct {
+	Cfg      *config.Config
+	Store    *certs.Store
+	Roots    *x509.CertPool
+	Recv     *receive.Settings
+	Router   *route.Router
+	Send     map[string]send.Connector // by lower-case name
+	Sender   *send.Sender              // bound to Store and Roots; set by the Server
+	Warnings []string
+}
+
+// Build loads a configuration file and everything it names. Errors name the
+// file, line, key and fix.
+func Build(path string, now time.Time) (*Runtime, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	return BuildFrom(cfg, now)
+}
+
+// BuildFrom is Build for an already parsed configuration.
+func BuildFrom(cfg *config.Config, now time.Time) (*Runtime, error) {
+	var errs config.Errors
+	store, cerrs := LoadCertificates(cfg)
+	errs = append(errs, cerrs...)
+	roots, rerrs := LoadTrust(cfg)
+	errs = append(errs, rerrs...)
+	errs = append(errs, checkPinnedNames(cfg, store)...)
+	sendConns, serrs := sendConnectors(cfg)
+	errs = append(errs, serrs...)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	recv, warnings, err := receive.Compile(cfg, store, roots, now)
+	if err != nil {
+		return nil, err
+	}
+	var rs []route.SendConnector
+	for _, sc := range cfg.SendConnectors {
+		if sc.Enabled != nil && !*sc.Enabled {
+			continue
+		}
+		rs = append(rs, route.SendConnector{Name: sc.Name, AddressSpaces: sc.AddressSpaces})
+	}
+	warnings = append(warnings, cfg.OpenRelayWarnings()...)
+	return &Runtime{
+		Cfg: cfg, Store: store, Roots: roots, Recv: recv,
+		Router: route.New(cfg.AcceptedDomains, rs), Send: sendConns, Warnings: warnings,
+	}, nil
+}
+
+// LoadCertificates loads every certificate the configuration lists.
+func LoadCertificates(cfg *config.Config) (*certs.Store, config.Errors) {
+	var list []*certs.Certificate
+	var errs config.Errors
+	for i, ref := range cfg.Certificates {
+		key := fmt.Sprintf("certificates[%d].file", i)
+		keyFile, pass := "", ""
+		if ref.KeyFile != "" {
+			keyFile = cfg.Resolve(ref.KeyFile)
+		}
+		if ref.PasswordFile != "" {
+			pass = cfg.Resolve(ref.PasswordFile)
+		}
+		c, err := certs.LoadFile(cfg.Resolve(ref.File), keyFile, pass)
+		if err != nil {
+			errs = append(errs, cfg.ErrorAt(key, err.Error(),
+				"check the file exists and is readable (create lab certificates with `mailflow cert new`), and that password_file holds the PFX password"))
+			continue
+		}
+		list = append(list, c)
+	}
+	return certs.NewStore(list...), errs
+}
+
+// LoadTrust builds the pool used to validate peers: the system roots
+// (unless trust.system_roots is false) plus trust.ca_files.
+func LoadTrust(cfg *config.Config) (*x509.CertPool, config.Errors) {
+	pool := x509.NewCertPool()
+	if cfg.Trust.SystemRoots == nil || *cfg.Trust.SystemRoots {
+		if sys, err := x509.SystemCertPool(); err == nil {
+			pool = sys
+		}
+	}
+	var errs config.Errors
+	for i, f := range cfg.Trust.CAFiles {
+		key := fmt.Sprintf("trust.ca_files[%d]", i)
+		data, err := os.ReadFile(cfg.Resolve(f))
+		if err != nil {
+			errs = append(errs, cfg.ErrorAt(key, fmt.Sprintf("cannot read CA file: %v", err), "point ca_files at a PEM file of CA certificates"))
+			continue
+		}
+		if !pool.AppendCertsFromPEM(data) {
+			errs = append(errs, cfg.ErrorAt(key, "no PEM certificate found in "+cfg.Resolve(f), "use a PEM file (-----BEGIN CERTIFICATE-----)"))
+		}
+	}
+	return pool, errs
+}
+
+// checkPinnedNames refuses a tls_certificate_name that matches no loaded
+// certificate: Exchange would silently stop offering STARTTLS (event
+// 12014); mailflow refuses the change instead and lists what would match.
+func checkPinnedNames(cfg *config.Config, store *certs.Store) config.Errors {
+	var errs config.Errors
+	check := func(key, name, kind string) {
+		if name == "" {
+			return
+		}
+		issuer, subject, err := certs.ParseName(name)
+		if err != nil {
+			errs = append(errs, cfg.ErrorAt(key, err.Error(), `use "<I>issuer<S>subject" as shown by mailflow cert list`))
+			return
+		}
+		for _, c := range store.All() {
+			if c.HasPrivateKey() && certs.SameName(c.Issuer, issuer) && certs.SameName(c.Subject, subject) {
+				return
+			}
+		}
+		var names []string
+		for _, c := range store.All() {
+			if c.HasPrivateKey() {
+				names = append(names, c.Name())
+			}
+		}
+		fix := "add the certificate under certificates: or pin one of: " + strings.Join(names, " | ")
+		if len(names) == 0 {
+			fix = "add the certificate (with its private key) under certificates:"
+		}
+		errs = append(errs, cfg.ErrorAt(key, fmt.Sprintf("%s %q matches no loaded certificate with a private key", kind, name), fix))
+	}
+	for i, rc := range cfg.ReceiveConnectors {
+		check(fmt.Sprintf("receive_connectors[%d].tls_certificate_name", i), rc.TLSCertificateName, "tls_certificate_name")
+	}
+	for i, sc := range cfg.SendConnectors {
+		check(fmt.Sprintf("send_connectors[%d].tls_certificate_name", i), sc.TLSCertificateName, "tls_certificate_name")
+	}
+	return errs
+}
+
+func sendConnectors(cfg *config.Config) (map[string]send.Connector, config.Errors) {
+	out := map[string]send.Connector{}
+	var errs config.Errors
+	for i, sc := range cfg.SendConnectors {
+		level := tlscheck.EncryptionOnly
+		if sc.TLSAuthLevel != "" {
+			l, err := tlscheck.ParseLevel(sc.TLSAuthLevel)
+			if err != nil {
+				errs = append(errs, cfg.ErrorAt(fmt.Sprintf("send_connectors[%d].tls_auth_level", i), err.Error(),
+					"use EncryptionOnly, CertificateValidation or DomainValidation"))
+				continue
+			}
+			level = l
+		}
+		out[strings.ToLower(sc.Name)] = send.Connector{
+			Name: sc.Name, Hosts: sc.SmartHosts, Port: sc.Port, FQDN: sc.FQDN,
+			RequireTLS: sc.RequireTLS, Level: level, TLSDomain: sc.TLSDomain,
+			CertificateName: sc.TLSCertificateName, SourceIP: sc.SourceIP,
+			ConnectTimeout: time.Duration(sc.ConnectTimeout),
+			Log:            strings.EqualFold(sc.ProtocolLoggingLevel, "Verbose"),
+		}
+	}
+	return out, errs
+}

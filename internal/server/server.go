@@ -1,0 +1,205 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"mailflow/internal/config"
+	"mailflow/internal/mailbox"
+	"mailflow/internal/protolog"
+	"mailflow/internal/queue"
+	"mailflow/internal/receive"
+	"mailflow/internal/send"
+	"mailflow/internal/tracking"
+)
+
+// Options tune a Server beyond its configuration file (tests, the lab).
+type Options struct {
+	Logger *slog.Logger
+	Clock  queue.Clock // nil = system clock
+	// Dialer, when set, replaces the send side's network dialer.
+	Dialer func(ctx context.Context, network, laddr, raddr string) (net.Conn, error)
+}
+
+// Server is a running mailflow transport.
+type Server struct {
+	path   string
+	opts   Options
+	log    *slog.Logger
+	rt     atomic.Pointer[Runtime]
+	reload sync.Mutex
+
+	recv    *receive.Server
+	queue   *queue.Queue
+	clock   queue.Clock
+	mailbox *mailbox.Store
+	recvLog *protolog.Writer
+	sendLog *protolog.Writer
+	track   *tracking.Writer
+
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Start loads the configuration at path and starts receiving and
+// delivering. It returns once every listener is open.
+func Start(path string, opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	clock := opts.Clock
+	if clock == nil {
+		clock = queue.SystemClock()
+	}
+	rt, err := Build(path, clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{path: path, opts: opts, log: opts.Logger, done: make(chan error, 1)}
+	for _, w := range rt.Warnings {
+		s.log.Warn(w)
+	}
+	cfg := rt.Cfg
+	logDir := cfg.LogDir()
+	if s.recvLog, err = protolog.NewWriter(protolog.Options{Dir: filepath.Join(logDir, "ProtocolLog", "SmtpReceive"), Kind: protolog.Receive}); err != nil {
+		return nil, fmt.Errorf("open receive protocol log: %w", err)
+	}
+	if s.sendLog, err = protolog.NewWriter(protolog.Options{Dir: filepath.Join(logDir, "ProtocolLog", "SmtpSend"), Kind: protolog.Send}); err != nil {
+		return nil, fmt.Errorf("open send protocol log: %w", err)
+	}
+	if s.track, err = tracking.NewWriter(tracking.Options{Dir: filepath.Join(logDir, "MessageTracking")}); err != nil {
+		return nil, fmt.Errorf("open message tracking log: %w", err)
+	}
+	if s.mailbox, err = mailbox.Open(filepath.Join(cfg.DataDir(), "mailboxes")); err != nil {
+		return nil, fmt.Errorf("open mailboxes: %w", err)
+	}
+	s.clock = clock
+	s.rt.Store(s.withSender(rt))
+
+	q, err := queue.Open(queue.Options{
+		Dir:         filepath.Join(cfg.DataDir(), "queue"),
+		Clock:       clock,
+		Retry:       durations(cfg.Queue.RetryIntervals),
+		Expiry:      time.Duration(cfg.Queue.Expiry),
+		Concurrency: cfg.Queue.Concurrency,
+		Deliverer:   &deliverer{s: s},
+		Observer:    &observer{s: s},
+		ServerFQDN:  cfg.Server.FQDN,
+		Logger:      s.log,
+	})
+	if err != nil {
+		s.closeLogs()
+		return nil, fmt.Errorf("open queue in %s: %w", filepath.Join(cfg.DataDir(), "queue"), err)
+	}
+	s.queue = q
+	s.recv = receive.NewServer(receive.Options{
+		Submitter: q, Log: s.recvLog, Logger: s.log,
+		OnAccepted: func(id string, env queue.Envelope) { s.trackReceive(id, env) },
+	})
+	if err := s.recv.Apply(rt.Recv); err != nil {
+		q.Close()
+		s.closeLogs()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go func() { s.done <- q.Run(ctx) }()
+	return s, nil
+}
+
+func durations(ds []config.Duration) []time.Duration {
+	out := make([]time.Duration, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, time.Duration(d))
+	}
+	return out
+}
+
+// Runtime returns the live runtime.
+func (s *Server) Runtime() *Runtime { return s.rt.Load() }
+
+// Queue exposes the queue to the admin API.
+func (s *Server) Queue() *queue.Queue { return s.queue }
+
+// Receiver exposes the receive side (addresses, connection counts).
+func (s *Server) Receiver() *receive.Server { return s.recv }
+
+// ConfigPath is the file the server was started from.
+func (s *Server) ConfigPath() string { return s.path }
+
+// TrackingDir is where message tracking logs are written.
+func (s *Server) TrackingDir() string {
+	return filepath.Join(s.Runtime().Cfg.LogDir(), "MessageTracking")
+}
+
+// Reload re-reads the configuration file and applies it live. On any error
+// the running configuration stays and the error is returned.
+func (s *Server) Reload() error {
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	rt, err := Build(s.path, s.now())
+	if err != nil {
+		return err
+	}
+	return s.apply(rt)
+}
+
+// ApplyRuntime makes an already built runtime live.
+func (s *Server) ApplyRuntime(rt *Runtime) error {
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	return s.apply(rt)
+}
+
+func (s *Server) apply(rt *Runtime) error {
+	if err := s.recv.Apply(rt.Recv); err != nil {
+		return err
+	}
+	s.rt.Store(s.withSender(rt))
+	for _, w := range rt.Warnings {
+		s.log.Warn(w)
+	}
+	s.log.Info("configuration applied", "file", s.path,
+		"receive_connectors", len(rt.Recv.Connectors), "certificates", len(rt.Store.All()))
+	return nil
+}
+
+// withSender gives the runtime a Sender bound to its certificates and
+// trust, so a delivery always uses one consistent configuration.
+func (s *Server) withSender(rt *Runtime) *Runtime {
+	rt.Sender = &send.Sender{
+		Store: rt.Store, Roots: rt.Roots, ServerFQDN: rt.Cfg.Server.FQDN,
+		Log: s.sendLog, Now: s.clock.Now, Dialer: s.opts.Dialer,
+	}
+	return rt
+}
+
+func (s *Server) now() time.Time { return s.clock.Now() }
+
+// Close stops accepting, lets sessions finish (bounded by ctx), stops the
+// scheduler and flushes the logs.
+func (s *Server) Close(ctx context.Context) error {
+	err := s.recv.Close(ctx)
+	s.cancel()
+	if qerr := <-s.done; qerr != nil && !errors.Is(qerr, context.Canceled) {
+		err = errors.Join(err, qerr)
+	}
+	err = errors.Join(err, s.queue.Close())
+	s.closeLogs()
+	return err
+}
+
+func (s *Server) closeLogs() {
+	for _, w := range []interface{ Close() error }{s.recvLog, s.sendLog, s.track} {
+		if w != nil {
+			w.Close()
+		}
+	}
+}

@@ -1,0 +1,74 @@
+package server
+
+import (
+	"net"
+
+	"mailflow/internal/queue"
+	"mailflow/internal/tracking"
+)
+
+// observer turns queue events into message tracking records. Tracking
+// observes delivery; it never influences it.
+type observer struct{ s *Server }
+
+func (o *observer) Observe(ev queue.Event) {
+	rt := o.s.Runtime()
+	m := ev.Msg
+	e := tracking.Event{
+		Time:              ev.Time,
+		ServerHostname:    rt.Cfg.Server.FQDN,
+		EventID:           ev.Kind,
+		InternalMessageID: m.ID,
+		MessageID:         m.Env.MessageID,
+		Subject:           m.Env.Subject,
+		Sender:            m.Env.From,
+		ReturnPath:        m.Env.From,
+		TotalBytes:        m.Env.Size,
+		RecipientCount:    len(m.Recipients),
+		Source:            "SMTP",
+	}
+	if ev.Rcpt != "" {
+		e.Recipients = []string{ev.Rcpt}
+	}
+	switch ev.Kind {
+	case "DELIVER":
+		e.Source = "STOREDRIVER"
+	case "DSN":
+		e.Source = "DSN"
+	case "EXPIRE", "REMOVE":
+		e.Source = "QUEUE"
+	}
+	if st := ev.Result.Detail; st != "" {
+		e.RecipientStatus = []string{st}
+	} else if ev.Result.Status != "" {
+		e.RecipientStatus = []string{ev.Result.Status}
+	}
+	e.ServerIP = ev.Result.RemoteIP
+	if ev.Result.RemoteHost != "" && ev.Kind == "SEND" {
+		e.ServerHostname = ev.Result.RemoteHost
+	}
+	o.s.track.Log(e)
+}
+
+func (s *Server) trackReceive(id string, env queue.Envelope) {
+	rt := s.Runtime()
+	host, _, _ := net.SplitHostPort(env.RemoteAddr)
+	s.track.Log(tracking.Event{
+		Time:              env.ReceivedAt,
+		ClientIP:          host,
+		ClientHostname:    env.HeloName,
+		ServerHostname:    rt.Cfg.Server.FQDN,
+		ConnectorID:       env.ConnectorID,
+		Source:            "SMTP",
+		EventID:           "RECEIVE",
+		InternalMessageID: id,
+		MessageID:         env.MessageID,
+		Recipients:        env.To,
+		TotalBytes:        env.Size,
+		RecipientCount:    len(env.To),
+		Subject:           env.Subject,
+		Sender:            env.From,
+		ReturnPath:        env.From,
+		Directionality:    "Incoming",
+	})
+}
