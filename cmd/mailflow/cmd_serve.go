@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"mailflow/internal/admin"
 	"mailflow/internal/server"
 )
 
@@ -38,8 +39,15 @@ error and the running configuration stays. SIGINT/SIGTERM stop gracefully.`,
 			for _, a := range srv.Receiver().Addrs() {
 				fmt.Fprintf(cmd.OutOrStdout(), "mailflow: listening on %s\n", a)
 			}
-			if a := srv.AdminAddr(); a != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "mailflow: admin API on http://%s (token in %s)\n", a, srv.AdminTokenFile())
+			api, err := admin.Start(srv, logger)
+			if err != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				srv.Close(ctx)
+				cancel()
+				return err
+			}
+			if api != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "mailflow: admin API on %s (token in %s)\n", api.Addr(), api.TokenFile())
 			}
 			sigs := make(chan os.Signal, 4)
 			signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
@@ -52,6 +60,9 @@ error and the running configuration stays. SIGINT/SIGTERM stop gracefully.`,
 				}
 				logger.Info("shutting down", "signal", sig.String())
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				if api != nil {
+					api.Close(ctx)
+				}
 				err := srv.Close(ctx)
 				cancel()
 				return err

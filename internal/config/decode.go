@@ -184,6 +184,13 @@ type pair struct {
 // pairs lists a mapping's entries; YAML merge keys ("<<: *defaults") are
 // expanded after the explicit entries so that explicit keys win.
 func (d *decoder) pairs(n *yaml.Node, key string, depth int) []pair {
+	return d.mergePairs(n, key, depth, map[*yaml.Node]bool{n: true})
+}
+
+// mergePairs does the work of pairs; seen holds the mappings already
+// merged, so that "<<: [*a, *a]" or an anchor merging itself cannot blow
+// up exponentially.
+func (d *decoder) mergePairs(n *yaml.Node, key string, depth int, seen map[*yaml.Node]bool) []pair {
 	var out, merged []pair
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
@@ -207,7 +214,11 @@ func (d *decoder) pairs(n *yaml.Node, key string, depth int) []pair {
 					d.fail(k.Line, key, "<< must name a mapping (an anchor like &defaults)", "write <<: *anchor where the anchor is a mapping")
 					continue
 				}
-				for _, p := range d.pairs(s, key, depth+1) {
+				if seen[s] {
+					continue
+				}
+				seen[s] = true
+				for _, p := range d.mergePairs(s, key, depth+1, seen) {
 					p.merged = true
 					merged = append(merged, p)
 				}

@@ -74,7 +74,11 @@ func parseYAML(path string, data []byte) (root *yaml.Node, err error) {
 	if err != nil {
 		e := &Error{File: path, Msg: "YAML syntax: " + err.Error(),
 			Fix: "check indentation (spaces, not tabs) and quote values that contain \": \" or start with [ { * & ! | > % @"}
-		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		var second *secondDocumentError
+		if errors.As(err, &second) {
+			e.Line, e.Msg = second.line, "a second YAML document (after ---) is not allowed"
+			e.Fix = "keep everything in one document: remove the --- line and merge the sections"
+		} else if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 			e.Line, _ = strconv.Atoi(m[1])
 			e.Msg = "YAML syntax: " + m[2]
 		}
@@ -121,7 +125,14 @@ func parseDocument(data []byte) (doc *yaml.Node, err error) {
 		if line == 0 && len(extra.Content) > 0 {
 			line = extra.Content[0].Line
 		}
-		return nil, fmt.Errorf("yaml: line %d: a second YAML document (after ---) is not allowed; keep everything in one document", line)
+		return nil, &secondDocumentError{line: line}
 	}
 	return &n, nil
+}
+
+// secondDocumentError reports a "---" starting another document.
+type secondDocumentError struct{ line int }
+
+func (e *secondDocumentError) Error() string {
+	return fmt.Sprintf("line %d: a second YAML document (after ---) is not allowed", e.line)
 }

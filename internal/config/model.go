@@ -3,9 +3,21 @@
 // and admin settings, loaded from one YAML file.
 //
 // Key names are snake_case forms of the Exchange cmdlet parameters so that
-// Exchange documentation applies. Every load error names the file, the line,
-// the key and the fix. Saving is atomic (write to a temporary file, fsync,
-// rename, fsync the directory) and keeps comments.
+// Exchange documentation applies; enumerated values are matched ignoring
+// case and stored in Exchange's spelling (tls → Tls).
+//
+// Loading (Load, Parse) walks the YAML node tree itself instead of decoding
+// into the struct: that way every problem — unknown key (with the nearest
+// valid key suggested), wrong type, invalid value, conflicting connectors,
+// open relay — is reported at once as Errors, each naming the file, the
+// line, the dotted key and the fix, and a key→line map stays available to
+// other packages (ErrorAt) for problems they find later, such as an
+// unreadable certificate.
+//
+// Editing (SetReceiveConnectorField, AddCertificate, Apply, …) changes the
+// node tree, so comments survive, validates the new bytes with Parse before
+// writing, and saves atomically (temporary file, fsync, rename, fsync of
+// the directory). A refused edit leaves the file byte-identical.
 package config
 
 import (

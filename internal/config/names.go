@@ -197,7 +197,7 @@ func SplitSmartHost(s string, defaultPort int) (host string, port int, err error
 		return a.String(), port, nil
 	}
 	if p := domainProblem(host, false); p != "" {
-		return "", 0, fmt.Errorf("%q: the host %s", s, p)
+		return "", 0, fmt.Errorf("%q: host %q: %s", s, host, p)
 	}
 	return host, port, nil
 }

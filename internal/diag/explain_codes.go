@@ -833,7 +833,7 @@ func buildUnableToRelayNonAccepted(c explainCtx, e *Explanation) {
 }
 
 func buildNotAuthenticated(c explainCtx, e *Explanation) {
-	e.Title = e.Code + " " + e.Enhanced + " Client was not authenticated: the receive connector refuses anonymous senders"
+	e.Title = strings.TrimSpace(e.Code+" "+e.Enhanced) + " Client was not authenticated: the receive connector refuses anonymous senders"
 	e.Cause = "The connector that took the session does not allow anonymous mail (AnonymousUsers missing from PermissionGroups), or the sender's IP matched a more specific connector meant for authenticated clients or relay (the most specific RemoteIPRanges wins)."
 	e.Evidence = []string{
 		receiveConnectorEvidence() + " Add PermissionGroups to the list.",
@@ -847,7 +847,7 @@ func buildNotAuthenticated(c explainCtx, e *Explanation) {
 }
 
 func buildUnableToRelay(c explainCtx, e *Explanation) {
-	e.Title = e.Code + " " + e.Enhanced + " Unable to relay: the receiver does not accept mail for this recipient domain from this sender"
+	e.Title = strings.TrimSpace(e.Code+" "+e.Enhanced) + " Unable to relay: the receiver does not accept mail for this recipient domain from this sender"
 	e.Cause = "The receiving server is not the destination of the recipient's domain and the sender has no relay permission there: an MX or smart host pointing at a server where the domain is not accepted, or a client that should relay but lacks the permission."
 	e.Evidence = []string{
 		"The recipient domain's MX (dig MX <domain>) and the receiver's accepted domains (Get-AcceptedDomain; mailflow: accepted_domains).",
@@ -895,7 +895,7 @@ func buildDNSFailed(c explainCtx, e *Explanation) {
 
 func (c explainCtx) networkEvidence() []string {
 	return []string{
-		fmt.Sprintf("From outside your network: Test-NetConnection %s -Port 25 (or nc -vz %s), and %s.", c.hostOrIP(), c.hostOrIP(), c.probe()),
+		fmt.Sprintf("From outside your network: Test-NetConnection %s -Port 25 (or nc -vz %s 25), and %s.", c.hostOrIP(), c.hostOrIP(), c.probe()),
 		"Firewall and NAT logs for TCP 25 from the sender's address ranges (Exchange Online: the published Exchange Online Protection ranges) to " + nonBlank(c.ip(), "the published address") + ".",
 	}
 }

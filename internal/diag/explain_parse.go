@@ -366,7 +366,7 @@ func enhancedAt(s string, j int) (string, int) {
 // statusText is the reply text after the codes, up to the end of its line
 // or the end of the structure it sits in.
 func statusText(s string) string {
-	s = strings.TrimLeft(s, " \t-;:")
+	s = strings.TrimLeft(s, " \t-;:.")
 	if k := strings.IndexAny(s, "\r\n}>\""); k >= 0 {
 		s = s[:k]
 	}

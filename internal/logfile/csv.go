@@ -2,37 +2,51 @@ package logfile
 
 import "strings"
 
-// needsQuote reports whether a field must be quoted: it holds a comma or a
-// double quote. CR and LF never reach the file (AppendField replaces them).
-func needsQuote(s string) bool {
-	return strings.ContainsAny(s, ",\"")
-}
+// special marks the bytes AppendField must act on: ',' and '"' force
+// quoting, CR and LF are replaced.
+var special = [256]bool{',': true, '"': true, '\r': true, '\n': true}
 
 // AppendField appends s to dst as one CSV field in the Exchange log dialect:
 // a field holding ',' or '"' is wrapped in double quotes with embedded quotes
 // doubled, and every CR or LF becomes one space so that one record stays one
 // line (Exchange joins multi-line replies the same way). No separator is
 // written; the caller places the commas.
-func AppendField(dst []byte, s string) []byte {
-	if !needsQuote(s) {
-		if strings.IndexByte(s, '\r') < 0 && strings.IndexByte(s, '\n') < 0 {
-			return append(dst, s...)
-		}
-		for i := 0; i < len(s); i++ {
-			dst = append(dst, cleanByte(s[i]))
-		}
-		return dst
+//
+// It takes a string or a byte slice, so callers that assemble a field (such
+// as a ';'-joined list) in a scratch buffer need not convert it.
+func AppendField[T ~string | ~[]byte](dst []byte, s T) []byte {
+	i := 0
+	for i < len(s) && !special[s[i]] {
+		i++
 	}
-	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '"' {
+	if i == len(s) {
+		return append(dst, s...) // the common case: one scan, one copy
+	}
+	quote := false
+	for j := i; j < len(s); j++ {
+		if s[j] == ',' || s[j] == '"' {
+			quote = true
+			break
+		}
+	}
+	if quote {
+		dst = append(dst, '"')
+	}
+	dst = append(dst, s[:i]...)
+	for ; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '"':
 			dst = append(dst, '"', '"')
-			continue
+		case '\r', '\n':
+			dst = append(dst, ' ')
+		default:
+			dst = append(dst, c)
 		}
-		dst = append(dst, cleanByte(c))
 	}
-	return append(dst, '"')
+	if quote {
+		dst = append(dst, '"')
+	}
+	return dst
 }
 
 // CleanField returns s as a reader will see it after AppendField: CR and LF

@@ -14,9 +14,11 @@
 // hold; n starts at 1 and increments when a file would grow past MaxFileSize,
 // and a new process never appends to a file an earlier one wrote (it takes the
 // next free n), so a half-written last line cannot glue onto a new one.
-// Retention runs whenever a file is opened: files whose hour is older than
-// MaxAge go first, then the oldest files until the directory's files of this
-// prefix fit MaxDirSize. The current file is never removed.
+// Retention runs at start and whenever a file is opened: files whose hour is
+// older than MaxAge go first, then the oldest files until the directory's
+// files of this prefix fit MaxDirSize with the new file counted at its full
+// MaxFileSize (so the directory stays within budget while it fills). The
+// current file is never removed; other prefixes' files are never touched.
 //
 // Reading. [Scanner] splits a stream into records: it consumes "#" header
 // lines (remembering #Fields in any order and #Log-type), strips a UTF-8 BOM,

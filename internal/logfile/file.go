@@ -43,8 +43,17 @@ type Options struct {
 	afterFlush func(error)
 }
 
-// chunk is a run of lines that belong to one UTC hour.
-type chunk struct {
+// blockSize is the unit the pending buffer grows by. Lines are copied into
+// fixed-size blocks (not one growing slice) so that a burst never pays for
+// re-copying everything queued so far, and blocks are recycled after flushes.
+const blockSize = 128 << 10
+
+// maxPooledBlocks bounds the recycled blocks, so one burst does not pin its
+// memory for the life of the process.
+const maxPooledBlocks = 32
+
+// block is a run of lines that belong to one UTC hour.
+type block struct {
 	hour int64 // Unix seconds / 3600
 	buf  []byte
 }
@@ -55,8 +64,8 @@ type File struct {
 	o Options
 
 	mu           sync.Mutex // guards the fields below; held only to copy a line
-	pending      []chunk
-	spare        []chunk
+	pending      []block
+	spare        []block
 	pendingBytes int64
 	lastHour     int64 // hour of the latest line queued
 	free         [][]byte
@@ -146,17 +155,12 @@ func (f *File) Write(t time.Time, line []byte) bool {
 		return false
 	}
 	n := len(f.pending)
-	if n == 0 || hour != f.pending[n-1].hour {
-		var buf []byte
-		if k := len(f.free); k > 0 {
-			buf = f.free[k-1]
-			f.free = f.free[:k-1]
-		}
-		f.pending = append(f.pending, chunk{hour: hour, buf: buf})
+	if n == 0 || hour != f.pending[n-1].hour || len(f.pending[n-1].buf)+len(line) > cap(f.pending[n-1].buf) {
+		f.pending = append(f.pending, block{hour: hour, buf: f.newBlock(len(line))})
 		n++
 	}
-	c := &f.pending[n-1]
-	c.buf = append(c.buf, line...)
+	b := &f.pending[n-1]
+	b.buf = append(b.buf, line...)
 	f.pendingBytes += int64(len(line))
 	f.mu.Unlock()
 	return true
@@ -172,6 +176,19 @@ func hourOf(t time.Time) int64 {
 	return h
 }
 
+// newBlock returns an empty buffer for at least size bytes. Called with mu held.
+func (f *File) newBlock(size int) []byte {
+	if size > blockSize {
+		return make([]byte, 0, size) // one oversized line, not recycled
+	}
+	if k := len(f.free); k > 0 {
+		b := f.free[k-1]
+		f.free = f.free[:k-1]
+		return b
+	}
+	return make([]byte, 0, blockSize)
+}
+
 // Dropped returns how many lines were dropped because the buffer was full.
 func (f *File) Dropped() int64 { return f.dropped.Load() }
 
@@ -182,32 +199,28 @@ func (f *File) Flush() error {
 	return f.flushLocked()
 }
 
-// maxKeptBuffer bounds the buffers kept for reuse, so one burst does not pin
-// a large allocation for the life of the process.
-const maxKeptBuffer = 1 << 20
-
 func (f *File) flushLocked() error {
 	f.mu.Lock()
-	chunks := f.pending
+	blocks := f.pending
 	f.pending = f.spare[:0]
 	f.pendingBytes = 0
 	f.mu.Unlock()
 
 	var firstErr error
-	for i := range chunks {
-		if err := f.writeChunk(chunks[i].hour, chunks[i].buf); err != nil && firstErr == nil {
+	for i := range blocks {
+		if err := f.writeChunk(blocks[i].hour, blocks[i].buf); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}
 
 	f.mu.Lock()
-	for i := range chunks {
-		if b := chunks[i].buf; cap(b) <= maxKeptBuffer && len(f.free) < 4 {
+	for i := range blocks {
+		if b := blocks[i].buf; cap(b) == blockSize && len(f.free) < maxPooledBlocks {
 			f.free = append(f.free, b[:0])
 		}
-		chunks[i].buf = nil
+		blocks[i].buf = nil
 	}
-	f.spare = chunks[:0]
+	f.spare = blocks[:0]
 	f.mu.Unlock()
 	return firstErr
 }

@@ -22,11 +22,22 @@ const bindingForms = `write "IP:port": "0.0.0.0:2525" (all IPv4), "[::]:25" (all
 // BindingForms describes the accepted binding forms, for fix texts.
 func BindingForms() string { return bindingForms }
 
+// BindingError is returned by ParseBinding; Reason says what is wrong,
+// Error adds the accepted forms.
+type BindingError struct {
+	Input  string
+	Reason string
+}
+
+func (e *BindingError) Error() string {
+	return fmt.Sprintf("%q is not a binding: %s; %s", e.Input, e.Reason, bindingForms)
+}
+
 // ParseBinding reads "IP:port", "[IPv6]:port" or ":port".
 func ParseBinding(s string) (Binding, error) {
 	text := strings.TrimSpace(s)
 	fail := func(format string, args ...any) (Binding, error) {
-		return Binding{}, fmt.Errorf("%q is not a binding: %s; %s", s, fmt.Sprintf(format, args...), bindingForms)
+		return Binding{}, &BindingError{Input: s, Reason: fmt.Sprintf(format, args...)}
 	}
 	if text == "" {
 		return fail("it is empty")

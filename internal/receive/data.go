@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -89,6 +88,13 @@ func (s *session) data(cmd smtp.Command) {
 	if err != nil {
 		s.srv.opts.Logger.Error("message not stored; answered 452", "connector", s.c.Name(), "error", err)
 		s.log.Info("", "Message not stored: "+err.Error())
+		if errors.Is(err, queue.ErrClosed) {
+			s.reply(421, "4.3.2", "Service shutting down, try again later")
+			s.quit = true
+			return
+		}
+		// Any other failure (queue.ErrStorage and the rest) means nothing
+		// was stored: a transient refusal, never a 250.
 		s.reply(452, "4.3.1", "Insufficient system storage")
 		s.resetTransaction()
 		return
@@ -171,5 +177,3 @@ func headerFields(msg []byte) (messageID, subject string) {
 	flush()
 	return messageID, subject
 }
-
-var _ = io.EOF

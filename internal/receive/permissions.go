@@ -96,7 +96,7 @@ func RelayDescription(rc *config.ReceiveConnector) string {
 	if rc.HasAuth("ExternalAuthoritative") && rc.HasPermission("ExchangeServers") {
 		why = "ExternalAuthoritative + ExchangeServers"
 	}
-	if rc.RelaysForAll() && rc.AllowOpenRelay {
+	if rc.OpenRelay() {
 		return "ANY recipient from ANY address (" + why + ", allow_open_relay) — open relay"
 	}
 	return "any recipient from " + ranges + " (" + why + ")"

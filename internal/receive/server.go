@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"mailflow/internal/netrange"
 	"mailflow/internal/protolog"
 	"mailflow/internal/queue"
 )
@@ -76,18 +77,14 @@ func (s *Server) Apply(st *Settings) error {
 	}
 	want := listenAddrs(st)
 	opened := map[string]*listener{}
-	for _, a := range want {
+	keep := map[string]bool{}
+	for _, b := range want {
+		a := b.Network() + " " + b.ListenAddress()
+		keep[a] = true
 		if _, ok := s.listeners[a]; ok {
 			continue
 		}
-		network := "tcp"
-		host, _, _ := net.SplitHostPort(a)
-		if host == "0.0.0.0" {
-			network = "tcp4"
-		} else if host == "::" {
-			network = "tcp6"
-		}
-		ln, err := net.Listen(network, a)
+		ln, err := net.Listen(b.Network(), b.ListenAddress())
 		if err != nil {
 			for _, l := range opened {
 				l.ln.Close()
@@ -102,10 +99,6 @@ func (s *Server) Apply(st *Settings) error {
 		s.wg.Add(1)
 		go s.accept(l)
 		s.opts.Logger.Info("listening", "address", l.ln.Addr().String())
-	}
-	keep := map[string]bool{}
-	for _, a := range want {
-		keep[a] = true
 	}
 	for a, l := range s.listeners {
 		if !keep[a] {
@@ -129,47 +122,15 @@ func (s *Server) Addrs() []net.Addr {
 	return out
 }
 
-// listenAddrs folds bindings into listen addresses: a port with an
-// all-addresses binding is listened on once (0.0.0.0 or [::]) and the
-// connector is told apart by the local address of each connection.
-func listenAddrs(st *Settings) []string {
-	type portSet struct{ v4all, v6all bool; specific map[string]bool }
-	ports := map[uint16]*portSet{}
+// listenAddrs folds the connectors' bindings into the sockets to open
+// (netrange.Listeners drops bindings covered by a wildcard on the same
+// port); each connection is then routed by its local address.
+func listenAddrs(st *Settings) []netrange.Binding {
+	var all []netrange.Binding
 	for _, c := range st.Connectors {
-		for _, b := range c.Bindings {
-			ps := ports[b.Port]
-			if ps == nil {
-				ps = &portSet{specific: map[string]bool{}}
-				ports[b.Port] = ps
-			}
-			switch {
-			case !b.Addr.IsValid() || (b.Addr.Is4() && b.Addr.IsUnspecified()):
-				ps.v4all = true
-			case b.Addr.IsUnspecified():
-				ps.v6all = true
-			default:
-				ps.specific[netip.AddrPortFrom(b.Addr, b.Port).String()] = true
-			}
-		}
+		all = append(all, c.Bindings...)
 	}
-	var out []string
-	for port, ps := range ports {
-		if ps.v4all {
-			out = append(out, fmt.Sprintf("0.0.0.0:%d", port))
-		}
-		if ps.v6all {
-			out = append(out, fmt.Sprintf("[::]:%d", port))
-		}
-		for a := range ps.specific {
-			ap := netip.MustParseAddrPort(a)
-			if (ap.Addr().Is4() && ps.v4all) || (ap.Addr().Is6() && ps.v6all) {
-				continue
-			}
-			out = append(out, a)
-		}
-	}
-	sort.Strings(out)
-	return out
+	return netrange.Listeners(all)
 }
 
 func (s *Server) accept(l *listener) {

@@ -146,12 +146,16 @@ type NoRouteError struct {
 // Status is the SMTP reply code and enhanced status for the failure.
 func (e *NoRouteError) Status() string { return "550 5.4.4" }
 
-func (e *NoRouteError) Error() string {
+func (e *NoRouteError) Error() string { return e.Status() + " " + e.Detail() }
+
+// Detail is the text after the status: what is missing and the fix. A
+// Deliverer puts it in queue.Result.Detail with Status().
+func (e *NoRouteError) Detail() string {
 	d := e.Domain
 	if strings.TrimSpace(d) == "" {
-		return "550 5.4.4 Unable to route: the recipient has no domain"
+		return "Unable to route: the recipient has no domain"
 	}
-	return fmt.Sprintf("550 5.4.4 Unable to route: no accepted domain or send connector address space matches %q; "+
+	return fmt.Sprintf("Unable to route: no accepted domain or send connector address space matches %q; "+
 		"fix: add the address space %q (or \"*\" for all domains) to a send connector, or add %q to accepted_domains if it is ours",
 		d, d, d)
 }

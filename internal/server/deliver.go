@@ -33,11 +33,11 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 		dec, err := rt.Router.Route(domain)
 		if err != nil {
 			var nr *route.NoRouteError
-			status := "550 5.4.4 Unable to route: " + err.Error()
+			status, detail := "550 5.4.4", "Unable to route: "+err.Error()
 			if errors.As(err, &nr) {
-				status = "550 5.4.4 " + nr.Error()
+				status, detail = nr.Status(), nr.Detail()
 			}
-			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Failed, Status: status, Detail: status})
+			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Failed, Status: status, Detail: detail})
 			continue
 		}
 		if dec.Local {
@@ -67,7 +67,7 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 		for _, r := range rt.Sender.Send(ctx, g.conn, msg) {
 			results = append(results, queue.Result{
 				Rcpt: r.Rcpt, Outcome: outcome(r.Outcome), Status: r.Status, Detail: r.Detail,
-				RemoteHost: r.RemoteHost, RemoteIP: r.RemoteIP,
+				RemoteHost: r.RemoteHost, RemoteIP: r.RemoteIP, Route: g.conn.Name,
 			})
 		}
 	}
@@ -88,7 +88,7 @@ func (d *deliverer) local(m *queue.Message, body func() (io.ReadCloser, error), 
 	rc, err := body()
 	if err != nil {
 		status := "451 4.3.0 Cannot read queued message: " + err.Error()
-		return queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, Status: status, Detail: status}
+		return queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, Status: status, Detail: status, Local: true, Route: "Local"}
 	}
 	defer rc.Close()
 	if _, err := d.s.mailbox.Deliver(rcpt, m.ID, rc); err != nil {
@@ -96,7 +96,7 @@ func (d *deliverer) local(m *queue.Message, body func() (io.ReadCloser, error), 
 		return queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, Status: status, Detail: status}
 	}
 	status := "250 2.0.0 Delivered to mailbox"
-	return queue.Result{Rcpt: rcpt, Outcome: queue.Delivered, Status: status, RemoteHost: d.s.Runtime().Cfg.Server.FQDN}
+	return queue.Result{Rcpt: rcpt, Outcome: queue.Delivered, Status: status, RemoteHost: d.s.Runtime().Cfg.Server.FQDN, Local: true, Route: "Local"}
 }
 
 func domainOf(addr string) string {

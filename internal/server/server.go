@@ -203,3 +203,13 @@ func (s *Server) closeLogs() {
 		}
 	}
 }
+
+// FlushLogs writes buffered protocol and tracking log lines to disk, so a
+// trace or log analysis sees everything up to now.
+func (s *Server) FlushLogs() {
+	for _, w := range []interface{ Flush() error }{s.recvLog, s.sendLog, s.track} {
+		if w != nil {
+			w.Flush()
+		}
+	}
+}

@@ -52,6 +52,7 @@ type Server struct {
 // Session is what one client connection did, delivered on Sessions() when it
 // ends.
 type Session struct {
+	Remote    string   // the client's address, "ip:port"
 	Lines     []string // command lines received, in order
 	Pipelined []string // command lines that arrived with more input already buffered
 	Helo      string   // last EHLO/HELO argument
@@ -118,7 +119,7 @@ func (s *Server) acceptLoop() {
 
 func (s *Server) serve(conn net.Conn) *Session {
 	defer conn.Close()
-	sess := &Session{}
+	sess := &Session{Remote: conn.RemoteAddr().String()}
 	r := smtp.NewReader(conn)
 	w := bufio.NewWriter(conn)
 	send := func(rep smtp.Reply) error {

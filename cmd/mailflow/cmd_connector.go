@@ -1,0 +1,189 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"mailflow/internal/admin"
+	"mailflow/internal/config"
+	"mailflow/internal/server"
+)
+
+func init() {
+	cmd := &cobra.Command{
+		Use:   "connector",
+		Short: "List, change and validate receive and send connectors (live on a running server)",
+	}
+	cmd.AddCommand(newConnectorListCmd(), newConnectorSetCmd(), newConnectorValidateCmd())
+	rootCmd.AddCommand(cmd)
+}
+
+func newConnectorListCmd() *cobra.Command {
+	var cfgPath string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list --config FILE",
+		Short: "Show each connector with the certificate it presents and who it relays for",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var list []admin.ConnectorInfo
+			err := onServer(cfgPath, func(c *admin.Client) (err error) {
+				list, err = c.Connectors()
+				return err
+			}, func() error {
+				rt, err := server.Build(cfgPath, time.Now())
+				if err != nil {
+					return err
+				}
+				list = admin.DescribeConnectors(rt, time.Now())
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), list)
+			}
+			writeConnectors(cmd.OutOrStdout(), list)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", "mailflow.yaml", "configuration file")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON output")
+	return cmd
+}
+
+func writeConnectors(w io.Writer, list []admin.ConnectorInfo) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range list {
+		if c.Kind == "receive" {
+			fmt.Fprintf(tw, "Receive connector\t%s\n", c.ID)
+			fmt.Fprintf(tw, "  Bindings\t%s\n", strings.Join(c.Bindings, ", "))
+			fmt.Fprintf(tw, "  RemoteIPRanges\t%s\n", strings.Join(c.Ranges, ", "))
+			fmt.Fprintf(tw, "  Fqdn\t%s\n", c.FQDN)
+			fmt.Fprintf(tw, "  TlsCertificateName\t%s\n", orNull(c.Pinned))
+			if c.Certificate != nil {
+				fmt.Fprintf(tw, "  Presents\t%s (thumbprint %s, %s)\n", c.Certificate.Subject, c.Certificate.Thumbprint, selfSigned(c.Certificate.SelfSigned))
+			} else {
+				fmt.Fprintf(tw, "  Presents\tnothing: STARTTLS not offered\n")
+			}
+			if c.Warning != "" {
+				fmt.Fprintf(tw, "  Warning\t%s\n", c.Warning)
+			}
+			fmt.Fprintf(tw, "  RequireTLS\t%v\n", c.RequireTLS)
+			if c.Secure {
+				fmt.Fprintf(tw, "  DomainSecureEnabled\ttrue\n")
+			}
+			fmt.Fprintf(tw, "  Permissions\t%s\n", c.Permissions)
+			fmt.Fprintf(tw, "  Relays for\t%s\n", c.Relay)
+		} else {
+			fmt.Fprintf(tw, "Send connector\t%s\n", c.Name)
+			fmt.Fprintf(tw, "  AddressSpaces\t%s\n", strings.Join(c.Spaces, ", "))
+			fmt.Fprintf(tw, "  SmartHosts\t%s\n", orMX(c.SmartHosts))
+			fmt.Fprintf(tw, "  Fqdn\t%s\n", c.FQDN)
+			fmt.Fprintf(tw, "  RequireTLS\t%v\n", c.RequireTLS)
+			fmt.Fprintf(tw, "  TlsAuthLevel\t%s\n", orDefault(c.AuthLevel, "EncryptionOnly"))
+			fmt.Fprintf(tw, "  TlsDomain\t%s\n", orDefault(c.TLSDomain, "(recipient domain)"))
+			fmt.Fprintf(tw, "  TlsCertificateName\t%s\n", orNull(c.Pinned))
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+}
+
+func orNull(s string) string { return orDefault(s, "(null: automatic selection)") }
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+func orMX(hosts []string) string {
+	if len(hosts) == 0 {
+		return "(MX lookup)"
+	}
+	return strings.Join(hosts, ", ")
+}
+func selfSigned(b bool) string {
+	if b {
+		return "self-signed"
+	}
+	return "CA-issued"
+}
+
+// connectorKeys are the settable keys, as snake_case config keys; the flag
+// is the kebab-case form.
+var connectorKeys = []string{
+	"tls_certificate_name", "fqdn", "bindings", "remote_ip_ranges", "auth_mechanism", "permission_groups",
+	"require_tls", "domain_secure_enabled", "tls_sender_certificate_name", "protocol_logging_level",
+	"anonymous_relay", "allow_open_relay", "enabled", "max_message_size", "max_recipients_per_message",
+	"address_spaces", "smart_hosts", "tls_auth_level", "tls_domain", "source_ip", "port", "connect_timeout",
+}
+
+func newConnectorSetCmd() *cobra.Command {
+	var cfgPath string
+	var send bool
+	var unset []string
+	vals := map[string]*string{}
+	cmd := &cobra.Command{
+		Use:   `set NAME --config FILE [--tls-certificate-name "<I>issuer<S>subject"] [--KEY VALUE …]`,
+		Short: "Change a connector on the running server (no restart), or in the file when none runs",
+		Long: `Change a connector like Set-ReceiveConnector / Set-SendConnector. On a running server the
+change is validated exactly as at start-up, written to the file atomically (comments kept) and
+applied live: new sessions use it at once, sessions in flight finish undisturbed. An invalid
+change is refused and changes nothing. Lists are comma-separated ("Tls,BasicAuth").
+Use --send for a send connector; --unset KEY returns a key to its default.
+
+Example (the first seed's fix):
+  mailflow connector set "Default Frontend SERVER1" --config onprem.yaml \
+    --tls-certificate-name "<I>CN=Contoso Lab CA, O=Contoso Lab, C=US<S>CN=mail.contoso.com"`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fields := map[string]any{}
+			for _, k := range connectorKeys {
+				if f := cmd.Flags().Lookup(strings.ReplaceAll(k, "_", "-")); f != nil && f.Changed {
+					fields[k] = *vals[k]
+				}
+			}
+			for _, k := range unset {
+				fields[strings.ReplaceAll(k, "-", "_")] = nil
+			}
+			if len(fields) == 0 {
+				return fmt.Errorf("nothing to change: give at least one --KEY VALUE (see mailflow connector set --help)")
+			}
+			kind := "receive"
+			if send {
+				kind = "send"
+			}
+			name := args[0]
+			err := onServer(cfgPath, func(c *admin.Client) error {
+				_, err := c.SetConnector(kind, name, fields)
+				if err == nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s connector %q changed and applied live (no restart).\n", kind, name)
+				}
+				return err
+			}, func() error {
+				err := config.SetConnectorFields(cfgPath, kind, name, fields, server.Check(time.Now(), nil))
+				if err == nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s connector %q changed in %s; a running server picks it up on SIGHUP or restart.\n", kind, name, cfgPath)
+				}
+				return err
+			})
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", "mailflow.yaml", "configuration file")
+	cmd.Flags().BoolVar(&send, "send", false, "NAME is a send connector")
+	cmd.Flags().StringSliceVar(&unset, "unset", nil, "return KEY to its default (repeatable)")
+	for _, k := range connectorKeys {
+		v := new(string)
+		vals[k] = v
+		cmd.Flags().StringVar(v, strings.ReplaceAll(k, "_", "-"), "", "set "+k)
+	}
+	return cmd
+}

@@ -1,0 +1,359 @@
+package admin
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"mailflow/internal/certs"
+	"mailflow/internal/config"
+	"mailflow/internal/queue"
+	"mailflow/internal/receive"
+	"mailflow/internal/server"
+	"mailflow/internal/tracking"
+)
+
+// Server is the running admin API.
+type Server struct {
+	srv       *server.Server
+	token     string
+	tokenFile string
+	log       *slog.Logger
+	ln        net.Listener
+	http      *http.Server
+}
+
+// Start opens the admin API as the configuration says. It returns nil, nil
+// when admin.listen is "off".
+func Start(srv *server.Server, logger *slog.Logger) (*Server, error) {
+	cfg := srv.Runtime().Cfg
+	if !cfg.AdminEnabled() {
+		return nil, nil
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	tokenFile := cfg.AdminTokenFile()
+	token, err := EnsureToken(tokenFile)
+	if err != nil {
+		return nil, err
+	}
+	a := &Server{srv: srv, token: token, tokenFile: tokenFile, log: logger}
+	var tlsCfg *tls.Config
+	if !isLoopback(cfg.Admin.Listen) {
+		// Validation already demands allow_non_loopback and a certificate;
+		// this is the belt to that brace.
+		if !cfg.Admin.AllowNonLoopback || cfg.Admin.TLSCertificateName == "" {
+			return nil, fmt.Errorf("admin.listen %s is not loopback: set admin.allow_non_loopback: true and admin.tls_certificate_name", cfg.Admin.Listen)
+		}
+		found, err := srv.Runtime().Store.FindName(cfg.Admin.TLSCertificateName)
+		if err != nil || len(found) == 0 {
+			return nil, fmt.Errorf("admin.tls_certificate_name %q matches no certificate", cfg.Admin.TLSCertificateName)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{*found[0].TLS()}, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("admin API: listen on %s: %w (set admin.listen to a free address, or off)", cfg.Admin.Listen, err)
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	a.ln = ln
+	a.http = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
+	go a.http.Serve(ln)
+	return a, nil
+}
+
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// Addr is the listening address.
+func (a *Server) Addr() string { return a.ln.Addr().String() }
+
+// TokenFile is where the bearer token is stored.
+func (a *Server) TokenFile() string { return a.tokenFile }
+
+// Close stops the API.
+func (a *Server) Close(ctx context.Context) error { return a.http.Shutdown(ctx) }
+
+func (a *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/status", a.status)
+	mux.HandleFunc("GET /api/v1/connectors", a.connectors)
+	mux.HandleFunc("PATCH /api/v1/connectors/{kind}/{name}", a.setConnector)
+	mux.HandleFunc("GET /api/v1/certificates", a.certificates)
+	mux.HandleFunc("POST /api/v1/certificates", a.importCertificate)
+	mux.HandleFunc("DELETE /api/v1/certificates/{thumbprint}", a.removeCertificate)
+	mux.HandleFunc("GET /api/v1/queue", a.queueList)
+	mux.HandleFunc("POST /api/v1/queue/retry", a.queueRetry)
+	mux.HandleFunc("DELETE /api/v1/queue/{id}", a.queueRemove)
+	mux.HandleFunc("GET /api/v1/trace", a.trace)
+	mux.HandleFunc("POST /api/v1/reload", a.reload)
+	return a.auth(mux)
+}
+
+// auth refuses every request without the right bearer token (401, logged).
+func (a *Server) auth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !tokenOK(r.Header.Get("Authorization"), a.token) {
+			a.log.Warn("admin API request refused: missing or wrong token",
+				"remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
+			writeError(w, http.StatusUnauthorized, fmt.Errorf("missing or wrong token: send 'Authorization: Bearer <token>' with the token from %s", a.tokenFile))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+// Status is GET /api/v1/status.
+type Status struct {
+	Config      string   `json:"config"`
+	Server      string   `json:"server"`
+	FQDN        string   `json:"fqdn"`
+	Listening   []string `json:"listening"`
+	Connections int      `json:"connections"`
+	Queued      int      `json:"queued"`
+	Warnings    []string `json:"warnings,omitempty"`
+}
+
+func (a *Server) status(w http.ResponseWriter, r *http.Request) {
+	rt := a.srv.Runtime()
+	st := Status{Config: a.srv.ConfigPath(), Server: rt.Cfg.Server.Name, FQDN: rt.Cfg.Server.FQDN,
+		Connections: a.srv.Receiver().Connections(), Queued: len(a.srv.Queue().List()), Warnings: rt.Warnings}
+	for _, ad := range a.srv.Receiver().Addrs() {
+		st.Listening = append(st.Listening, ad.String())
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// ConnectorInfo describes one connector for `connector list`.
+type ConnectorInfo struct {
+	Kind        string      `json:"kind"`
+	Name        string      `json:"name"`
+	ID          string      `json:"id,omitempty"`
+	Bindings    []string    `json:"bindings,omitempty"`
+	Ranges      []string    `json:"remote_ip_ranges,omitempty"`
+	FQDN        string      `json:"fqdn"`
+	RequireTLS  bool        `json:"require_tls"`
+	Secure      bool        `json:"domain_secure_enabled,omitempty"`
+	Pinned      string      `json:"tls_certificate_name,omitempty"`
+	Certificate *certs.Info `json:"certificate,omitempty"`
+	Warning     string      `json:"warning,omitempty"`
+	Relay       string      `json:"relay,omitempty"`
+	Permissions string      `json:"permissions,omitempty"`
+	Spaces      []string    `json:"address_spaces,omitempty"`
+	SmartHosts  []string    `json:"smart_hosts,omitempty"`
+	AuthLevel   string      `json:"tls_auth_level,omitempty"`
+	TLSDomain   string      `json:"tls_domain,omitempty"`
+}
+
+// DescribeConnectors lists a runtime's connectors; shared by the API and
+// the offline CLI.
+func DescribeConnectors(rt *server.Runtime, now time.Time) []ConnectorInfo {
+	var out []ConnectorInfo
+	for _, c := range rt.Recv.Connectors {
+		rc := c.Config
+		ci := ConnectorInfo{Kind: "receive", Name: rc.Name, ID: c.ID, Bindings: rc.Bindings, Ranges: rc.RemoteIPRanges,
+			FQDN: rc.FQDN, RequireTLS: rc.RequireTLS, Secure: rc.DomainSecureEnabled, Pinned: rc.TLSCertificateName,
+			Warning: c.Selection.Warning, Relay: receive.RelayDescription(&rc), Permissions: c.Base.String()}
+		if c.Selection.Cert != nil {
+			info := c.Selection.Cert.Describe(now)
+			ci.Certificate = &info
+		}
+		out = append(out, ci)
+	}
+	for _, sc := range rt.Cfg.SendConnectors {
+		out = append(out, ConnectorInfo{Kind: "send", Name: sc.Name, FQDN: sc.FQDN, RequireTLS: sc.RequireTLS,
+			Pinned: sc.TLSCertificateName, Spaces: sc.AddressSpaces, SmartHosts: sc.SmartHosts,
+			AuthLevel: sc.TLSAuthLevel, TLSDomain: sc.TLSDomain})
+	}
+	return out
+}
+
+func (a *Server) connectors(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, DescribeConnectors(a.srv.Runtime(), time.Now()))
+}
+
+// ConnectorChange is the body of PATCH /api/v1/connectors/{kind}/{name}:
+// snake_case keys as in the configuration file; null removes a key.
+type ConnectorChange struct {
+	Fields map[string]any `json:"fields"`
+}
+
+func (a *Server) setConnector(w http.ResponseWriter, r *http.Request) {
+	var ch ConnectorChange
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&ch); err != nil || len(ch.Fields) == 0 {
+		writeError(w, http.StatusBadRequest, fmt.Errorf(`body must be {"fields": {"key": value, …}}`))
+		return
+	}
+	kind, name := r.PathValue("kind"), r.PathValue("name")
+	if err := a.srv.SetConnector(kind, name, ch.Fields); err != nil {
+		a.log.Warn("connector change refused", "connector", name, "error", err)
+		writeError(w, http.StatusUnprocessableEntity, err)
+		return
+	}
+	a.log.Info("connector changed live", "kind", kind, "connector", name, "fields", keys(ch.Fields))
+	writeJSON(w, http.StatusOK, DescribeConnectors(a.srv.Runtime(), time.Now()))
+}
+
+func keys(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (a *Server) certificates(w http.ResponseWriter, r *http.Request) {
+	var out []certs.Info
+	for _, c := range a.srv.Runtime().Store.All() {
+		out = append(out, c.Describe(time.Now()))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *Server) importCertificate(w http.ResponseWriter, r *http.Request) {
+	var ref config.CertificateRef
+	var body struct {
+		File         string `json:"file"`
+		KeyFile      string `json:"key_file"`
+		PasswordFile string `json:"password_file"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&body); err != nil || body.File == "" {
+		writeError(w, http.StatusBadRequest, errors.New(`body must be {"file": "/path/cert.pem", "key_file": "", "password_file": ""}`))
+		return
+	}
+	ref.File, ref.KeyFile, ref.PasswordFile = body.File, body.KeyFile, body.PasswordFile
+	c, err := a.srv.ImportCertificate(ref)
+	if err != nil {
+		writeError(w, http.StatusUnprocessableEntity, err)
+		return
+	}
+	a.log.Info("certificate imported live", "thumbprint", c.Thumbprint, "subject", c.Subject)
+	writeJSON(w, http.StatusOK, c.Describe(time.Now()))
+}
+
+func (a *Server) removeCertificate(w http.ResponseWriter, r *http.Request) {
+	tp := r.PathValue("thumbprint")
+	if err := a.srv.RemoveCertificate(tp); err != nil {
+		writeError(w, http.StatusUnprocessableEntity, err)
+		return
+	}
+	a.log.Info("certificate removed live", "thumbprint", tp)
+	writeJSON(w, http.StatusOK, map[string]string{"removed": tp})
+}
+
+// QueuedMessage is one row of GET /api/v1/queue.
+type QueuedMessage struct {
+	ID         string            `json:"id"`
+	From       string            `json:"from"`
+	Subject    string            `json:"subject,omitempty"`
+	Size       int64             `json:"size"`
+	Created    time.Time         `json:"created"`
+	Expires    time.Time         `json:"expires"`
+	Recipients []queue.Recipient `json:"recipients"`
+}
+
+func (a *Server) queueList(w http.ResponseWriter, r *http.Request) {
+	var out []QueuedMessage
+	for _, m := range a.srv.Queue().List() {
+		out = append(out, QueuedMessage{ID: m.ID, From: m.Env.From, Subject: m.Env.Subject, Size: m.Env.Size,
+			Created: m.Created, Expires: m.Expires, Recipients: m.Recipients})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *Server) queueRetry(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("id")
+	if err := a.srv.Queue().Retry(id); err != nil {
+		writeError(w, statusFor(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"retry": orAll(id)})
+}
+
+func orAll(id string) string {
+	if id == "" {
+		return "all"
+	}
+	return id
+}
+
+func (a *Server) queueRemove(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := a.srv.Queue().Remove(id); err != nil {
+		writeError(w, statusFor(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"removed": id})
+}
+
+func statusFor(err error) int {
+	if errors.Is(err, queue.ErrNotFound) {
+		return http.StatusNotFound
+	}
+	return http.StatusInternalServerError
+}
+
+func (a *Server) trace(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := tracking.Filter{Sender: q.Get("sender"), Recipient: q.Get("recipient"), MessageID: q.Get("message_id")}
+	if s := q.Get("since"); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("since %q: use RFC 3339, e.g. 2026-11-21T10:00:00Z", s))
+			return
+		}
+		f.Since = t
+	}
+	if ev := q.Get("event"); ev != "" {
+		f.EventIDs = strings.Split(strings.ToUpper(ev), ",")
+	}
+	a.srv.FlushLogs()
+	evs, err := tracking.Search(a.srv.TrackingDir(), f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, evs)
+}
+
+func (a *Server) reload(w http.ResponseWriter, r *http.Request) {
+	if err := a.srv.Reload(); err != nil {
+		writeError(w, http.StatusUnprocessableEntity, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"reloaded": a.srv.ConfigPath()})
+}

@@ -1,0 +1,203 @@
+package config
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestPaths(t *testing.T) {
+	c := &Config{Path: filepath.Join("/etc", "mailflow", "onprem.yaml"), Server: Server{DataDir: "./data"}}
+	tests := []struct{ got, want string }{
+		{c.Resolve("certs/a.pem"), "/etc/mailflow/certs/a.pem"},
+		{c.Resolve("../x"), "/etc/x"},
+		{c.Resolve("/abs/a.pem"), "/abs/a.pem"},
+		{c.Resolve(""), ""},
+		{c.DataDir(), "/etc/mailflow/data"},
+		{c.LogDir(), "/etc/mailflow/data/logs"},
+		{c.AdminTokenFile(), "/etc/mailflow/data/admin.token"},
+	}
+	for i, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%d: got %s, want %s", i, tt.got, tt.want)
+		}
+	}
+	c.Server.LogDir = "/var/log/mailflow"
+	c.Admin.TokenFile = "secret/token"
+	if c.LogDir() != "/var/log/mailflow" || c.AdminTokenFile() != "/etc/mailflow/secret/token" {
+		t.Errorf("LogDir %s, AdminTokenFile %s", c.LogDir(), c.AdminTokenFile())
+	}
+	if (&Config{}).Resolve("a/../b") != "b" {
+		t.Error("Resolve without Path should clean relative to the working directory")
+	}
+}
+
+func TestLineAndErrorAt(t *testing.T) {
+	c := mustParse(t, head+`receive_connectors:
+  - name: A
+    bindings: ["0.0.0.0:25"]
+    tls_certificate_name: "<I>CN=CA<S>CN=a"
+  - name: B
+    bindings:
+      - "0.0.0.0:2525"
+`)
+	tests := map[string]int{
+		"server":                1,
+		"server.fqdn":           3,
+		"receive_connectors":    4,
+		"receive_connectors[0]": 5,
+		"receive_connectors[0].tls_certificate_name": 7,
+		"receive_connectors[1].bindings[0]":          10,
+		"receive_connectors[1].fqdn":                 8, // defaulted: the connector's line
+		"receive_connectors[7].fqdn":                 4, // no such entry: the list's line
+		"certificates[0].file":                       0, // nothing written
+	}
+	for key, want := range tests {
+		if got := c.Line(key); got != want {
+			t.Errorf("Line(%s) = %d, want %d", key, got, want)
+		}
+	}
+	e := c.ErrorAt("receive_connectors[0].tls_certificate_name", "tls_certificate_name matches nothing", "install the certificate")
+	if e.Error() != `t.yaml:7: receive_connectors[0].tls_certificate_name: tls_certificate_name matches nothing. Fix: install the certificate` {
+		t.Errorf("ErrorAt = %s", e)
+	}
+}
+
+// TestChecks: a Check's problems join the file's, and checks do not run
+// on a structurally invalid file.
+func TestChecks(t *testing.T) {
+	path := writeFile(t, head+`certificates:
+  - file: certs/missing.pem
+`)
+	ran := 0
+	certCheck := func(c *Config) error {
+		ran++
+		ref := c.Certificates[0]
+		return Errors{c.ErrorAt(ref.Key+".file", "unreadable certificate "+c.Resolve(ref.File), "check the path")}
+	}
+	_, err := Load(path, certCheck)
+	es := AsErrors(err)
+	if len(es) != 1 || es[0].Line != 5 || es[0].Key != "certificates[0].file" || !strings.Contains(es[0].Msg, filepath.Dir(path)) {
+		t.Errorf("check error = %v", err)
+	}
+	plain := func(*Config) error { return errFake }
+	if _, err := Load(path, plain); err == nil || !strings.Contains(err.Error(), errFake.Error()) {
+		t.Errorf("plain check error lost: %v", err)
+	}
+	bad := writeFile(t, "server:\n  name: S1\n")
+	ran = 0
+	if _, err := Load(bad, certCheck); err == nil || ran != 0 {
+		t.Errorf("checks ran on an invalid file (ran %d, err %v)", ran, err)
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "nope.yaml")); err == nil || !strings.Contains(err.Error(), "nope.yaml") {
+		t.Errorf("missing file error = %v", err)
+	}
+}
+
+var errFake = &fakeError{}
+
+type fakeError struct{}
+
+func (*fakeError) Error() string { return "disk on fire" }
+
+func TestSmartHosts(t *testing.T) {
+	tests := []struct {
+		in   string
+		host string
+		port int
+		ok   bool
+	}{
+		{"mail.contoso.com", "mail.contoso.com", 25, true},
+		{"mail.contoso.com:2525", "mail.contoso.com", 2525, true},
+		{"192.0.2.10", "192.0.2.10", 25, true},
+		{"192.0.2.10:587", "192.0.2.10", 587, true},
+		{"2001:db8::25", "2001:db8::25", 25, true},
+		{"[2001:db8::25]", "2001:db8::25", 25, true},
+		{"[2001:db8::25]:26", "2001:db8::25", 26, true},
+		{"", "", 0, false},
+		{"mail.contoso.com:0", "", 0, false},
+		{"[192.0.2.1]", "", 0, false},
+		{"-bad-.com", "", 0, false},
+		{"a:b:c", "", 0, false},
+	}
+	for _, tt := range tests {
+		h, p, err := SplitSmartHost(tt.in, 25)
+		if (err == nil) != tt.ok || h != tt.host || p != tt.port {
+			t.Errorf("SplitSmartHost(%q) = %q %d %v", tt.in, h, p, err)
+		}
+	}
+	sc := SendConnector{SmartHosts: []string{"a.contoso.com", "2001:db8::1", "b.contoso.com:26"}, Port: 2525}
+	want := []string{"a.contoso.com:2525", "[2001:db8::1]:2525", "b.contoso.com:26"}
+	if got := sc.SmartHostAddresses(); !slices.Equal(got, want) {
+		t.Errorf("SmartHostAddresses = %v, want %v", got, want)
+	}
+}
+
+func TestMatchDomain(t *testing.T) {
+	tests := []struct {
+		pattern, domain string
+		want            bool
+	}{
+		{"contoso.com", "contoso.com", true},
+		{"contoso.com", "CONTOSO.com.", true},
+		{"contoso.com", "mail.contoso.com", false},
+		{"*.contoso.com", "mail.contoso.com", true},
+		{"*.contoso.com", "a.b.contoso.com", true},
+		{"*.contoso.com", "contoso.com", true},
+		{"*.contoso.com", "badcontoso.com", false},
+		{"*", "anything.example", true},
+	}
+	for _, tt := range tests {
+		if got := MatchDomain(tt.pattern, tt.domain); got != tt.want {
+			t.Errorf("MatchDomain(%s, %s) = %v, want %v", tt.pattern, tt.domain, got, tt.want)
+		}
+	}
+}
+
+func TestDomainProblem(t *testing.T) {
+	tests := []struct {
+		in       string
+		wildcard bool
+		ok       bool
+	}{
+		{"contoso.com", false, true},
+		{"xn--bcher-kva.example", false, true},
+		{"localhost", false, true},
+		{"*.contoso.com", true, true},
+		{"*.contoso.com", false, false},
+		{"mail.*.com", true, false},
+		{"m*.contoso.com", true, false},
+		{"contoso.com.", false, false},
+		{"-a.com", false, false},
+		{"a-.com", false, false},
+		{"bücher.example", false, false},
+		{strings.Repeat("a", 64) + ".com", false, false},
+		{strings.Repeat("a.", 127) + "com", false, false},
+		{"", false, false},
+		{"::1", false, false},
+	}
+	for _, tt := range tests {
+		if p := domainProblem(tt.in, tt.wildcard); (p == "") != tt.ok {
+			t.Errorf("domainProblem(%q, %v) = %q, want ok=%v", tt.in, tt.wildcard, p, tt.ok)
+		}
+	}
+}
+
+func TestCertNameProblem(t *testing.T) {
+	tests := map[string]bool{
+		"<I>CN=Contoso Lab CA<S>CN=mail.contoso.com":                  true,
+		"<i>CN=CA, O=x<s>CN=a":                                        true,
+		`<I>CN=Go mommy, O="Gomommy.com, Inc."<S>CN=mail.contoso.com`: true,
+		"CN=a":            false,
+		"<S>CN=a<I>CN=b":  false,
+		"<I><S>CN=a":      false,
+		"<I>CN=a<S>":      false,
+		"x<I>CN=a<S>CN=b": false,
+	}
+	for in, ok := range tests {
+		if p := certNameProblem(in); (p == "") != ok {
+			t.Errorf("certNameProblem(%q) = %q, want ok=%v", in, p, ok)
+		}
+	}
+}

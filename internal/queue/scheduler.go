@@ -1,0 +1,361 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Run is the scheduler loop: it starts deliveries of due messages, up to
+// Concurrency at a time, then sleeps on the clock's timer until the next
+// due time, a new message, a Retry or a finished delivery. It returns nil
+// when ctx ends, after the deliveries in flight have returned (they see
+// the cancelled ctx and should come back Deferred).
+func (q *Queue) Run(ctx context.Context) error {
+	if q.deliverer == nil {
+		return errors.New("run queue: no Deliverer configured")
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		q.mu.Lock()
+		if q.closed {
+			q.mu.Unlock()
+			return ErrClosed
+		}
+		now := q.clock.Now()
+		batch := q.takeDue(now, q.workers-q.running)
+		var next time.Time
+		if q.running < q.workers && len(q.due) > 0 {
+			next = q.due[0].dueAt
+		}
+		q.mu.Unlock()
+
+		for _, e := range batch {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				q.attempt(ctx, e)
+				q.wake()
+			}()
+		}
+
+		var timer Timer
+		var fire <-chan time.Time
+		if !next.IsZero() {
+			timer = q.clock.NewTimer(next.Sub(now))
+			fire = timer.C()
+		}
+		select {
+		case <-ctx.Done():
+			if timer != nil {
+				timer.Stop()
+			}
+			return nil
+		case <-q.kick:
+		case <-fire:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+}
+
+// ProcessDue synchronously attempts every message due now, Concurrency at
+// a time, and returns the number of delivery attempts made (calls to the
+// Deliverer; expiries are processed but not counted). No goroutine
+// outlives the call. DSNs queued during the call are due at once but are
+// left for the next call. Do not run it concurrently with Run.
+func (q *Queue) ProcessDue(ctx context.Context) int {
+	if q.deliverer == nil {
+		q.log.Error("process queue: no Deliverer configured")
+		return 0
+	}
+	q.mu.Lock()
+	batch := q.takeDue(q.clock.Now(), len(q.due))
+	q.mu.Unlock()
+
+	var attempts atomic.Int64
+	work := make(chan *entry)
+	var wg sync.WaitGroup
+	for range min(q.workers, len(batch)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for e := range work {
+				if q.attempt(ctx, e) {
+					attempts.Add(1)
+				}
+			}
+		}()
+	}
+	for _, e := range batch {
+		work <- e
+	}
+	close(work)
+	wg.Wait()
+	return int(attempts.Load())
+}
+
+// takeDue pops up to limit entries due at now and marks them in flight.
+// Caller holds q.mu.
+func (q *Queue) takeDue(now time.Time, limit int) []*entry {
+	var out []*entry
+	for len(out) < limit && len(q.due) > 0 && !q.due[0].dueAt.After(now) {
+		e := q.due[0]
+		q.unschedule(e)
+		e.inflight = true
+		q.running++
+		out = append(out, e)
+	}
+	return out
+}
+
+// attempt runs one delivery attempt (or the expiry) of a message taken by
+// takeDue, persists the outcome, queues a DSN for new permanent failures
+// and reports events once all of that is durable. It reports whether the
+// Deliverer was called.
+func (q *Queue) attempt(ctx context.Context, e *entry) (called bool) {
+	// Durable bookkeeping must finish even when ctx is being cancelled.
+	persistCtx := context.WithoutCancel(ctx)
+
+	q.mu.Lock()
+	now := q.clock.Now()
+	if e.removed {
+		q.mu.Unlock()
+		q.finish(persistCtx, e, true)
+		return false
+	}
+	snap := e.m.Clone()
+	expired := !now.Before(e.m.Expires)
+	var rcpts []string
+	if !expired {
+		for _, r := range e.m.Recipients {
+			if r.State.Pending() && !r.NextAttempt.After(now) {
+				rcpts = append(rcpts, r.Addr)
+			}
+		}
+	}
+	q.mu.Unlock()
+
+	var results []Result
+	if !expired && len(rcpts) > 0 {
+		called = true
+		results = q.deliver(ctx, snap, rcpts)
+	}
+
+	q.mu.Lock()
+	now = q.clock.Now()
+	var events []Event
+	var failed []Recipient
+	if expired {
+		events, failed = q.expireLocked(e.m, now)
+	} else {
+		events, failed = q.applyLocked(e.m, rcpts, results, now)
+	}
+	final := len(e.m.Pending()) == 0
+	after := e.m.Clone()
+	q.mu.Unlock()
+
+	var related []Event
+	if len(failed) > 0 {
+		if ev, ok := q.queueDSN(persistCtx, after, failed, now); ok {
+			related = append(related, ev)
+		}
+	}
+
+	var err error
+	switch {
+	case final:
+		err = q.store.Delete(persistCtx, after.ID)
+	case len(events) > 0:
+		err = q.store.Update(persistCtx, after)
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		// Memory is ahead of disk: after a restart the older state is
+		// recovered and the attempt repeated (a duplicate, not a loss).
+		q.log.Error("persist queue state", "id", after.ID, "final", final, "err", err)
+	}
+	q.finish(persistCtx, e, final)
+
+	for _, ev := range events {
+		ev.Msg = after
+		q.emit(ev)
+	}
+	for _, ev := range related {
+		q.emit(ev)
+	}
+	return called
+}
+
+// finish ends an attempt: the entry leaves flight and is rescheduled, or
+// dropped when it is final or was removed meanwhile.
+func (q *Queue) finish(ctx context.Context, e *entry, final bool) {
+	q.mu.Lock()
+	e.inflight = false
+	q.running--
+	removed := e.removed
+	if final || removed {
+		delete(q.msgs, e.m.ID)
+	} else {
+		q.schedule(e)
+	}
+	q.mu.Unlock()
+	if removed {
+		if err := q.store.Delete(ctx, e.m.ID); err != nil {
+			q.log.Error("delete removed message", "id", e.m.ID, "err", err)
+		}
+	}
+}
+
+// deliver calls the Deliverer, turning a panic into a deferral so that one
+// bad message cannot stop the scheduler.
+func (q *Queue) deliver(ctx context.Context, m *Message, rcpts []string) (results []Result) {
+	defer func() {
+		if r := recover(); r != nil {
+			q.log.Error("delivery agent panicked; recipients deferred", "id", m.ID, "panic", r)
+			results = nil
+			for _, rcpt := range rcpts {
+				results = append(results, Result{Rcpt: rcpt, Outcome: Deferred, Status: "451 4.3.0",
+					Detail: fmt.Sprintf("internal error in the delivery agent: %v", r)})
+			}
+		}
+	}()
+	body := func() (io.ReadCloser, error) { return q.store.Body(ctx, m.ID) }
+	return q.deliverer.Deliver(ctx, m, body, rcpts)
+}
+
+// applyLocked records the results of an attempt on m. Caller holds q.mu.
+func (q *Queue) applyLocked(m *Message, rcpts []string, results []Result, now time.Time) (events []Event, failed []Recipient) {
+	byRcpt := make(map[string]Result, len(results))
+	for _, r := range results {
+		byRcpt[strings.ToLower(strings.TrimSpace(r.Rcpt))] = r
+	}
+	attempted := make(map[string]bool, len(rcpts))
+	for _, a := range rcpts {
+		attempted[a] = true
+	}
+	// One jitter sample per attempt keeps recipients deferred together on
+	// the same schedule (they are retried in one connection).
+	spread := q.spread()
+	for i := range m.Recipients {
+		r := &m.Recipients[i]
+		if !attempted[r.Addr] {
+			continue
+		}
+		res, ok := byRcpt[strings.ToLower(r.Addr)]
+		if !ok {
+			res = Result{Outcome: Deferred, Status: "451 4.4.0", Detail: "the delivery agent returned no result for this recipient"}
+		}
+		res.Rcpt = r.Addr
+		r.Attempts++
+		r.LastAttempt = now
+		if res.Route != "" {
+			r.Route = res.Route
+		}
+		ev := Event{Rcpt: r.Addr, Result: res, Time: now}
+		switch res.Outcome {
+		case Delivered:
+			r.State = StateDelivered
+			r.LastError = ""
+			ev.Kind = EventSend
+			if res.Local {
+				ev.Kind = EventDeliver
+			}
+		case Failed:
+			r.State = StateFailed
+			r.LastError = errorText(res, "550 5.0.0", "delivery failed without a reason")
+			ev.Kind = EventFail
+			failed = append(failed, *r)
+			q.log.Warn("delivery failed", "id", m.ID, "rcpt", r.Addr, "error", r.LastError)
+		default:
+			r.State = StateRetry
+			r.LastError = errorText(res, "451 4.4.0", "delivery deferred without a reason")
+			r.NextAttempt = now.Add(q.backoff(r.Attempts, spread))
+			ev.Kind = EventDefer
+			q.log.Info("delivery deferred", "id", m.ID, "rcpt", r.Addr, "error", r.LastError, "next_attempt", r.NextAttempt)
+		}
+		events = append(events, ev)
+	}
+	return events, failed
+}
+
+// ExpiredStatus and ExpiredText are the status of a recipient whose message
+// expired, as Exchange words it.
+const (
+	ExpiredStatus = "550 4.4.7"
+	ExpiredText   = "QUEUE.Expired; message expired"
+)
+
+// expireLocked fails every pending recipient of an expired message,
+// keeping the last error inside the new one. Caller holds q.mu.
+func (q *Queue) expireLocked(m *Message, now time.Time) (events []Event, failed []Recipient) {
+	for i := range m.Recipients {
+		r := &m.Recipients[i]
+		if !r.State.Pending() {
+			continue
+		}
+		detail := ExpiredText
+		if r.LastError != "" {
+			detail += " [{LED=" + r.LastError + "}"
+			if !r.LastAttempt.IsZero() {
+				detail += ";{LRT=" + r.LastAttempt.UTC().Format(time.RFC3339) + "}"
+			}
+			detail += "]"
+		}
+		r.State = StateFailed
+		r.LastError = ExpiredStatus + " " + detail
+		failed = append(failed, *r)
+		events = append(events, Event{Kind: EventExpire, Rcpt: r.Addr, Time: now,
+			Result: Result{Rcpt: r.Addr, Outcome: Failed, Status: ExpiredStatus, Detail: detail, Route: r.Route}})
+		q.log.Warn("message expired", "id", m.ID, "rcpt", r.Addr, "error", r.LastError)
+	}
+	return events, failed
+}
+
+// spread draws the jitter factor for one attempt, in [1-J, 1+J].
+func (q *Queue) spread() float64 {
+	if q.jitter == 0 {
+		return 1
+	}
+	return 1 + q.jitter*(2*q.rand()-1)
+}
+
+// backoff is the wait after the n-th attempt (n ≥ 1): Retry[n-1], the last
+// interval repeating, scaled by the jitter factor.
+func (q *Queue) backoff(n int, spread float64) time.Duration {
+	i := min(max(n-1, 0), len(q.retry)-1)
+	return time.Duration(float64(q.retry[i]) * spread)
+}
+
+// errorText joins status and detail into one line (multi-line replies are
+// folded; control characters dropped) for Recipient.LastError.
+func errorText(r Result, fallbackStatus, fallbackDetail string) string {
+	status, detail := oneLine(r.Status), oneLine(r.Detail)
+	switch {
+	case status == "" && detail == "":
+		return fallbackStatus + " " + fallbackDetail
+	case status == "":
+		return fallbackStatus + " " + detail
+	case detail == "" || strings.HasPrefix(status, detail):
+		return status
+	case strings.HasPrefix(detail, status):
+		// Some agents put the whole reply line in both fields.
+		return detail
+	}
+	return status + " " + detail
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)), " ")
+}

@@ -1,0 +1,58 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// Store is the durable part of the queue. It is deliberately narrow —
+// whole-message put, metadata update, delete, body read, recovery scan —
+// so that another backend can implement it: PostgreSQL (a messages table
+// with the body in a bytea or large object; Put/Update/Delete are
+// single-row statements, and a multi-node scheduler would add a claim
+// query with FOR UPDATE SKIP LOCKED), or NATS JetStream (a KV bucket for
+// metadata and an object store for bodies; Put returns after the publish
+// acknowledgement). The scheduler keeps its own in-memory index, so the
+// store never needs range queries by due time.
+//
+// Every write method returns only when the change is durable. Methods are
+// called concurrently; the store is expected to coalesce concurrent writes
+// into one commit (group commit).
+type Store interface {
+	// Put stores a new message and its body atomically.
+	Put(ctx context.Context, m *Message, body []byte) error
+	// Update replaces the metadata of a stored message (recipient states).
+	Update(ctx context.Context, m *Message) error
+	// Delete removes a message and its body. Deleting a missing message is
+	// not an error.
+	Delete(ctx context.Context, id string) error
+	// Body opens the stored body of a message.
+	Body(ctx context.Context, id string) (io.ReadCloser, error)
+	// Load returns every stored message, at start-up, before any write.
+	// Records it cannot decode are set aside (never deleted) and reported.
+	Load(ctx context.Context) ([]*Message, []Quarantined, error)
+	Close() error
+}
+
+// Quarantined describes a record that Load set aside instead of loading.
+type Quarantined struct {
+	// Key is the stored key (normally the message id); "*" when the whole
+	// store file was set aside.
+	Key string
+	// Reason says what was wrong.
+	Reason string
+	// Where says where the bytes were kept, for an administrator.
+	Where string
+}
+
+var (
+	// ErrStorage marks a failure to make a message durable. The receiver
+	// answers "452 4.3.1 Insufficient system storage" and the client
+	// retries later.
+	ErrStorage = errors.New("queue storage failure")
+	// ErrNotFound is returned for an unknown message id.
+	ErrNotFound = errors.New("message not found in queue")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("queue closed")
+)

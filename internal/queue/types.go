@@ -1,0 +1,198 @@
+package queue
+
+import (
+	"context"
+	"io"
+	"strings"
+	"time"
+)
+
+// Envelope is what the receiver knew about a message when it accepted it.
+type Envelope struct {
+	From        string    `json:"from"` // "" is the null sender (bounces, DSNs)
+	To          []string  `json:"to"`
+	ReceivedAt  time.Time `json:"received_at"`
+	RemoteAddr  string    `json:"remote_addr,omitempty"`
+	HeloName    string    `json:"helo_name,omitempty"`
+	ConnectorID string    `json:"connector_id,omitempty"`
+	TLS         bool      `json:"tls,omitempty"`
+	MessageID   string    `json:"message_id,omitempty"` // the Message-ID header
+	Subject     string    `json:"subject,omitempty"`
+	Size        int64     `json:"size"`
+}
+
+// State is where one recipient of a message stands.
+type State string
+
+// Recipient states. Ready and Retry are pending (the queue still owes a
+// delivery); Delivered and Failed are final.
+const (
+	StateReady     State = "Ready"
+	StateRetry     State = "Retry"
+	StateDelivered State = "Delivered"
+	StateFailed    State = "Failed"
+)
+
+// Pending reports whether the queue still has to deliver to the recipient.
+func (s State) Pending() bool { return s == StateReady || s == StateRetry }
+
+func (s State) valid() bool {
+	return s.Pending() || s == StateDelivered || s == StateFailed
+}
+
+// Recipient is the per-recipient delivery state of a message.
+type Recipient struct {
+	Addr     string `json:"addr"`
+	State    State  `json:"state"`
+	Attempts int    `json:"attempts"`
+	// LastError is the last failure as "<code> <x.y.z> <text>", e.g.
+	// "450 4.7.320 Certificate validation failed [Message=SubjectMismatch]".
+	LastError   string    `json:"last_error,omitempty"`
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	// Route is the send connector (or "Local") the last attempt used.
+	Route string `json:"route,omitempty"`
+}
+
+// Message is one queued message: its envelope and per-recipient state.
+// The body is kept by the Store and read on demand.
+type Message struct {
+	// ID is 16 upper-case hexadecimal characters; ids sort in queueing order
+	// (milliseconds since 1970 in the high 44 bits, a sequence below).
+	ID         string      `json:"id"`
+	Env        Envelope    `json:"env"`
+	Recipients []Recipient `json:"recipients"`
+	Created    time.Time   `json:"created"`
+	Expires    time.Time   `json:"expires"`
+}
+
+// Clone returns a deep copy, so that callers and observers never share
+// state with the scheduler.
+func (m *Message) Clone() *Message {
+	c := *m
+	c.Env.To = append([]string(nil), m.Env.To...)
+	c.Recipients = append([]Recipient(nil), m.Recipients...)
+	return &c
+}
+
+// Pending lists the addresses still owed a delivery.
+func (m *Message) Pending() []string {
+	var out []string
+	for _, r := range m.Recipients {
+		if r.State.Pending() {
+			out = append(out, r.Addr)
+		}
+	}
+	return out
+}
+
+// IsDSN reports whether the message has the null sender, as every delivery
+// status notification does. Such a message never causes a DSN itself.
+func (e Envelope) IsDSN() bool { return isNullSender(e.From) }
+
+func isNullSender(from string) bool {
+	f := strings.TrimSpace(from)
+	return f == "" || f == "<>"
+}
+
+// Deliverer performs one delivery attempt of a message to some of its
+// recipients (those due now) and reports one Result per recipient. The
+// server implements it with route + send + mailbox. body may be called
+// more than once (e.g. once per route); each reader must be closed.
+//
+// Deliver must honour ctx: when the queue shuts down, unfinished
+// recipients should come back as Deferred. A recipient missing from the
+// results is treated as Deferred.
+type Deliverer interface {
+	Deliver(ctx context.Context, m *Message, body func() (io.ReadCloser, error), rcpts []string) []Result
+}
+
+// DelivererFunc adapts a function to Deliverer.
+type DelivererFunc func(ctx context.Context, m *Message, body func() (io.ReadCloser, error), rcpts []string) []Result
+
+// Deliver calls f.
+func (f DelivererFunc) Deliver(ctx context.Context, m *Message, body func() (io.ReadCloser, error), rcpts []string) []Result {
+	return f(ctx, m, body, rcpts)
+}
+
+// Outcome is the result class of one delivery attempt to one recipient.
+type Outcome int
+
+// Outcomes of a delivery attempt.
+const (
+	Deferred  Outcome = iota // transient (4xx, network, TLS): retry later
+	Delivered                // accepted by the next hop or stored locally
+	Failed                   // permanent (5xx, no route): a DSN goes back
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Delivered:
+		return "Delivered"
+	case Failed:
+		return "Failed"
+	default:
+		return "Deferred"
+	}
+}
+
+// Result is the outcome of an attempt for one recipient.
+type Result struct {
+	Rcpt    string
+	Outcome Outcome
+	// Status is the SMTP reply code and enhanced status code, e.g.
+	// "250 2.0.0", "450 4.7.320", "550 5.4.4".
+	Status string
+	// Detail is the reply text or the local reason, e.g. "Certificate
+	// validation failed [Message=SubjectMismatch]". Recipient.LastError is
+	// Status + " " + Detail, or Detail alone when it already starts with
+	// Status.
+	Detail     string
+	RemoteHost string
+	RemoteIP   string
+	// Route names what handled the recipient: the send connector's name,
+	// or "Local" for mailbox delivery. It is kept in Recipient.Route.
+	Route string
+	// Local is true for delivery to the local mailbox store; tracking then
+	// records DELIVER rather than SEND.
+	Local bool
+}
+
+// Event kinds reported to the Observer, named like Exchange message
+// tracking event ids.
+const (
+	EventSend    = "SEND"    // handed to the next hop
+	EventDeliver = "DELIVER" // stored in a local mailbox
+	EventDefer   = "DEFER"   // transient failure, will retry
+	EventFail    = "FAIL"    // permanent failure
+	EventDSN     = "DSN"     // a delivery status notification was queued
+	EventExpire  = "EXPIRE"  // the message expired for this recipient
+	EventRemove  = "REMOVE"  // an administrator removed the message
+)
+
+// Event is one tracking record.
+type Event struct {
+	Kind string
+	// Msg is a snapshot of the message after the event (for DSN: the new
+	// notification message).
+	Msg    *Message
+	Rcpt   string
+	Result Result
+	Time   time.Time
+	// RelatedID is, for DSN, the id of the message the notification is
+	// about.
+	RelatedID string
+}
+
+// Observer receives events (message tracking, metrics). It is called
+// synchronously from delivery goroutines, after the state it describes is
+// durable, and must be safe for concurrent use and quick.
+type Observer interface {
+	Observe(ev Event)
+}
+
+// ObserverFunc adapts a function to Observer.
+type ObserverFunc func(ev Event)
+
+// Observe calls f.
+func (f ObserverFunc) Observe(ev Event) { f(ev) }

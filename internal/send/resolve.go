@@ -1,0 +1,143 @@
+package send
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Resolver is the DNS a Sender uses; *net.Resolver satisfies it.
+type Resolver interface {
+	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
+	LookupHost(ctx context.Context, host string) ([]string, error)
+}
+
+// maxTargets bounds the addresses tried for one delivery, however many MX
+// records and addresses DNS returns.
+const maxTargets = 20
+
+// target is one address to try.
+type target struct {
+	host string // name as configured or from MX; the IP itself for literals
+	ip   string
+	port int
+}
+
+func (t target) addr() string { return net.JoinHostPort(t.ip, strconv.Itoa(t.port)) }
+
+// resolveFailure is returned when no host resolved at all.
+type resolveFailure struct {
+	host string
+	err  error
+	null bool // the domain publishes a null MX (RFC 7505)
+}
+
+func (r *resolveFailure) Error() string { return fmt.Sprintf("resolve %s: %v", r.host, r.err) }
+
+// targets lists the addresses to try, in order. Hosts that do not resolve
+// are skipped; when none resolves the first DNS error is returned.
+func (s *Sender) targets(ctx context.Context, c Connector, domain string) ([]target, error) {
+	port := c.Port
+	if port == 0 {
+		port = DefaultPort
+	}
+	type named struct {
+		host string
+		port int
+	}
+	var hosts []named
+	if len(c.Hosts) > 0 {
+		for _, h := range c.Hosts {
+			host, p, err := splitHostPort(h, port)
+			if err != nil {
+				return nil, &resolveFailure{host: h, err: err}
+			}
+			hosts = append(hosts, named{host, p})
+		}
+	} else {
+		if domain == "" {
+			return nil, &resolveFailure{host: "(no recipient domain)", err: errors.New("no smart host and no recipient domain to look up")}
+		}
+		mxs, err := s.resolver().LookupMX(ctx, domain)
+		var dnsErr *net.DNSError
+		switch {
+		case err == nil && len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == ""):
+			return nil, &resolveFailure{host: domain, err: errors.New("the domain publishes a null MX (RFC 7505): it accepts no mail"), null: true}
+		case err == nil && len(mxs) > 0:
+			for _, mx := range mxs { // net sorts by preference
+				hosts = append(hosts, named{strings.TrimSuffix(mx.Host, "."), port})
+			}
+		case err == nil || errors.As(err, &dnsErr) && dnsErr.IsNotFound && len(mxs) == 0:
+			// RFC 5321 §5.1: no MX records, the domain itself is the host.
+			hosts = append(hosts, named{domain, port})
+		default:
+			return nil, &resolveFailure{host: domain, err: err}
+		}
+	}
+	var out []target
+	var firstErr *resolveFailure
+	for _, h := range hosts {
+		if ip, err := netip.ParseAddr(h.host); err == nil {
+			out = append(out, target{host: h.host, ip: ip.String(), port: h.port})
+			continue
+		}
+		addrs, err := s.resolver().LookupHost(ctx, h.host)
+		if err == nil && len(addrs) == 0 {
+			err = errors.New("no addresses")
+		}
+		if err != nil {
+			if firstErr == nil {
+				firstErr = &resolveFailure{host: h.host, err: err}
+			}
+			continue
+		}
+		for _, a := range addrs {
+			out = append(out, target{host: h.host, ip: a, port: h.port})
+		}
+		if len(out) >= maxTargets {
+			break
+		}
+	}
+	if len(out) == 0 {
+		return nil, firstErr
+	}
+	if len(out) > maxTargets {
+		out = out[:maxTargets]
+	}
+	return out, nil
+}
+
+// splitHostPort reads "host", "host:port", "[ip]", "[ip]:port" or a bare
+// IPv6 address.
+func splitHostPort(s string, defPort int) (string, int, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", 0, errors.New("empty smart host")
+	}
+	if ip, err := netip.ParseAddr(s); err == nil {
+		return ip.String(), defPort, nil
+	}
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		inner := strings.TrimPrefix(s[1:len(s)-1], "IPv6:")
+		if _, err := netip.ParseAddr(inner); err != nil {
+			return "", 0, fmt.Errorf("smart host %q: not an address literal", s)
+		}
+		return inner, defPort, nil
+	}
+	if !strings.Contains(s, ":") {
+		return s, defPort, nil
+	}
+	host, portStr, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, fmt.Errorf("smart host %q: %w", s, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 || port > 65535 {
+		return "", 0, fmt.Errorf("smart host %q: invalid port", s)
+	}
+	return strings.TrimPrefix(host, "IPv6:"), port, nil
+}

@@ -1,0 +1,156 @@
+package send
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"net"
+	"strings"
+	"time"
+
+	"mailflow/internal/certs"
+	"mailflow/internal/protolog"
+)
+
+// Sender delivers messages through send connectors. Its fields are read-only
+// once Send is called; one Sender serves any number of concurrent Sends.
+type Sender struct {
+	// Store holds the client certificates; nil = none.
+	Store *certs.Store
+	// Roots are the trusted roots for server certificates; nil = system.
+	Roots *x509.CertPool
+	// ServerFQDN is the EHLO name and certificate name for connectors
+	// without an FQDN.
+	ServerFQDN string
+	// Log is the SmtpSend protocol log; nil = none.
+	Log *protolog.Writer
+	// Now is the clock for certificate checks and LRT; nil = time.Now.
+	Now func() time.Time
+	// Resolver is the DNS; nil = net.DefaultResolver.
+	Resolver Resolver
+	// Dialer connects; laddr is the connector's SourceIP ("" = any). nil =
+	// a net.Dialer bound to laddr.
+	Dialer func(ctx context.Context, network, laddr, raddr string) (net.Conn, error)
+}
+
+func (s *Sender) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Sender) resolver() Resolver {
+	if s.Resolver != nil {
+		return s.Resolver
+	}
+	return net.DefaultResolver
+}
+
+func (s *Sender) dial(ctx context.Context, laddr, raddr string) (net.Conn, error) {
+	if s.Dialer != nil {
+		return s.Dialer(ctx, "tcp", laddr, raddr)
+	}
+	var d net.Dialer
+	if laddr != "" {
+		ip := net.ParseIP(laddr)
+		if ip == nil {
+			return nil, errors.New("source IP " + laddr + " is not an IP address")
+		}
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+	}
+	return d.DialContext(ctx, "tcp", raddr)
+}
+
+// Send delivers m through c and returns one Result per recipient, in the
+// order of m.Rcpts. It never returns an error: every failure is a Deferred or
+// Failed Result whose Status and Detail say why.
+func (s *Sender) Send(ctx context.Context, c Connector, m Message) []Result {
+	if len(m.Rcpts) == 0 {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return s.failAll(m, cancelledFailure(), target{}, nil, nil)
+	}
+	domain := m.RecipientDomain
+	if domain == "" {
+		domain = domainOf(m.Rcpts[0])
+	}
+	helo := c.FQDN
+	if helo == "" {
+		helo = s.ServerFQDN
+	}
+	if helo == "" || strings.EqualFold(helo, "localhost") {
+		f := deferred(StatusCannotConnect, ReasonConfig, "send connector "+c.Name+" has no fqdn and the server has no fqdn: set one, mailflow never greets as localhost")
+		return s.failAll(m, f, target{}, nil, nil)
+	}
+
+	targets, err := s.targets(ctx, c, domain)
+	if err != nil {
+		var rf *resolveFailure
+		errors.As(err, &rf)
+		f := deferred(StatusDNSFailed, ReasonDNS, "The error was: "+err.Error())
+		host := domain
+		if rf != nil {
+			host = rf.host
+			if rf.null {
+				f = &failure{status: StatusNullMX, reason: ReasonNullMX, message: err.Error(), outcome: Failed, ours: true}
+			}
+		}
+		return s.failAll(m, f, target{host: host}, nil, nil)
+	}
+
+	var attempts []Attempt
+	var last *sessionResult
+	for _, t := range targets {
+		if ctx.Err() != nil {
+			break
+		}
+		res := s.session(ctx, c, m, t, helo, domain, true)
+		if res.fail != nil && res.fail.tlsHandshake && !c.requireTLS() {
+			// Opportunistic TLS: a host whose TLS is broken still gets the
+			// mail in plaintext, as Postfix does at level "may".
+			attempts = append(attempts, res.attempt())
+			res = s.session(ctx, c, m, t, helo, domain, false)
+		}
+		attempts = append(attempts, res.attempt())
+		last = res
+		if res.fail == nil || res.fail.final {
+			break
+		}
+	}
+	if last == nil { // cancelled before the first attempt
+		f := deferred(StatusCancelled, ReasonCancelled, "the delivery was cancelled")
+		return s.failAll(m, f, targets[0], nil, attempts)
+	}
+	if last.fail != nil {
+		return s.failAll(m, last.fail, last.target, last.tls, attempts)
+	}
+	for i := range last.results {
+		last.results[i].Attempts = attempts
+	}
+	return last.results
+}
+
+// failAll gives every recipient the same failure.
+func (s *Sender) failAll(m Message, f *failure, t target, tlsInfo *TLSInfo, attempts []Attempt) []Result {
+	detail := FormatDetail(LastError{
+		Status: f.status, Message: f.message, Reason: f.reason,
+		Host: t.host, IP: t.ip, Port: t.port, Time: s.now(), Ours: f.ours,
+	})
+	out := make([]Result, len(m.Rcpts))
+	for i, rcpt := range m.Rcpts {
+		out[i] = Result{
+			Rcpt: rcpt, Outcome: f.outcome, Status: f.status, Reason: f.reason, Detail: detail,
+			RemoteHost: t.host, RemoteIP: t.ip, RemotePort: t.port, TLS: tlsInfo, Attempts: attempts,
+		}
+	}
+	return out
+}
+
+func domainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[i+1:]
+	}
+	return ""
+}

@@ -1,0 +1,266 @@
+package send
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"mailflow/internal/protolog"
+	"mailflow/internal/smtp"
+)
+
+// sessionResult is the outcome of one SMTP session with one target: either a
+// failure that applies to every recipient (before the envelope was
+// accepted), or one Result per recipient.
+type sessionResult struct {
+	target  target
+	fail    *failure
+	results []Result
+	tls     *TLSInfo
+}
+
+// attempt summarises the session for Result.Attempts.
+func (r *sessionResult) attempt() Attempt {
+	a := Attempt{Host: r.target.host, IP: r.target.ip, Port: r.target.port}
+	if r.fail != nil {
+		a.Status, a.Reason, a.Message = r.fail.status, r.fail.reason, r.fail.message
+	} else if len(r.results) > 0 {
+		a.Status, a.Reason = r.results[0].Status, r.results[0].Reason
+	}
+	return a
+}
+
+// session runs one SMTP session with t. useTLS false skips STARTTLS (the
+// plaintext retry of opportunistic TLS).
+func (s *Sender) session(ctx context.Context, c Connector, m Message, t target, helo, domain string, useTLS bool) *sessionResult {
+	res := &sessionResult{target: t}
+	connectTimeout := c.ConnectTimeout
+	if connectTimeout <= 0 {
+		connectTimeout = DefaultConnectTimeout
+	}
+	dctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	conn, err := s.dial(dctx, c.SourceIP, t.addr())
+	cancel()
+	if err != nil {
+		res.fail = classifyDial(err)
+		if ctx.Err() != nil {
+			res.fail = cancelledFailure()
+		}
+		return res
+	}
+	// Cancelling the delivery (shutdown) must not wait for a slow server.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	defer conn.Close()
+
+	var log *protolog.Session
+	if c.Log {
+		log = s.Log.Session(c.Name, conn.LocalAddr().String(), conn.RemoteAddr().String())
+	}
+	log.Connect()
+	disconnect := "Local"
+	defer func() { log.Disconnect(disconnect) }()
+
+	commandTimeout := c.CommandTimeout
+	if commandTimeout <= 0 {
+		commandTimeout = DefaultCommandTimeout
+	}
+	opts := smtp.ClientOptions{Timeout: commandTimeout}
+	if log != nil {
+		opts.OnSend, opts.OnRecv = log.Sent, log.Received
+	}
+	cl := smtp.NewClient(conn, opts)
+
+	failed := func(f *failure) *sessionResult {
+		if ctx.Err() != nil {
+			f = cancelledFailure()
+		}
+		if f.reason == ReasonClosed {
+			disconnect = "Remote"
+		}
+		log.Info("", f.status+" ["+f.message+"]")
+		res.fail = f
+		return res
+	}
+
+	if _, err := cl.Greeting(); err != nil {
+		return failed(classifySession("greeting", err))
+	}
+	if _, err := cl.Hello(helo); err != nil {
+		return failed(classifySession("EHLO", err))
+	}
+	switch {
+	case useTLS && cl.HasExtension("STARTTLS"):
+		encrypted, f := s.startTLS(cl, c, t, domain, log, res)
+		if f != nil {
+			return failed(f)
+		}
+		if encrypted {
+			if _, err := cl.Hello(helo); err != nil {
+				if isRemoteAlert(err) {
+					return failed(tlsFailure(err))
+				}
+				return failed(classifySession("EHLO", err))
+			}
+		}
+	case c.requireTLS():
+		cl.Quit()
+		return failed(deferred(StatusCannotConnect, ReasonStartTLSAbsent,
+			fmt.Sprintf("TLS is required (RequireTLS or TlsAuthLevel %s) but %s did not offer STARTTLS", c.Level, t.host)))
+	}
+
+	params := map[string]string{}
+	if m.Size > 0 && cl.HasExtension("SIZE") {
+		params["SIZE"] = strconv.FormatInt(m.Size, 10)
+		ext := cl.Extensions()
+		if limit, err := strconv.ParseInt(ext["SIZE"], 10, 64); err == nil && limit > 0 && m.Size > limit {
+			cl.Quit()
+			return s.allReplied(res, m, &failure{status: StatusTooLarge, reason: ReasonTooLarge, outcome: Failed, ours: true,
+				message: fmt.Sprintf("the message is %d bytes and %s accepts at most %d", m.Size, t.host, limit)})
+		}
+	}
+	if needsSMTPUTF8(m) {
+		if !cl.HasExtension("SMTPUTF8") {
+			cl.Quit()
+			return s.allReplied(res, m, &failure{status: StatusSMTPUTF8Missing, reason: ReasonSMTPUTF8, outcome: Failed, ours: true,
+				message: t.host + " does not offer SMTPUTF8 and an address is not ASCII"})
+		}
+		params["SMTPUTF8"] = ""
+	}
+
+	mail, rcptReplies, err := cl.SendEnvelope(m.From, params, m.Rcpts)
+	var re *smtp.ReplyError
+	if err != nil && !errors.As(err, &re) {
+		return failed(classifySession("MAIL", err))
+	}
+	if err != nil { // MAIL refused: every recipient gets that reply
+		res.results = make([]Result, len(m.Rcpts))
+		for i, rcpt := range m.Rcpts {
+			res.results[i] = s.replyResult(rcpt, mail, t, res.tls)
+		}
+		cl.Quit()
+		return res
+	}
+
+	res.results = make([]Result, len(m.Rcpts))
+	var accepted []int
+	for i, rcpt := range m.Rcpts {
+		res.results[i] = s.replyResult(rcpt, rcptReplies[i], t, res.tls)
+		if rcptReplies[i].Positive() {
+			accepted = append(accepted, i)
+		}
+	}
+	if len(accepted) == 0 {
+		cl.Quit()
+		return res
+	}
+
+	body, err := m.Body()
+	if err != nil {
+		cl.Reset()
+		cl.Quit()
+		f := &failure{status: "451 4.3.0 Could not read the message from the queue", reason: ReasonConfig, outcome: Deferred, ours: true, message: err.Error(), final: true}
+		for _, i := range accepted {
+			res.results[i] = s.failureResult(m.Rcpts[i], f, t, res.tls)
+		}
+		return res
+	}
+	final, err := cl.Data(body)
+	body.Close()
+	if err != nil && !errors.As(err, &re) {
+		// The connection failed mid-transaction: the accepted recipients
+		// are retried later (a duplicate is possible, a loss is not).
+		f := classifySession("DATA", err)
+		if ctx.Err() != nil {
+			f = cancelledFailure()
+		}
+		if f.reason == ReasonClosed {
+			disconnect = "Remote"
+		}
+		log.Info("", f.status+" ["+f.message+"]")
+		for _, i := range accepted {
+			res.results[i] = s.failureResult(m.Rcpts[i], f, t, res.tls)
+		}
+		return res
+	}
+	for _, i := range accepted {
+		res.results[i] = s.replyResult(m.Rcpts[i], final, t, res.tls)
+	}
+	cl.Quit()
+	return res
+}
+
+func cancelledFailure() *failure {
+	f := deferred(StatusCancelled, ReasonCancelled, "the delivery was cancelled")
+	f.final = true
+	return f
+}
+
+// allReplied turns a failure decided inside the session (size, SMTPUTF8)
+// into per-recipient results: it is this host's answer, not a reason to try
+// another.
+func (s *Sender) allReplied(res *sessionResult, m Message, f *failure) *sessionResult {
+	res.results = make([]Result, len(m.Rcpts))
+	for i, rcpt := range m.Rcpts {
+		res.results[i] = s.failureResult(rcpt, f, res.target, res.tls)
+	}
+	return res
+}
+
+// replyResult is a recipient's outcome from the next hop's reply.
+func (s *Sender) replyResult(rcpt string, r smtp.Reply, t target, tlsInfo *TLSInfo) Result {
+	out := Result{
+		Rcpt: rcpt, Status: r.Text(), RemoteHost: t.host, RemoteIP: t.ip, RemotePort: t.port, TLS: tlsInfo,
+	}
+	switch {
+	case r.Positive():
+		out.Outcome = Delivered
+		return out
+	case r.Code >= 500:
+		out.Outcome = Failed
+	default:
+		out.Outcome = Deferred
+	}
+	out.Detail = FormatDetail(LastError{Status: out.Status, Host: t.host, IP: t.ip, Port: t.port, Time: s.now()})
+	return out
+}
+
+func (s *Sender) failureResult(rcpt string, f *failure, t target, tlsInfo *TLSInfo) Result {
+	return Result{
+		Rcpt: rcpt, Outcome: f.outcome, Status: f.status, Reason: f.reason,
+		Detail: FormatDetail(LastError{Status: f.status, Message: f.message, Reason: f.reason,
+			Host: t.host, IP: t.ip, Port: t.port, Time: s.now(), Ours: f.ours}),
+		RemoteHost: t.host, RemoteIP: t.ip, RemotePort: t.port, TLS: tlsInfo,
+	}
+}
+
+func needsSMTPUTF8(m Message) bool {
+	if !isASCII(m.From) {
+		return true
+	}
+	for _, r := range m.Rcpts {
+		if !isASCII(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// tlsProtocolName is the SSPI protocol name Exchange logs
+// (SP_PROT_TLS1_2_CLIENT), so log analysers match both.
+func tlsProtocolName(v uint16) string {
+	name := strings.NewReplacer("TLS ", "TLS", ".", "_").Replace(tlsVersionName(v))
+	return "SP_PROT_" + name + "_CLIENT"
+}

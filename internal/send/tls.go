@@ -1,0 +1,178 @@
+package send
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net/netip"
+	"time"
+
+	"mailflow/internal/certs"
+	"mailflow/internal/protolog"
+	"mailflow/internal/smtp"
+	"mailflow/internal/tlscheck"
+)
+
+// errCertificateRejected aborts the handshake when tlscheck refuses the
+// server's certificate; the verdict itself is kept beside it.
+var errCertificateRejected = errors.New("server certificate rejected by the connector's TLS policy")
+
+// startTLS negotiates TLS on cl. It reports whether the session is now
+// encrypted; a nil failure with encrypted false means opportunistic TLS was
+// refused by the server and the session goes on in plaintext.
+func (s *Sender) startTLS(cl *smtp.Client, c Connector, t target, domain string, log *protolog.Session, res *sessionResult) (bool, *failure) {
+	now := s.now()
+	clientCert, f := s.clientCertificate(c, now, log)
+	if f != nil {
+		cl.Quit()
+		return false, f
+	}
+	expected := c.TLSDomain
+	if expected == "" {
+		expected = domain
+	}
+	var (
+		verdict   *tlscheck.Result
+		peer      []*x509.Certificate
+		presented *certs.Certificate
+	)
+	cfg := &tls.Config{
+		ServerName: sniName(t.host),
+		// The one certificate judgement is tlscheck's (see the package doc).
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			peer = cs.PeerCertificates
+			v := tlscheck.Verify(cs.PeerCertificates, tlscheck.Policy{
+				Level: c.Level, ExpectedName: expected, Roots: s.Roots, Now: now, Usage: x509.ExtKeyUsageServerAuth,
+			})
+			verdict = &v
+			if !v.OK {
+				return errCertificateRejected
+			}
+			return nil
+		},
+		// Present our certificate whenever the server asks, whatever CA
+		// names it lists: Exchange does, and a mismatch is the server's
+		// verdict to give, not ours to guess.
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			if clientCert == nil {
+				return &tls.Certificate{}, nil
+			}
+			presented = clientCert
+			return clientCert.TLS(), nil
+		},
+	}
+	state, err := cl.StartTLS(cfg)
+
+	var re *smtp.ReplyError
+	if errors.As(err, &re) {
+		if !c.requireTLS() {
+			log.Info("", "STARTTLS refused ("+re.Reply.Text()+"); continuing without TLS (opportunistic)")
+			return false, nil
+		}
+		cl.Quit()
+		return false, deferred(StatusCannotConnect, ReasonStartTLS, "the remote server refused STARTTLS: "+re.Reply.Text())
+	}
+
+	info := &TLSInfo{ServerName: cfg.ServerName}
+	if len(peer) > 0 {
+		pi := certs.FromX509(peer[0]).Describe(now)
+		info.Peer = &pi
+		logCertificate(log, "Remote certificate", certs.FromX509(peer[0]))
+	}
+	if verdict != nil {
+		info.Verdict = *verdict
+		logVerdict(log, *verdict)
+	}
+	if presented != nil {
+		ci := presented.Describe(now)
+		info.ClientCertificate = &ci
+		logCertificate(log, "Sending certificate", presented)
+	}
+	res.tls = info
+
+	if err != nil {
+		if verdict != nil && !verdict.OK {
+			return false, deferred(StatusCertificate, string(verdict.Reason), verdict.Message())
+		}
+		if errors.Is(err, smtp.ErrInjectedResponse) {
+			return false, classifySession("STARTTLS", err)
+		}
+		f := tlsFailure(err)
+		log.Info("", f.message)
+		return false, f
+	}
+	info.Version = tlsVersionName(state.Version)
+	info.CipherSuite = tls.CipherSuiteName(state.CipherSuite)
+	log.Info("", "TLS protocol "+tlsProtocolName(state.Version)+" negotiation succeeded using "+info.CipherSuite)
+	return true, nil
+}
+
+// clientCertificate picks the certificate to present (reference §4). A
+// pinned TlsCertificateName that cannot be found stops the delivery.
+func (s *Sender) clientCertificate(c Connector, now time.Time, log *protolog.Session) (*certs.Certificate, *failure) {
+	if s.Store == nil {
+		if c.CertificateName != "" {
+			f := &failure{status: StatusCertNotFound, reason: ReasonCertNotFound, outcome: Deferred, ours: true, final: true,
+				message: "no certificate store is configured, so " + c.CertificateName + " cannot be found"}
+			return nil, f
+		}
+		return nil, nil
+	}
+	sel := s.Store.SelectClient(certs.Request{
+		CertificateName: c.CertificateName, ConnectorFQDN: c.FQDN, ServerFQDN: s.ServerFQDN, Connector: c.Name, Now: now,
+	})
+	if sel.Cert != nil {
+		if sel.Warning != "" {
+			log.Info("", sel.Warning)
+		}
+		return sel.Cert, nil
+	}
+	if c.CertificateName == "" {
+		if sel.Warning != "" {
+			log.Info("", sel.Warning)
+		}
+		return nil, nil
+	}
+	// Pinned but not usable: absent (454 4.7.5), or present without its
+	// private key (NoCredentials). Other hosts would not help.
+	matched, _ := s.Store.FindName(c.CertificateName)
+	if len(matched) > 0 {
+		log.Info("", "TLS negotiation failed with error NoCredentials")
+		return nil, &failure{status: StatusCannotConnect, reason: ReasonNoCredentials, outcome: Deferred, ours: true, final: true,
+			message: "TLS negotiation failed with error NoCredentials: " + sel.Warning}
+	}
+	log.Info("", StatusCertNotFound)
+	return nil, &failure{status: StatusCertNotFound, reason: ReasonCertNotFound, outcome: Deferred, ours: true, final: true,
+		message: sel.Warning}
+}
+
+// sniName is the server name to send: host names only, never IP literals
+// (RFC 6066 §3).
+func sniName(host string) string {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return ""
+	}
+	return host
+}
+
+func tlsVersionName(v uint16) string { return tls.VersionName(v) }
+
+func logCertificate(log *protolog.Session, event string, c *certs.Certificate) {
+	if log == nil || c == nil {
+		return
+	}
+	log.Certificate(event, c.Subject, c.Issuer, c.Serial, c.Thumbprint, c.SANs)
+}
+
+func logVerdict(log *protolog.Session, v tlscheck.Result) {
+	if v.OK {
+		msg := "Remote certificate validation succeeded (" + v.Level.String()
+		if v.Expected != "" {
+			msg += ", expected " + v.Expected
+		}
+		log.Info("", msg+")")
+		return
+	}
+	log.Info("", "Remote certificate validation failed ("+v.Level.String()+"): "+v.Message())
+}

@@ -1,0 +1,147 @@
+package send
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"time"
+
+	"mailflow/internal/certs"
+	"mailflow/internal/tlscheck"
+)
+
+// Connector is a send connector as the sender needs it (the configuration
+// package maps its YAML onto this).
+type Connector struct {
+	Name string
+	// Hosts are smart hosts, "host", "host:port", "[ip]" or "[ip]:port",
+	// tried in order. Empty means MX lookup of the recipient domain.
+	Hosts []string
+	// Port is the port for hosts without one and for MX hosts (default 25).
+	Port int
+	// FQDN is the EHLO name and the name the client certificate is sought by;
+	// empty = Sender.ServerFQDN.
+	FQDN string
+	// RequireTLS: never deliver without TLS. Implied by Level above
+	// EncryptionOnly.
+	RequireTLS bool
+	// Level is the TlsAuthLevel applied to the server's certificate.
+	Level tlscheck.Level
+	// TLSDomain is the name DomainValidation expects ("mail.contoso.com" or
+	// "*.contoso.com"); empty = the recipient domain.
+	TLSDomain string
+	// CertificateName is TlsCertificateName ("<I>issuer<S>subject"): the
+	// client certificate to present. Empty = best match for FQDN.
+	CertificateName string
+	// SourceIP is the local address to connect from ("" = any).
+	SourceIP string
+	// ConnectTimeout bounds the TCP connect (default 60 s).
+	ConnectTimeout time.Duration
+	// CommandTimeout bounds each wait for the server (default 10 minutes,
+	// Exchange's ConnectionInactivityTimeOut).
+	CommandTimeout time.Duration
+	// Log writes the session to the SmtpSend protocol log.
+	Log bool
+}
+
+// Default timeouts.
+const (
+	DefaultConnectTimeout = 60 * time.Second
+	DefaultCommandTimeout = 10 * time.Minute
+	DefaultPort           = 25
+)
+
+// requireTLS is the effective requirement (see the package doc).
+func (c Connector) requireTLS() bool { return c.RequireTLS || c.Level > tlscheck.EncryptionOnly }
+
+// Message is one message to deliver through a connector.
+type Message struct {
+	ID    string // internal id, for logs
+	From  string // reverse-path; "" is the null sender <>
+	Rcpts []string
+	// Body opens the content (RFC 5322 message, any line endings); it is
+	// called once per delivery attempt, so failover can send it again.
+	Body func() (io.ReadCloser, error)
+	// Size in bytes, 0 when unknown: sent as SIZE= when the server offers
+	// SIZE and checked against the server's limit.
+	Size int64
+	// RecipientDomain picks the MX records and is the expected name for
+	// DomainValidation without TLSDomain; empty = the domain of the first
+	// recipient.
+	RecipientDomain string
+}
+
+// BytesBody is a Message.Body for content held in memory.
+func BytesBody(b []byte) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+}
+
+// Outcome is what happened to one recipient.
+type Outcome int
+
+const (
+	// Delivered: the next hop accepted the message for the recipient.
+	Delivered Outcome = iota
+	// Deferred: a temporary failure; the queue retries later.
+	Deferred
+	// Failed: a permanent failure; the queue sends an NDR.
+	Failed
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Delivered:
+		return "Delivered"
+	case Deferred:
+		return "Deferred"
+	case Failed:
+		return "Failed"
+	}
+	return fmt.Sprintf("Outcome(%d)", int(o))
+}
+
+// Result is the outcome for one recipient.
+type Result struct {
+	Rcpt    string
+	Outcome Outcome
+	// Status is the SMTP status line: the next hop's reply ("250 2.6.0 …
+	// Queued mail for delivery", "550 5.1.1 User unknown") or ours for a
+	// connection-level failure ("450 4.7.320 Certificate validation failed").
+	Status string
+	// Reason is the MSG= value: tlscheck's reason for certificate failures
+	// (SubjectMismatch, …), a short identifier for others, "" on delivery.
+	Reason string
+	// Detail is the Exchange LastError / message-trace string (FormatDetail),
+	// "" on delivery.
+	Detail     string
+	RemoteHost string // host name of the last host tried
+	RemoteIP   string // its IP address, without port
+	RemotePort int
+	TLS        *TLSInfo // nil when the session was not encrypted
+	// Attempts lists every host tried for this delivery, in order.
+	Attempts []Attempt
+}
+
+// Attempt is one host tried.
+type Attempt struct {
+	Host    string
+	IP      string
+	Port    int
+	Status  string // the failure status, or the last reply when the session got that far
+	Reason  string
+	Message string // the bracketed [Message=…] text
+}
+
+// TLSInfo describes the TLS of a session.
+type TLSInfo struct {
+	Version     string // "TLS1.3"
+	CipherSuite string
+	ServerName  string // SNI sent
+	// Peer is the server's leaf certificate (nil if none was presented).
+	Peer *certs.Info
+	// Verdict is tlscheck's judgement at the connector's level.
+	Verdict tlscheck.Result
+	// ClientCertificate is the certificate we presented, nil when the server
+	// did not ask or we had none.
+	ClientCertificate *certs.Info
+}

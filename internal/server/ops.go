@@ -1,0 +1,90 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"mailflow/internal/certs"
+	"mailflow/internal/config"
+)
+
+// Check returns the config.Check that makes an edit acceptable only if the
+// whole runtime builds: certificates load, pins match, trust reads. The
+// built runtime is handed to keep (may be nil) so a live change applies
+// exactly what was validated.
+func Check(now time.Time, keep func(*Runtime)) config.Check {
+	return func(c *config.Config) error {
+		rt, err := BuildFrom(c, now)
+		if err != nil {
+			return err
+		}
+		if keep != nil {
+			keep(rt)
+		}
+		return nil
+	}
+}
+
+// Change runs an edit of the configuration file (one of the config.Set…
+// functions, given the file and the check) and applies the validated result
+// live. An invalid change is refused with the start-up error and changes
+// nothing: neither the file nor the running configuration.
+func (s *Server) Change(edit func(path string, check config.Check) error) error {
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	var rt *Runtime
+	if err := edit(s.path, Check(s.now(), func(r *Runtime) { rt = r })); err != nil {
+		return err
+	}
+	if rt == nil {
+		return errors.New("internal error: the change was saved but not validated; run mailflow serve's reload (SIGHUP)")
+	}
+	return s.apply(rt)
+}
+
+// SetConnector changes fields of a receive or send connector live.
+func (s *Server) SetConnector(kind, name string, fields map[string]any) error {
+	return s.Change(func(path string, check config.Check) error {
+		return config.SetConnectorFields(path, kind, name, fields, check)
+	})
+}
+
+// ImportCertificate adds a certificate file to the configuration live and
+// returns it as loaded.
+func (s *Server) ImportCertificate(ref config.CertificateRef) (*certs.Certificate, error) {
+	abs, err := filepath.Abs(ref.File)
+	if err != nil {
+		return nil, err
+	}
+	ref.File = abs
+	if err := s.Change(func(path string, check config.Check) error {
+		return config.AddCertificate(path, ref, check)
+	}); err != nil {
+		return nil, err
+	}
+	for _, c := range s.Runtime().Store.All() {
+		if sameFile(c.Source, abs) {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("certificate %s was added but is not in the store", abs)
+}
+
+// RemoveCertificate removes the certificate with the thumbprint live. A
+// certificate still pinned by a connector is refused by validation.
+func (s *Server) RemoveCertificate(thumbprint string) error {
+	c := s.Runtime().Store.FindThumbprint(thumbprint)
+	if c == nil {
+		return fmt.Errorf("no certificate with thumbprint %s; list them with mailflow cert list", thumbprint)
+	}
+	return s.Change(func(path string, check config.Check) error {
+		return config.RemoveCertificate(path, c.Source, check)
+	})
+}
+
+func sameFile(a, b string) bool {
+	return filepath.Clean(a) == filepath.Clean(b) || strings.EqualFold(filepath.Clean(a), filepath.Clean(b))
+}
