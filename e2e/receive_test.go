@@ -51,7 +51,7 @@ receive_connectors:
     fqdn: mail.contoso.com
     auth_mechanism: [Tls]
     permission_groups: [AnonymousUsers, Partners]
-    tls_certificate_name: "<I>CN=Contoso Lab CA, O=Contoso Lab, C=US<S>CN=mail.contoso.com"
+    tls_certificate_name: "<I>CN=Contoso Lab CA<S>CN=mail.contoso.com"
     require_tls: true
     domain_secure_enabled: true
     tls_sender_certificate_name: mail.protection.outlook.com

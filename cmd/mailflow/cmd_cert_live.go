@@ -7,7 +7,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"mailflow/internal/admin"
+	"mailflow/internal/certs"
 	"mailflow/internal/config"
+	"mailflow/internal/lab"
 	"mailflow/internal/server"
 )
 
@@ -76,5 +78,36 @@ func newCertRemoveCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "mailflow.yaml", "configuration file")
+	return cmd
+}
+
+func newCertLabCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "lab --dir DIR",
+		Short: "Create the lab CA and the certificates examples/*.yaml name, under DIR/certs",
+		Long: `Create the lab PKI under DIR/certs: lab-ca.pem (CN=Contoso Lab CA), server1-selfsigned.pem
+(self-signed CN=SERVER1, like Exchange's default certificate), mail-contoso.pfx + mail-contoso.pass
+(CA-issued CN=mail.contoso.com), mail-protection.pem (the tenant's CN=mail.protection.outlook.com)
+and a few more used by the lab (hybrid-san.pem, mail-contoso-renewed.pem, untrusted.pem).
+
+  mailflow cert lab --dir examples && mailflow serve --config examples/onprem.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := lab.NewPKI(dir, time.Now())
+			if err != nil {
+				return err
+			}
+			for _, c := range []struct {
+				file string
+				cert *certs.Certificate
+			}{{p.CAFile, p.CA}, {p.Server1File, p.Server1}, {p.ContosoPFX, p.Contoso}, {p.TenantFile, p.Tenant},
+				{p.SANOnlyFile, p.SANOnly}, {p.RenewedFile, p.Renewed}, {p.UntrustedFile, p.Untrusted}} {
+				fmt.Fprintf(cmd.OutOrStdout(), "%-40s %s  %s\n", c.file, c.cert.Thumbprint, c.cert.Name())
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "examples", "directory; certificates go to DIR/certs")
 	return cmd
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"mailflow/internal/admin"
-	"mailflow/internal/config"
 	"mailflow/internal/server"
 )
 
@@ -141,7 +140,7 @@ Use --send for a send connector; --unset KEY returns a key to its default.
 
 Example (the first seed's fix):
   mailflow connector set "Default Frontend SERVER1" --config onprem.yaml \
-    --tls-certificate-name "<I>CN=Contoso Lab CA, O=Contoso Lab, C=US<S>CN=mail.contoso.com"`,
+    --tls-certificate-name "<I>CN=Contoso Lab CA<S>CN=mail.contoso.com"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fields := map[string]any{}
@@ -168,7 +167,7 @@ Example (the first seed's fix):
 				}
 				return err
 			}, func() error {
-				err := config.SetConnectorFields(cfgPath, kind, name, fields, server.Check(time.Now(), nil))
+				err := server.SetConnectorFields(cfgPath, kind, name, fields, server.Check(time.Now(), nil))
 				if err == nil {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s connector %q changed in %s; a running server picks it up on SIGHUP or restart.\n", kind, name, cfgPath)
 				}

@@ -76,9 +76,13 @@ Exit status: 0 no findings, 1 findings, 2 a path could not be read.`,
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			for _, f := range report.Files {
-				if f.Error != "" {
-					fmt.Fprintf(stderr, "mailflow logs analyze: %s: %s\n", f.Path, f.Error)
+			if asJSON {
+				// The text report lists unreadable inputs itself; with JSON
+				// on stdout, say it where a person sees it too.
+				for _, f := range report.Files {
+					if f.Error != "" {
+						fmt.Fprintf(stderr, "mailflow logs analyze: %s: %s\n", f.Path, f.Error)
+					}
 				}
 			}
 			if code := report.ExitCode(); code != 0 {

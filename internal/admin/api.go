@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"sort"
 	"strings"
 	"time"
@@ -35,12 +34,23 @@ type Server struct {
 // Start opens the admin API as the configuration says. It returns nil, nil
 // when admin.listen is "off".
 func Start(srv *server.Server, logger *slog.Logger) (*Server, error) {
-	cfg := srv.Runtime().Cfg
+	return start(srv, logger, net.Listen)
+}
+
+// start is Start with the listening function injected, so tests can serve
+// the TLS path of a non-loopback configuration on loopback.
+func start(srv *server.Server, logger *slog.Logger, listen func(network, address string) (net.Listener, error)) (*Server, error) {
+	rt := srv.Runtime()
+	cfg := rt.Cfg
 	if !cfg.AdminEnabled() {
 		return nil, nil
 	}
 	if logger == nil {
 		logger = slog.Default()
+	}
+	tlsCfg, err := listenTLS(cfg, rt.Store, time.Now())
+	if err != nil {
+		return nil, err
 	}
 	tokenFile := cfg.AdminTokenFile()
 	token, err := EnsureToken(tokenFile)
@@ -48,20 +58,7 @@ func Start(srv *server.Server, logger *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	a := &Server{srv: srv, token: token, tokenFile: tokenFile, log: logger}
-	var tlsCfg *tls.Config
-	if !isLoopback(cfg.Admin.Listen) {
-		// Validation already demands allow_non_loopback and a certificate;
-		// this is the belt to that brace.
-		if !cfg.Admin.AllowNonLoopback || cfg.Admin.TLSCertificateName == "" {
-			return nil, fmt.Errorf("admin.listen %s is not loopback: set admin.allow_non_loopback: true and admin.tls_certificate_name", cfg.Admin.Listen)
-		}
-		found, err := srv.Runtime().Store.FindName(cfg.Admin.TLSCertificateName)
-		if err != nil || len(found) == 0 {
-			return nil, fmt.Errorf("admin.tls_certificate_name %q matches no certificate", cfg.Admin.TLSCertificateName)
-		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{*found[0].TLS()}, MinVersion: tls.VersionTLS12}
-	}
-	ln, err := net.Listen("tcp", cfg.Admin.Listen)
+	ln, err := listen("tcp", cfg.Admin.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("admin API: listen on %s: %w (set admin.listen to a free address, or off)", cfg.Admin.Listen, err)
 	}
@@ -69,21 +66,10 @@ func Start(srv *server.Server, logger *slog.Logger) (*Server, error) {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
 	a.ln = ln
-	a.http = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
+	a.http = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	go a.http.Serve(ln)
 	return a, nil
-}
-
-func isLoopback(listen string) bool {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }
 
 // Addr is the listening address.
@@ -114,7 +100,10 @@ func (a *Server) routes() http.Handler {
 // auth refuses every request without the right bearer token (401, logged).
 func (a *Server) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !tokenOK(r.Header.Get("Authorization"), a.token) {
+		// Exactly one Authorization header: with two, which one counts
+		// would depend on who reads the request (a proxy, this server).
+		auth := r.Header.Values("Authorization")
+		if len(auth) != 1 || !tokenOK(auth[0], a.token) {
 			a.log.Warn("admin API request refused: missing or wrong token",
 				"remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
 			writeError(w, http.StatusUnauthorized, fmt.Errorf("missing or wrong token: send 'Authorization: Bearer <token>' with the token from %s", a.tokenFile))

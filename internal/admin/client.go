@@ -13,6 +13,7 @@ import (
 
 	"mailflow/internal/certs"
 	"mailflow/internal/config"
+	"mailflow/internal/server"
 	"mailflow/internal/tracking"
 )
 
@@ -41,11 +42,21 @@ func ClientFor(cfgPath string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotRunning, err)
 	}
-	scheme := "http"
+	hc := &http.Client{Timeout: 60 * time.Second}
+	base := "http://" + dialAddress(cfg.Admin.Listen)
 	if !isLoopback(cfg.Admin.Listen) {
-		scheme = "https"
+		store, errs := server.LoadCertificates(cfg)
+		if len(errs) > 0 {
+			return nil, errs
+		}
+		want, err := certificate(cfg, store, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		hc.Transport = &http.Transport{TLSClientConfig: clientTLS(want)}
+		base = "https://" + dialAddress(cfg.Admin.Listen)
 	}
-	c := &Client{Base: scheme + "://" + cfg.Admin.Listen, Token: tok, HTTP: &http.Client{Timeout: 60 * time.Second}}
+	c := &Client{Base: base, Token: tok, HTTP: hc}
 	var st Status
 	if err := c.Do("GET", "/api/v1/status", nil, &st); err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) {

@@ -30,13 +30,15 @@ func EnsureToken(path string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("create %s: %w", filepath.Dir(path), err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// Write the token completely under a temporary name (CreateTemp makes
+	// it 0600), then link it into place: the link fails if another start got there first, and no
+	// reader ever sees a half-written (empty) token file.
+	f, err := os.CreateTemp(filepath.Dir(path), ".admin-token-*")
 	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return ReadToken(path)
-		}
 		return "", fmt.Errorf("create admin token %s: %w", path, err)
 	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
 	if _, err := f.WriteString(tok + "\n"); err != nil {
 		f.Close()
 		return "", fmt.Errorf("write admin token %s: %w", path, err)
@@ -45,7 +47,16 @@ func EnsureToken(path string) (string, error) {
 		f.Close()
 		return "", fmt.Errorf("sync admin token %s: %w", path, err)
 	}
-	return tok, f.Close()
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("write admin token %s: %w", path, err)
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return ReadToken(path)
+		}
+		return "", fmt.Errorf("create admin token %s: %w", path, err)
+	}
+	return tok, nil
 }
 
 // ReadToken reads the token file.

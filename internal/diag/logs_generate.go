@@ -152,7 +152,7 @@ func (g *logGenerator) newSession() *genSession {
 			add('*', genOneLineCert, genOneLineContext, 1)
 		} else {
 			add('*', "", "Sending certificate", 1)
-			add('*', "CN=mail.contoso.com, O=Contoso Ltd, C=US", "Certificate subject", 0)
+			add('*', "CN=mail.contoso.com, O=Contoso Ltd, L=Redmond, S=Washington, C=US", "Certificate subject", 0)
 			add('*', "CN=DigiCert Global G2 TLS RSA SHA256 2020 CA1, O=DigiCert Inc, C=US", "Certificate issuer name", 0)
 			add('*', "0A1B2C3D4E5F60718293A4B5C6D7E8F9", "Certificate serial number", 0)
 			add('*', "4C0FA622D0D66E777AA123B1AF123456F001AE23", "Certificate thumbprint", 0)

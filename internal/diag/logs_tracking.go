@@ -117,7 +117,7 @@ func (t *trackState) event(ev *tracking.Event) {
 	} else {
 		t.eventsOther++
 	}
-	if id != tracking.EventDefer && id != tracking.EventFail {
+	if id != "DEFER" && id != "FAIL" {
 		return
 	}
 	n := max(len(ev.Recipients), 1)

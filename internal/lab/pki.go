@@ -14,7 +14,7 @@ import (
 // and the tests exercise the same certificates.
 type PKI struct {
 	Dir string
-	CA  *certs.Certificate // CN=Contoso Lab CA
+	CA  *certs.Certificate // CN=Contoso Lab CA (the pins in examples/*.yaml name it)
 
 	Server1   *certs.Certificate // self-signed CN=SERVER1, like New-ExchangeCertificate's default
 	Contoso   *certs.Certificate // CA-issued CN=mail.contoso.com, SAN mail.contoso.com, autodiscover.contoso.com
@@ -53,7 +53,7 @@ func NewPKI(dir string, now time.Time) (*PKI, error) {
 			err = fmt.Errorf("generate %s: %w", t.Subject, err)
 		}
 	}
-	gen(&p.CA, certs.Template{Subject: "CN=Contoso Lab CA, O=Contoso Lab, C=US", IsCA: true, NotBefore: nb, NotAfter: now.AddDate(10, 0, 0)})
+	gen(&p.CA, certs.Template{Subject: "CN=Contoso Lab CA", IsCA: true, NotBefore: nb, NotAfter: now.AddDate(10, 0, 0)})
 	var otherCA *certs.Certificate
 	gen(&otherCA, certs.Template{Subject: "CN=Untrusted Lab CA", IsCA: true})
 	gen(&p.Server1, certs.Template{Subject: "CN=SERVER1", SANs: []string{"SERVER1", "server1.contoso.local"}})
@@ -61,7 +61,7 @@ func NewPKI(dir string, now time.Time) (*PKI, error) {
 		return nil, err
 	}
 	gen(&p.Contoso, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com", "autodiscover.contoso.com"}, Issuer: p.CA})
-	gen(&p.Tenant, certs.Template{Subject: "CN=mail.protection.outlook.com, O=Microsoft Corporation, L=Redmond, S=Washington, C=US",
+	gen(&p.Tenant, certs.Template{Subject: "CN=mail.protection.outlook.com",
 		SANs: []string{"mail.protection.outlook.com", "*.mail.protection.outlook.com", "*.mail.eo.outlook.com", "outlook.com"}, Issuer: p.CA})
 	gen(&p.SANOnly, certs.Template{Subject: "CN=hybrid.contoso.net", SANs: []string{"hybrid.contoso.net", "mail.contoso.com"}, Issuer: p.CA})
 	// A renewal: same issuer and subject, one more SAN, a later NotBefore.
@@ -75,7 +75,7 @@ func NewPKI(dir string, now time.Time) (*PKI, error) {
 	p.Server1File = filepath.Join(d, "server1-selfsigned.pem")
 	p.ContosoPFX = filepath.Join(d, "mail-contoso.pfx")
 	p.ContosoPass = filepath.Join(d, "mail-contoso.pass")
-	p.TenantFile = filepath.Join(d, "tenant.pem")
+	p.TenantFile = filepath.Join(d, "mail-protection.pem")
 	p.SANOnlyFile = filepath.Join(d, "hybrid-san.pem")
 	p.RenewedFile = filepath.Join(d, "mail-contoso-renewed.pem")
 	p.UntrustedFile = filepath.Join(d, "untrusted.pem")

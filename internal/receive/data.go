@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -65,8 +66,15 @@ func (s *session) data(cmd smtp.Command) {
 		s.resetTransaction()
 		return
 	default:
-		// Unterminated DATA: the client went away; nothing was accepted.
+		// Unterminated DATA: the client went away or stalled past the
+		// data timeout; nothing was accepted. A stalled client is told
+		// why, as at the command prompt.
 		s.log.Info("", "Message data incomplete: "+err.Error())
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			s.reply(421, "4.4.2", s.fqdn()+" Connection timed out, closing transmission channel")
+			s.flush()
+		}
 		s.quit = true
 		return
 	}
@@ -86,13 +94,14 @@ func (s *session) data(cmd smtp.Command) {
 	id, err := s.srv.opts.Submitter.Put(ctx, env, body)
 	cancel()
 	if err != nil {
-		s.srv.opts.Logger.Error("message not stored; answered 452", "connector", s.c.Name(), "error", err)
 		s.log.Info("", "Message not stored: "+err.Error())
 		if errors.Is(err, queue.ErrClosed) {
+			s.srv.opts.Logger.Warn("message not stored, queue closed; answered 421", "connector", s.c.Name(), "error", err)
 			s.reply(421, "4.3.2", "Service shutting down, try again later")
 			s.quit = true
 			return
 		}
+		s.srv.opts.Logger.Error("message not stored; answered 452", "connector", s.c.Name(), "error", err)
 		// Any other failure (queue.ErrStorage and the rest) means nothing
 		// was stored: a transient refusal, never a 250.
 		s.reply(452, "4.3.1", "Insufficient system storage")

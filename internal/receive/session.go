@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,6 +63,10 @@ func (s *session) fqdn() string {
 func (s *session) run() {
 	defer s.conn.Close()
 	s.log.Connect()
+	// As Exchange does, name the rights the connector gives before the
+	// greeting: the log then shows who could relay on every session, not
+	// only on those that went on to STARTTLS.
+	s.log.Info(s.perms.String(), "Set Session Permissions")
 	s.reply(220, "", fmt.Sprintf("%s Microsoft ESMTP MAIL Service ready at %s (mailflow)", s.fqdn(), s.st.Now().UTC().Format(time.RFC1123Z)))
 	s.flush()
 	disc := "Local"
@@ -109,6 +114,11 @@ func (s *session) handleReadError(err error, disc *string) bool {
 		*disc = "Local(Timeout)"
 		return true
 	default:
+		// The client closed or the connection broke. Replies still
+		// buffered for pipelined commands go out if they can: one of them
+		// may be the 250 for a message already stored, and a client that
+		// half-closed after pipelining is still reading.
+		s.flush()
 		*disc = "Remote(SocketError)"
 		return true
 	}
@@ -266,10 +276,14 @@ func (s *session) mail(cmd smtp.Command) {
 	for k, v := range params {
 		switch k {
 		case "SIZE":
-			if _, err := fmt.Sscanf(v, "%d", &size); err != nil || size < 0 {
+			// RFC 1870: SIZE is 1*20DIGIT. fmt.Sscanf would take
+			// "10abc" as 10 and "+10" as 10; ParseInt alone takes "+10".
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 || v[0] < '0' || v[0] > '9' {
 				s.syntax("Invalid SIZE parameter")
 				return
 			}
+			size = n
 		case "BODY":
 			if u := strings.ToUpper(v); u != "7BIT" && u != "8BITMIME" {
 				s.syntax("Invalid BODY parameter; use 7BIT or 8BITMIME")

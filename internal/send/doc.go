@@ -12,6 +12,14 @@
 // (InsecureSkipVerify) precisely so that this one judgement, with Exchange's
 // reasons, decides.
 //
+// The connection stage — dial, banner, EHLO, STARTTLS, certificate verdict,
+// client certificate, EHLO under TLS — is exported as Sender.Connect, and
+// the next-hop resolution as Sender.Targets, so the diagnostics (mailflow
+// probe, connector validation) run the very code a delivery runs; a probe
+// only adds observation (ConnectOptions: finish the handshake after a
+// rejected certificate, accept legacy TLS versions) and never a different
+// judgement.
+//
 // Every failure becomes a per-recipient Result with the status an Exchange
 // server would record (450 4.4.312 DNS query failed … 450 4.7.320
 // Certificate validation failed) and a Detail string in the shape of

@@ -20,14 +20,15 @@ type Resolver interface {
 // records and addresses DNS returns.
 const maxTargets = 20
 
-// target is one address to try.
-type target struct {
-	host string // name as configured or from MX; the IP itself for literals
-	ip   string
-	port int
+// Target is one address a delivery tries.
+type Target struct {
+	Host string `json:"host"` // name as configured or from MX; the IP itself for literals
+	IP   string `json:"ip"`
+	Port int    `json:"port"`
 }
 
-func (t target) addr() string { return net.JoinHostPort(t.ip, strconv.Itoa(t.port)) }
+// Addr is "ip:port", the address dialled.
+func (t Target) Addr() string { return net.JoinHostPort(t.IP, strconv.Itoa(t.Port)) }
 
 // resolveFailure is returned when no host resolved at all.
 type resolveFailure struct {
@@ -38,9 +39,40 @@ type resolveFailure struct {
 
 func (r *resolveFailure) Error() string { return fmt.Sprintf("resolve %s: %v", r.host, r.err) }
 
+// Targets lists the addresses a delivery through c for the recipient domain
+// tries, in order, exactly as Send resolves them: the connector's smart
+// hosts, or the domain's MX records by preference (the domain itself when it
+// has none), each host's addresses in DNS order, at most 20 in all. Hosts
+// that do not resolve are skipped; when none resolves the Failure is the one
+// Send records (450 4.4.312 DNS query failed, or 556 5.1.10 for a null MX).
+// Diagnostics use it to test the very hosts the sender would use.
+func (s *Sender) Targets(ctx context.Context, c Connector, domain string) ([]Target, *Failure) {
+	targets, err := s.targets(ctx, c, domain)
+	if err != nil {
+		f, t := dnsFailure(err, domain)
+		return nil, f.export(StageResolve, t, s.now())
+	}
+	return targets, nil
+}
+
+// dnsFailure is the failure for a resolution error and the host it names.
+func dnsFailure(err error, domain string) (*failure, Target) {
+	var rf *resolveFailure
+	errors.As(err, &rf)
+	f := deferred(StatusDNSFailed, ReasonDNS, "The error was: "+err.Error())
+	host := domain
+	if rf != nil {
+		host = rf.host
+		if rf.null {
+			f = &failure{status: StatusNullMX, reason: ReasonNullMX, message: err.Error(), outcome: Failed, ours: true}
+		}
+	}
+	return f, Target{Host: host}
+}
+
 // targets lists the addresses to try, in order. Hosts that do not resolve
 // are skipped; when none resolves the first DNS error is returned.
-func (s *Sender) targets(ctx context.Context, c Connector, domain string) ([]target, error) {
+func (s *Sender) targets(ctx context.Context, c Connector, domain string) ([]Target, error) {
 	port := c.Port
 	if port == 0 {
 		port = DefaultPort
@@ -78,11 +110,11 @@ func (s *Sender) targets(ctx context.Context, c Connector, domain string) ([]tar
 			return nil, &resolveFailure{host: domain, err: err}
 		}
 	}
-	var out []target
+	var out []Target
 	var firstErr *resolveFailure
 	for _, h := range hosts {
 		if ip, err := netip.ParseAddr(h.host); err == nil {
-			out = append(out, target{host: h.host, ip: ip.String(), port: h.port})
+			out = append(out, Target{Host: h.host, IP: ip.String(), Port: h.port})
 			continue
 		}
 		addrs, err := s.resolver().LookupHost(ctx, h.host)
@@ -96,7 +128,7 @@ func (s *Sender) targets(ctx context.Context, c Connector, domain string) ([]tar
 			continue
 		}
 		for _, a := range addrs {
-			out = append(out, target{host: h.host, ip: a, port: h.port})
+			out = append(out, Target{Host: h.host, IP: a, Port: h.port})
 		}
 		if len(out) >= maxTargets {
 			break

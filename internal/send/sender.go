@@ -70,7 +70,7 @@ func (s *Sender) Send(ctx context.Context, c Connector, m Message) []Result {
 		return nil
 	}
 	if ctx.Err() != nil {
-		return s.failAll(m, cancelledFailure(), target{}, nil, nil)
+		return s.failAll(m, cancelledFailure(), Target{}, nil, nil)
 	}
 	domain := m.RecipientDomain
 	if domain == "" {
@@ -82,22 +82,13 @@ func (s *Sender) Send(ctx context.Context, c Connector, m Message) []Result {
 	}
 	if helo == "" || strings.EqualFold(helo, "localhost") {
 		f := deferred(StatusCannotConnect, ReasonConfig, "send connector "+c.Name+" has no fqdn and the server has no fqdn: set one, mailflow never greets as localhost")
-		return s.failAll(m, f, target{}, nil, nil)
+		return s.failAll(m, f, Target{}, nil, nil)
 	}
 
 	targets, err := s.targets(ctx, c, domain)
 	if err != nil {
-		var rf *resolveFailure
-		errors.As(err, &rf)
-		f := deferred(StatusDNSFailed, ReasonDNS, "The error was: "+err.Error())
-		host := domain
-		if rf != nil {
-			host = rf.host
-			if rf.null {
-				f = &failure{status: StatusNullMX, reason: ReasonNullMX, message: err.Error(), outcome: Failed, ours: true}
-			}
-		}
-		return s.failAll(m, f, target{host: host}, nil, nil)
+		f, t := dnsFailure(err, domain)
+		return s.failAll(m, f, t, nil, nil)
 	}
 
 	var attempts []Attempt
@@ -133,16 +124,16 @@ func (s *Sender) Send(ctx context.Context, c Connector, m Message) []Result {
 }
 
 // failAll gives every recipient the same failure.
-func (s *Sender) failAll(m Message, f *failure, t target, tlsInfo *TLSInfo, attempts []Attempt) []Result {
+func (s *Sender) failAll(m Message, f *failure, t Target, tlsInfo *TLSInfo, attempts []Attempt) []Result {
 	detail := FormatDetail(LastError{
 		Status: f.status, Message: f.message, Reason: f.reason,
-		Host: t.host, IP: t.ip, Port: t.port, Time: s.now(), Ours: f.ours,
+		Host: t.Host, IP: t.IP, Port: t.Port, Time: s.now(), Ours: f.ours,
 	})
 	out := make([]Result, len(m.Rcpts))
 	for i, rcpt := range m.Rcpts {
 		out[i] = Result{
 			Rcpt: rcpt, Outcome: f.outcome, Status: f.status, Reason: f.reason, Detail: detail,
-			RemoteHost: t.host, RemoteIP: t.ip, RemotePort: t.port, TLS: tlsInfo, Attempts: attempts,
+			RemoteHost: t.Host, RemoteIP: t.IP, RemotePort: t.Port, TLS: tlsInfo, Attempts: attempts,
 		}
 	}
 	return out

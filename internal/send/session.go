@@ -8,7 +8,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"mailflow/internal/protolog"
 	"mailflow/internal/smtp"
 )
 
@@ -16,7 +15,7 @@ import (
 // failure that applies to every recipient (before the envelope was
 // accepted), or one Result per recipient.
 type sessionResult struct {
-	target  target
+	target  Target
 	fail    *failure
 	results []Result
 	tls     *TLSInfo
@@ -24,7 +23,7 @@ type sessionResult struct {
 
 // attempt summarises the session for Result.Attempts.
 func (r *sessionResult) attempt() Attempt {
-	a := Attempt{Host: r.target.host, IP: r.target.ip, Port: r.target.port}
+	a := Attempt{Host: r.target.Host, IP: r.target.IP, Port: r.target.Port}
 	if r.fail != nil {
 		a.Status, a.Reason, a.Message = r.fail.status, r.fail.reason, r.fail.message
 	} else if len(r.results) > 0 {
@@ -33,83 +32,24 @@ func (r *sessionResult) attempt() Attempt {
 	return a
 }
 
-// session runs one SMTP session with t. useTLS false skips STARTTLS (the
+// session runs one SMTP session with t: the connection stage (connect),
+// then the envelope and the content. useTLS false skips STARTTLS (the
 // plaintext retry of opportunistic TLS).
-func (s *Sender) session(ctx context.Context, c Connector, m Message, t target, helo, domain string, useTLS bool) *sessionResult {
+func (s *Sender) session(ctx context.Context, c Connector, m Message, t Target, helo, domain string, useTLS bool) *sessionResult {
 	res := &sessionResult{target: t}
-	connectTimeout := c.ConnectTimeout
-	if connectTimeout <= 0 {
-		connectTimeout = DefaultConnectTimeout
-	}
-	dctx, cancel := context.WithTimeout(ctx, connectTimeout)
-	conn, err := s.dial(dctx, c.SourceIP, t.addr())
-	cancel()
-	if err != nil {
-		res.fail = classifyDial(err)
-		if ctx.Err() != nil {
-			res.fail = cancelledFailure()
-		}
+	cn := s.connect(ctx, c, t, helo, domain, useTLS, ConnectOptions{})
+	res.tls = cn.TLS
+	if cn.fail != nil {
+		res.fail = cn.fail
 		return res
 	}
-	// Cancelling the delivery (shutdown) must not wait for a slow server.
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	defer conn.Close()
-
-	var log *protolog.Session
-	if c.Log {
-		log = s.Log.Session(c.Name, conn.LocalAddr().String(), conn.RemoteAddr().String())
-	}
-	log.Connect()
-	disconnect := "Local"
-	defer func() { log.Disconnect(disconnect) }()
-
-	commandTimeout := c.CommandTimeout
-	if commandTimeout <= 0 {
-		commandTimeout = DefaultCommandTimeout
-	}
-	opts := smtp.ClientOptions{Timeout: commandTimeout}
-	if log != nil {
-		opts.OnSend, opts.OnRecv = log.Sent, log.Received
-	}
-	cl := smtp.NewClient(conn, opts)
+	defer cn.release()
+	cl, log := cn.client, cn.log
 
 	failed := func(f *failure) *sessionResult {
-		if ctx.Err() != nil {
-			f = cancelledFailure()
-		}
-		if f.reason == ReasonClosed {
-			disconnect = "Remote"
-		}
-		log.Info("", f.status+" ["+f.message+"]")
-		res.fail = f
+		cn.failed(ctx, f)
+		res.fail = cn.fail
 		return res
-	}
-
-	if _, err := cl.Greeting(); err != nil {
-		return failed(classifySession("greeting", err))
-	}
-	if _, err := cl.Hello(helo); err != nil {
-		return failed(classifySession("EHLO", err))
-	}
-	switch {
-	case useTLS && cl.HasExtension("STARTTLS"):
-		encrypted, f := s.startTLS(cl, c, t, domain, log, res)
-		if f != nil {
-			return failed(f)
-		}
-		if encrypted {
-			if _, err := cl.Hello(helo); err != nil {
-				if isRemoteAlert(err) {
-					return failed(tlsFailure(err))
-				}
-				return failed(classifySession("EHLO", err))
-			}
-		}
-	case c.requireTLS():
-		cl.Quit()
-		return failed(deferred(StatusCannotConnect, ReasonStartTLSAbsent,
-			fmt.Sprintf("TLS is required (RequireTLS or TlsAuthLevel %s) but %s did not offer STARTTLS", c.Level, t.host)))
 	}
 
 	params := map[string]string{}
@@ -119,14 +59,14 @@ func (s *Sender) session(ctx context.Context, c Connector, m Message, t target, 
 		if limit, err := strconv.ParseInt(ext["SIZE"], 10, 64); err == nil && limit > 0 && m.Size > limit {
 			cl.Quit()
 			return s.allReplied(res, m, &failure{status: StatusTooLarge, reason: ReasonTooLarge, outcome: Failed, ours: true,
-				message: fmt.Sprintf("the message is %d bytes and %s accepts at most %d", m.Size, t.host, limit)})
+				message: fmt.Sprintf("the message is %d bytes and %s accepts at most %d", m.Size, t.Host, limit)})
 		}
 	}
 	if needsSMTPUTF8(m) {
 		if !cl.HasExtension("SMTPUTF8") {
 			cl.Quit()
 			return s.allReplied(res, m, &failure{status: StatusSMTPUTF8Missing, reason: ReasonSMTPUTF8, outcome: Failed, ours: true,
-				message: t.host + " does not offer SMTPUTF8 and an address is not ASCII"})
+				message: t.Host + " does not offer SMTPUTF8 and an address is not ASCII"})
 		}
 		params["SMTPUTF8"] = ""
 	}
@@ -178,7 +118,7 @@ func (s *Sender) session(ctx context.Context, c Connector, m Message, t target, 
 			f = cancelledFailure()
 		}
 		if f.reason == ReasonClosed {
-			disconnect = "Remote"
+			cn.disconnect = "Remote"
 		}
 		log.Info("", f.status+" ["+f.message+"]")
 		for _, i := range accepted {
@@ -211,9 +151,9 @@ func (s *Sender) allReplied(res *sessionResult, m Message, f *failure) *sessionR
 }
 
 // replyResult is a recipient's outcome from the next hop's reply.
-func (s *Sender) replyResult(rcpt string, r smtp.Reply, t target, tlsInfo *TLSInfo) Result {
+func (s *Sender) replyResult(rcpt string, r smtp.Reply, t Target, tlsInfo *TLSInfo) Result {
 	out := Result{
-		Rcpt: rcpt, Status: r.Text(), RemoteHost: t.host, RemoteIP: t.ip, RemotePort: t.port, TLS: tlsInfo,
+		Rcpt: rcpt, Status: r.Text(), RemoteHost: t.Host, RemoteIP: t.IP, RemotePort: t.Port, TLS: tlsInfo,
 	}
 	switch {
 	case r.Positive():
@@ -224,16 +164,16 @@ func (s *Sender) replyResult(rcpt string, r smtp.Reply, t target, tlsInfo *TLSIn
 	default:
 		out.Outcome = Deferred
 	}
-	out.Detail = FormatDetail(LastError{Status: out.Status, Host: t.host, IP: t.ip, Port: t.port, Time: s.now()})
+	out.Detail = FormatDetail(LastError{Status: out.Status, Host: t.Host, IP: t.IP, Port: t.Port, Time: s.now()})
 	return out
 }
 
-func (s *Sender) failureResult(rcpt string, f *failure, t target, tlsInfo *TLSInfo) Result {
+func (s *Sender) failureResult(rcpt string, f *failure, t Target, tlsInfo *TLSInfo) Result {
 	return Result{
 		Rcpt: rcpt, Outcome: f.outcome, Status: f.status, Reason: f.reason,
 		Detail: FormatDetail(LastError{Status: f.status, Message: f.message, Reason: f.reason,
-			Host: t.host, IP: t.ip, Port: t.port, Time: s.now(), Ours: f.ours}),
-		RemoteHost: t.host, RemoteIP: t.ip, RemotePort: t.port, TLS: tlsInfo,
+			Host: t.Host, IP: t.IP, Port: t.Port, Time: s.now(), Ours: f.ours}),
+		RemoteHost: t.Host, RemoteIP: t.IP, RemotePort: t.Port, TLS: tlsInfo,
 	}
 }
 

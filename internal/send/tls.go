@@ -17,15 +17,20 @@ import (
 // server's certificate; the verdict itself is kept beside it.
 var errCertificateRejected = errors.New("server certificate rejected by the connector's TLS policy")
 
-// startTLS negotiates TLS on cl. It reports whether the session is now
-// encrypted; a nil failure with encrypted false means opportunistic TLS was
-// refused by the server and the session goes on in plaintext.
-func (s *Sender) startTLS(cl *smtp.Client, c Connector, t target, domain string, log *protolog.Session, res *sessionResult) (bool, *failure) {
-	now := s.now()
+// startTLS negotiates TLS on the connection. It reports whether the session
+// is now encrypted; a nil failure with encrypted false means opportunistic
+// TLS was refused by the server and the session goes on in plaintext. stage
+// says where a failure happened (the STARTTLS command or the handshake).
+func (s *Sender) startTLS(cn *Connection, c Connector, domain string, opts ConnectOptions) (encrypted bool, stage Stage, f *failure) {
+	cl, log, t := cn.client, cn.log, cn.Target
+	now := opts.Now
+	if now.IsZero() {
+		now = s.now()
+	}
 	clientCert, f := s.clientCertificate(c, now, log)
 	if f != nil {
 		cl.Quit()
-		return false, f
+		return false, StageStartTLS, f
 	}
 	expected := c.TLSDomain
 	if expected == "" {
@@ -33,20 +38,24 @@ func (s *Sender) startTLS(cl *smtp.Client, c Connector, t target, domain string,
 	}
 	var (
 		verdict   *tlscheck.Result
-		peer      []*x509.Certificate
 		presented *certs.Certificate
+		requested *tls.CertificateRequestInfo
 	)
+	serverName := sniName(t.Host)
+	if opts.ServerName != nil {
+		serverName = *opts.ServerName
+	}
 	cfg := &tls.Config{
-		ServerName: sniName(t.host),
+		ServerName: serverName,
 		// The one certificate judgement is tlscheck's (see the package doc).
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			peer = cs.PeerCertificates
+			cn.PeerChain = cs.PeerCertificates
 			v := tlscheck.Verify(cs.PeerCertificates, tlscheck.Policy{
 				Level: c.Level, ExpectedName: expected, Roots: s.Roots, Now: now, Usage: x509.ExtKeyUsageServerAuth,
 			})
 			verdict = &v
-			if !v.OK {
+			if !v.OK && !opts.FinishHandshake {
 				return errCertificateRejected
 			}
 			return nil
@@ -54,7 +63,8 @@ func (s *Sender) startTLS(cl *smtp.Client, c Connector, t target, domain string,
 		// Present our certificate whenever the server asks, whatever CA
 		// names it lists: Exchange does, and a mismatch is the server's
 		// verdict to give, not ours to guess.
-		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		GetClientCertificate: func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			requested = cri
 			if clientCert == nil {
 				return &tls.Certificate{}, nil
 			}
@@ -62,50 +72,68 @@ func (s *Sender) startTLS(cl *smtp.Client, c Connector, t target, domain string,
 			return clientCert.TLS(), nil
 		},
 	}
+	if opts.LegacyTLS {
+		cfg.MinVersion = tls.VersionTLS10
+		for _, cs := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+			cfg.CipherSuites = append(cfg.CipherSuites, cs.ID)
+		}
+	}
 	state, err := cl.StartTLS(cfg)
 
 	var re *smtp.ReplyError
 	if errors.As(err, &re) {
 		if !c.requireTLS() {
 			log.Info("", "STARTTLS refused ("+re.Reply.Text()+"); continuing without TLS (opportunistic)")
-			return false, nil
+			return false, StageStartTLS, nil
 		}
 		cl.Quit()
-		return false, deferred(StatusCannotConnect, ReasonStartTLS, "the remote server refused STARTTLS: "+re.Reply.Text())
+		return false, StageStartTLS, deferred(StatusCannotConnect, ReasonStartTLS, "the remote server refused STARTTLS: "+re.Reply.Text())
 	}
-
 	info := &TLSInfo{ServerName: cfg.ServerName}
-	if len(peer) > 0 {
-		pi := certs.FromX509(peer[0]).Describe(now)
+	if len(cn.PeerChain) > 0 {
+		pi := certs.FromX509(cn.PeerChain[0]).Describe(now)
 		info.Peer = &pi
-		logCertificate(log, "Remote certificate", certs.FromX509(peer[0]))
+		logCertificate(log, "Remote certificate", certs.FromX509(cn.PeerChain[0]))
 	}
 	if verdict != nil {
 		info.Verdict = *verdict
 		logVerdict(log, *verdict)
+	}
+	if requested != nil {
+		info.ClientCertificateRequested = true
+		for _, raw := range requested.AcceptableCAs {
+			info.AcceptableCAs = append(info.AcceptableCAs, certs.WindowsName(raw))
+		}
 	}
 	if presented != nil {
 		ci := presented.Describe(now)
 		info.ClientCertificate = &ci
 		logCertificate(log, "Sending certificate", presented)
 	}
-	res.tls = info
+	cn.TLS = info
 
 	if err != nil {
 		if verdict != nil && !verdict.OK {
-			return false, deferred(StatusCertificate, string(verdict.Reason), verdict.Message())
+			return false, StageTLS, deferred(StatusCertificate, string(verdict.Reason), verdict.Message())
 		}
 		if errors.Is(err, smtp.ErrInjectedResponse) {
-			return false, classifySession("STARTTLS", err)
+			return false, StageStartTLS, classifySession("STARTTLS", err)
 		}
 		f := tlsFailure(err)
 		log.Info("", f.message)
-		return false, f
+		return false, StageTLS, f
 	}
 	info.Version = tlsVersionName(state.Version)
+	info.VersionID = state.Version
 	info.CipherSuite = tls.CipherSuiteName(state.CipherSuite)
 	log.Info("", "TLS protocol "+tlsProtocolName(state.Version)+" negotiation succeeded using "+info.CipherSuite)
-	return true, nil
+	if verdict != nil && !verdict.OK {
+		// FinishHandshake: the session was observed to its end, the verdict
+		// stands.
+		cl.Quit()
+		return false, StageTLS, deferred(StatusCertificate, string(verdict.Reason), verdict.Message())
+	}
+	return true, StageTLS, nil
 }
 
 // clientCertificate picks the certificate to present (reference §4). A

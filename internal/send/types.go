@@ -134,13 +134,19 @@ type Attempt struct {
 
 // TLSInfo describes the TLS of a session.
 type TLSInfo struct {
-	Version     string // "TLS1.3"
+	Version     string // "TLS 1.3"; "" when the handshake did not complete
+	VersionID   uint16 // tls.VersionTLS13 …; 0 when the handshake did not complete
 	CipherSuite string
 	ServerName  string // SNI sent
 	// Peer is the server's leaf certificate (nil if none was presented).
 	Peer *certs.Info
 	// Verdict is tlscheck's judgement at the connector's level.
 	Verdict tlscheck.Result
+	// ClientCertificateRequested: the server asked for a client certificate
+	// (a CertificateRequest in the handshake); AcceptableCAs are the issuer
+	// names it listed, in Windows form (often none).
+	ClientCertificateRequested bool
+	AcceptableCAs              []string
 	// ClientCertificate is the certificate we presented, nil when the server
 	// did not ask or we had none.
 	ClientCertificate *certs.Info

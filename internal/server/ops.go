@@ -48,7 +48,7 @@ func (s *Server) Change(edit func(path string, check config.Check) error) error 
 // SetConnector changes fields of a receive or send connector live.
 func (s *Server) SetConnector(kind, name string, fields map[string]any) error {
 	return s.Change(func(path string, check config.Check) error {
-		return config.SetConnectorFields(path, kind, name, fields, check)
+		return SetConnectorFields(path, kind, name, fields, check)
 	})
 }
 

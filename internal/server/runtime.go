@@ -154,6 +154,18 @@ func checkPinnedNames(cfg *config.Config, store *certs.Store) config.Errors {
 	for i, sc := range cfg.SendConnectors {
 		check(fmt.Sprintf("send_connectors[%d].tls_certificate_name", i), sc.TLSCertificateName, "tls_certificate_name")
 	}
+	// The admin API's certificate (used beyond loopback) is either a pin
+	// or a host name; a name nothing covers would only fail when the API
+	// starts, after the transport is already up.
+	if name := cfg.Admin.TLSCertificateName; name != "" && cfg.AdminEnabled() {
+		if strings.Contains(strings.ToLower(name), "<i>") {
+			check("admin.tls_certificate_name", name, "admin.tls_certificate_name")
+		} else if sel := store.Select(certs.Request{ConnectorFQDN: name, Connector: "admin API"}); sel.Cert == nil {
+			errs = append(errs, cfg.ErrorAt("admin.tls_certificate_name",
+				fmt.Sprintf("admin.tls_certificate_name %q: no loaded certificate with a private key holds that name", name),
+				"add a certificate for that name under certificates:, or name one by <I>issuer<S>subject as shown by mailflow cert list"))
+		}
+	}
 	return errs
 }
 

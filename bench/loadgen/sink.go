@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"mailflow/internal/certs"
+)
+
+// sinkCmd runs `loadgen sink`: an SMTP server that accepts every message
+// and throws it away, like smtp-sink, but able to offer STARTTLS (the
+// relay's TLS leg needs a sink that speaks TLS, and smtp-sink does not).
+// It prints "listening on ADDR" when ready and then "mesg=N" after every
+// message, the progress form smtp-sink -c uses, so bench/run follows both
+// sinks the same way.
+func sinkCmd(args []string) error {
+	fs := flag.NewFlagSet("sink", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
+	certFile := fs.String("cert", "", "PEM file with certificate chain and key: offer STARTTLS with it")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var cfg *tls.Config
+	if *certFile != "" {
+		c, err := certs.LoadFile(*certFile, "", "")
+		if err != nil {
+			return fmt.Errorf("sink certificate: %w", err)
+		}
+		cfg = &tls.Config{Certificates: []tls.Certificate{*c.TLS()}}
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("sink: %w", err)
+	}
+	s := &sink{tls: cfg, out: bufio.NewWriter(os.Stdout)}
+	fmt.Fprintf(s.out, "listening on %s\n", ln.Addr())
+	s.out.Flush()
+	go func() {
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+		<-sigs
+		ln.Close()
+	}()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("sink accept: %w", err)
+		}
+		go s.serve(conn)
+	}
+}
+
+type sink struct {
+	tls   *tls.Config
+	count atomic.Int64
+	mu    sync.Mutex
+	out   *bufio.Writer
+}
+
+func (s *sink) received() {
+	n := s.count.Add(1)
+	s.mu.Lock()
+	fmt.Fprintf(s.out, "mesg=%d\n", n)
+	s.out.Flush()
+	s.mu.Unlock()
+}
+
+// serve answers one session. Replies are flushed only when the client has
+// nothing more buffered, so pipelined commands get their replies together
+// as a real server's would.
+func (s *sink) serve(conn net.Conn) {
+	defer conn.Close()
+	r := bufio.NewReaderSize(conn, 16<<10)
+	w := bufio.NewWriterSize(conn, 4<<10)
+	secure := false
+	w.WriteString("220 sink.bench.test ESMTP bench sink\r\n")
+	w.Flush()
+	for {
+		conn.SetDeadline(time.Now().Add(5 * time.Minute))
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			return
+		}
+		verb := ""
+		if f := bytes.Fields(line); len(f) > 0 {
+			verb = strings.ToUpper(string(f[0]))
+		}
+		switch {
+		case verb == "EHLO":
+			w.WriteString("250-sink.bench.test\r\n250-PIPELINING\r\n250-SIZE 104857600\r\n250-8BITMIME\r\n")
+			if s.tls != nil && !secure {
+				w.WriteString("250-STARTTLS\r\n")
+			}
+			w.WriteString("250 ENHANCEDSTATUSCODES\r\n")
+		case verb == "HELO":
+			w.WriteString("250 sink.bench.test\r\n")
+		case verb == "STARTTLS" && s.tls != nil && !secure:
+			w.WriteString("220 2.0.0 Ready to start TLS\r\n")
+			w.Flush()
+			tc := tls.Server(conn, s.tls)
+			if err := tc.Handshake(); err != nil {
+				return
+			}
+			conn, secure = tc, true
+			r.Reset(tc)
+			w.Reset(tc)
+			continue
+		case verb == "MAIL", verb == "RCPT", verb == "RSET", verb == "NOOP":
+			w.WriteString("250 2.0.0 Ok\r\n")
+		case verb == "DATA":
+			w.WriteString("354 End data with <CR><LF>.<CR><LF>\r\n")
+			w.Flush()
+			if err := skipData(r); err != nil {
+				return
+			}
+			s.received()
+			w.WriteString("250 2.0.0 Ok: queued\r\n")
+		case verb == "QUIT":
+			w.WriteString("221 2.0.0 Bye\r\n")
+			w.Flush()
+			return
+		default:
+			w.WriteString("502 5.5.2 Error: command not recognized\r\n")
+		}
+		if r.Buffered() == 0 {
+			if err := w.Flush(); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// skipData reads message content up to the line holding a single dot.
+func skipData(r *bufio.Reader) error {
+	atLineStart := true
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			if errors.Is(err, io.EOF) {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		if atLineStart && (string(line) == ".\r\n" || string(line) == ".\n") {
+			return nil
+		}
+		atLineStart = err == nil
+	}
+}

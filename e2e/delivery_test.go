@@ -1,0 +1,493 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"mailflow/internal/admin"
+	"mailflow/internal/lab"
+	"mailflow/internal/tracking"
+)
+
+// The hybrid pair: a cloud tenant (playing Exchange Online) and an
+// on-premises server of contoso.com, two real `mailflow serve` processes on
+// loopback. Addresses tell the connectors apart, as the hybrid wizards set
+// them up:
+//
+//	127.0.0.1 → tenant "Relay TENANT"          a local client submits (ExternalAuthoritative relay)
+//	127.0.0.2 → on-prem "Inbound from Office 365" the tenant's send connector (source_ip), domain secure
+//	127.0.0.1 → on-prem "Relay SERVER1"          a local client submits on-premises
+//	127.0.0.3 → tenant "Inbound from contoso"    on-prem's send connector (source_ip), domain secure
+const (
+	// contosoPin is the fix of the first seed: pin the CA-issued
+	// mail.contoso.com certificate on the connector the cloud lands on.
+	contosoPin = "<I>CN=Contoso Lab CA<S>CN=mail.contoso.com"
+	tenantPin  = "<I>CN=Contoso Lab CA<S>CN=mail.protection.outlook.com"
+)
+
+type hybrid struct {
+	pki                    *lab.PKI
+	tenantCfg, onpremCfg   string
+	tenantPort, onpremPort int
+}
+
+// newHybrid writes tenant.yaml and onprem.yaml sharing one lab PKI. The
+// on-premises "Inbound from Office 365" connector starts as in the first
+// seed: tls_certificate_name null and an fqdn that only the self-signed
+// CN=SERVER1 certificate holds, so automatic selection presents SERVER1.
+func newHybrid(t *testing.T) *hybrid {
+	t.Helper()
+	base := t.TempDir()
+	pki, err := lab.NewPKI(base, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hybrid{pki: pki, tenantPort: freePort(t), onpremPort: freePort(t)}
+	tenantDir, onpremDir := filepath.Join(base, "tenant"), filepath.Join(base, "onprem")
+	for _, d := range []string{tenantDir, onpremDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.tenantCfg = filepath.Join(tenantDir, "tenant.yaml")
+	writeFile(t, h.tenantCfg, fmt.Sprintf(`server:
+  name: TENANT
+  fqdn: mail.tenant.example
+  data_dir: ./data
+accepted_domains: [tenant.example]
+trust:
+  ca_files: [%[1]s]
+  system_roots: false
+certificates:
+  - file: %[2]s
+receive_connectors:
+  - name: Relay TENANT
+    bindings: ["127.0.0.1:%[3]d"]
+    remote_ip_ranges: ["127.0.0.1/32"]
+    fqdn: mail.protection.outlook.com
+    auth_mechanism: [Tls, ExternalAuthoritative]
+    permission_groups: [ExchangeServers]
+    protocol_logging_level: Verbose
+  - name: Inbound from contoso
+    bindings: ["127.0.0.1:%[3]d"]
+    remote_ip_ranges: ["127.0.0.3/32"]
+    fqdn: mail.protection.outlook.com
+    auth_mechanism: [Tls]
+    permission_groups: [Partners]
+    require_tls: true
+    domain_secure_enabled: true
+    tls_sender_certificate_name: mail.contoso.com
+    protocol_logging_level: Verbose
+send_connectors:
+  - name: Outbound to contoso
+    address_spaces: [contoso.com]
+    smart_hosts: ["127.0.0.1:%[4]d"]
+    fqdn: mail.protection.outlook.com
+    source_ip: 127.0.0.2
+    require_tls: true
+    tls_auth_level: DomainValidation
+    tls_domain: mail.contoso.com
+    tls_certificate_name: "%[5]s"
+    protocol_logging_level: Verbose
+queue:
+  retry_intervals: [1h]
+admin:
+  listen: 127.0.0.1:%[6]d
+`, pki.CAFile, pki.TenantFile, h.tenantPort, h.onpremPort, tenantPin, freePort(t)))
+
+	h.onpremCfg = filepath.Join(onpremDir, "onprem.yaml")
+	writeFile(t, h.onpremCfg, fmt.Sprintf(`server:
+  name: SERVER1
+  fqdn: server1.contoso.local
+  data_dir: ./data
+accepted_domains: [contoso.com]
+trust:
+  ca_files: [%[1]s]
+  system_roots: false
+certificates:
+  - file: %[2]s
+  - file: %[3]s
+    password_file: %[4]s
+receive_connectors:
+  - name: Default Frontend SERVER1
+    bindings: ["127.0.0.1:%[5]d"]
+    remote_ip_ranges: ["0.0.0.0-255.255.255.255"]
+    fqdn: server1.contoso.local
+    auth_mechanism: [Tls]
+    permission_groups: [AnonymousUsers]
+    protocol_logging_level: Verbose
+  - name: Inbound from Office 365
+    bindings: ["127.0.0.1:%[5]d"]
+    remote_ip_ranges: ["127.0.0.2/32"]
+    fqdn: server1.contoso.local
+    auth_mechanism: [Tls]
+    permission_groups: [AnonymousUsers, Partners]
+    tls_certificate_name: ""
+    require_tls: true
+    domain_secure_enabled: true
+    tls_sender_certificate_name: mail.protection.outlook.com
+    protocol_logging_level: Verbose
+  - name: Relay SERVER1
+    bindings: ["127.0.0.1:%[5]d"]
+    remote_ip_ranges: ["127.0.0.1/32"]
+    fqdn: server1.contoso.local
+    auth_mechanism: [Tls, ExternalAuthoritative]
+    permission_groups: [ExchangeServers]
+    protocol_logging_level: Verbose
+send_connectors:
+  - name: Outbound to Office 365
+    address_spaces: [tenant.example]
+    smart_hosts: ["127.0.0.1:%[6]d"]
+    fqdn: mail.contoso.com
+    source_ip: 127.0.0.3
+    require_tls: true
+    tls_auth_level: DomainValidation
+    tls_domain: mail.protection.outlook.com
+    tls_certificate_name: "%[7]s"
+    protocol_logging_level: Verbose
+queue:
+  retry_intervals: [1h]
+admin:
+  listen: 127.0.0.1:%[8]d
+`, pki.CAFile, pki.Server1File, pki.ContosoPFX, pki.ContosoPass, h.onpremPort, h.tenantPort, contosoPin, freePort(t)))
+	return h
+}
+
+// TestHybridCertificateFixEndToEnd is the first seed, end to end: the
+// tenant's DomainValidation send connector meets on-premises presenting the
+// self-signed CN=SERVER1 certificate and defers with 450 4.7.320
+// SubjectMismatch; the on-premises connector is fixed live (connector set
+// --tls-certificate-name) and an explicit queue retry delivers. Both
+// directions use mutual TLS (domain security).
+func TestHybridCertificateFixEndToEnd(t *testing.T) {
+	need(t, "python3")
+	h := newHybrid(t)
+	onprem := startServe(t, h.onpremCfg)
+	tenant := startServe(t, h.tenantCfg)
+
+	// A local client submits through the tenant's relay connector, over
+	// STARTTLS, as an application server would.
+	const subject = "hybrid seed e2e"
+	r := pySend(t, pyOpts{port: h.tenantPort, source: "127.0.0.1", starttls: true,
+		from: "alice@tenant.example", rcpts: []string{"user@contoso.com"}},
+		"Subject: "+subject+"\r\nMessage-ID: <seed-1@tenant.example>\r\n\r\nfrom the cloud\r\n")
+	if code(r.Data) != 250 {
+		t.Fatalf("tenant relay connector: STARTTLS %v MAIL %v RCPT %v DATA %v", r.StartTLS, r.Mail, r.Rcpt, r.Data)
+	}
+	if r.Thumbprint != h.pki.Tenant.Thumbprint {
+		t.Errorf("tenant relay connector presented %s, want the tenant certificate %s", r.Thumbprint, h.pki.Tenant.Thumbprint)
+	}
+
+	// The first attempt is deferred: SERVER1 does not hold mail.contoso.com.
+	tc := adminClient(t, h.tenantCfg)
+	msg := waitRecipient(t, tc, "user@contoso.com", func(rc queueRcpt) bool { return rc.State == "Retry" && rc.Attempts >= 1 })
+	if !strings.HasPrefix(msg.rcpt.LastError, "450 4.7.320 Certificate validation failed") ||
+		!strings.Contains(msg.rcpt.LastError, "SubjectMismatch") {
+		t.Fatalf("tenant queue last error = %q, want 450 4.7.320 … SubjectMismatch", msg.rcpt.LastError)
+	}
+
+	// `mailflow queue list` shows it, as Get-Queue would.
+	out := run(t, "queue", "list", "--config", h.tenantCfg)
+	for _, want := range []string{msg.id, "user@contoso.com", "Retry", "450 4.7.320 Certificate validation failed", "SubjectMismatch"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("queue list lacks %q:\n%s", want, out)
+		}
+	}
+	var listed []admin.QueuedMessage
+	decodeJSON(t, run(t, "queue", "list", "--config", h.tenantCfg, "--json"), &listed)
+	if len(listed) != 1 || listed[0].ID != msg.id || len(listed[0].Recipients) != 1 || listed[0].Recipients[0].Attempts != 1 {
+		t.Errorf("queue list --json = %+v, want the one message %s with one attempt", listed, msg.id)
+	}
+
+	// `mailflow trace` shows the DEFER with Exchange's message trace detail.
+	out = run(t, "trace", "--config", h.tenantCfg, "--recipient", "user@contoso.com")
+	detail := regexp.MustCompile(`(?m)^.*DEFER\s+` + msg.id + `\s.*$`).FindString(out)
+	if detail == "" {
+		t.Fatalf("trace has no DEFER line for %s:\n%s", msg.id, out)
+	}
+	shape := regexp.MustCompile(`\{LED=450 4\.7\.320 Certificate validation failed ` +
+		`\[Message=SubjectMismatch Expected Subject: mail\.contoso\.com\. Presented Subject: CN=SERVER1\. Thumbprint: ` + h.pki.Server1.Thumbprint + `\] ` +
+		`\[LastAttemptedServerName=([^\]]+)\] \[LastAttemptedIP=127\.0\.0\.1:` + strconv.Itoa(h.onpremPort) + `\]\};` +
+		`\{MSG=SubjectMismatch\};\{FQDN=([^}]+)\};\{IP=127\.0\.0\.1\};` +
+		`\{LRT=\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}:\d{2} (AM|PM)\}`)
+	if m := shape.FindStringSubmatch(detail); m == nil {
+		t.Errorf("DEFER detail does not have Exchange's shape:\n%s", detail)
+	} else if m[1] != m[2] {
+		t.Errorf("LastAttemptedServerName %q and FQDN %q differ in %s", m[1], m[2], detail)
+	}
+
+	// The fix, live on the running on-premises server (the seed's
+	// Set-ReceiveConnector -TlsCertificateName), then Retry-Queue.
+	run(t, "connector", "set", "Inbound from Office 365", "--config", h.onpremCfg, "--tls-certificate-name", contosoPin)
+	var conns []admin.ConnectorInfo
+	decodeJSON(t, run(t, "connector", "list", "--config", h.onpremCfg, "--json"), &conns)
+	if c := findConnector(conns, "Inbound from Office 365"); c == nil || c.Certificate == nil || c.Certificate.Thumbprint != h.pki.Contoso.Thumbprint {
+		t.Fatalf("after connector set, Inbound from Office 365 presents %+v, want mail.contoso.com %s", c, h.pki.Contoso.Thumbprint)
+	}
+	out = run(t, "queue", "retry", "--config", h.tenantCfg)
+	if !strings.Contains(out, "retry scheduled") {
+		t.Errorf("queue retry said %q", out)
+	}
+	waitQueueEmpty(t, tc, "tenant")
+
+	// Delivered on-premises: the message file is in the mailbox.
+	oc := adminClient(t, h.onpremCfg)
+	mailbox := filepath.Join(filepath.Dir(h.onpremCfg), "data", "mailboxes", "contoso.com", "user", "new")
+	files := waitFiles(t, mailbox, 1)
+	body, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(body, []byte("Subject: "+subject)) || !bytes.Contains(body, []byte("from the cloud")) {
+		t.Errorf("delivered file %s lacks the message:\n%s", files[0], body)
+	}
+	onpremID := strings.TrimSuffix(filepath.Base(files[0]), ".eml")
+	waitQueueEmpty(t, oc, "on-premises")
+
+	// Tracking: SEND on the tenant; RECEIVE (through the domain-secure
+	// connector, from the tenant's source IP) and DELIVER on-premises.
+	send := traceEvents(t, h.tenantCfg, "user@contoso.com", "SEND")
+	if len(send) != 1 || send[0].InternalMessageID != msg.id || !strings.HasPrefix(strings.Join(send[0].RecipientStatus, ";"), "250") {
+		t.Errorf("tenant SEND events = %+v", send)
+	}
+	recv := traceEvents(t, h.onpremCfg, "user@contoso.com", "RECEIVE")
+	if len(recv) != 1 || recv[0].InternalMessageID != onpremID || recv[0].ClientIP != "127.0.0.2" ||
+		recv[0].ConnectorID != `SERVER1\Inbound from Office 365` || recv[0].Sender != "alice@tenant.example" {
+		t.Errorf("on-premises RECEIVE events = %+v, want one for %s from 127.0.0.2 on SERVER1\\Inbound from Office 365", recv, onpremID)
+	}
+	deliver := traceEvents(t, h.onpremCfg, "user@contoso.com", "DELIVER")
+	if len(deliver) != 1 || deliver[0].InternalMessageID != onpremID {
+		t.Errorf("on-premises DELIVER events = %+v, want one for %s", deliver, onpremID)
+	}
+
+	// The other way: on-premises relays to the tenant, presenting
+	// mail.contoso.com to the tenant's domain-secure connector.
+	r = pySend(t, pyOpts{port: h.onpremPort, source: "127.0.0.1", starttls: true,
+		from: "user@contoso.com", rcpts: []string{"alice@tenant.example"}},
+		"Subject: reply from on-premises\r\n\r\nback to the cloud\r\n")
+	if code(r.Data) != 250 {
+		t.Fatalf("on-premises relay connector: MAIL %v RCPT %v DATA %v", r.Mail, r.Rcpt, r.Data)
+	}
+	tenantBox := filepath.Join(filepath.Dir(h.tenantCfg), "data", "mailboxes", "tenant.example", "alice", "new")
+	files = waitFiles(t, tenantBox, 1)
+	if body, err := os.ReadFile(files[0]); err != nil || !bytes.Contains(body, []byte("back to the cloud")) {
+		t.Errorf("tenant mailbox file %s: %v\n%s", files[0], err, body)
+	}
+	waitQueueEmpty(t, oc, "on-premises")
+	recv = traceEvents(t, h.tenantCfg, "alice@tenant.example", "RECEIVE")
+	if len(recv) != 1 || recv[0].ClientIP != "127.0.0.3" || recv[0].ConnectorID != `TENANT\Inbound from contoso` {
+		t.Errorf("tenant RECEIVE events = %+v, want one from 127.0.0.3 on TENANT\\Inbound from contoso", recv)
+	}
+
+	// Mutual TLS, as each receiver logged it: each saw the other's client
+	// certificate and accepted it for its domain-secure connector.
+	onprem.stop()
+	tenant.stop()
+	onpremLog := readAll(t, filepath.Join(filepath.Dir(h.onpremCfg), "data", "logs", "ProtocolLog", "SmtpReceive"))
+	tenantLog := readAll(t, filepath.Join(filepath.Dir(h.tenantCfg), "data", "logs", "ProtocolLog", "SmtpReceive"))
+	for _, c := range []struct {
+		log, connector, peer, thumbprint string
+	}{
+		{onpremLog, `SERVER1\\Inbound from Office 365`, `127\.0\.0\.2`, h.pki.Tenant.Thumbprint},
+		{tenantLog, `TENANT\\Inbound from contoso`, `127\.0\.0\.3`, h.pki.Contoso.Thumbprint},
+	} {
+		session := `(?m)^[^,]+,` + c.connector + `,[0-9A-F]{16},\d+,127\.0\.0\.1:\d+,` + c.peer + `:\d+,\*,`
+		for _, want := range []string{session + `,Received certificate`, session + c.thumbprint + `,Certificate thumbprint`, session + `.*Status='Success'`} {
+			if !regexp.MustCompile(want).MatchString(c.log) {
+				t.Errorf("receive protocol log lacks %s", want)
+			}
+		}
+	}
+	if t.Failed() {
+		t.Logf("on-premises receive log:\n%s\ntenant receive log:\n%s", onpremLog, tenantLog)
+	}
+}
+
+// pySend is pySMTP with a message body of the test's choosing.
+func pySend(t *testing.T, o pyOpts, body string) smtpResult {
+	t.Helper()
+	args := []string{"testdata/smtpclient.py", "--port", strconv.Itoa(o.port), "--body", body}
+	if o.source != "" {
+		args = append(args, "--source", o.source)
+	}
+	if o.starttls {
+		args = append(args, "--starttls")
+	}
+	if o.cert != "" {
+		args = append(args, "--cert", o.cert, "--key", o.key)
+	}
+	if o.from != "" {
+		args = append(args, "--mail-from", o.from)
+	}
+	for _, r := range o.rcpts {
+		args = append(args, "--rcpt", r)
+	}
+	out, err := exec.Command("python3", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("smtplib client: %v\n%s", err, out)
+	}
+	var res smtpResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("smtplib output: %v\n%s", err, out)
+	}
+	return res
+}
+
+// run runs a mailflow CLI command against a running server and returns
+// its stdout. It fails the test when the command fails or when it did not
+// reach the server and worked on the file offline instead: these tests are
+// about live operations.
+func run(t *testing.T, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("mailflow %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	if strings.Contains(stderr.String(), "no running server") {
+		t.Fatalf("mailflow %s did not reach the running server:\n%s", strings.Join(args, " "), stderr.String())
+	}
+	return stdout.String()
+}
+
+func decodeJSON(t *testing.T, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("decode %T: %v\n%s", v, err, s)
+	}
+}
+
+func adminClient(t *testing.T, cfg string) *admin.Client {
+	t.Helper()
+	c, err := admin.ClientFor(cfg)
+	if err != nil {
+		t.Fatalf("admin API of %s: %v", cfg, err)
+	}
+	return c
+}
+
+// pollInterval and pollDeadline bound every wait for a state change: each
+// poll is an observation of the server (admin API, files); the deadline is
+// generous for a loaded 2-core machine.
+const (
+	pollInterval = 50 * time.Millisecond
+	pollDeadline = 60 * time.Second
+)
+
+// waitFor polls check until it reports done, failing the test with the
+// last observation when the deadline passes.
+func waitFor(t *testing.T, what string, check func() (done bool, last string)) {
+	t.Helper()
+	deadline := time.Now().Add(pollDeadline)
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		done, last := check()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s; last observation: %s", pollDeadline, what, last)
+		}
+		<-tick.C
+	}
+}
+
+type queueRcpt struct {
+	Addr, State, LastError string
+	Attempts               int
+}
+
+type queuedRcpt struct {
+	id   string
+	rcpt queueRcpt
+}
+
+// waitRecipient waits until a queued message has recipient addr in a state
+// ok accepts.
+func waitRecipient(t *testing.T, c *admin.Client, addr string, ok func(queueRcpt) bool) queuedRcpt {
+	t.Helper()
+	var found queuedRcpt
+	waitFor(t, "recipient "+addr+" in the expected queue state", func() (bool, string) {
+		msgs, err := c.Queue()
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, m := range msgs {
+			for _, r := range m.Recipients {
+				rc := queueRcpt{Addr: r.Addr, State: string(r.State), LastError: r.LastError, Attempts: r.Attempts}
+				if strings.EqualFold(r.Addr, addr) && ok(rc) {
+					found = queuedRcpt{id: m.ID, rcpt: rc}
+					return true, ""
+				}
+			}
+		}
+		return false, fmt.Sprintf("%+v", msgs)
+	})
+	return found
+}
+
+func waitQueueEmpty(t *testing.T, c *admin.Client, who string) {
+	t.Helper()
+	waitFor(t, who+" queue to empty", func() (bool, string) {
+		msgs, err := c.Queue()
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(msgs) == 0, fmt.Sprintf("%+v", msgs)
+	})
+}
+
+// waitFiles waits until dir holds at least n regular files and returns
+// their paths.
+func waitFiles(t *testing.T, dir string, n int) []string {
+	t.Helper()
+	var files []string
+	waitFor(t, fmt.Sprintf("%d file(s) in %s", n, dir), func() (bool, string) {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return false, err.Error()
+		}
+		files = files[:0]
+		for _, e := range entries {
+			if e.Type().IsRegular() {
+				files = append(files, filepath.Join(dir, e.Name()))
+			}
+		}
+		return len(files) >= n, fmt.Sprintf("%d files", len(files))
+	})
+	return files
+}
+
+// traceEvents runs `mailflow trace --json` for a recipient and keeps the
+// events of one kind.
+func traceEvents(t *testing.T, cfg, rcpt, kind string) []tracking.Event {
+	t.Helper()
+	var all, out []tracking.Event
+	decodeJSON(t, run(t, "trace", "--config", cfg, "--recipient", rcpt, "--json"), &all)
+	for _, e := range all {
+		if e.EventID == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func findConnector(list []admin.ConnectorInfo, name string) *admin.ConnectorInfo {
+	for i := range list {
+		if list[i].Name == name {
+			return &list[i]
+		}
+	}
+	return nil
+}

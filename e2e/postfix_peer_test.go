@@ -1,0 +1,192 @@
+package e2e
+
+import (
+	"crypto/sha1"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/smtp"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"mailflow/internal/lab"
+	"mailflow/internal/testpeer"
+)
+
+// TestPostfixPeerCertificateFix plays the first seed with Postfix as the
+// on-premises receiver: a private Postfix instance presents the
+// self-signed CN=SERVER1 certificate, the tenant's DomainValidation send
+// connector defers with 450 4.7.320 SubjectMismatch; Postfix is
+// reconfigured with the mail.contoso.com certificate (postconf, postfix
+// reload) and a queue retry delivers — Postfix's own virtual(8) agent writes
+// the message into a maildir.
+func TestPostfixPeerCertificateFix(t *testing.T) {
+	need(t, "postfix", "python3")
+	dir := t.TempDir()
+	pki, err := lab.NewPKI(dir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pfCerts := filepath.Join(dir, "postfix-certs")
+	if err := os.MkdirAll(pfCerts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	serverKey, serverChain := testpeer.WriteChainFiles(t, pfCerts, "server1", pki.Server1)
+	contosoKey, contosoChain := testpeer.WriteChainFiles(t, pfCerts, "mail-contoso", pki.Contoso)
+
+	vmail := filepath.Join(dir, "vmail")
+	if err := os.MkdirAll(vmail, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	settings := testpeer.MaildirDelivery(t, vmail, "contoso.com")
+	settings["smtpd_tls_security_level"] = "may"
+	settings["smtpd_tls_chain_files"] = serverKey + "," + serverChain
+	settings["smtpd_tls_loglevel"] = "1"
+	settings["myhostname"] = "mail.contoso.com"
+	pf := testpeer.StartPostfix(t, settings)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("Postfix maillog:\n%s", pf.Maillog())
+		}
+	})
+
+	// The tenant: a relay connector for the local client and a send
+	// connector validating the smart host Postfix as mail.contoso.com.
+	tenantDir := filepath.Join(dir, "tenant")
+	if err := os.MkdirAll(tenantDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	cfg := filepath.Join(tenantDir, "tenant.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`server:
+  name: TENANT
+  fqdn: mail.tenant.example
+  data_dir: ./data
+accepted_domains: [tenant.example]
+trust:
+  ca_files: [%[1]s]
+  system_roots: false
+certificates:
+  - file: %[2]s
+receive_connectors:
+  - name: Relay TENANT
+    bindings: ["127.0.0.1:%[3]d"]
+    remote_ip_ranges: ["127.0.0.1/32"]
+    fqdn: mail.protection.outlook.com
+    auth_mechanism: [Tls, ExternalAuthoritative]
+    permission_groups: [ExchangeServers]
+send_connectors:
+  - name: Outbound to contoso
+    address_spaces: [contoso.com]
+    smart_hosts: ["%[4]s"]
+    fqdn: mail.protection.outlook.com
+    require_tls: true
+    tls_auth_level: DomainValidation
+    tls_domain: mail.contoso.com
+    tls_certificate_name: "%[5]s"
+    protocol_logging_level: Verbose
+queue:
+  retry_intervals: [1h]
+admin:
+  listen: 127.0.0.1:%[6]d
+`, pki.CAFile, pki.TenantFile, port, pf.Addr(), tenantPin, freePort(t)))
+	startServe(t, cfg)
+	tc := adminClient(t, cfg)
+
+	const subject = "seed via postfix"
+	r := pySend(t, pyOpts{port: port, source: "127.0.0.1", starttls: true,
+		from: "alice@tenant.example", rcpts: []string{"user@contoso.com"}},
+		"Subject: "+subject+"\r\n\r\nto a real Postfix\r\n")
+	if code(r.Data) != 250 {
+		t.Fatalf("tenant relay connector: MAIL %v RCPT %v DATA %v", r.Mail, r.Rcpt, r.Data)
+	}
+
+	msg := waitRecipient(t, tc, "user@contoso.com", func(rc queueRcpt) bool { return rc.State == "Retry" && rc.Attempts >= 1 })
+	if !strings.HasPrefix(msg.rcpt.LastError, "450 4.7.320 Certificate validation failed") || !strings.Contains(msg.rcpt.LastError, "SubjectMismatch") {
+		t.Fatalf("last error = %q, want 450 4.7.320 … SubjectMismatch", msg.rcpt.LastError)
+	}
+	out := run(t, "trace", "--config", cfg, "--recipient", "user@contoso.com")
+	shape := regexp.MustCompile(`DEFER\s+` + msg.id + `\s.*\{LED=450 4\.7\.320 Certificate validation failed ` +
+		`\[Message=SubjectMismatch Expected Subject: mail\.contoso\.com\. Presented Subject: CN=SERVER1\. Thumbprint: ` + pki.Server1.Thumbprint + `\] ` +
+		`\[LastAttemptedServerName=[^\]]+\] \[LastAttemptedIP=127\.0\.0\.1:` + strconv.Itoa(pf.Port) + `\]\};` +
+		`\{MSG=SubjectMismatch\};\{FQDN=[^}]+\};\{IP=127\.0\.0\.1\};\{LRT=[^}]+\}`)
+	if !shape.MatchString(out) {
+		t.Errorf("trace lacks the 4.7.320 SubjectMismatch deferral against Postfix:\n%s", out)
+	}
+	if got, _ := testpeer.MaildirMessages(vmail, "user@contoso.com"); len(got) != 0 {
+		t.Fatalf("Postfix delivered %v although the certificate was refused", got)
+	}
+
+	// Fix Postfix: present the mail.contoso.com certificate, reload, and
+	// observe the new certificate before retrying (a reload lets busy
+	// smtpd processes finish their session first).
+	pf.Reconfigure(t, map[string]string{"smtpd_tls_chain_files": contosoKey + "," + contosoChain})
+	waitFor(t, "Postfix to present the mail.contoso.com certificate", func() (bool, string) {
+		tp, err := starttlsThumbprint(pf.Addr())
+		if err != nil {
+			return false, err.Error()
+		}
+		return tp == pki.Contoso.Thumbprint, "presented " + tp
+	})
+	run(t, "queue", "retry", "--config", cfg)
+	waitQueueEmpty(t, tc, "tenant")
+
+	var files []string
+	waitFor(t, "Postfix to deliver into the maildir", func() (bool, string) {
+		var err error
+		files, err = testpeer.MaildirMessages(vmail, "user@contoso.com")
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(files) == 1, fmt.Sprintf("%d files", len(files))
+	})
+	body, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Subject: " + subject, "to a real Postfix", "Return-Path: <alice@tenant.example>", "with ESMTPS"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("Postfix's maildir file lacks %q:\n%s", want, body)
+		}
+	}
+	send := traceEvents(t, cfg, "user@contoso.com", "SEND")
+	if len(send) != 1 || send[0].InternalMessageID != msg.id || !strings.HasPrefix(strings.Join(send[0].RecipientStatus, ";"), "250") {
+		t.Errorf("tenant SEND events = %+v", send)
+	}
+	if log := pf.Maillog(); !regexp.MustCompile(`status=sent \(delivered to maildir\)`).MatchString(log) {
+		t.Errorf("Postfix's maillog does not record the maildir delivery")
+	}
+}
+
+// starttlsThumbprint connects to an SMTP server, runs STARTTLS without
+// validating, and returns the SHA-1 thumbprint of the certificate shown.
+func starttlsThumbprint(addr string) (string, error) {
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	c, err := smtp.NewClient(conn, "127.0.0.1")
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	if err := c.Hello("probe.e2e.test"); err != nil {
+		return "", err
+	}
+	if err := c.StartTLS(&tls.Config{InsecureSkipVerify: true}); err != nil {
+		return "", err
+	}
+	st, ok := c.TLSConnectionState()
+	if !ok || len(st.PeerCertificates) == 0 {
+		return "", fmt.Errorf("no certificate after STARTTLS")
+	}
+	c.Quit()
+	return fmt.Sprintf("%X", sha1.Sum(st.PeerCertificates[0].Raw)), nil
+}

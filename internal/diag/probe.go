@@ -1,0 +1,482 @@
+package diag
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"mailflow/internal/certs"
+	"mailflow/internal/send"
+	"mailflow/internal/tlscheck"
+)
+
+// The probe (files probe*.go) connects to an SMTP server the way a
+// validating sender does — through send.Sender.Connect, the very code of the
+// send connectors — and reports the banner, the EHLO extensions, the TLS
+// session, every certificate presented, the verdict with the status the
+// sender would record and the fix, naming the certificate to pin when the
+// server's certificates are at hand (RecommendCertificate).
+//
+// It differs from a delivery only in what it observes: it finishes the
+// handshake after a rejected certificate (to report the protocol and
+// whether a client certificate was asked for) and accepts TLS 1.0/1.1 and
+// legacy cipher suites so an old server is judged rather than merely
+// unreachable; such a protocol is reported as a finding.
+
+// Probe defaults.
+const (
+	DefaultProbeConnectTimeout = 30 * time.Second
+	DefaultProbeCommandTimeout = 60 * time.Second
+	// DefaultProbeConnector stands for the receive connector in fix
+	// commands when the caller did not name it.
+	DefaultProbeConnector = "Default Frontend <SERVER>"
+	// StatusStartTLSRequired is what a sender that requires TLS (Exchange
+	// Online's connectors, hybrid) records when STARTTLS is not offered.
+	StatusStartTLSRequired = "451 5.7.3 STARTTLS is required to send mail"
+	// probeFallbackEHLO is greeted with when the machine has no usable
+	// host name: never "localhost" (receivers log and may check it).
+	probeFallbackEHLO = "mailflow-probe.invalid"
+)
+
+// ProbeOptions say what to probe and how to judge it.
+type ProbeOptions struct {
+	// Target is "host", "host:port", "[ip]" or "[ip]:port"; port 25 when
+	// absent.
+	Target string
+	// Source is the local IP to connect from, to land on a receive
+	// connector scoped by RemoteIPRanges ("" = any).
+	Source string
+	// EHLO is the name to greet with; "" = DefaultEHLOName().
+	EHLO string
+	// SNI overrides the server name sent in the handshake: nil = as a
+	// sender does (the host name; none for an address); "" = none.
+	SNI *string
+	// Level is the TlsAuthLevel the verdict applies. The probe always
+	// requires TLS, as every connector with a TLS level does.
+	Level tlscheck.Level
+	// Expect is the name DomainValidation expects; "" = the host name.
+	Expect string
+	// Roots are the trusted roots; nil = the system roots.
+	Roots *x509.CertPool
+	// ClientCertificate is presented when the server asks; nil = none.
+	ClientCertificate *certs.Certificate
+	// Certificates are the server's own certificates, when at hand: the fix
+	// then names the one to pin (RecommendCertificate).
+	Certificates *certs.Store
+	// Connector names the receive connector in fix commands; "" =
+	// DefaultProbeConnector.
+	Connector string
+	// Timeouts: the TCP connect, and each wait for the server.
+	ConnectTimeout, CommandTimeout time.Duration
+	// Now is the clock of the verdict; nil = time.Now.
+	Now func() time.Time
+	// Resolver is the DNS; nil = the system resolver. Tests inject one.
+	Resolver send.Resolver
+	// Dialer connects (laddr is Source); nil = a net.Dialer.
+	Dialer func(ctx context.Context, network, laddr, raddr string) (net.Conn, error)
+}
+
+// ProbeReport is the result of probing one endpoint. Its JSON form is
+// stable: fields are only ever added.
+type ProbeReport struct {
+	Target string         `json:"target"` // as asked: "mail.contoso.com:25"
+	Host   string         `json:"host"`
+	Port   int            `json:"port"`
+	IP     string         `json:"ip,omitempty"` // the address probed
+	Source string         `json:"source,omitempty"`
+	Policy tlscheck.Level `json:"policy"`
+	Expect string         `json:"expect,omitempty"`
+	EHLO   string         `json:"ehlo_name"`
+	Time   time.Time      `json:"time"`
+	// Addresses lists every address the host resolved to; the probe tests
+	// the first, which is the one a sender tries first.
+	Addresses []string `json:"addresses,omitempty"`
+	// MXPreference is set when the endpoint came from an MX lookup.
+	MXPreference *uint16 `json:"mx_preference,omitempty"`
+
+	Banner          string    `json:"banner,omitempty"`
+	Extensions      []string  `json:"extensions"` // EHLO keywords before TLS, as offered
+	StartTLSOffered bool      `json:"starttls_offered"`
+	TLS             *ProbeTLS `json:"tls,omitempty"`
+	// Stage is how far the session got: resolve, connect, greeting, ehlo,
+	// starttls, tls, ready.
+	Stage    send.Stage     `json:"stage"`
+	Verdict  ProbeVerdict   `json:"verdict"`
+	Findings []ProbeFinding `json:"findings"`
+	Fix      *ProbeFix      `json:"fix,omitempty"`
+
+	sourceAsked bool // Source was chosen by the caller, not the system
+}
+
+// ProbeTLS is the TLS session observed.
+type ProbeTLS struct {
+	Version     string `json:"version,omitempty"` // "TLS 1.3"; empty when the handshake failed
+	CipherSuite string `json:"cipher_suite,omitempty"`
+	// Legacy: the protocol is older than TLS 1.2.
+	Legacy bool   `json:"legacy"`
+	SNI    string `json:"sni,omitempty"`
+	// Chain is every certificate the server presented, leaf first.
+	Chain                      []certs.Info `json:"chain"`
+	ClientCertificateRequested bool         `json:"client_certificate_requested"`
+	AcceptableCAs              []string     `json:"acceptable_cas,omitempty"`
+	ClientCertificate          *certs.Info  `json:"client_certificate,omitempty"`
+	// ExtensionsAfterTLS are the EHLO keywords under TLS.
+	ExtensionsAfterTLS []string `json:"extensions_after_tls,omitempty"`
+}
+
+// Probe results.
+const (
+	ProbePass  = "pass"
+	ProbeFail  = "fail"
+	ProbeError = "error" // could not test: the server was not reached or did not answer
+)
+
+// ProbeVerdict is the judgement, in the sender's words.
+type ProbeVerdict struct {
+	Result string `json:"result"` // pass, fail or error
+	// Status is what the sender records: "450 4.7.320 Certificate
+	// validation failed", "451 5.7.3 STARTTLS is required to send mail",
+	// "450 4.4.316 Connection refused" …; empty on pass.
+	Status string `json:"status,omitempty"`
+	// Reason is the MSG= value: SubjectMismatch, CertificateExpired,
+	// StartTlsNotOffered, ConnectionRefused …
+	Reason string `json:"reason,omitempty"`
+	// Message is the [Message=…] text, e.g. "SubjectMismatch Expected
+	// Subject: mail.contoso.com. Presented Subject: CN=SERVER1. Thumbprint: …".
+	Message string `json:"message,omitempty"`
+	// Summary is one sentence for people.
+	Summary string `json:"summary"`
+	// Detail is the message-trace / LastError string the sender would show.
+	Detail string `json:"detail,omitempty"`
+	// Check is tlscheck's result when a certificate was judged (its chain
+	// is in TLS.Chain).
+	Check *tlscheck.Result `json:"check,omitempty"`
+}
+
+// ProbeFinding is something worth knowing beside the verdict.
+type ProbeFinding struct {
+	Severity string `json:"severity"` // warning or info
+	Text     string `json:"text"`
+}
+
+// ProbeFix says what to change.
+type ProbeFix struct {
+	Steps []string `json:"steps"`
+	// NeededName is the name the certificate must hold, when a name is the
+	// problem.
+	NeededName string `json:"needed_name,omitempty"`
+	// Recommended is the certificate to pin, from ProbeOptions.Certificates.
+	Recommended *certs.Info `json:"recommended,omitempty"`
+	// Exchange and Mailflow are the commands that pin it.
+	Exchange string `json:"exchange,omitempty"`
+	Mailflow string `json:"mailflow,omitempty"`
+	// Candidates is every certificate considered, best first.
+	Candidates []CertificateCandidate `json:"candidates,omitempty"`
+}
+
+// ExitCode is the process status for the report: 0 pass, 1 fail, 2 could
+// not test.
+func (r *ProbeReport) ExitCode() int {
+	switch r.Verdict.Result {
+	case ProbePass:
+		return 0
+	case ProbeFail:
+		return 1
+	}
+	return 2
+}
+
+// DefaultEHLOName is the machine's host name when it is a dotted name other
+// than localhost, else a reserved name that cannot be mistaken for a real
+// host: a probe never greets as "localhost".
+func DefaultEHLOName() string {
+	h, err := os.Hostname()
+	h = strings.TrimSuffix(strings.TrimSpace(h), ".")
+	if err != nil || !strings.Contains(h, ".") || strings.HasPrefix(strings.ToLower(h), "localhost") {
+		return probeFallbackEHLO
+	}
+	return h
+}
+
+// SplitTarget reads "host", "host:port", "[ip]", "[ip]:port" or a bare IPv6
+// address, with defPort for none.
+func SplitTarget(s string, defPort int) (host string, port int, err error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", 0, fmt.Errorf("empty target: give HOST or HOST:PORT")
+	}
+	if ip, err := netip.ParseAddr(s); err == nil {
+		return ip.String(), defPort, nil
+	}
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		inner := s[1 : len(s)-1]
+		if _, err := netip.ParseAddr(inner); err != nil {
+			return "", 0, fmt.Errorf("target %q: not an address literal", s)
+		}
+		return inner, defPort, nil
+	}
+	if !strings.Contains(s, ":") {
+		return s, defPort, nil
+	}
+	h, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, fmt.Errorf("target %q: %w", s, err)
+	}
+	port, err = strconv.Atoi(p)
+	if err != nil || port <= 0 || port > 65535 {
+		return "", 0, fmt.Errorf("target %q: port %q is not a number from 1 to 65535", s, p)
+	}
+	if h == "" {
+		return "", 0, fmt.Errorf("target %q: no host", s)
+	}
+	return h, port, nil
+}
+
+// Probe connects to opts.Target as a sender with opts.Level expecting
+// opts.Expect would, and reports what it saw and what to fix. It never
+// returns nil: failures to connect are a report with result "error".
+func Probe(ctx context.Context, opts ProbeOptions) *ProbeReport {
+	now := probeNow(opts.Now)
+	host, port, err := SplitTarget(opts.Target, send.DefaultPort)
+	if err != nil {
+		r := &ProbeReport{Target: opts.Target, Policy: opts.Level, Expect: opts.Expect, Time: now, Findings: []ProbeFinding{}, Extensions: []string{}}
+		r.Verdict = ProbeVerdict{Result: ProbeError, Summary: "Could not test: " + err.Error()}
+		return r
+	}
+	expect := opts.Expect
+	if expect == "" {
+		expect = host
+	}
+	helo := opts.EHLO
+	if helo == "" {
+		helo = DefaultEHLOName()
+	}
+	c := send.Connector{
+		Name:  "probe",
+		Hosts: []string{net.JoinHostPort(host, strconv.Itoa(port))},
+		Port:  port,
+		FQDN:  helo,
+		// A sender that asks for a TLS level requires TLS: Exchange's
+		// TlsAuthLevel needs RequireTLS, Exchange Online's TlsSettings too.
+		RequireTLS:     true,
+		Level:          opts.Level,
+		TLSDomain:      expect,
+		SourceIP:       opts.Source,
+		ConnectTimeout: probeDuration(opts.ConnectTimeout, DefaultProbeConnectTimeout),
+		CommandTimeout: probeDuration(opts.CommandTimeout, DefaultProbeCommandTimeout),
+	}
+	s := &send.Sender{Roots: opts.Roots, ServerFQDN: helo, Resolver: opts.Resolver, Dialer: opts.Dialer, Now: func() time.Time { return now }}
+	if opts.ClientCertificate != nil {
+		// The sender's own selection, pinned to the one certificate given.
+		s.Store = certs.NewStore(opts.ClientCertificate)
+		c.CertificateName = opts.ClientCertificate.Name()
+	}
+	copts := send.ConnectOptions{ServerName: opts.SNI, LegacyTLS: true, FinishHandshake: true, Now: now}
+	run := probeRun{
+		sender: s, connector: c, connect: copts, now: now, cloud: true,
+		certificates: opts.Certificates, connectorName: opts.Connector,
+	}
+	r := run.probe(ctx, opts.Target, host, port, expect)
+	return r
+}
+
+// probeRun is one way of probing: the sender and connector it imitates and
+// how the verdict is worded.
+type probeRun struct {
+	sender    *send.Sender
+	connector send.Connector
+	connect   send.ConnectOptions
+	now       time.Time
+	// cloud words the verdict as Exchange Online does (451 5.7.3 for a
+	// missing STARTTLS); false keeps the send connector's own status.
+	cloud         bool
+	certificates  *certs.Store
+	connectorName string
+	// domain is the recipient domain handed to the sender (DomainValidation
+	// without TLSDomain expects it).
+	domain string
+}
+
+// probe runs one endpoint: resolve as the sender does, connect to the first
+// address, judge.
+func (p probeRun) probe(ctx context.Context, asked, host string, port int, expect string) *ProbeReport {
+	c := p.connector
+	r := &ProbeReport{
+		Target: asked, Host: host, Port: port, Source: c.SourceIP, Policy: c.Level, EHLO: c.FQDN, Time: p.now,
+		Extensions: []string{}, Findings: []ProbeFinding{},
+	}
+	if c.Level == tlscheck.DomainValidation {
+		r.Expect = expect
+	}
+	r.sourceAsked = c.SourceIP != ""
+	if r.EHLO == "" {
+		r.EHLO = p.sender.ServerFQDN
+	}
+	one := c
+	one.Hosts = []string{net.JoinHostPort(host, strconv.Itoa(port))}
+	targets, f := p.sender.Targets(ctx, one, p.domain)
+	if f != nil {
+		r.Stage = send.StageResolve
+		p.failed(r, f, send.Target{Host: host, Port: port})
+		p.finish(r, nil)
+		return r
+	}
+	for _, t := range targets {
+		r.Addresses = append(r.Addresses, t.IP)
+	}
+	t := targets[0]
+	r.IP = t.IP
+	cn := p.sender.Connect(ctx, c, t, p.domain, p.connect)
+	p.observe(r, cn)
+	if cn.Failure != nil {
+		p.failed(r, cn.Failure, t)
+	} else {
+		cn.Close()
+		p.passed(r, cn)
+	}
+	p.finish(r, cn)
+	return r
+}
+
+// observe copies what the session showed into the report.
+func (p probeRun) observe(r *ProbeReport, cn *send.Connection) {
+	r.Stage = cn.Stage
+	if cn.LocalAddr != "" {
+		if ap, err := netip.ParseAddrPort(cn.LocalAddr); err == nil {
+			r.Source = ap.Addr().Unmap().String()
+		}
+	}
+	if cn.Banner.Code != 0 {
+		r.Banner = cn.Banner.Text()
+	}
+	r.Extensions = probeKeywords(cn.Hello.Lines)
+	r.StartTLSOffered = cn.STARTTLSOffered
+	if cn.TLS == nil {
+		return
+	}
+	t := &ProbeTLS{
+		Version: cn.TLS.Version, CipherSuite: cn.TLS.CipherSuite, SNI: cn.TLS.ServerName,
+		Legacy:                     cn.TLS.VersionID != 0 && cn.TLS.VersionID < tls.VersionTLS12,
+		ClientCertificateRequested: cn.TLS.ClientCertificateRequested,
+		AcceptableCAs:              cn.TLS.AcceptableCAs,
+		ClientCertificate:          cn.TLS.ClientCertificate,
+		ExtensionsAfterTLS:         probeKeywords(cn.TLSHello.Lines),
+		Chain:                      []certs.Info{},
+	}
+	for _, x := range cn.PeerChain {
+		t.Chain = append(t.Chain, certs.FromX509(x).Describe(p.now))
+	}
+	r.TLS = t
+	if cn.TLS.Peer != nil {
+		v := cn.TLS.Verdict
+		v.Chain = nil // in TLS.Chain already
+		r.Verdict.Check = &v
+	}
+}
+
+// probeKeywords are the EHLO reply lines after the greeting line.
+func probeKeywords(lines []string) []string {
+	out := []string{}
+	if len(lines) > 1 {
+		out = append(out, lines[1:]...)
+	}
+	return out
+}
+
+// passed words a successful connection.
+func (p probeRun) passed(r *ProbeReport, cn *send.Connection) {
+	r.Verdict.Result = ProbePass
+	level := p.connector.Level
+	switch {
+	case cn.TLS == nil:
+		r.Verdict.Summary = fmt.Sprintf("A sender would deliver without TLS: %s did not offer STARTTLS and the connector does not require TLS.", r.Host)
+	case level == tlscheck.DomainValidation:
+		r.Verdict.Summary = fmt.Sprintf("A sender with DomainValidation expecting %s accepts this server: the certificate %s holds the name, chains to a trusted root and is in date.",
+			r.Expect, probeLeafSubject(r))
+	case level == tlscheck.CertificateValidation:
+		r.Verdict.Summary = fmt.Sprintf("A sender with CertificateValidation accepts this server: the certificate %s chains to a trusted root and is in date.", probeLeafSubject(r))
+	default:
+		r.Verdict.Summary = fmt.Sprintf("A sender with EncryptionOnly accepts this server: TLS was negotiated (%s); the certificate is not checked at this level.", r.TLS.Version)
+	}
+}
+
+// failed words a failure with the sender's status.
+func (p probeRun) failed(r *ProbeReport, f *send.Failure, t send.Target) {
+	v := &r.Verdict
+	v.Status, v.Reason, v.Message, v.Detail = f.Status, f.Reason, f.Message, f.Detail
+	v.Result = ProbeFail
+	if f.Stage <= send.StageEHLO || f.Reason == send.ReasonCancelled {
+		v.Result = ProbeError
+	}
+	if f.Reason == send.ReasonStartTLSAbsent && p.cloud {
+		v.Status = StatusStartTLSRequired
+		v.Message = fmt.Sprintf("%s did not offer STARTTLS and the sender requires TLS (an Exchange or mailflow send connector with RequireTLS records %s for the same condition)",
+			t.Host, send.StatusCannotConnect)
+		v.Detail = send.FormatDetail(send.LastError{Status: v.Status, Message: v.Message, Reason: v.Reason,
+			Host: t.Host, IP: t.IP, Port: t.Port, Time: p.now, Ours: true})
+	}
+	switch {
+	case v.Result == ProbeError:
+		v.Summary = fmt.Sprintf("Could not test %s: %s (%s).", probeEndpoint(r), probeStatusWords(v.Status), v.Message)
+	case v.Status == send.StatusCertificate:
+		v.Summary = fmt.Sprintf("A sender with %s refuses this server's certificate: %s.", p.connector.Level, v.Reason)
+		if v.Check != nil && v.Check.Detail != "" {
+			v.Summary = fmt.Sprintf("A sender with %s refuses this server's certificate (%s): %s.", p.connector.Level, v.Reason, strings.TrimSuffix(v.Check.Detail, "."))
+		}
+	case f.Reason == send.ReasonStartTLSAbsent:
+		v.Summary = fmt.Sprintf("%s does not offer STARTTLS, so a sender that requires TLS does not deliver.", probeEndpoint(r))
+	default:
+		v.Summary = fmt.Sprintf("A sender that requires TLS does not deliver: %s (%s).", probeStatusWords(v.Status), v.Message)
+	}
+}
+
+// finish adds findings and the fix.
+func (p probeRun) finish(r *ProbeReport, cn *send.Connection) {
+	r.Findings = append(r.Findings, probeFindings(r)...)
+	r.Fix = p.fix(r)
+}
+
+func probeEndpoint(r *ProbeReport) string {
+	name := net.JoinHostPort(r.Host, strconv.Itoa(r.Port))
+	if r.IP != "" && r.IP != r.Host {
+		name += " (" + r.IP + ")"
+	}
+	return name
+}
+
+// probeStatusWords drops the code from a status for use inside a sentence.
+func probeStatusWords(status string) string {
+	f := strings.Fields(status)
+	if len(f) > 2 {
+		return strings.Join(f[2:], " ")
+	}
+	return status
+}
+
+func probeLeafSubject(r *ProbeReport) string {
+	if r.TLS != nil && len(r.TLS.Chain) > 0 {
+		return r.TLS.Chain[0].Subject
+	}
+	return "(none)"
+}
+
+func probeNow(now func() time.Time) time.Time {
+	if now != nil {
+		return now()
+	}
+	return time.Now()
+}
+
+func probeDuration(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}

@@ -1,0 +1,256 @@
+package diag
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"mailflow/internal/send"
+)
+
+// Batch limits.
+const (
+	// DefaultProbeParallel bounds concurrent probes of a batch.
+	DefaultProbeParallel = 8
+	// MaxProbeTargets bounds a targets file, so a wrong file (a log, a
+	// dump) cannot start a scan of thousands of hosts.
+	MaxProbeTargets = 10000
+	// maxMXProbes bounds the MX hosts probed for one domain.
+	maxMXProbes = 50
+	// maxTargetLine bounds one line of a targets file.
+	maxTargetLine = 4096
+)
+
+// ProbeBatch is the result of probing several endpoints (every MX of a
+// domain, or a targets file). Its JSON form is stable.
+type ProbeBatch struct {
+	Domain  string         `json:"domain,omitempty"` // the domain whose MX were probed
+	Reports []*ProbeReport `json:"reports"`
+	Summary ProbeSummary   `json:"summary"`
+}
+
+// ProbeSummary counts the results of a batch.
+type ProbeSummary struct {
+	Total int `json:"total"`
+	Pass  int `json:"pass"`
+	Fail  int `json:"fail"`
+	Error int `json:"error"`
+}
+
+// ExitCode is 1 when any endpoint failed, else 2 when any could not be
+// tested, else 0: a definite failure is the stronger signal for scripts.
+func (b *ProbeBatch) ExitCode() int {
+	switch {
+	case b.Summary.Fail > 0:
+		return 1
+	case b.Summary.Error > 0:
+		return 2
+	}
+	return 0
+}
+
+func newProbeBatch(domain string, reports []*ProbeReport) *ProbeBatch {
+	b := &ProbeBatch{Domain: domain, Reports: reports}
+	for _, r := range reports {
+		b.Summary.Total++
+		switch r.Verdict.Result {
+		case ProbePass:
+			b.Summary.Pass++
+		case ProbeFail:
+			b.Summary.Fail++
+		default:
+			b.Summary.Error++
+		}
+	}
+	return b
+}
+
+// ProbeProgress observes a batch: done of total endpoints finished, last
+// the one that just did. It is called from one goroutine at a time.
+type ProbeProgress func(done, total int, last *ProbeReport)
+
+// ProbeMany probes every endpoint, at most parallel at a time (default
+// DefaultProbeParallel), and returns the reports in the order given.
+func ProbeMany(ctx context.Context, list []ProbeOptions, parallel int, progress ProbeProgress) *ProbeBatch {
+	if parallel <= 0 {
+		parallel = DefaultProbeParallel
+	}
+	reports := make([]*ProbeReport, len(list))
+	sem := make(chan struct{}, parallel)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		done int
+	)
+	for i := range list {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r := Probe(ctx, list[i])
+			reports[i] = r
+			mu.Lock()
+			done++
+			if progress != nil {
+				progress(done, len(list), r)
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return newProbeBatch("", reports)
+}
+
+// ProbeMX probes every MX host of domain in preference order, each as
+// opts describes (opts.Target is ignored; opts.Expect "" = each MX host's
+// own name). A domain without MX records is probed itself (RFC 5321
+// §5.1), as senders do; a null MX or a DNS failure is one report that
+// could not test.
+func ProbeMX(ctx context.Context, domain string, port int, opts ProbeOptions, parallel int, progress ProbeProgress) *ProbeBatch {
+	if port == 0 {
+		port = send.DefaultPort
+	}
+	var resolver send.Resolver = net.DefaultResolver
+	if opts.Resolver != nil {
+		resolver = opts.Resolver
+	}
+	domain = strings.TrimSuffix(strings.TrimSpace(domain), ".")
+	mxs, err := resolver.LookupMX(ctx, domain)
+	var dnsErr *net.DNSError
+	switch {
+	case err == nil && len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == ""):
+		return newProbeBatch(domain, []*ProbeReport{mxFailure(opts, domain, port, send.StatusNullMX, send.ReasonNullMX,
+			domain+" publishes a null MX (RFC 7505): it accepts no mail", "The domain says it receives no mail; if it should, publish MX records for its mail servers.")})
+	case err == nil && len(mxs) > 0:
+	case err == nil || errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		o := opts
+		o.Target = net.JoinHostPort(domain, strconv.Itoa(port))
+		b := ProbeMany(ctx, []ProbeOptions{o}, 1, progress)
+		b.Domain = domain
+		b.Reports[0].Findings = append(b.Reports[0].Findings, ProbeFinding{Severity: "warning",
+			Text: domain + " has no MX records: senders fall back to the domain's own address (RFC 5321 §5.1). Publish an MX record for the mail server."})
+		return b
+	default:
+		return newProbeBatch(domain, []*ProbeReport{mxFailure(opts, domain, port, send.StatusDNSFailed, send.ReasonDNS,
+			"The error was: "+err.Error(), "Check the domain's DNS: the MX lookup for "+domain+" failed.")})
+	}
+	sort.SliceStable(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
+	if len(mxs) > maxMXProbes {
+		mxs = mxs[:maxMXProbes]
+	}
+	list := make([]ProbeOptions, len(mxs))
+	for i, mx := range mxs {
+		o := opts
+		o.Target = net.JoinHostPort(strings.TrimSuffix(mx.Host, "."), strconv.Itoa(port))
+		list[i] = o
+	}
+	b := ProbeMany(ctx, list, parallel, progress)
+	b.Domain = domain
+	for i, r := range b.Reports {
+		pref := mxs[i].Pref
+		r.MXPreference = &pref
+	}
+	return b
+}
+
+// mxFailure is the report for a domain whose MX lookup failed.
+func mxFailure(opts ProbeOptions, domain string, port int, status, reason, message, fix string) *ProbeReport {
+	now := probeNow(opts.Now)
+	r := &ProbeReport{
+		Target: domain, Host: domain, Port: port, Policy: opts.Level, Expect: opts.Expect, Time: now,
+		Extensions: []string{}, Findings: []ProbeFinding{},
+	}
+	r.Verdict = ProbeVerdict{Result: ProbeError, Status: status, Reason: reason, Message: message,
+		Summary: "Could not test the MX hosts of " + domain + ": " + message + ".",
+		Detail:  send.FormatDetail(send.LastError{Status: status, Message: message, Reason: reason, Host: domain, Time: now, Ours: true})}
+	r.Fix = &ProbeFix{Steps: []string{fix}}
+	return r
+}
+
+// ProbeTarget is one line of a targets file.
+type ProbeTarget struct {
+	Line   int
+	Target string // HOST[:PORT]
+	Expect string // "" = the host name
+}
+
+// ParseProbeTargets reads a targets file: one "HOST[:PORT] [EXPECT]" per
+// line; blank lines and everything after "#" are ignored. Errors name the
+// line.
+func ParseProbeTargets(r io.Reader) ([]ProbeTarget, error) {
+	var out []ProbeTarget
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 512), maxTargetLine)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := sc.Text()
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		if len(fields) > 2 {
+			return nil, fmt.Errorf("line %d: %q has %d fields; write HOST[:PORT] [EXPECTED-NAME]", n, strings.TrimSpace(line), len(fields))
+		}
+		if _, _, err := SplitTarget(fields[0], send.DefaultPort); err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		t := ProbeTarget{Line: n, Target: fields[0]}
+		if len(fields) == 2 {
+			t.Expect = fields[1]
+		}
+		if len(out) == MaxProbeTargets {
+			return nil, fmt.Errorf("line %d: more than %d targets; split the file", n, MaxProbeTargets)
+		}
+		out = append(out, t)
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("line %d: longer than %d bytes", n+1, maxTargetLine)
+		}
+		return nil, fmt.Errorf("read targets: %w", err)
+	}
+	return out, nil
+}
+
+// WriteText renders every report, then the summary.
+func (b *ProbeBatch) WriteText(w io.Writer) error {
+	pw := &probeWriter{w: w}
+	for i, r := range b.Reports {
+		if i > 0 {
+			pw.f("\n%s\n\n", strings.Repeat("─", 72))
+		}
+		if r.MXPreference != nil {
+			pw.f("MX %d: %s\n", *r.MXPreference, r.Host)
+		}
+		r.writeText(pw)
+	}
+	pw.f("\n%s\n", strings.Repeat("═", 72))
+	what := "endpoints"
+	if b.Domain != "" {
+		what = "MX hosts of " + b.Domain
+	}
+	pw.f("%d %s: %d pass, %d fail, %d could not be tested\n", b.Summary.Total, what, b.Summary.Pass, b.Summary.Fail, b.Summary.Error)
+	for _, r := range b.Reports {
+		mark := probeMarkOK
+		if r.Verdict.Result != ProbePass {
+			mark = probeMarkBad
+		}
+		pw.f("  %s %-40s %s\n", mark, probeEndpoint(r), probeOr(r.Verdict.Status, r.Verdict.Result))
+	}
+	if pw.err != nil {
+		return fmt.Errorf("write probe report: %w", pw.err)
+	}
+	return nil
+}

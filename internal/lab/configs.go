@@ -1,0 +1,242 @@
+package lab
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"text/template"
+)
+
+// The lab's organisations. The tenant plays Exchange Online for contoso
+// (its routing domain is contoso.mail.onmicrosoft.com); on-premises plays
+// contoso's Exchange server SERVER1.
+const (
+	onpremDomain = "contoso.com"
+	tenantDomain = "contoso.mail.onmicrosoft.com"
+	onpremFQDN   = "server1.contoso.local"
+	hybridFQDN   = "mail.contoso.com" // the public name the cloud expects (TlsDomain)
+	cloudName    = "mail.protection.outlook.com"
+	tenantFQDN   = "contoso-com.mail.protection.outlook.com"
+
+	clientSource = "127.0.0.1" // the lab's own SMTP client (a user's mail program)
+	tenantSource = "127.0.0.2" // the tenant sends from here (like the cloud's IP ranges)
+	onpremSource = "127.0.0.3" // on-premises sends to the tenant from here
+
+	onpremUser = "onprem.user@" + onpremDomain
+	cloudUser  = "cloud.user@" + tenantDomain
+
+	defaultFrontend   = "Default Frontend SERVER1"
+	hybridConnector   = "Inbound from Office 365"
+	onpremRelay       = "Client relay SERVER1"
+	onpremToCloud     = "Outbound to Office 365"
+	tenantFrontend    = "Default Frontend TENANT"
+	tenantRelay       = "Client relay TENANT"
+	tenantFromOnprem  = "Inbound from contoso"
+	tenantToOnprem    = "Outbound to contoso"
+	onpremServerName  = "SERVER1"
+	defaultFrontendID = onpremServerName + `\` + defaultFrontend
+	hybridConnectorID = onpremServerName + `\` + hybridConnector
+)
+
+// ports are the loopback ports of one world (a tenant and an on-premises
+// server). They are chosen free before the configurations are written.
+type ports struct {
+	Onprem, OnpremRelay, OnpremAdmin int
+	Tenant, TenantAdmin              int
+}
+
+// configData feeds the configuration templates. Paths are relative to the
+// configuration file, as every path in a mailflow configuration is.
+type configData struct {
+	Scenario string
+	Hybrid   bool // scenario 2: the hybrid pieces (relay, mutual TLS connectors)
+	P        ports
+
+	CAFile, Server1File, ContosoPFX, ContosoPass, TenantFile string
+
+	TenantPin, ContosoPin string // <I>…<S>… of the tenant's and contoso's certificates
+
+	OnpremDomain, TenantDomain, OnpremFQDN, HybridFQDN, CloudName, TenantFQDN string
+	TenantSource, OnpremSource, ClientSource                                  string
+	DefaultFrontend, OnpremRelay, OnpremToCloud                               string
+	TenantFrontend, TenantRelay, TenantFromOnprem, TenantToOnprem             string
+}
+
+var configFuncs = template.FuncMap{"q": strconv.Quote}
+
+// onpremTemplate is contoso's on-premises server at the start of a
+// scenario: Default Frontend with no pinned certificate (so the
+// self-signed CN=SERVER1 certificate, found by the connector FQDN, is
+// presented), as the first seed found it.
+var onpremTemplate = template.Must(template.New("onprem").Funcs(configFuncs).Parse(`# mailflow lab, {{.Scenario}}: contoso's on-premises Exchange-style server.
+# Written by mailflow lab; paths are relative to this file.
+server:
+  name: SERVER1
+  fqdn: {{.OnpremFQDN}}
+  data_dir: ./onprem-data
+accepted_domains: [{{.OnpremDomain}}]
+trust:
+  ca_files: [{{q .CAFile}}]
+  system_roots: false          # the lab trusts its own CA only
+certificates:
+  - file: {{q .Server1File}}     # self-signed CN=SERVER1, like New-ExchangeCertificate's default
+  - file: {{q .ContosoPFX}}      # CA-issued CN=mail.contoso.com: installed, but not pinned anywhere
+    password_file: {{q .ContosoPass}}
+receive_connectors:
+  - name: {{.DefaultFrontend}}
+    bindings: ["127.0.0.1:{{.P.Onprem}}"]
+    remote_ip_ranges: ["0.0.0.0-255.255.255.255"]
+    fqdn: {{.OnpremFQDN}}
+    auth_mechanism: [Tls]
+    permission_groups: [AnonymousUsers]
+    protocol_logging_level: Verbose
+{{- if .Hybrid}}
+  # Mail from local applications to the cloud (Exchange's "relay connector").
+  - name: {{.OnpremRelay}}
+    bindings: ["127.0.0.1:{{.P.OnpremRelay}}"]
+    remote_ip_ranges: ["{{.ClientSource}}/32"]
+    fqdn: {{.OnpremFQDN}}
+    auth_mechanism: [Tls, ExternalAuthoritative]
+    permission_groups: [ExchangeServers]
+    protocol_logging_level: Verbose
+send_connectors:
+  # As the hybrid wizard creates it: DomainValidation of the cloud's name,
+  # presenting contoso's public certificate (mutual TLS).
+  - name: {{.OnpremToCloud}}
+    address_spaces: [{{.TenantDomain}}]
+    smart_hosts: ["127.0.0.1:{{.P.Tenant}}"]
+    source_ip: {{.OnpremSource}}
+    fqdn: {{.HybridFQDN}}
+    require_tls: true
+    tls_auth_level: DomainValidation
+    tls_domain: {{.CloudName}}
+    tls_certificate_name: {{q .ContosoPin}}
+    protocol_logging_level: Verbose
+{{- end}}
+queue:
+  retry_intervals: [1h]        # nothing retries on its own: the lab retries like an admin (Retry-Queue)
+admin:
+  listen: 127.0.0.1:{{.P.OnpremAdmin}}
+`))
+
+// tenantTemplate is the cloud tenant: a relay connector for the lab's
+// client, and the outbound connector to on-premises with DomainValidation
+// of mail.contoso.com, sending from 127.0.0.2.
+var tenantTemplate = template.Must(template.New("tenant").Funcs(configFuncs).Parse(`# mailflow lab, {{.Scenario}}: the cloud tenant (playing Exchange Online for contoso).
+# Written by mailflow lab; paths are relative to this file.
+server:
+  name: TENANT
+  fqdn: {{.TenantFQDN}}
+  data_dir: ./tenant-data
+accepted_domains: [{{.TenantDomain}}]
+trust:
+  ca_files: [{{q .CAFile}}]
+  system_roots: false
+certificates:
+  - file: {{q .TenantFile}}      # CN=mail.protection.outlook.com, issued by the lab CA
+receive_connectors:
+  - name: {{.TenantFrontend}}
+    bindings: ["127.0.0.1:{{.P.Tenant}}"]
+    remote_ip_ranges: ["0.0.0.0-255.255.255.255"]
+    auth_mechanism: [Tls]
+    permission_groups: [AnonymousUsers]
+    protocol_logging_level: Verbose
+  # The lab's client submits here; Exchange's relay recipe (issue 8):
+  # ExternalAuthoritative + ExchangeServers, scoped to one address.
+  - name: {{.TenantRelay}}
+    bindings: ["127.0.0.1:{{.P.Tenant}}"]
+    remote_ip_ranges: ["{{.ClientSource}}/32"]
+    auth_mechanism: [Tls, ExternalAuthoritative]
+    permission_groups: [ExchangeServers]
+    protocol_logging_level: Verbose
+{{- if .Hybrid}}
+  # Like the inbound connector from on-premises: mutual TLS, contoso's
+  # certificate required.
+  - name: {{.TenantFromOnprem}}
+    bindings: ["127.0.0.1:{{.P.Tenant}}"]
+    remote_ip_ranges: ["{{.OnpremSource}}/32"]
+    auth_mechanism: [Tls]
+    permission_groups: [AnonymousUsers, Partners]
+    require_tls: true
+    domain_secure_enabled: true
+    tls_sender_certificate_name: {{.HybridFQDN}}
+    protocol_logging_level: Verbose
+{{- end}}
+send_connectors:
+  # Exchange Online's outbound connector to on-premises: TlsSettings
+  # DomainValidation, TlsDomain mail.contoso.com.
+  - name: {{.TenantToOnprem}}
+    address_spaces: [{{.OnpremDomain}}]
+    smart_hosts: ["127.0.0.1:{{.P.Onprem}}"]
+    source_ip: {{.TenantSource}}
+    require_tls: true
+    tls_auth_level: DomainValidation
+    tls_domain: {{.HybridFQDN}}
+    tls_certificate_name: {{q .TenantPin}}
+    protocol_logging_level: Verbose
+queue:
+  retry_intervals: [1h]
+admin:
+  listen: 127.0.0.1:{{.P.TenantAdmin}}
+`))
+
+// hybridConnectorYAML is the receive connector the second seed's hybrid
+// wizard creates on an Exchange 2010 server: selected by the cloud's source
+// address, with its own FQDN (and so its own certificate), domain security.
+var hybridConnectorYAML = template.Must(template.New("hybrid").Funcs(configFuncs).Parse(`name: {{.Name}}
+bindings: ["127.0.0.1:{{.Port}}"]
+remote_ip_ranges: ["{{.Source}}/32"]
+fqdn: {{.FQDN}}
+auth_mechanism: [Tls]
+permission_groups: [AnonymousUsers, Partners]
+require_tls: true
+domain_secure_enabled: true
+tls_sender_certificate_name: {{.Sender}}
+protocol_logging_level: Verbose
+`))
+
+// writeConfigs writes onprem.yaml and tenant.yaml into dir.
+func writeConfigs(dir string, d configData) (onprem, tenant string, err error) {
+	onprem = filepath.Join(dir, "onprem.yaml")
+	tenant = filepath.Join(dir, "tenant.yaml")
+	for _, f := range []struct {
+		path string
+		t    *template.Template
+	}{{onprem, onpremTemplate}, {tenant, tenantTemplate}} {
+		var b bytes.Buffer
+		if err := f.t.Execute(&b, d); err != nil {
+			return "", "", fmt.Errorf("render %s: %w", f.path, err)
+		}
+		if err := os.WriteFile(f.path, b.Bytes(), 0o600); err != nil {
+			return "", "", fmt.Errorf("write %s: %w", f.path, err)
+		}
+	}
+	return onprem, tenant, nil
+}
+
+// newConfigData fills the names and the PKI's files relative to dir.
+func newConfigData(scenario string, hybrid bool, p ports, dir string, pki *PKI) (configData, error) {
+	d := configData{
+		Scenario: scenario, Hybrid: hybrid, P: p,
+		TenantPin: pki.Tenant.Name(), ContosoPin: pki.Contoso.Name(),
+		OnpremDomain: onpremDomain, TenantDomain: tenantDomain, OnpremFQDN: onpremFQDN, HybridFQDN: hybridFQDN,
+		CloudName: cloudName, TenantFQDN: tenantFQDN,
+		TenantSource: tenantSource, OnpremSource: onpremSource, ClientSource: clientSource,
+		DefaultFrontend: defaultFrontend, OnpremRelay: onpremRelay, OnpremToCloud: onpremToCloud,
+		TenantFrontend: tenantFrontend, TenantRelay: tenantRelay, TenantFromOnprem: tenantFromOnprem, TenantToOnprem: tenantToOnprem,
+	}
+	for _, f := range []struct {
+		dst *string
+		abs string
+	}{{&d.CAFile, pki.CAFile}, {&d.Server1File, pki.Server1File}, {&d.ContosoPFX, pki.ContosoPFX},
+		{&d.ContosoPass, pki.ContosoPass}, {&d.TenantFile, pki.TenantFile}} {
+		rel, err := filepath.Rel(dir, f.abs)
+		if err != nil {
+			return d, fmt.Errorf("certificate path %s: %w", f.abs, err)
+		}
+		*f.dst = filepath.ToSlash(rel)
+	}
+	return d, nil
+}

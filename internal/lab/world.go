@@ -1,0 +1,173 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"mailflow/internal/admin"
+	"mailflow/internal/server"
+)
+
+// instance is one running mailflow: the transport started from its
+// configuration file, its admin API, and the admin client the lab uses for
+// every change, exactly as an administrator's CLI would.
+type instance struct {
+	Role   string // "tenant" or "on-premises"
+	Config string // configuration file
+	SMTP   string // main receive address, 127.0.0.1:port
+	Relay  string // on-premises relay address (scenario 2), "" otherwise
+	Admin  *admin.Client
+
+	srv *server.Server
+	api *admin.Server
+}
+
+// world is a tenant and an on-premises server for one scenario. Each
+// scenario starts from its own field report's initial state, so the two
+// never depend on each other's leftovers.
+type world struct {
+	Name   string
+	Dir    string
+	Tenant *instance
+	Onprem *instance
+	Ports  ports
+}
+
+// startAttempts bounds retries when a port chosen free was taken by
+// another process before the server could bind it.
+const startAttempts = 3
+
+// startWorld writes the configurations of a scenario into dir and starts
+// both servers.
+func startWorld(name, dir string, hybrid bool, pki *PKI, logger *slog.Logger) (*world, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	var lastErr error
+	for range startAttempts {
+		p, err := freePorts(5)
+		if err != nil {
+			return nil, err
+		}
+		pt := ports{Onprem: p[0], OnpremRelay: p[1], OnpremAdmin: p[2], Tenant: p[3], TenantAdmin: p[4]}
+		d, err := newConfigData(name, hybrid, pt, dir, pki)
+		if err != nil {
+			return nil, err
+		}
+		onCfg, tenCfg, err := writeConfigs(dir, d)
+		if err != nil {
+			return nil, err
+		}
+		w := &world{Name: name, Dir: dir, Ports: pt}
+		w.Onprem, err = startInstance("on-premises", onCfg, logger)
+		if err == nil {
+			w.Tenant, err = startInstance("tenant", tenCfg, logger)
+			if err != nil {
+				w.close(context.Background())
+			}
+		}
+		if err == nil {
+			w.Onprem.SMTP = fmt.Sprintf("127.0.0.1:%d", pt.Onprem)
+			w.Tenant.SMTP = fmt.Sprintf("127.0.0.1:%d", pt.Tenant)
+			if hybrid {
+				w.Onprem.Relay = fmt.Sprintf("127.0.0.1:%d", pt.OnpremRelay)
+			}
+			return w, nil
+		}
+		lastErr = err
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			break
+		}
+		// Another process took a port between choosing and binding: start
+		// over with fresh data directories and new ports.
+		for _, sub := range []string{"onprem-data", "tenant-data"} {
+			os.RemoveAll(filepath.Join(dir, sub))
+		}
+	}
+	return nil, lastErr
+}
+
+func startInstance(role, cfgPath string, logger *slog.Logger) (*instance, error) {
+	srv, err := server.Start(cfgPath, server.Options{Logger: logger.With("instance", role)})
+	if err != nil {
+		return nil, fmt.Errorf("start %s server from %s: %w", role, cfgPath, err)
+	}
+	api, err := admin.Start(srv, logger.With("instance", role, "component", "admin"))
+	if err == nil && api == nil {
+		err = errors.New("admin API is off in the configuration")
+	}
+	if err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		srv.Close(ctx)
+		cancel()
+		return nil, fmt.Errorf("start %s admin API: %w", role, err)
+	}
+	token, err := admin.ReadToken(api.TokenFile())
+	if err != nil {
+		closeInstance(srv, api)
+		return nil, fmt.Errorf("%s admin API: %w", role, err)
+	}
+	return &instance{
+		Role: role, Config: cfgPath, srv: srv, api: api,
+		Admin: &admin.Client{Base: "http://" + api.Addr(), Token: token, HTTP: &http.Client{Timeout: 15 * time.Second}},
+	}, nil
+}
+
+func closeInstance(srv *server.Server, api *admin.Server) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var err error
+	if api != nil {
+		err = api.Close(ctx)
+	}
+	return errors.Join(err, srv.Close(ctx))
+}
+
+// close stops the world's servers.
+func (w *world) close(ctx context.Context) error {
+	var err error
+	for _, in := range []*instance{w.Tenant, w.Onprem} {
+		if in != nil && in.srv != nil {
+			err = errors.Join(err, closeInstance(in.srv, in.api))
+			in.srv = nil
+		}
+	}
+	return err
+}
+
+// logDir is where the instance writes protocol and tracking logs; the
+// lab reads them as an administrator reads a server's log directory.
+func (in *instance) logDir() string { return in.srv.Runtime().Cfg.LogDir() }
+
+// flushLogs writes buffered log lines so that reading the files sees
+// everything up to now.
+func (in *instance) flushLogs() { in.srv.FlushLogs() }
+
+// freePorts returns n distinct loopback ports that were free a moment ago:
+// all n listeners are held open together so the ports differ.
+func freePorts(n int) ([]int, error) {
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	out := make([]int, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find a free loopback port: %w", err)
+		}
+		lns = append(lns, ln)
+		out = append(out, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return out, nil
+}
