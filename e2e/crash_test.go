@@ -174,7 +174,7 @@ func TestKillAfterAcceptLosesNothing(t *testing.T) {
 //
 //	CRASH_N=100 go test ./e2e -run TestCrashSafety -count=1 -v -timeout 60m
 //
-// (or scripts/crash-harness 100). CRASH_SEED replays a run's kill moments.
+// (or scripts/crash-harness 100). CRASH_SEED repeats a run's kill points (how many 250s before each kill).
 func TestCrashSafety(t *testing.T) {
 	n := envInt(t, "CRASH_N", 10)
 	seed := uint64(time.Now().UnixNano())
@@ -186,7 +186,7 @@ func TestCrashSafety(t *testing.T) {
 		seed = v
 	}
 	workers := envInt(t, "CRASH_CLIENTS", 20)
-	t.Logf("crash harness: %d crashes, %d concurrent clients, seed %d (CRASH_SEED=%d replays the kill schedule)", n, workers, seed, seed)
+	t.Logf("crash harness: %d crashes, %d concurrent clients, seed %d (CRASH_SEED=%d repeats these kill points)", n, workers, seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
 	rig := newCrashRig(t)
@@ -562,7 +562,7 @@ func countTokens(domainDirs ...string) (map[string]int, error) {
 }
 
 type crashReport struct {
-	sent, txns, acknowledged, delivered, lost                       int
+	sent, txns, resent, acknowledged, delivered, lost               int
 	duplicated, extraCopies, dupLocal, dupRelayed                   int
 	deliveredUnacked, neverAcked, unknown, errsUp, crashes, bounces int
 	lostTokens                                                      []string
@@ -589,6 +589,9 @@ func (l *load) report(copies map[string]int) crashReport {
 				rep.dupRelayed++
 			}
 		}
+		if r.attempts > 1 {
+			rep.resent++
+		}
 		switch {
 		case r.acked:
 			rep.acknowledged++
@@ -613,8 +616,8 @@ func (l *load) report(copies map[string]int) crashReport {
 }
 
 func (r crashReport) String() string {
-	return fmt.Sprintf("crash safety: crashes %d | messages sent %d (transactions %d) | acknowledged %d | delivered %d | lost %d | "+
+	return fmt.Sprintf("crash safety: crashes %d | messages sent %d (transactions %d; %d messages resent after no 250) | acknowledged %d | delivered %d | lost %d | "+
 		"duplicated %d (%d extra copies; %d local, %d relayed) | delivered without 250 %d | never acknowledged %d | bounces %d | client errors while up %d | load phase %v",
-		r.crashes, r.sent, r.txns, r.acknowledged, r.delivered, r.lost, r.duplicated, r.extraCopies, r.dupLocal, r.dupRelayed,
+		r.crashes, r.sent, r.txns, r.resent, r.acknowledged, r.delivered, r.lost, r.duplicated, r.extraCopies, r.dupLocal, r.dupRelayed,
 		r.deliveredUnacked, r.neverAcked, r.bounces, r.errsUp, r.elapsed.Round(time.Millisecond))
 }

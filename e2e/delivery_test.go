@@ -173,6 +173,7 @@ func TestHybridCertificateFixEndToEnd(t *testing.T) {
 	h := newHybrid(t)
 	onprem := startServe(t, h.onpremCfg)
 	tenant := startServe(t, h.tenantCfg)
+	tc, oc := adminClient(t, h.tenantCfg), adminClient(t, h.onpremCfg)
 
 	// A local client submits through the tenant's relay connector, over
 	// STARTTLS, as an application server would.
@@ -188,7 +189,6 @@ func TestHybridCertificateFixEndToEnd(t *testing.T) {
 	}
 
 	// The first attempt is deferred: SERVER1 does not hold mail.contoso.com.
-	tc := adminClient(t, h.tenantCfg)
 	msg := waitRecipient(t, tc, "user@contoso.com", func(rc queueRcpt) bool { return rc.State == "Retry" && rc.Attempts >= 1 })
 	if !strings.HasPrefix(msg.rcpt.LastError, "450 4.7.320 Certificate validation failed") ||
 		!strings.Contains(msg.rcpt.LastError, "SubjectMismatch") {
@@ -219,6 +219,7 @@ func TestHybridCertificateFixEndToEnd(t *testing.T) {
 		`\[LastAttemptedServerName=([^\]]+)\] \[LastAttemptedIP=127\.0\.0\.1:` + strconv.Itoa(h.onpremPort) + `\]\};` +
 		`\{MSG=SubjectMismatch\};\{FQDN=([^}]+)\};\{IP=127\.0\.0\.1\};` +
 		`\{LRT=\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}:\d{2} (AM|PM)\}`)
+	t.Logf("tenant trace: %s", detail)
 	if m := shape.FindStringSubmatch(detail); m == nil {
 		t.Errorf("DEFER detail does not have Exchange's shape:\n%s", detail)
 	} else if m[1] != m[2] {
@@ -240,7 +241,6 @@ func TestHybridCertificateFixEndToEnd(t *testing.T) {
 	waitQueueEmpty(t, tc, "tenant")
 
 	// Delivered on-premises: the message file is in the mailbox.
-	oc := adminClient(t, h.onpremCfg)
 	mailbox := filepath.Join(filepath.Dir(h.onpremCfg), "data", "mailboxes", "contoso.com", "user", "new")
 	files := waitFiles(t, mailbox, 1)
 	body, err := os.ReadFile(files[0])
@@ -367,12 +367,21 @@ func decodeJSON(t *testing.T, s string, v any) {
 	}
 }
 
+// adminClient returns a client for the admin API of the server running
+// cfg. startServe returns at the listening line, which `mailflow serve`
+// prints before it opens the admin API, so this waits for the API to
+// answer.
 func adminClient(t *testing.T, cfg string) *admin.Client {
 	t.Helper()
-	c, err := admin.ClientFor(cfg)
-	if err != nil {
-		t.Fatalf("admin API of %s: %v", cfg, err)
-	}
+	var c *admin.Client
+	waitFor(t, "the admin API of "+cfg, func() (bool, string) {
+		var err error
+		c, err = admin.ClientFor(cfg)
+		if err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	})
 	return c
 }
 

@@ -43,7 +43,7 @@ func (h *harness) memory(ctx context.Context) error {
 			mode = "STARTTLS, EHLO"
 		}
 		rss := make([][]float64, len(counts)) // MiB per count, per round
-		var perSession []float64             // KiB
+		var perSession []float64              // KiB
 		for r := range h.opts.rounds {
 			name := fmt.Sprintf("idle-tls%v-%d", useTLS, r+1)
 			mf, err := h.startMailflow(ctx, "mailflow-listener.yaml.tmpl", filepath.Join(dir, name), mailflowParams{

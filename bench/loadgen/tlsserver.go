@@ -51,6 +51,12 @@ func tlsServerCmd(args []string) error {
 		<-sigs
 		ln.Close()
 	}()
+	return rawTLSLoop(ln, cfg)
+}
+
+// rawTLSLoop handshakes every connection, writes one byte and waits for
+// the client to hang up, until the listener is closed.
+func rawTLSLoop(ln net.Listener, cfg *tls.Config) error {
 	for {
 		conn, err := ln.Accept()
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 
@@ -182,6 +183,9 @@ func (c *Client) Trace(f tracking.Filter) ([]tracking.Event, error) {
 	}
 	if !f.Since.IsZero() {
 		q.Set("since", f.Since.UTC().Format(time.RFC3339))
+	}
+	if len(f.EventIDs) > 0 {
+		q.Set("event", strings.Join(f.EventIDs, ","))
 	}
 	var out []tracking.Event
 	return out, c.Do("GET", "/api/v1/trace?"+q.Encode(), nil, &out)

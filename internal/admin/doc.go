@@ -6,5 +6,10 @@
 // (no restart). The same package holds the client the CLI uses.
 //
 // Listening beyond loopback requires admin.allow_non_loopback and a
-// certificate (the API is then served over TLS only).
+// certificate, named by admin.tls_certificate_name as "<I>issuer<S>subject"
+// or as a host name it holds (the API is then served over TLS only). The
+// local client (ClientFor) reaches a wildcard listen address on loopback
+// and pins the exact certificate the configuration names, since it reads
+// the same files as the server. Exactly one Authorization header with the
+// bearer token is accepted; anything else is 401 and changes nothing.
 package admin

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"mailflow/internal/admin"
+	"mailflow/internal/tracking"
 )
 
 const frontend = "Default Frontend SERVER1"
@@ -303,5 +304,41 @@ func TestCertificatesThroughAPI(t *testing.T) {
 	// Unknown thumbprint.
 	if err := e.client.RemoveCertificate("00112233445566778899AABBCCDDEEFF00112233"); !errors.As(err, &apiErr) || apiErr.Code != 422 {
 		t.Fatalf("removing an unknown thumbprint: %v", err)
+	}
+}
+
+// The trace through the API sees a message from RECEIVE to DELIVER, and
+// the client passes the event filter on.
+func TestTraceThroughAPI(t *testing.T) {
+	e := newEnv(t)
+	s, err := openTLS(e.smtpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := s.deliver("traced"); code != 250 {
+		t.Fatalf("DATA: %d %v", code, err)
+	}
+	s.c.Quit()
+	var delivered []tracking.Event
+	eventually(t, 15*time.Second, "the DELIVER event in the trace", func() bool {
+		delivered, err = e.client.Trace(tracking.Filter{Recipient: "user@contoso.com", EventIDs: []string{"DELIVER"}})
+		return err == nil && len(delivered) == 1
+	})
+	all, err := e.client.Trace(tracking.Filter{Recipient: "@contoso.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, ev := range all {
+		ids = append(ids, ev.EventID)
+	}
+	if strings.Join(ids, ",") != "RECEIVE,DELIVER" {
+		t.Fatalf("trace events %v, want RECEIVE then DELIVER", ids)
+	}
+	if delivered[0].InternalMessageID != all[0].InternalMessageID || delivered[0].Subject != "traced" {
+		t.Fatalf("DELIVER event %+v does not belong to the message received", delivered[0])
+	}
+	if none, err := e.client.Trace(tracking.Filter{Sender: "nobody@fabrikam.com"}); err != nil || len(none) != 0 {
+		t.Fatalf("trace for another sender: %v %v", none, err)
 	}
 }

@@ -302,6 +302,8 @@ type probeRun struct {
 	// domain is the recipient domain handed to the sender (DomainValidation
 	// without TLSDomain expects it).
 	domain string
+	// verify is the command that checks the fix; "" = the probe itself.
+	verify string
 }
 
 // probe runs one endpoint: resolve as the sender does, connect to the first

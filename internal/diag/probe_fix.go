@@ -122,7 +122,11 @@ func (p probeRun) fix(r *ProbeReport) *ProbeFix {
 	if tlscheck.Reason(v.Reason) == tlscheck.SubjectMismatch {
 		add("Or, if this server is right and the expectation is wrong, change the name the sender expects (Exchange Online: Set-OutboundConnector -TlsDomain; Exchange: Set-SendConnector -TlsDomain; mailflow: the send connector's tls_domain).")
 	}
-	add("Verify: %s.", probeCommand(r, "", ""))
+	verify := p.verify
+	if verify == "" {
+		verify = probeCommand(r, "", "")
+	}
+	add("Verify: %s.", verify)
 	return f
 }
 
@@ -131,8 +135,8 @@ func (p probeRun) recommend(r *ProbeReport, f *ProbeFix, expect string) {
 	connector := probeOr(p.connectorName, DefaultProbeConnector)
 	add := func(format string, a ...any) { f.Steps = append(f.Steps, fmt.Sprintf(format, a...)) }
 	if p.certificates == nil {
-		add("To be told which of the server's certificates to pin, run the probe again with --certs DIR (the server's certificates as PEM or PFX files; on Exchange, Get-ExchangeCertificate | fl Thumbprint,Subject,Issuer,CertificateDomains lists them). Then pin it: Set-ReceiveConnector %s -TlsCertificateName \"<I>issuer<S>subject\" (mailflow: mailflow connector set %s --tls-certificate-name \"<I>issuer<S>subject\").",
-			probePSQuote(connector), probeShQuote(connector))
+		add("To be told which of the server's certificates to pin, give them to the probe: %s (DIR holds the server's certificates as PEM or PFX files; on Exchange, Get-ExchangeCertificate | fl Thumbprint,Subject,Issuer,CertificateDomains lists them). Then pin it: Set-ReceiveConnector %s -TlsCertificateName \"<I>issuer<S>subject\" (mailflow: mailflow connector set %s --tls-certificate-name \"<I>issuer<S>subject\").",
+			probeCommand(r, "", "--certs DIR"), probePSQuote(connector), probeShQuote(connector))
 		return
 	}
 	f.Candidates = EvaluateCertificates(p.certificates, expect, r.Policy, p.sender.Roots, p.now)
@@ -215,9 +219,16 @@ func probePSQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
-// probeShQuote quotes a POSIX shell argument the same way.
+// probeShQuote quotes a POSIX shell argument the same way: inside double
+// quotes a backslash is literal unless it precedes $ ` " or \.
 func probeShQuote(s string) string {
-	if !strings.ContainsAny(s, "$`\"\\!") {
+	safe := !strings.ContainsAny(s, "$`\"!")
+	for i := 0; safe && i < len(s); i++ {
+		if s[i] == '\\' && (i+1 == len(s) || strings.IndexByte("$`\"\\\n", s[i+1]) >= 0) {
+			safe = false
+		}
+	}
+	if safe {
 		return `"` + s + `"`
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"

@@ -185,6 +185,7 @@ func validateSend(ctx context.Context, rt *server.Runtime, c send.Connector, opt
 	run := probeRun{
 		sender: s, connector: c, now: now, domain: opts.Domain,
 		connect: send.ConnectOptions{FinishHandshake: true, Now: now},
+		verify:  validateCommand(rt, c.Name, opts.Domain),
 	}
 	targets, f := s.Targets(ctx, c, opts.Domain)
 	if f != nil {
@@ -212,6 +213,18 @@ func validateSend(ctx context.Context, rt *server.Runtime, c send.Connector, opt
 		}
 	}
 	return v
+}
+
+// validateCommand repeats a send connector's validation.
+func validateCommand(rt *server.Runtime, name, domain string) string {
+	cmd := "mailflow connector validate " + probeShQuote(name)
+	if rt.Cfg != nil && rt.Cfg.Path != "" {
+		cmd += " --config " + probeShQuote(rt.Cfg.Path)
+	}
+	if domain != "" {
+		cmd += " --domain " + domain
+	}
+	return cmd
 }
 
 // probeTarget probes one resolved address of a send connector.

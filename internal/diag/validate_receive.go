@@ -302,5 +302,9 @@ func receiveSource(rc *receive.Connector) string {
 	if best == nil {
 		return ""
 	}
+	// A prefix's first address is its network address, not a host.
+	if best.First != best.Last {
+		return best.First.Next().String()
+	}
 	return best.First.String()
 }

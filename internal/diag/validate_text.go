@@ -57,8 +57,11 @@ func (s *SendValidation) writeText(p *probeWriter) {
 			mark = probeMarkOK
 		}
 		p.f("  %s %s: %s\n", mark, t.Outcome, t.Status)
-		if t.RemoteHost != "" {
+		switch {
+		case t.RemoteHost != "" && t.RemoteIP != "" && t.RemoteIP != t.RemoteHost:
 			p.f("  Via %s (%s)\n", t.RemoteHost, t.RemoteIP)
+		case t.RemoteHost != "":
+			p.f("  Via %s\n", t.RemoteHost)
 		}
 		if t.Detail != "" {
 			p.f("  The sender records: %s\n", t.Detail)
@@ -67,10 +70,6 @@ func (s *SendValidation) writeText(p *probeWriter) {
 }
 
 func (r *ReceiveValidation) writeText(p *probeWriter) {
-	p.f("  %s\n", r.Verdict.Summary)
-	if r.Verdict.Status != "" {
-		p.f("  A validating sender records: %s\n", probeOr(r.Verdict.Detail, r.Verdict.Status))
-	}
 	p.f("\nConnector %s\n", r.ID)
 	p.f("  Bindings          %s\n", strings.Join(r.Bindings, ", "))
 	p.f("  RemoteIPRanges    %s\n", strings.Join(r.RemoteIPRanges, ", "))
@@ -83,15 +82,18 @@ func (r *ReceiveValidation) writeText(p *probeWriter) {
 	}
 
 	p.f("\nCertificate selection\n")
-	how := "by name " + r.Sought
-	if r.Pinned {
-		how = "pinned: tls_certificate_name " + r.Sought
+	switch {
+	case r.Pinned:
+		p.f("  Pinned by tls_certificate_name %s\n", r.Sought)
+	case r.Sought != "":
+		p.f("  Chosen by the name %s (no tls_certificate_name)\n", r.Sought)
+	default:
+		p.f("  None: Tls is not in auth_mechanism\n")
 	}
-	p.f("  Chosen %s\n", how)
 	if r.Certificate != nil {
-		writeCertificateText(p, "  ", *r.Certificate)
-	} else {
-		p.f("  %s No certificate\n", probeMarkBad)
+		writeCertificateText(p, "    ", *r.Certificate)
+	} else if r.Sought != "" {
+		p.f("  %s No certificate found\n", probeMarkBad)
 	}
 	if r.SelectionWarning != "" {
 		p.f("  %s %s\n", probeMarkWarn, r.SelectionWarning)
@@ -102,7 +104,11 @@ func (r *ReceiveValidation) writeText(p *probeWriter) {
 			p.f("    %s (thumbprint %s, %s)\n", c.Subject, c.Thumbprint, daysLeftText(c))
 		}
 	}
-	p.f("  Presented to   %s", strings.Join(r.RemoteIPRanges, ", "))
+	what := "Presented to"
+	if r.Certificate == nil {
+		what = "Senders (no STARTTLS)"
+	}
+	p.f("  %s  %s", what, strings.Join(r.RemoteIPRanges, ", "))
 	if len(r.Elsewhere) > 0 {
 		var ex []string
 		for _, e := range r.Elsewhere {
@@ -122,8 +128,8 @@ func (r *ReceiveValidation) writeText(p *probeWriter) {
 		mark = probeMarkBad
 	}
 	p.f("  %s %s\n", mark, r.Verdict.Summary)
-	if r.Verdict.Message != "" && r.Verdict.Result != ProbePass {
-		p.f("    [Message=%s]\n", r.Verdict.Message)
+	if r.Verdict.Status != "" {
+		p.f("  A validating sender records: %s [Message=%s]\n", r.Verdict.Status, r.Verdict.Message)
 	}
 	if len(r.Findings) > 0 {
 		p.f("\nFindings\n")

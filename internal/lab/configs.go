@@ -69,7 +69,7 @@ var configFuncs = template.FuncMap{"q": strconv.Quote}
 // onpremTemplate is contoso's on-premises server at the start of a
 // scenario: Default Frontend with no pinned certificate (so the
 // self-signed CN=SERVER1 certificate, found by the connector FQDN, is
-// presented), as the first seed found it.
+// presented), as the first field report found it.
 var onpremTemplate = template.Must(template.New("onprem").Funcs(configFuncs).Parse(`# mailflow lab, {{.Scenario}}: contoso's on-premises Exchange-style server.
 # Written by mailflow lab; paths are relative to this file.
 server:
@@ -182,7 +182,7 @@ admin:
   listen: 127.0.0.1:{{.P.TenantAdmin}}
 `))
 
-// hybridConnectorYAML is the receive connector the second seed's hybrid
+// hybridConnectorYAML is the receive connector the second field report's hybrid
 // wizard creates on an Exchange 2010 server: selected by the cloud's source
 // address, with its own FQDN (and so its own certificate), domain security.
 var hybridConnectorYAML = template.Must(template.New("hybrid").Funcs(configFuncs).Parse(`name: {{.Name}}

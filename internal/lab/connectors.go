@@ -114,19 +114,5 @@ func (w *world) describe() []string {
 	return out
 }
 
-// certificateByThumbprint finds a certificate in the admin API's listing.
-func certificateByThumbprint(in *instance, tp string) (certs.Info, bool, error) {
-	list, err := in.Admin.Certificates()
-	if err != nil {
-		return certs.Info{}, false, fmt.Errorf("list certificates on %s: %w", in.Role, err)
-	}
-	for _, c := range list {
-		if c.Thumbprint == tp {
-			return c, true, nil
-		}
-	}
-	return certs.Info{}, false, nil
-}
-
 // notBefore formats a certificate's start for evidence.
 func notBefore(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -44,14 +44,10 @@ func (r *run) expectDelivered(s *Step, from, to *instance, sub submission, after
 	var ok bool
 	d.deliver, ok = lastEvent(toEvs, tracking.EventDeliver)
 	s.expect(ok, "%s has no DELIVER for %s", to.Role, sub.MessageID)
-	to.flushLogs()
-	all, err := readSessions(to.logDir(), "SmtpReceive", time.Time{})
+	d.sess, err = r.waitSession(to, "SmtpReceive", "session holding "+sub.MessageID, time.Time{},
+		func(all []*logSession) *logSession { return sessionWith(all, sub.MessageID) })
 	if err != nil {
 		return nil, err
-	}
-	d.sess = sessionWith(all, sub.MessageID)
-	if d.sess == nil {
-		return nil, fmt.Errorf("no %s SmtpReceive session holds %s", to.Role, sub.MessageID)
 	}
 	s.evidence(prefixed(to.Role+" SmtpReceive", d.sess.tlsLines())...)
 	s.evidence(prefixed(to.Role+" SmtpReceive", d.sess.lines('>', "250 2.6.0"))...)
@@ -61,8 +57,8 @@ func (r *run) expectDelivered(s *Step, from, to *instance, sub submission, after
 		return nil, err
 	}
 	s.evidence(fmt.Sprintf("[%s mailbox] %s", to.Role, d.mailbox))
-	s.observe("%s SEND %s; %s DELIVER to %s; %s presented %s (thumbprint %s)",
-		from.Role, status(last), to.Role, d.mailbox, d.sess.Connector, d.sent.Subject, d.sent.Thumbprint)
+	s.observe("%s SEND %s; %s DELIVER %s into %s; %s presented %s (thumbprint %s)",
+		from.Role, status(last), to.Role, d.deliver.InternalMessageID, d.mailbox, d.sess.Connector, d.sent.Subject, d.sent.Thumbprint)
 	return d, nil
 }
 

@@ -58,6 +58,11 @@ func (s *logSession) certificate(event string) (protolog.CertEvent, bool) {
 	return protolog.CertEvent{}, false
 }
 
+// ended reports whether the session's disconnect line has been logged.
+func (s *logSession) ended() bool {
+	return len(s.Records) > 0 && s.Records[len(s.Records)-1].Event == '-'
+}
+
 // contains reports whether any data or context field holds text.
 func (s *logSession) contains(text string) bool {
 	for _, r := range s.Records {

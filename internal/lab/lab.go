@@ -263,6 +263,32 @@ func (r *run) waitTrace(in *instance, messageID, what string, done func([]tracki
 	}
 }
 
+// waitSession polls the protocol logs of kind ("SmtpReceive", "SmtpSend")
+// of in, flushed first, until pick finds the session wanted, bounded by
+// the lab's wait timeout. A session is logged by the server's own
+// goroutine, so its last lines may lag behind what the peer has seen.
+func (r *run) waitSession(in *instance, kind, what string, since time.Time, pick func([]*logSession) *logSession) (*logSession, error) {
+	ctx, cancel := context.WithTimeout(r.ctx, r.lab.wait)
+	defer cancel()
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		in.flushLogs()
+		all, err := readSessions(in.logDir(), kind, since)
+		if err != nil {
+			return nil, err
+		}
+		if s := pick(all); s != nil {
+			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no %s in the %s %s log within %s", what, in.Role, kind, r.lab.wait)
+		case <-tick.C:
+		}
+	}
+}
+
 // waitOutcome waits until the message has a tracking event of one of ids
 // beyond the first `after` such events (so a retry's outcome is told from
 // the first attempt's).

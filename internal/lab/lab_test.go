@@ -17,11 +17,13 @@ type recorder struct {
 	done      []string
 }
 
-func (r *recorder) Started(dir string, _ bool)       { r.started = append(r.started, dir) }
-func (r *recorder) ScenarioStarted(sc *Scenario)     { r.scenarios = append(r.scenarios, sc.Name) }
-func (r *recorder) StepDone(_ *Scenario, st *Step)   { r.steps = append(r.steps, st.Name) }
-func (r *recorder) ScenarioDone(sc *Scenario)        { r.done = append(r.done, sc.Name) }
-func (r *recorder) count() (int, int, int, int)      { return len(r.started), len(r.scenarios), len(r.steps), len(r.done) }
+func (r *recorder) Started(dir string, _ bool)     { r.started = append(r.started, dir) }
+func (r *recorder) ScenarioStarted(sc *Scenario)   { r.scenarios = append(r.scenarios, sc.Name) }
+func (r *recorder) StepDone(_ *Scenario, st *Step) { r.steps = append(r.steps, st.Name) }
+func (r *recorder) ScenarioDone(sc *Scenario)      { r.done = append(r.done, sc.Name) }
+func (r *recorder) count() (int, int, int, int) {
+	return len(r.started), len(r.scenarios), len(r.steps), len(r.done)
+}
 
 func findStep(sc *Scenario, prefix string) *Step {
 	for _, st := range sc.Steps {
@@ -108,14 +110,14 @@ func TestLabReproducesBothFieldReports(t *testing.T) {
 		{"untrusted client certificate refused", findStep(s2, "Negative control: a client certificate"), func(st *Step) bool {
 			return evidenceHas(st, "FAIL", "530 5.7.1") && evidenceHas(st, ","+pki.Untrusted.Thumbprint+",Certificate thumbprint")
 		}},
-		{"SAN-only certificate passes DomainValidation", findStep(s2, "The seed's question, part 1"), func(st *Step) bool {
+		{"SAN-only certificate passes DomainValidation", findStep(s2, "The field report's question, part 1"), func(st *Step) bool {
 			return evidenceHas(st, ",CN=hybrid.contoso.net,Certificate subject") &&
 				evidenceHas(st, "Remote certificate validation succeeded (DomainValidation, expected mail.contoso.com)")
 		}},
 		{"a name in no certificate field still fails", findStep(s2, "Negative control: a name"), func(st *Step) bool {
 			return evidenceHas(st, "DEFER", "SubjectMismatch Expected Subject: smtp.contoso.com")
 		}},
-		{"renewal picked up without re-pinning", findStep(s2, "The seed's question, part 2"), func(st *Step) bool {
+		{"renewal picked up without re-pinning", findStep(s2, "The field report's question, part 2"), func(st *Step) bool {
 			return strings.Contains(st.Observed, pki.Contoso.Thumbprint+" → "+pki.Renewed.Thumbprint) &&
 				evidenceHas(st, ","+pki.Renewed.Thumbprint+",Certificate thumbprint")
 		}},

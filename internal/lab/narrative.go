@@ -32,8 +32,8 @@ func (n *Narrator) Started(dir string, temporary bool) {
 func (n *Narrator) ScenarioStarted(sc *Scenario) {
 	n.step = 0
 	fmt.Fprintf(n.w, "\n%s\n%s\n", sc.Name, strings.Repeat("═", min(len([]rune(sc.Name)), 100)))
-	if sc.Seed != "" {
-		fmt.Fprintf(n.w, "Field report: %s\n", sc.Seed)
+	if sc.FieldReport != "" {
+		fmt.Fprintf(n.w, "Field report: %s\n", sc.FieldReport)
 	}
 	if sc.Summary != "" {
 		fmt.Fprintf(n.w, "Shows: %s\n", sc.Summary)
@@ -110,7 +110,7 @@ func WriteKeepHelp(w io.Writer, l *Lab) {
 		fmt.Fprintln(w, "\nNo server is running.")
 		return
 	}
-	fmt.Fprintf(w, "\nThe servers keep running until Ctrl-C. Lab directory: %s\n", l.Dir())
+	fmt.Fprintf(w, "\nThe servers keep running until Ctrl-C. Lab directory: %s (server logs: %s)\n", l.Dir(), filepath.Join(l.Dir(), "lab.log"))
 	pki := l.PKI()
 	for _, s := range servers {
 		fmt.Fprintf(w, "\n[%s] %s: SMTP %s", s.Scenario, s.Role, s.SMTP)

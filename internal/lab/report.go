@@ -15,11 +15,11 @@ type Report struct {
 
 // Scenario is one field report played end to end.
 type Scenario struct {
-	Name    string  `json:"name"`
-	Seed    string  `json:"seed,omitempty"`    // the field report it reproduces
-	Summary string  `json:"summary,omitempty"` // what it shows, in one sentence
-	OK      bool    `json:"ok"`
-	Steps   []*Step `json:"steps"`
+	Name        string  `json:"name"`
+	FieldReport string  `json:"field_report,omitempty"` // the title of the report it reproduces
+	Summary     string  `json:"summary,omitempty"`      // what it shows, in one sentence
+	OK          bool    `json:"ok"`
+	Steps       []*Step `json:"steps"`
 }
 
 // Step is one thing the lab did and what it observed. OK means the

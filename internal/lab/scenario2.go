@@ -24,15 +24,15 @@ import (
 // Common Name, and does a renewal with one more SAN need re-pinning? —
 // answered by running it.
 const (
-	scenario2Name = "Scenario 2: hybrid connector, mutual TLS, and names in the SAN"
-	scenario2Seed = `"Exchange 2010 hybrid, SMTP, SSL Certificates and Subject Alternative Names"`
+	scenario2Name   = "Scenario 2: hybrid connector, mutual TLS, and names in the SAN"
+	scenario2Report = `"Exchange 2010 hybrid, SMTP, SSL Certificates and Subject Alternative Names"`
 	// extraName is in the renewed certificate only (the extra SAN entry).
 	extraName = "smtp.contoso.com"
 )
 
 func (l *Lab) scenario2(ctx context.Context) *Scenario {
 	sc := &Scenario{
-		Name: scenario2Name, Seed: scenario2Seed,
+		Name: scenario2Name, FieldReport: scenario2Report,
 		Summary: "a connector chosen by the cloud's source address with its own certificate; mutual TLS both ways; DomainValidation accepts the expected name from the SAN (not only the CN); a renewal with an extra SAN is picked up without re-pinning",
 	}
 	r := l.newRun(ctx, sc)
@@ -241,7 +241,7 @@ func (l *Lab) scenario2(ctx context.Context) *Scenario {
 			return nil
 		})
 
-	r.step("The seed's question, part 1: the expected name in the SAN only",
+	r.step("The field report's question, part 1: the expected name in the SAN only",
 		fmt.Sprintf("%s pinned to CN=hybrid.contoso.net (SAN %s, thumbprint %s): the tenant's DomainValidation of %s passes and the message is delivered",
 			hybridConnector, hybridFQDN, pki.SANOnly.Thumbprint, hybridFQDN),
 		func(s *Step) error {
@@ -311,7 +311,7 @@ func (l *Lab) scenario2(ctx context.Context) *Scenario {
 			return nil
 		})
 
-	r.step("The seed's question, part 2: a renewal with an extra SAN needs no re-pinning",
+	r.step("The field report's question, part 2: a renewal with an extra SAN needs no re-pinning",
 		fmt.Sprintf("%s pinned to %q presents %s; after importing the renewal (same issuer and subject, extra SAN %s, newer) new sessions present %s with the pin unchanged, and mail flows",
 			hybridConnector, pki.Contoso.Name(), pki.Contoso.Thumbprint, extraName, pki.Renewed.Thumbprint),
 		func(s *Step) error {

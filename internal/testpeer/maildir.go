@@ -14,13 +14,14 @@ import (
 )
 
 // MaildirDelivery returns main.cf settings that make the instance the final
-// destination for domains: Postfix's virtual(8) agent delivers each
-// recipient to the maildir <dir>/<domain>/<local>/ as the postfix user, so
-// a test reads what arrived with MaildirMessages — proof of delivery by
-// Postfix itself rather than a message held in its queue. It also clears
-// StartPostfix's default relay_domains (a domain cannot be both relayed and
-// final). Pass the result (merged with other settings) to StartPostfix.
-func MaildirDelivery(t testing.TB, dir string, domains ...string) map[string]string {
+// destination for the given addresses: Postfix's virtual(8) agent delivers
+// each to the maildir <dir>/<domain>/<local>/ as the postfix user, so a test
+// reads what arrived with MaildirMessages — proof of delivery by Postfix
+// itself rather than a message held in its queue. Other recipients in those
+// domains are refused at RCPT (550 5.1.1). It also clears StartPostfix's
+// default relay_domains (a domain cannot be both relayed and final). Pass
+// the result (merged with other settings) to StartPostfix.
+func MaildirDelivery(t testing.TB, dir string, addrs ...string) map[string]string {
 	t.Helper()
 	u, err := user.Lookup("postfix")
 	if err != nil {
@@ -33,30 +34,53 @@ func MaildirDelivery(t testing.TB, dir string, domains ...string) map[string]str
 		}
 	}
 	Run(t, "chown", u.Uid+":"+u.Gid, dir)
-	// One maildir per address: "user@contoso.com" → contoso.com/user/ (the
-	// trailing slash selects maildir format).
+	// One maildir per address (the trailing slash selects maildir format).
+	// A texthash table, not regexp: Postfix refuses $1 substitutions in
+	// virtual_mailbox_maps, since they would let a sender pick a path.
+	var table strings.Builder
+	var domains []string
+	for _, a := range addrs {
+		local, domain, err := splitAddr(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&table, "%s@%s %s/%s/\n", local, domain, domain, local)
+		if !slices.Contains(domains, domain) {
+			domains = append(domains, domain)
+		}
+	}
 	maps := filepath.Join(filepath.Dir(dir), filepath.Base(dir)+".vmaps")
-	if err := os.WriteFile(maps, []byte("/^([^@]+)@(.+)$/ $2/$1/\n"), 0o644); err != nil {
+	if err := os.WriteFile(maps, []byte(table.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return map[string]string{
 		"relay_domains":           "",
 		"virtual_mailbox_domains": strings.Join(domains, ","),
 		"virtual_mailbox_base":    dir,
-		"virtual_mailbox_maps":    "regexp:" + maps,
+		"virtual_mailbox_maps":    "texthash:" + maps,
 		"virtual_uid_maps":        "static:" + u.Uid,
 		"virtual_gid_maps":        "static:" + u.Gid,
 		"virtual_minimum_uid":     u.Uid,
 	}
 }
 
+// splitAddr lower-cases a plain address and splits it; anything that could
+// leave the maildir tree is refused.
+func splitAddr(addr string) (local, domain string, err error) {
+	local, domain, ok := strings.Cut(strings.ToLower(addr), "@")
+	if !ok || local == "" || domain == "" || strings.ContainsAny(addr, "/\\ \t") || local[0] == '.' || domain[0] == '.' {
+		return "", "", fmt.Errorf("testpeer: %q is not a plain address", addr)
+	}
+	return local, domain, nil
+}
+
 // MaildirMessages lists the files Postfix delivered to addr's maildir under
 // dir (see MaildirDelivery), new/ then cur/, sorted by name. A maildir that
 // does not exist yet is empty, not an error.
 func MaildirMessages(dir, addr string) ([]string, error) {
-	local, domain, ok := strings.Cut(strings.ToLower(addr), "@")
-	if !ok || local == "" || domain == "" || strings.ContainsAny(addr, `/\`) {
-		return nil, fmt.Errorf("maildir of %q: not a plain address", addr)
+	local, domain, err := splitAddr(addr)
+	if err != nil {
+		return nil, err
 	}
 	var out []string
 	for _, sub := range []string{"new", "cur"} {

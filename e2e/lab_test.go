@@ -1,0 +1,188 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// labReport is the JSON `mailflow lab --json` prints.
+type labReport struct {
+	OK        bool   `json:"ok"`
+	Dir       string `json:"dir"`
+	Scenarios []struct {
+		Name  string `json:"name"`
+		OK    bool   `json:"ok"`
+		Steps []struct {
+			Name     string   `json:"name"`
+			OK       bool     `json:"ok"`
+			Expected string   `json:"expected"`
+			Observed string   `json:"observed"`
+			Evidence []string `json:"evidence"`
+		} `json:"steps"`
+	} `json:"scenarios"`
+}
+
+// runLab runs the built binary with args and returns stdout, stderr and
+// the exit code.
+func runLab(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, append([]string{"lab"}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("mailflow lab: %v\n%s", err, stderr.String())
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+// opensslThumbprint is the SHA-1 fingerprint openssl computes for the
+// first certificate in a PEM file, in Windows' thumbprint form.
+func opensslThumbprint(t *testing.T, pemFile string) string {
+	t.Helper()
+	out, err := exec.Command("openssl", "x509", "-noout", "-fingerprint", "-sha1", "-in", pemFile).CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl x509 %s: %v\n%s", pemFile, err, out)
+	}
+	_, fp, ok := strings.Cut(strings.TrimSpace(string(out)), "=")
+	if !ok {
+		t.Fatalf("openssl output %q", out)
+	}
+	return strings.ToUpper(strings.ReplaceAll(fp, ":", ""))
+}
+
+var renewalThumbprints = regexp.MustCompile(`thumbprint ([0-9A-F]{40}) → ([0-9A-F]{40})`)
+
+// TestLabJSON runs `mailflow lab --json --dir DIR` and checks every step,
+// then judges the key evidence against what openssl and the files in the
+// kept lab directory say, independently of the lab's own verdicts.
+func TestLabJSON(t *testing.T) {
+	need(t, "openssl")
+	dir := filepath.Join(t.TempDir(), "lab")
+	start := time.Now()
+	stdout, stderr, code := runLab(t, "--json", "--dir", dir)
+	t.Logf("mailflow lab took %s", time.Since(start).Round(time.Millisecond))
+	var r labReport
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
+	for _, sc := range r.Scenarios {
+		for _, st := range sc.Steps {
+			if !st.OK {
+				t.Errorf("%s / %s: expected %s; observed %s\n%s", sc.Name, st.Name, st.Expected, st.Observed, strings.Join(st.Evidence, "\n"))
+			}
+		}
+	}
+	if !r.OK || code != 0 || len(r.Scenarios) != 2 {
+		t.Fatalf("ok=%v exit=%d scenarios=%d; stderr:\n%s", r.OK, code, len(r.Scenarios), stderr)
+	}
+	if r.Dir != dir {
+		t.Errorf("report dir %q, want %q", r.Dir, dir)
+	}
+
+	var all []string // every observed and evidence line, scenario by scenario
+	sc1 := strings.Builder{}
+	for i, sc := range r.Scenarios {
+		for _, st := range sc.Steps {
+			lines := append([]string{st.Observed}, st.Evidence...)
+			all = append(all, lines...)
+			if i == 0 {
+				sc1.WriteString(strings.Join(lines, "\n") + "\n")
+			}
+		}
+	}
+	text := strings.Join(all, "\n")
+
+	// Scenario 1: the deferral and the certificate behind it.
+	s1 := sc1.String()
+	if !regexp.MustCompile(`DEFER .*450 4\.7\.320 Certificate validation failed.*SubjectMismatch`).MatchString(s1) {
+		t.Error("scenario 1 shows no DEFER with 450 4.7.320 … SubjectMismatch")
+	}
+	server1 := opensslThumbprint(t, filepath.Join(dir, "certs", "server1-selfsigned.pem"))
+	if !strings.Contains(s1, ",CN=SERVER1,Certificate subject") || !strings.Contains(s1, ","+server1+",Certificate thumbprint") {
+		t.Errorf("scenario 1 lacks the protocol-log lines of the self-signed certificate %s", server1)
+	}
+	if !strings.Contains(s1, "Set-ReceiveConnector -TlsCertificateName \"<I>") {
+		t.Error("scenario 1 does not give the Set-ReceiveConnector fix")
+	}
+
+	// Scenario 2: the renewal's thumbprint change, checked with openssl.
+	m := renewalThumbprints.FindStringSubmatch(text)
+	if m == nil {
+		t.Fatal("no \"thumbprint A → B\" renewal evidence")
+	}
+	renewed := opensslThumbprint(t, filepath.Join(dir, "certs", "mail-contoso-renewed.pem"))
+	if m[1] == m[2] || m[2] != renewed {
+		t.Errorf("renewal thumbprints %s → %s; openssl says the renewal is %s", m[1], m[2], renewed)
+	}
+	tenant := opensslThumbprint(t, filepath.Join(dir, "certs", "mail-protection.pem"))
+	if !strings.Contains(text, ","+tenant+",Certificate thumbprint") || !strings.Contains(text, "Status='Success'; Domain='mail.protection.outlook.com'") {
+		t.Errorf("no protocol-log evidence that the tenant's client certificate %s was verified", tenant)
+	}
+	sanOnly := opensslThumbprint(t, filepath.Join(dir, "certs", "hybrid-san.pem"))
+	if !strings.Contains(text, ","+sanOnly+",Certificate thumbprint") || !strings.Contains(text, "validation succeeded (DomainValidation, expected mail.contoso.com)") {
+		t.Errorf("no evidence that CN=hybrid.contoso.net (%s) passed DomainValidation for mail.contoso.com", sanOnly)
+	}
+
+	// The kept directory holds what the report claims: delivered mail and
+	// the on-premises protocol log with the SERVER1 certificate.
+	for _, glob := range []string{
+		filepath.Join(dir, "scenario1", "onprem-data", "mailboxes", "contoso.com", "onprem.user", "new", "*.eml"),
+		filepath.Join(dir, "scenario2", "tenant-data", "mailboxes", "contoso.mail.onmicrosoft.com", "cloud.user", "new", "*.eml"),
+	} {
+		if files, _ := filepath.Glob(glob); len(files) == 0 {
+			t.Errorf("no delivered message matches %s", glob)
+		}
+	}
+	logs, _ := filepath.Glob(filepath.Join(dir, "scenario1", "onprem-data", "logs", "ProtocolLog", "SmtpReceive", "RECV*.LOG"))
+	found := false
+	for _, f := range logs {
+		b, err := os.ReadFile(f)
+		if err == nil && bytes.Contains(b, []byte(",CN=SERVER1,Certificate subject")) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the on-premises SmtpReceive logs %v do not show CN=SERVER1 being sent", logs)
+	}
+}
+
+// TestLabNarrativeCleansUp runs the default text mode: a readable
+// narrative, exit status 0, and the temporary lab directory gone.
+func TestLabNarrativeCleansUp(t *testing.T) {
+	stdout, stderr, code := runLab(t)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"Scenario 1:", "Scenario 2:", " ✓ 1. ", "450 4.7.320", "✓ All "} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("narrative lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, " ✗ ") {
+		t.Errorf("a step failed:\n%s", stdout)
+	}
+	m := regexp.MustCompile(`lab directory: (\S+)`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("no lab directory line:\n%s", stdout)
+	}
+	if _, err := os.Stat(m[1]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("temporary lab directory %s is still there: %v", m[1], err)
+	}
+}
