@@ -90,8 +90,8 @@ admin:
 	return r
 }
 
-// mailboxes is the mailbox root of a configuration's data directory.
-func mailboxes(cfg string) string { return filepath.Join(filepath.Dir(cfg), "data", "mailboxes") }
+// mailboxRoot is the mailbox root of a configuration's data directory.
+func mailboxRoot(cfg string) string { return filepath.Join(filepath.Dir(cfg), "data", "mailboxes") }
 
 // TestKillAfterAcceptLosesNothing kills the server with SIGKILL as soon as
 // the client has its 250, while the message is still in flight (the smart
@@ -143,15 +143,15 @@ func TestKillAfterAcceptLosesNothing(t *testing.T) {
 	startServe(t, rig.sinkCfg)
 	startServe(t, rig.victimCfg)
 
-	local := waitFiles(t, filepath.Join(mailboxes(rig.victimCfg), "contoso.com", "user", "new"), 1)
-	relayed := waitFiles(t, filepath.Join(mailboxes(rig.sinkCfg), "fabrikam.com", "user", "new"), 1)
-	waitQueueEmpty(t, adminClient(t, rig.victimCfg), "victim")
-	waitQueueEmpty(t, adminClient(t, rig.sinkCfg), "sink")
+	local := waitFiles(t, filepath.Join(mailboxRoot(rig.victimCfg), "contoso.com", "user", "new"), 1)
+	relayed := waitFiles(t, filepath.Join(mailboxRoot(rig.sinkCfg), "fabrikam.com", "user", "new"), 1)
+	waitQueueEmpty(t, awaitAdmin(t, rig.victimCfg), "victim")
+	waitQueueEmpty(t, awaitAdmin(t, rig.sinkCfg), "sink")
 	// Settled: count again. Exactly one copy each: the local redelivery
 	// after the restart is idempotent and the relayed copy was never
 	// handed over before the kill.
-	local = waitFiles(t, filepath.Join(mailboxes(rig.victimCfg), "contoso.com", "user", "new"), 1)
-	relayed = waitFiles(t, filepath.Join(mailboxes(rig.sinkCfg), "fabrikam.com", "user", "new"), 1)
+	local = waitFiles(t, filepath.Join(mailboxRoot(rig.victimCfg), "contoso.com", "user", "new"), 1)
+	relayed = waitFiles(t, filepath.Join(mailboxRoot(rig.sinkCfg), "fabrikam.com", "user", "new"), 1)
 	for _, files := range [][]string{local, relayed} {
 		if len(files) != 1 {
 			t.Errorf("want exactly one copy, have %v", files)
@@ -161,7 +161,7 @@ func TestKillAfterAcceptLosesNothing(t *testing.T) {
 			t.Errorf("%s does not hold the message: %v\n%s", files[0], err, b)
 		}
 	}
-	if dsn, _ := os.ReadDir(filepath.Join(mailboxes(rig.victimCfg), "contoso.com", "load", "new")); len(dsn) != 0 {
+	if dsn, _ := os.ReadDir(filepath.Join(mailboxRoot(rig.victimCfg), "contoso.com", "load", "new")); len(dsn) != 0 {
 		t.Errorf("the sender got %d delivery status notification(s)", len(dsn))
 	}
 }
@@ -176,7 +176,7 @@ func TestKillAfterAcceptLosesNothing(t *testing.T) {
 //
 // (or scripts/crash-harness 100). CRASH_SEED repeats a run's kill points (how many 250s before each kill).
 func TestCrashSafety(t *testing.T) {
-	n := envInt(t, "CRASH_N", 10)
+	n := crashEnvInt(t, "CRASH_N", 10)
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("CRASH_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -185,7 +185,7 @@ func TestCrashSafety(t *testing.T) {
 		}
 		seed = v
 	}
-	workers := envInt(t, "CRASH_CLIENTS", 20)
+	workers := crashEnvInt(t, "CRASH_CLIENTS", 20)
 	t.Logf("crash harness: %d crashes, %d concurrent clients, seed %d (CRASH_SEED=%d repeats these kill points)", n, workers, seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
@@ -193,7 +193,7 @@ func TestCrashSafety(t *testing.T) {
 	startServe(t, rig.sinkCfg)
 	victim := startServe(t, rig.victimCfg)
 
-	ld := newLoad(rig.victimPort)
+	ld := newCrashLoad(rig.victimPort)
 	ld.gate.open()
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -228,14 +228,14 @@ func TestCrashSafety(t *testing.T) {
 	case <-time.After(pollDeadline):
 		t.Fatalf("clients did not finish within %v: %v", pollDeadline, ld.lastError())
 	}
-	waitQueueEmpty(t, adminClient(t, rig.victimCfg), "victim")
-	waitQueueEmpty(t, adminClient(t, rig.sinkCfg), "sink")
+	waitQueueEmpty(t, awaitAdmin(t, rig.victimCfg), "victim")
+	waitQueueEmpty(t, awaitAdmin(t, rig.sinkCfg), "sink")
 
-	copies, err := countTokens(filepath.Join(mailboxes(rig.victimCfg), "contoso.com"), filepath.Join(mailboxes(rig.sinkCfg), "fabrikam.com"))
+	copies, err := countTokens(filepath.Join(mailboxRoot(rig.victimCfg), "contoso.com"), filepath.Join(mailboxRoot(rig.sinkCfg), "fabrikam.com"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	bounces, _ := os.ReadDir(filepath.Join(mailboxes(rig.victimCfg), "contoso.com", "load", "new"))
+	bounces, _ := os.ReadDir(filepath.Join(mailboxRoot(rig.victimCfg), "contoso.com", "load", "new"))
 	rep := ld.report(copies)
 	rep.crashes, rep.bounces, rep.elapsed = n, len(bounces), loadTime
 	t.Log(rep.String())
@@ -253,7 +253,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 }
 
-func envInt(t *testing.T, name string, def int) int {
+func crashEnvInt(t *testing.T, name string, def int) int {
 	t.Helper()
 	s := os.Getenv(name)
 	if s == "" {
@@ -266,16 +266,16 @@ func envInt(t *testing.T, name string, def int) int {
 	return v
 }
 
-// gate tells clients whether the victim is up. A client whose connection
+// serverGate tells clients whether the victim is up. A client whose connection
 // failed while the gate is closed waits for it to open instead of spinning.
-type gate struct {
+type serverGate struct {
 	mu      sync.Mutex
 	up      bool
 	gen     int
 	changed chan struct{}
 }
 
-func (g *gate) set(up bool) {
+func (g *serverGate) set(up bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.up = up
@@ -288,32 +288,34 @@ func (g *gate) set(up bool) {
 	g.changed = make(chan struct{})
 }
 
-func (g *gate) open()  { g.set(true) }
-func (g *gate) close() { g.set(false) }
+func (g *serverGate) open()  { g.set(true) }
+func (g *serverGate) close() { g.set(false) }
 
 // state returns whether the server is up, its generation and a channel
 // closed at the next change.
-func (g *gate) state() (bool, int, <-chan struct{}) {
+func (g *serverGate) state() (bool, int, <-chan struct{}) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.up, g.gen, g.changed
 }
 
-// record is one message of the load: its token identifies every copy.
-type record struct {
+// crashMsg is one message of the load: its token identifies every copy.
+type crashMsg struct {
 	token, rcpt string
 	attempts    int
 	acked       bool
 }
 
-type load struct {
+// crashLoad is the load generator: its clients, the ledger of every message
+// they sent, and the acknowledgement count the killer waits on.
+type crashLoad struct {
 	addr     string
-	gate     gate
+	gate     serverGate
 	stopNew  chan struct{}
 	stopOnce sync.Once
 
 	mu       sync.Mutex
-	records  []*record
+	records  []*crashMsg
 	lastErr  error
 	errsUp   int // failures while the server was considered up
 	txns     int // DATA transactions attempted
@@ -322,23 +324,23 @@ type load struct {
 	ackKick  chan struct{}
 }
 
-// maxAttempts bounds a client's tries of one message; a message that never
-// got 250 is reported, not counted as lost.
-const maxAttempts = 50
+// crashMaxAttempts bounds a client's tries of one message; a message that
+// never got 250 is reported, not counted as lost.
+const crashMaxAttempts = 50
 
-func newLoad(port int) *load {
-	return &load{addr: "127.0.0.1:" + strconv.Itoa(port), stopNew: make(chan struct{}), ackKick: make(chan struct{}, 1)}
+func newCrashLoad(port int) *crashLoad {
+	return &crashLoad{addr: "127.0.0.1:" + strconv.Itoa(port), stopNew: make(chan struct{}), ackKick: make(chan struct{}, 1)}
 }
 
-func (l *load) stop() { l.stopOnce.Do(func() { close(l.stopNew) }) }
+func (l *crashLoad) stop() { l.stopOnce.Do(func() { close(l.stopNew) }) }
 
-func (l *load) lastError() error {
+func (l *crashLoad) lastError() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.lastErr
 }
 
-func (l *load) acksSinceOpen() int {
+func (l *crashLoad) acksSinceOpen() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.ackCount
@@ -346,7 +348,7 @@ func (l *load) acksSinceOpen() int {
 
 // waitAcks waits until the current server generation has acknowledged k
 // messages.
-func (l *load) waitAcks(k int, within time.Duration) bool {
+func (l *crashLoad) waitAcks(k int, within time.Duration) bool {
 	deadline := time.After(within)
 	for {
 		_, gen, _ := l.gate.state()
@@ -367,7 +369,7 @@ func (l *load) waitAcks(k int, within time.Duration) bool {
 	}
 }
 
-func (l *load) acked(r *record, gen int) {
+func (l *crashLoad) acked(r *crashMsg, gen int) {
 	l.mu.Lock()
 	r.acked = true
 	if l.ackGen != gen {
@@ -381,7 +383,7 @@ func (l *load) acked(r *record, gen int) {
 	}
 }
 
-func (l *load) failed(err error, up bool) {
+func (l *crashLoad) failed(err error, up bool) {
 	l.mu.Lock()
 	l.lastErr = err
 	if up {
@@ -393,8 +395,8 @@ func (l *load) failed(err error, up bool) {
 // worker is one SMTP client: it sends new messages (up to 10 per session)
 // until stopped, retrying any message that did not get 250, as an MTA
 // would.
-func (l *load) worker(w int) {
-	var retry []*record
+func (l *crashLoad) worker(w int) {
+	var retry []*crashMsg
 	var c *smtp.Client
 	var conn net.Conn
 	defer func() {
@@ -404,7 +406,7 @@ func (l *load) worker(w int) {
 	}()
 	seq, perSession, gen := 0, 0, 0
 	for {
-		var r *record
+		var r *crashMsg
 		switch {
 		case len(retry) > 0:
 			r, retry = retry[0], retry[1:]
@@ -418,7 +420,7 @@ func (l *load) worker(w int) {
 			if seq%2 == 1 {
 				domain = "fabrikam.com"
 			}
-			r = &record{token: fmt.Sprintf("w%02d-%06d", w, seq), rcpt: fmt.Sprintf("w%02d@%s", w, domain)}
+			r = &crashMsg{token: fmt.Sprintf("w%02d-%06d", w, seq), rcpt: fmt.Sprintf("w%02d@%s", w, domain)}
 			seq++
 			l.mu.Lock()
 			l.records = append(l.records, r)
@@ -430,13 +432,13 @@ func (l *load) worker(w int) {
 			up, gen, changed = l.gate.state()
 			if !up {
 				<-changed
-				retry = append([]*record{r}, retry...)
+				retry = append([]*crashMsg{r}, retry...)
 				continue
 			}
 			var err error
-			conn, c, err = dialSMTP(l.addr)
+			conn, c, err = dialLoadClient(l.addr)
 			if err != nil {
-				retry = append([]*record{r}, retry...)
+				retry = append([]*crashMsg{r}, retry...)
 				l.afterFailure(err, gen)
 				continue
 			}
@@ -450,8 +452,8 @@ func (l *load) worker(w int) {
 		if err := sendRecord(c, r); err != nil {
 			c.Close()
 			c = nil
-			if r.attempts < maxAttempts {
-				retry = append([]*record{r}, retry...)
+			if r.attempts < crashMaxAttempts {
+				retry = append([]*crashMsg{r}, retry...)
 			}
 			l.afterFailure(err, gen)
 			continue
@@ -468,7 +470,7 @@ func (l *load) worker(w int) {
 // server to come back when it is down (the usual cause: it was killed). A
 // failure while it is up is recorded and retried after a short pause or
 // at the next restart, whichever comes first.
-func (l *load) afterFailure(err error, gen int) {
+func (l *crashLoad) afterFailure(err error, gen int) {
 	up, cur, changed := l.gate.state()
 	switch {
 	case !up:
@@ -484,7 +486,7 @@ func (l *load) afterFailure(err error, gen int) {
 	}
 }
 
-func dialSMTP(addr string) (net.Conn, *smtp.Client, error) {
+func dialLoadClient(addr string) (net.Conn, *smtp.Client, error) {
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return nil, nil, err
@@ -502,12 +504,12 @@ func dialSMTP(addr string) (net.Conn, *smtp.Client, error) {
 	return conn, c, nil
 }
 
-// filler pads each message to about 1 KB.
-var filler = strings.Repeat("The quick brown fox jumps over the lazy dog. 0123456789\r\n", 16)
+// crashFiller pads each message to about 1 KB.
+var crashFiller = strings.Repeat("The quick brown fox jumps over the lazy dog. 0123456789\r\n", 16)
 
 // sendRecord runs one transaction; nil means the server answered 250 to
 // the end of data.
-func sendRecord(c *smtp.Client, r *record) error {
+func sendRecord(c *smtp.Client, r *crashMsg) error {
 	if err := c.Mail("load@contoso.com"); err != nil {
 		return err
 	}
@@ -518,11 +520,11 @@ func sendRecord(c *smtp.Client, r *record) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "Subject: crash %s\r\nMessage-ID: <%s@crash.test>\r\nX-Crash-Token: %s\r\n\r\n%s", r.token, r.token, r.token, filler)
+	fmt.Fprintf(w, "Subject: crash %s\r\nMessage-ID: <%s@crash.test>\r\nX-Crash-Token: %s\r\n\r\n%s", r.token, r.token, r.token, crashFiller)
 	return w.Close()
 }
 
-var tokenLine = regexp.MustCompile(`(?m)^X-Crash-Token: (\S+)\r?$`)
+var crashTokenLine = regexp.MustCompile(`(?m)^X-Crash-Token: (\S+)\r?$`)
 
 // countTokens reads every delivered message under the domain directories
 // (skipping the load sender's own mailbox, where bounces would land) and
@@ -549,7 +551,7 @@ func countTokens(domainDirs ...string) (map[string]int, error) {
 					if err != nil {
 						return nil, err
 					}
-					m := tokenLine.FindSubmatch(data)
+					m := crashTokenLine.FindSubmatch(data)
 					if m == nil {
 						return nil, fmt.Errorf("%s has no X-Crash-Token header:\n%s", filepath.Join(dir, f.Name()), data)
 					}
@@ -569,7 +571,7 @@ type crashReport struct {
 	elapsed                                                         time.Duration
 }
 
-func (l *load) report(copies map[string]int) crashReport {
+func (l *crashLoad) report(copies map[string]int) crashReport {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	rep := crashReport{sent: len(l.records), txns: l.txns, errsUp: l.errsUp}

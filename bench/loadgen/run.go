@@ -17,23 +17,24 @@ import (
 
 // options are bench/run's flags.
 type options struct {
-	mailflow   string
-	configs    string
-	out        string
-	workDir    string
-	keep       bool
-	parts      map[string]bool
-	rounds     int
-	messages   int
-	sessions   int
-	size       int
-	hsDuration time.Duration
-	hsWorkers  int
-	idle       []int
-	logSize    int64
-	profileDir string
-	smoke      bool
-	revision   string
+	mailflow     string
+	configs      string
+	out          string
+	workDir      string
+	keep         bool
+	parts        map[string]bool
+	rounds       int
+	messages     int
+	sessions     int
+	size         int
+	hsDuration   time.Duration
+	hsWorkers    int
+	idle         []int
+	logSize      int64
+	pythonRounds int
+	profileDir   string
+	smoke        bool
+	revision     string
 }
 
 var allParts = []string{"relay", "handshake", "memory", "logs"}
@@ -55,6 +56,7 @@ func parseRunFlags(args []string) (options, error) {
 	fs.IntVar(&o.hsWorkers, "handshake-workers", 16, "concurrent clients in the handshake measurement")
 	idle := fs.String("idle", "1000,10000", "idle session counts for the memory part")
 	logSize := fs.String("log-size", "1G", "size of the generated protocol log")
+	fs.IntVar(&o.pythonRounds, "python-rounds", 1, "rounds of the (slow) Python baseline in the log part; 0 = as many as --rounds")
 	fs.StringVar(&o.profileDir, "profile", "", "run mailflow in-process in `loadgen serve` and write CPU and heap profiles to this directory")
 	fs.BoolVar(&o.smoke, "smoke", false, "tiny sizes: check the harness works end to end in seconds (figures meaningless)")
 	fs.StringVar(&o.revision, "revision", "", "source revision to record in the results")
@@ -161,7 +163,7 @@ func runCmd(args []string) error {
 	h.res = results{Started: time.Now().UTC(), Smoke: o.smoke, Environment: environment(o), Settings: map[string]any{
 		"rounds": o.rounds, "relay_messages_per_round": o.messages, "relay_sessions": o.sessions,
 		"message_payload_bytes": o.size, "handshake_duration_seconds": o.hsDuration.Seconds(),
-		"handshake_workers": o.hsWorkers, "idle_sessions": o.idle, "log_bytes": o.logSize,
+		"handshake_workers": o.hsWorkers, "idle_sessions": o.idle, "log_bytes": o.logSize, "python_rounds": o.pythonRounds,
 		"profile_dir": o.profileDir,
 	}}
 	fmt.Printf("mailflow bench: work directory %s; %d round(s) per measurement, systems alternate, medians reported\n", h.work, o.rounds)

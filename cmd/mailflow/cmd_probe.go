@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -172,6 +173,9 @@ func (f *probeFlags) options(cmd *cobra.Command) (diag.ProbeOptions, error) {
 	opts := diag.ProbeOptions{
 		Source: f.source, EHLO: f.ehlo, Level: level, Expect: f.expect, Roots: roots,
 		Connector: f.connector, ConnectTimeout: f.connectTimeout, CommandTimeout: f.commandTimeout,
+	}
+	if f.source != "" && net.ParseIP(f.source) == nil {
+		return opts, fmt.Errorf("--source %q: give a local IP address (the source of the connection), not a name", f.source)
 	}
 	if f.ehlo != "" && strings.EqualFold(f.ehlo, "localhost") {
 		return opts, fmt.Errorf("--ehlo localhost: give a real FQDN, receivers log and may check it")

@@ -259,10 +259,9 @@ func Probe(ctx context.Context, opts ProbeOptions) *ProbeReport {
 		helo = DefaultEHLOName()
 	}
 	c := send.Connector{
-		Name:  "probe",
-		Hosts: []string{net.JoinHostPort(host, strconv.Itoa(port))},
-		Port:  port,
-		FQDN:  helo,
+		Name: "probe",
+		Port: port,
+		FQDN: helo,
 		// A sender that asks for a TLS level requires TLS: Exchange's
 		// TlsAuthLevel needs RequireTLS, Exchange Online's TlsSettings too.
 		RequireTLS:     true,
@@ -284,6 +283,12 @@ func Probe(ctx context.Context, opts ProbeOptions) *ProbeReport {
 		certificates: opts.Certificates, connectorName: opts.Connector,
 	}
 	r := run.probe(ctx, opts.Target, host, port, expect)
+	if opts.Expect == "" && opts.Level == tlscheck.DomainValidation {
+		if _, err := netip.ParseAddr(host); err == nil {
+			r.Findings = append(r.Findings, ProbeFinding{Severity: "warning", Text: fmt.Sprintf(
+				"No --expect was given, so the name expected is the address %s itself, which certificates rarely hold: give the name the sender validates (its TlsDomain or smart host name), e.g. --expect mail.contoso.com.", host)})
+		}
+	}
 	return r
 }
 
@@ -327,7 +332,7 @@ func (p probeRun) probe(ctx context.Context, asked, host string, port int, expec
 	if f != nil {
 		r.Stage = send.StageResolve
 		p.failed(r, f, send.Target{Host: host, Port: port})
-		p.finish(r, nil)
+		p.finish(r)
 		return r
 	}
 	for _, t := range targets {
@@ -343,7 +348,7 @@ func (p probeRun) probe(ctx context.Context, asked, host string, port int, expec
 		cn.Close()
 		p.passed(r, cn)
 	}
-	p.finish(r, cn)
+	p.finish(r)
 	return r
 }
 
@@ -440,7 +445,7 @@ func (p probeRun) failed(r *ProbeReport, f *send.Failure, t send.Target) {
 }
 
 // finish adds findings and the fix.
-func (p probeRun) finish(r *ProbeReport, cn *send.Connection) {
+func (p probeRun) finish(r *ProbeReport) {
 	r.Findings = append(r.Findings, probeFindings(r)...)
 	r.Fix = p.fix(r)
 }

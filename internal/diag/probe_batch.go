@@ -247,7 +247,11 @@ func (b *ProbeBatch) WriteText(w io.Writer) error {
 		if r.Verdict.Result != ProbePass {
 			mark = probeMarkBad
 		}
-		pw.f("  %s %-40s %s\n", mark, probeEndpoint(r), probeOr(r.Verdict.Status, r.Verdict.Result))
+		name := probeEndpoint(r)
+		if r.Expect != "" && r.Expect != r.Host {
+			name += " as " + r.Expect
+		}
+		pw.f("  %s %-48s %s\n", mark, name, probeOr(r.Verdict.Status, r.Verdict.Result))
 	}
 	if pw.err != nil {
 		return fmt.Errorf("write probe report: %w", pw.err)

@@ -40,6 +40,9 @@ func probeFindings(r *ProbeReport) []ProbeFinding {
 			}
 		}
 		switch {
+		case t.Version == "":
+			// No handshake was observed (an offline judgement, or one that
+			// failed): nothing to say about the certificate request.
 		case t.ClientCertificateRequested && t.ClientCertificate != nil:
 			info("The server asked for a client certificate (mutual TLS / domain security); the probe presented %s.", t.ClientCertificate.Subject)
 		case t.ClientCertificateRequested:

@@ -486,6 +486,15 @@ func TestProbeMX(t *testing.T) {
 	if len(progress) != 2 || progress[1] != 2 {
 		t.Errorf("progress = %v", progress)
 	}
+	var buf bytes.Buffer
+	if err := b.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"MX 10: mx1.contoso.com", "MX 20: mx2.contoso.com", "2 MX hosts of contoso.com: 1 pass, 1 fail, 0 could not be tested"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, buf.String())
+		}
+	}
 
 	for _, tt := range []struct {
 		domain, status, finding string
@@ -688,5 +697,22 @@ func TestDefaultEHLOName(t *testing.T) {
 	n := DefaultEHLOName()
 	if n == "" || strings.HasPrefix(strings.ToLower(n), "localhost") || !strings.Contains(n, ".") {
 		t.Errorf("DefaultEHLOName() = %q", n)
+	}
+}
+
+// probeBrokenWriter fails every write, like a closed pipe.
+type probeBrokenWriter struct{}
+
+func (probeBrokenWriter) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
+
+// TestProbeWriteTextError: a failed write is reported, not ignored.
+func TestProbeWriteTextError(t *testing.T) {
+	r := Probe(context.Background(), ProbeOptions{Target: "nowhere.example", Resolver: &probeDNS{}, Now: probeClock})
+	if err := r.WriteText(probeBrokenWriter{}); err == nil || !strings.Contains(err.Error(), "broken pipe") {
+		t.Errorf("report: %v", err)
+	}
+	b := newProbeBatch("", []*ProbeReport{r})
+	if err := b.WriteText(probeBrokenWriter{}); err == nil {
+		t.Error("batch: no error")
 	}
 }

@@ -133,11 +133,15 @@ func kindWord(kind string) string {
 // connectorNames lists the connectors for an error message.
 func connectorNames(rt *server.Runtime) string {
 	var names []string
-	for _, c := range rt.Recv.Connectors {
-		names = append(names, fmt.Sprintf("%q (receive)", c.Name()))
+	if rt.Recv != nil {
+		for _, c := range rt.Recv.Connectors {
+			names = append(names, fmt.Sprintf("%q (receive)", c.Name()))
+		}
 	}
-	for _, sc := range rt.Cfg.SendConnectors {
-		names = append(names, fmt.Sprintf("%q (send)", sc.Name))
+	if rt.Cfg != nil {
+		for _, sc := range rt.Cfg.SendConnectors {
+			names = append(names, fmt.Sprintf("%q (send)", sc.Name))
+		}
 	}
 	if len(names) == 0 {
 		return "the configuration has no enabled connectors"
@@ -195,7 +199,7 @@ func validateSend(ctx context.Context, rt *server.Runtime, c send.Connector, opt
 		}
 		r := &ProbeReport{Target: host, Host: host, Policy: c.Level, Expect: sv.Expect, EHLO: fqdn, Time: now, Extensions: []string{}, Findings: []ProbeFinding{}, Stage: send.StageResolve}
 		run.failed(r, f, send.Target{Host: host})
-		run.finish(r, nil)
+		run.finish(r)
 		sv.Hosts = append(sv.Hosts, r)
 	}
 	for _, t := range targets {
@@ -247,7 +251,7 @@ func (p probeRun) probeTarget(ctx context.Context, t send.Target, expect string)
 		cn.Close()
 		p.passed(r, cn)
 	}
-	p.finish(r, cn)
+	p.finish(r)
 	return r
 }
 

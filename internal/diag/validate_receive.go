@@ -156,7 +156,7 @@ func validateReceive(rt *server.Runtime, rc *receive.Connector, opts ValidateOpt
 	for _, w := range receiveFindings(rt, rc, rv) {
 		r.Findings = append(r.Findings, w)
 	}
-	run.finish(r, nil)
+	run.finish(r)
 	rv.Verdict, rv.Findings, rv.Fix = r.Verdict, r.Findings, r.Fix
 	rv.ProbeCommand = probeCommand(r, "", "")
 	v.Receive = rv

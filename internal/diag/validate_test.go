@@ -302,6 +302,15 @@ func TestValidateSend(t *testing.T) {
 	if len(msgs) != 1 || msgs[0].Rcpts[0] != "admin@contoso.com" || !strings.Contains(msgs[0].Body, "Subject: mailflow connector validation: Outbound to contoso") {
 		t.Errorf("messages = %+v", msgs)
 	}
+	var buf bytes.Buffer
+	if err := v.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`✓ PASS  send connector "Outbound to contoso"`, "Source IP    127.0.0.2", "Test message tenant@tenant.example → admin@contoso.com", "✓ Delivered: 250"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, buf.String())
+		}
+	}
 
 	for _, tt := range []struct {
 		connector, status, reason, result string

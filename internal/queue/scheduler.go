@@ -344,8 +344,10 @@ func errorText(r Result, fallbackStatus, fallbackDetail string) string {
 		return fallbackStatus + " " + detail
 	case detail == "" || strings.HasPrefix(status, detail):
 		return status
-	case strings.HasPrefix(detail, status):
-		// Some agents put the whole reply line in both fields.
+	case strings.Contains(detail, status):
+		// The whole reply line is already in the detail: a reply line in
+		// both fields, or a send connector's {LED=<status> …};{MSG=…}
+		// string, which is what the queue's last error must show as is.
 		return detail
 	}
 	return status + " " + detail

@@ -77,9 +77,11 @@ func TestIdleTimeout(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			// start precedes every deadline the server sets, so the
+			// timeout cannot come sooner than configured.
+			start := time.Now()
 			c := h.dial(t, "127.0.0.2")
 			tc.prepare(c)
-			start := time.Now()
 			stop := make(chan struct{})
 			if tc.trickle {
 				// One byte every 200 ms, never a line end: the deadline
@@ -103,7 +105,9 @@ func TestIdleTimeout(t *testing.T) {
 			close(stop)
 			elapsed := time.Since(start)
 			c.expectClosed()
-			if elapsed < timeout-100*time.Millisecond {
+			// The upper bound catches a deadline that each trickled byte
+			// pushed back: the trickle lasts 10 s.
+			if elapsed < timeout || elapsed > 4*timeout {
 				t.Fatalf("timed out after %v, configured %v", elapsed, timeout)
 			}
 		})
@@ -261,3 +265,30 @@ func (f *failRecorder) Fatalf(format string, args ...any) {
 	panic(f)
 }
 func (f *failRecorder) Cleanup(func()) {}
+
+// TestTLSHandshakeTimeout: a client that sends STARTTLS and then nothing
+// is disconnected at tls_handshake_timeout; no reply is possible there.
+func TestTLSHandshakeTimeout(t *testing.T) {
+	const timeout = time.Second
+	h := newHarness(t, harnessConfig("  tls_handshake_timeout: 1s\n", defaultConnector))
+	c := h.dial(t, "127.0.0.2")
+	c.ehlo("stall.fabrikam.example")
+	start := time.Now()
+	c.expect("STARTTLS", "220 2.0.0 SMTP server ready")
+	c.expectClosed()
+	if elapsed := time.Since(start); elapsed < timeout || elapsed > 4*timeout {
+		t.Fatalf("closed after %v, configured %v", elapsed, timeout)
+	}
+	// The handshake's cancellation closes the socket before the session
+	// logs the failure.
+	eventually(t, "the session to end", func() bool { return h.srv.Connections() == 0 })
+	found := false
+	for _, rec := range h.protocolLog() {
+		if rec.Event == '*' && rec.Context == "TLS negotiation failed with error Timeout" {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("protocol log lacks 'TLS negotiation failed with error Timeout'")
+	}
+}

@@ -457,3 +457,23 @@ func TestTooManyErrors(t *testing.T) {
 	c.expect("", "421 4.7.0 Too many errors on this connection, closing transmission channel")
 	c.expectClosed()
 }
+
+// TestNULInData: a NUL byte anywhere in the body refuses the message at
+// the end of data; the session stays in step.
+func TestNULInData(t *testing.T) {
+	h := newHarness(t, harnessConfig("", defaultConnector))
+	c := h.dial(t, "127.0.0.2")
+	c.ehlo("client.fabrikam.example")
+	for _, b := range []string{"Subject: a\x00b\r\n\r\nx", "Subject: a\r\n\r\nx\x00", "\x00"} {
+		c.expect("MAIL FROM:<alice@fabrikam.example>", replySenderOK)
+		c.expect("RCPT TO:<bob@contoso.com>", replyRecipientOK)
+		c.expect("DATA", replyStartData)
+		c.send(b + "\r\n.\r\n")
+		c.expect("", "550 5.6.0 NUL characters are not permitted in message data")
+		c.expect("NOOP", replyNoop)
+	}
+	c.quit()
+	if n := h.sub.callCount(); n != 0 {
+		t.Fatalf("Submitter called %d times", n)
+	}
+}

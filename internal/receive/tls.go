@@ -49,7 +49,7 @@ func (s *session) startTLS(cmd smtp.Command) {
 	// after STARTTLS arrived in plaintext and must never be executed.
 	// Abort rather than discard: a client that does this is not a mail
 	// server speaking in good faith.
-	if n := s.r.Buffered(); n > 1<<30 {
+	if n := s.r.Buffered(); n > 0 {
 		s.log.Info("", fmt.Sprintf("Plaintext pipelined after STARTTLS (%d bytes); closing (STARTTLS injection protection)", n))
 		s.quit = true
 		return

@@ -128,14 +128,3 @@ func (p *Postfix) Reconfigure(t testing.TB, settings map[string]string) {
 		t.Fatalf("postfix reload: %v\n%s\nmaillog:\n%s", err, out, p.Maillog())
 	}
 }
-
-// Setting returns the value of one main.cf parameter of the instance as
-// Postfix sees it (postconf -h), e.g. to confirm a reconfiguration.
-func (p *Postfix) Setting(t testing.TB, name string) string {
-	t.Helper()
-	out, err := exec.Command("postconf", "-c", p.Dir, "-h", name).CombinedOutput()
-	if err != nil {
-		t.Fatalf("postconf -h %s: %v\n%s", name, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
