@@ -55,7 +55,8 @@ type proc struct {
 }
 
 // startServe runs `mailflow serve --config cfg` and returns once it has
-// printed its listening lines (or fails the test with its stderr).
+// printed "mailflow: ready" — every listener and the admin API are up — or
+// fails the test with its stderr.
 func startServe(t *testing.T, cfg string) *proc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -83,7 +84,7 @@ func startServe(t *testing.T, cfg string) *proc {
 		sc := bufio.NewScanner(stdout)
 		sent := false
 		for sc.Scan() {
-			if !sent && strings.Contains(sc.Text(), "listening on") {
+			if !sent && sc.Text() == "mailflow: ready" {
 				ready <- true
 				sent = true
 			}

@@ -49,6 +49,7 @@ error and the running configuration stays. SIGINT/SIGTERM stop gracefully.`,
 			if api != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "mailflow: admin API on %s (token in %s)\n", api.Addr(), api.TokenFile())
 			}
+			fmt.Fprintln(cmd.OutOrStdout(), "mailflow: ready")
 			sigs := make(chan os.Signal, 4)
 			signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 			for sig := range sigs {

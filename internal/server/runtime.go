@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -84,8 +85,7 @@ func LoadCertificates(cfg *config.Config) (*certs.Store, config.Errors) {
 		}
 		c, err := certs.LoadFile(cfg.Resolve(ref.File), keyFile, pass)
 		if err != nil {
-			errs = append(errs, cfg.ErrorAt(key, err.Error(),
-				"check the file exists and is readable (create lab certificates with `mailflow cert new`), and that password_file holds the PFX password"))
+			errs = append(errs, cfg.ErrorAt(key, err.Error(), certFix(err, i)))
 			continue
 		}
 		list = append(list, c)
@@ -192,4 +192,21 @@ func sendConnectors(cfg *config.Config) (map[string]send.Connector, config.Error
 		}
 	}
 	return out, errs
+}
+
+// certFix says how to repair a certificate entry that did not load.
+func certFix(err error, i int) string {
+	switch {
+	case errors.Is(err, certs.ErrWrongPassword):
+		return fmt.Sprintf("put the PFX password in the file named by certificates[%d].password_file (one line)", i)
+	case errors.Is(err, certs.ErrNoPrivateKey):
+		return fmt.Sprintf("add certificates[%d].key_file, or use a PEM/PFX that holds the private key", i)
+	case errors.Is(err, certs.ErrKeyMismatch):
+		return fmt.Sprintf("certificates[%d].key_file holds another certificate's key: use the key made with this certificate", i)
+	case errors.Is(err, certs.ErrNoCertificate):
+		return "point file at a PEM (-----BEGIN CERTIFICATE-----), DER or PFX/P12 certificate"
+	case errors.Is(err, os.ErrNotExist):
+		return "check the path (relative paths are resolved against the configuration file's directory); lab certificates: mailflow cert lab --dir DIR"
+	}
+	return "check that the file is a readable PEM, DER or PFX certificate (mailflow cert list FILE shows what it holds)"
 }
