@@ -64,7 +64,7 @@ func (h *harness) handshakeKey(ctx context.Context, dir, keyType, label string) 
 		}
 	}
 	var rates [2][]float64
-	for r := range h.opts.rounds {
+	for r := range h.opts.hsRounds {
 		for _, i := range order(r) {
 			spec := specs[i]
 			spec.Duration = h.opts.hsDuration

@@ -44,7 +44,7 @@ func (h *harness) memory(ctx context.Context) error {
 		}
 		rss := make([][]float64, len(counts)) // MiB per count, per round
 		var perSession []float64              // KiB
-		for r := range h.opts.rounds {
+		for r := range h.opts.memRounds {
 			name := fmt.Sprintf("idle-tls%v-%d", useTLS, r+1)
 			mf, err := h.startMailflow(ctx, "mailflow-listener.yaml.tmpl", filepath.Join(dir, name), mailflowParams{
 				CertFile: cert.PEM, MaxConnections: maxN + 100, MaxConnectionsPerIP: 2 * perIP,

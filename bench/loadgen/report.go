@@ -47,23 +47,29 @@ type row struct {
 	Mailflow        num    `json:"mailflow"`
 	MailflowSamples []num  `json:"mailflow_samples"`
 	Baseline        string `json:"baseline,omitempty"`
-	BaselineValue   num    `json:"baseline_value,omitempty"`
+	BaselineValue   num    `json:"baseline_value"`
 	BaselineSamples []num  `json:"baseline_samples,omitempty"`
-	Ratio           num    `json:"ratio,omitempty"` // mailflow / baseline
-	Goal            *goal  `json:"goal,omitempty"`
-	Met             *bool  `json:"met,omitempty"`
-	Note            string `json:"note,omitempty"`
+	// Ratio is mailflow / baseline: the median of the per-round ratios.
+	// Each round measures both systems back to back, so a neighbour's
+	// load that changes between rounds cancels out of that round's ratio;
+	// RatioOfMedians is the plain quotient of the two medians.
+	Ratio          num    `json:"ratio"`
+	RatioOfMedians num    `json:"ratio_of_medians"`
+	Goal           *goal  `json:"goal,omitempty"`
+	Met            *bool  `json:"met,omitempty"`
+	Note           string `json:"note,omitempty"`
 }
 
 // newRow builds a row from per-round samples; baseline may be empty.
 func newRow(part, metric, unit string, mf []float64, baseline string, base []float64, g *goal) row {
 	r := row{Part: part, Metric: metric, Unit: unit, Mailflow: num(median(mf)), MailflowSamples: nums(mf), Goal: g}
-	r.BaselineValue, r.Ratio = num(math.NaN()), num(math.NaN())
+	r.BaselineValue, r.Ratio, r.RatioOfMedians = num(math.NaN()), num(math.NaN()), num(math.NaN())
 	if baseline != "" {
 		r.Baseline = baseline
 		r.BaselineValue = num(median(base))
 		r.BaselineSamples = nums(base)
-		r.Ratio = num(ratio(float64(r.Mailflow), float64(r.BaselineValue)))
+		r.RatioOfMedians = num(ratio(float64(r.Mailflow), float64(r.BaselineValue)))
+		r.Ratio = num(pairedRatio(mf, base))
 	}
 	if g != nil {
 		var v float64
@@ -79,6 +85,17 @@ func newRow(part, metric, unit string, mf []float64, baseline string, base []flo
 		}
 	}
 	return r
+}
+
+// pairedRatio is the median of mf[i]/base[i] over the rounds both have.
+func pairedRatio(mf, base []float64) float64 {
+	var rs []float64
+	for i := range min(len(mf), len(base)) {
+		if r := ratio(mf[i], base[i]); !math.IsNaN(r) {
+			rs = append(rs, r)
+		}
+	}
+	return median(rs)
 }
 
 // results is what bench/run writes to bench/results/latest.json.

@@ -28,6 +28,8 @@ type options struct {
 	sessions     int
 	size         int
 	hsDuration   time.Duration
+	hsRounds     int
+	memRounds    int
 	hsWorkers    int
 	idle         []int
 	logSize      int64
@@ -48,11 +50,13 @@ func parseRunFlags(args []string) (options, error) {
 	fs.StringVar(&o.workDir, "workdir", "", "directory for instances, certificates and the generated log (default: a new temporary directory)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configurations, logs, maillog) for inspection")
 	parts := fs.String("parts", strings.Join(allParts, ","), "parts to run: relay, handshake, memory, logs")
-	fs.IntVar(&o.rounds, "rounds", 3, "rounds per measurement; the systems alternate and the median is reported")
-	fs.IntVar(&o.messages, "messages", 3000, "messages per relay round")
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds of the relay and log measurements; the systems alternate and medians are reported")
+	fs.IntVar(&o.messages, "messages", 2000, "messages per relay round")
 	fs.IntVar(&o.sessions, "sessions", 20, "concurrent sessions of the relay load")
 	fs.IntVar(&o.size, "size", 1024, "message payload in bytes")
-	fs.DurationVar(&o.hsDuration, "handshake-duration", 3*time.Second, "duration of one handshake-rate measurement")
+	fs.DurationVar(&o.hsDuration, "handshake-duration", time.Second, "duration of one handshake-rate measurement")
+	fs.IntVar(&o.hsRounds, "handshake-rounds", 9, "rounds of the handshake measurement (short and many: the rates swing with the neighbours' load)")
+	fs.IntVar(&o.memRounds, "memory-rounds", 2, "rounds of the memory measurement (a fresh server each)")
 	fs.IntVar(&o.hsWorkers, "handshake-workers", 16, "concurrent clients in the handshake measurement")
 	idle := fs.String("idle", "1000,10000", "idle session counts for the memory part")
 	logSize := fs.String("log-size", "1G", "size of the generated protocol log")
@@ -105,13 +109,15 @@ func parseRunFlags(args []string) (options, error) {
 			}
 		}
 		def("rounds", func() { o.rounds = 1 })
+		def("handshake-rounds", func() { o.hsRounds = 1 })
+		def("memory-rounds", func() { o.memRounds = 1 })
 		def("messages", func() { o.messages = 100 })
 		def("handshake-duration", func() { o.hsDuration = 300 * time.Millisecond })
 		def("idle", func() { o.idle = []int{20, 100} })
 		def("log-size", func() { o.logSize = 4 << 20 })
 	}
-	if o.rounds < 1 || o.messages < 1 || o.sessions < 1 || o.size < 1 || o.hsWorkers < 1 || o.hsDuration <= 0 {
-		return o, errors.New("--rounds, --messages, --sessions, --size, --handshake-workers and --handshake-duration must be positive")
+	if o.rounds < 1 || o.hsRounds < 1 || o.memRounds < 1 || o.messages < 1 || o.sessions < 1 || o.size < 1 || o.hsWorkers < 1 || o.hsDuration <= 0 || o.pythonRounds < 0 {
+		return o, errors.New("--rounds, --handshake-rounds, --memory-rounds, --messages, --sessions, --size, --handshake-workers and --handshake-duration must be positive")
 	}
 	for _, p := range []*string{&o.mailflow, &o.configs, &o.out} {
 		if abs, err := filepath.Abs(*p); err == nil {
@@ -161,12 +167,12 @@ func runCmd(args []string) error {
 		return err
 	}
 	h.res = results{Started: time.Now().UTC(), Smoke: o.smoke, Environment: environment(o), Settings: map[string]any{
-		"rounds": o.rounds, "relay_messages_per_round": o.messages, "relay_sessions": o.sessions,
+		"rounds": o.rounds, "handshake_rounds": o.hsRounds, "memory_rounds": o.memRounds, "relay_messages_per_round": o.messages, "relay_sessions": o.sessions,
 		"message_payload_bytes": o.size, "handshake_duration_seconds": o.hsDuration.Seconds(),
 		"handshake_workers": o.hsWorkers, "idle_sessions": o.idle, "log_bytes": o.logSize, "python_rounds": o.pythonRounds,
 		"profile_dir": o.profileDir,
 	}}
-	fmt.Printf("mailflow bench: work directory %s; %d round(s) per measurement, systems alternate, medians reported\n", h.work, o.rounds)
+	fmt.Printf("mailflow bench: work directory %s; systems alternate within each round, medians reported\n", h.work)
 	type part struct {
 		name string
 		run  func(context.Context) error

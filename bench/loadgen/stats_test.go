@@ -97,6 +97,25 @@ func show(b *bool) string {
 
 // Missing figures must be JSON null: NaN would make the whole file
 // unmarshalable.
+func TestPairedRatio(t *testing.T) {
+	// Round 2 ran while a neighbour slowed the baseline down: the paired
+	// median ignores it, the quotient of medians does not.
+	mf, base := []float64{10, 20, 30}, []float64{5, 40, 15}
+	if got := pairedRatio(mf, base); got != 2 {
+		t.Errorf("paired ratio = %v, want 2", got)
+	}
+	r := newRow("p", "m", "u", mf, "b", base, nil)
+	if float64(r.Ratio) != 2 || math.Abs(float64(r.RatioOfMedians)-20.0/15) > 1e-9 {
+		t.Errorf("row ratio %v, ratio of medians %v", r.Ratio, r.RatioOfMedians)
+	}
+	if got := pairedRatio([]float64{1, 2}, []float64{0, 1}); got != 2 {
+		t.Errorf("a zero baseline round should be left out: %v", got)
+	}
+	if !math.IsNaN(pairedRatio(nil, nil)) {
+		t.Error("no rounds: want NaN")
+	}
+}
+
 func TestRowJSON(t *testing.T) {
 	r := newRow("memory", "bytes per session", "KiB", []float64{14.5}, "", nil, nil)
 	b, err := json.Marshal(r)

@@ -225,15 +225,43 @@ func (v *validator) admin() {
 // a host name (optionally with a left-most wildcard).
 func (v *validator) certOrDomain(key, s string) {
 	if strings.Contains(strings.ToLower(s), "<i>") || strings.Contains(strings.ToLower(s), "<s>") {
-		if p := certNameProblem(s); p != "" {
-			v.add(key, fmt.Sprintf("%q is not a certificate name: %s", s, p), certNameFix)
-		}
+		v.certName(key, s)
 		return
 	}
 	if p := domainProblem(s, true); p != "" {
 		v.add(key, fmt.Sprintf("%q is neither <I>issuer<S>subject nor a host name: %s", s, p),
 			"write a host name the certificate covers (mail.contoso.com, *.contoso.com) or <I>issuer<S>subject")
 	}
+}
+
+// certName checks an optional "<I>issuer<S>subject" certificate name.
+func (v *validator) certName(key, s string) {
+	if s == "" {
+		return
+	}
+	if p := certNameProblem(s); p != "" {
+		v.add(key, fmt.Sprintf("%q is not a certificate name: %s", s, p), certNameFix)
+	}
+}
+
+// connectorRef is a connector whose name uniqueConnectorName has taken.
+type connectorRef struct{ name, key string }
+
+// uniqueConnectorName checks a connector name and that no earlier connector
+// of the same kind has it; Exchange compares names ignoring case. taken maps
+// the lower-cased names seen so far to the connector that took each first.
+func (v *validator) uniqueConnectorName(taken map[string]connectorRef, key, kind, name string) {
+	if !v.connectorName(key, kind, name) {
+		return
+	}
+	lower := strings.ToLower(name)
+	other, dup := taken[lower]
+	if !dup {
+		taken[lower] = connectorRef{name: name, key: key}
+		return
+	}
+	v.add(join(key, "name"), fmt.Sprintf("a %s named %q already exists (%s, line %d); names are compared ignoring case", kind, other.name, other.key, v.c.Line(other.key)),
+		"give this connector another name")
 }
 
 // connectorName checks a connector name; Exchange limits names to 64

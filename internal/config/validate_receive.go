@@ -9,22 +9,13 @@ import (
 )
 
 func (v *validator) receiveConnectors() {
-	names := map[string]int{}
+	taken := map[string]connectorRef{}
 	for i := range v.c.ReceiveConnectors {
 		rc := &v.c.ReceiveConnectors[i]
 		if rc.Key == "" {
 			rc.Key = fmt.Sprintf("receive_connectors[%d]", i)
 		}
-		if v.connectorName(rc.Key, "receive connector", rc.Name) {
-			lower := strings.ToLower(rc.Name)
-			if first, dup := names[lower]; dup {
-				other := &v.c.ReceiveConnectors[first]
-				v.add(join(rc.Key, "name"), fmt.Sprintf("a receive connector named %q already exists (%s, line %d); names are compared ignoring case", other.Name, other.Key, v.c.Line(other.Key)),
-					"give this connector another name")
-			} else {
-				names[lower] = i
-			}
-		}
+		v.uniqueConnectorName(taken, rc.Key, "receive connector", rc.Name)
 		v.receiveConnector(rc)
 	}
 	v.bindingConflicts()
@@ -93,11 +84,7 @@ func (v *validator) receiveConnector(rc *ReceiveConnector) {
 			"add ExchangeServers to permission_groups, or remove ExternalAuthoritative")
 	}
 
-	if rc.TLSCertificateName != "" {
-		if p := certNameProblem(rc.TLSCertificateName); p != "" {
-			v.add(join(key, "tls_certificate_name"), fmt.Sprintf("%q is not a certificate name: %s", rc.TLSCertificateName, p), certNameFix)
-		}
-	}
+	v.certName(join(key, "tls_certificate_name"), rc.TLSCertificateName)
 	if rc.RequireTLS && !rc.HasAuth(AuthTLS) {
 		v.add(join(key, "require_tls"), "require_tls is set but auth_mechanism lacks Tls, so STARTTLS is never offered and every message would be refused",
 			"add Tls to auth_mechanism, or set require_tls: false")

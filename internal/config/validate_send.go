@@ -7,22 +7,13 @@ import (
 )
 
 func (v *validator) sendConnectors() {
-	names := map[string]int{}
+	taken := map[string]connectorRef{}
 	for i := range v.c.SendConnectors {
 		sc := &v.c.SendConnectors[i]
 		if sc.Key == "" {
 			sc.Key = fmt.Sprintf("send_connectors[%d]", i)
 		}
-		if v.connectorName(sc.Key, "send connector", sc.Name) {
-			lower := strings.ToLower(sc.Name)
-			if first, dup := names[lower]; dup {
-				other := &v.c.SendConnectors[first]
-				v.add(join(sc.Key, "name"), fmt.Sprintf("a send connector named %q already exists (%s, line %d); names are compared ignoring case", other.Name, other.Key, v.c.Line(other.Key)),
-					"give this connector another name")
-			} else {
-				names[lower] = i
-			}
-		}
+		v.uniqueConnectorName(taken, sc.Key, "send connector", sc.Name)
 		v.sendConnector(sc)
 	}
 }
@@ -70,11 +61,7 @@ func (v *validator) sendConnector(sc *SendConnector) {
 				"set require_tls: true and tls_auth_level: DomainValidation, or remove tls_domain")
 		}
 	}
-	if sc.TLSCertificateName != "" {
-		if p := certNameProblem(sc.TLSCertificateName); p != "" {
-			v.add(join(key, "tls_certificate_name"), fmt.Sprintf("%q is not a certificate name: %s", sc.TLSCertificateName, p), certNameFix)
-		}
-	}
+	v.certName(join(key, "tls_certificate_name"), sc.TLSCertificateName)
 	if sc.SourceIP != "" {
 		a, err := netip.ParseAddr(strings.TrimSpace(sc.SourceIP))
 		if err != nil || a.Zone() != "" || a.IsUnspecified() {

@@ -105,5 +105,5 @@ func (s *Session) line(event byte, data, context string) {
 	b = append(b, '\r', '\n')
 	s.buf = b
 	s.seq++
-	s.w.file.Write(now, b)
+	s.w.log.Write(now, b)
 }

@@ -53,7 +53,7 @@ var Fields = []string{
 }
 
 // DefaultVersion is the #Version header Exchange 2013 and later write.
-const DefaultVersion = "15.0.0.0"
+const DefaultVersion = logfile.DefaultExchangeVersion
 
 // Options configures a Writer. Zero values take Exchange's defaults.
 type Options struct {
@@ -74,7 +74,7 @@ type Options struct {
 // Writer writes one protocol log directory. It is safe for concurrent use;
 // each Session belongs to one goroutine.
 type Writer struct {
-	file   *logfile.File
+	log    *logfile.Log
 	now    func() time.Time
 	nextID atomic.Uint64
 }
@@ -96,27 +96,14 @@ func NewWriter(o Options) (*Writer, error) {
 	if o.Version == "" {
 		o.Version = DefaultVersion
 	}
-	header := func(created time.Time) []byte {
-		b := make([]byte, 0, 256)
-		b = append(b, "#Software: Microsoft Exchange Server\r\n#Version: "...)
-		b = append(b, o.Version...)
-		b = append(b, "\r\n#Log-type: "...)
-		b = append(b, o.Kind.LogType()...)
-		b = append(b, "\r\n#Date: "...)
-		b = logfile.AppendTime(b, created)
-		b = append(b, "\r\n#Fields: "...)
-		for i, f := range Fields {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, f...)
-		}
-		return append(b, "\r\n"...)
-	}
-	file, err := logfile.New(logfile.Options{
+	log, err := logfile.OpenExchange(logfile.Exchange{
+		Name:    o.Kind.String() + " protocol log",
+		Prefix:  o.Kind.prefix(),
+		LogType: o.Kind.LogType(),
+		Version: o.Version,
+		Fields:  Fields,
+	}, logfile.Options{
 		Dir:           o.Dir,
-		Prefix:        o.Kind.prefix(),
-		Header:        header,
 		MaxFileSize:   o.MaxFileSize,
 		MaxDirSize:    o.MaxDirSize,
 		MaxAge:        o.MaxAge,
@@ -126,9 +113,9 @@ func NewWriter(o Options) (*Writer, error) {
 		Logger:        o.Logger,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("start %s protocol log: %w", o.Kind, err)
+		return nil, err
 	}
-	w := &Writer{file: file, now: o.Now}
+	w := &Writer{log: log, now: o.Now}
 	w.nextID.Store(uint64(o.Now().UnixNano()/100 + ticksAtUnixEpoch))
 	return w, nil
 }
@@ -166,32 +153,19 @@ func formatID(v uint64) string {
 	return string(b[:])
 }
 
-// Flush writes buffered lines to disk now.
-func (w *Writer) Flush() error {
+// file returns w's log: nil for a nil Writer, whose methods then do nothing.
+func (w *Writer) file() *logfile.Log {
 	if w == nil {
 		return nil
 	}
-	if err := w.file.Flush(); err != nil {
-		return fmt.Errorf("flush protocol log: %w", err)
-	}
-	return nil
+	return w.log
 }
+
+// Flush writes buffered lines to disk now.
+func (w *Writer) Flush() error { return w.file().Flush() }
 
 // Close flushes and closes the log. Session calls after Close are dropped.
-func (w *Writer) Close() error {
-	if w == nil {
-		return nil
-	}
-	if err := w.file.Close(); err != nil {
-		return fmt.Errorf("close protocol log: %w", err)
-	}
-	return nil
-}
+func (w *Writer) Close() error { return w.file().Close() }
 
 // Dropped returns how many lines were dropped because the buffer was full.
-func (w *Writer) Dropped() int64 {
-	if w == nil {
-		return 0
-	}
-	return w.file.Dropped()
-}
+func (w *Writer) Dropped() int64 { return w.file().Dropped() }

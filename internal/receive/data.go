@@ -37,7 +37,10 @@ func (s *session) data(cmd smtp.Command) {
 	buf.WriteString(hdr)
 	max := s.c.MaxSize
 	if s.perms.Has(PermBypassMessageSizeLimit) {
-		max = 1 << 40
+		// Exchange's BypassMessageSizeLimit is unlimited; the body is held
+		// in memory until it is queued, so a trusted relay still gets a
+		// ceiling that cannot exhaust the server.
+		max = bypassSizeLimit
 	}
 	dataTimeout := time.Duration(s.st.Limits.DataTimeout)
 	if dataTimeout <= 0 {
@@ -115,6 +118,9 @@ func (s *session) data(cmd smtp.Command) {
 	}
 	s.resetTransaction()
 }
+
+// bypassSizeLimit caps messages from senders with BypassMessageSizeLimit.
+const bypassSizeLimit = 1 << 30
 
 func orBracket(mid, id, host string) string {
 	if mid != "" {

@@ -2,7 +2,6 @@ package tracking
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -11,12 +10,14 @@ import (
 	"mailflow/internal/logfile"
 )
 
-// Exchange's message tracking defaults (MessageTrackingLogMax*).
+// Exchange's message tracking defaults (MessageTrackingLogMax*). The file
+// size and age limits are the same as the protocol logs', which
+// internal/logfile applies; only the directory budget is larger.
 const (
-	DefaultMaxFileSize = 10 << 20
+	DefaultMaxFileSize = logfile.DefaultMaxFileSize
 	DefaultMaxDirSize  = 1000 << 20
-	DefaultMaxAge      = 30 * 24 * time.Hour
-	DefaultVersion     = "15.0.0.0"
+	DefaultMaxAge      = logfile.DefaultMaxAge
+	DefaultVersion     = logfile.DefaultExchangeVersion
 )
 
 // Options configures a Writer. Zero values take Exchange's defaults.
@@ -35,7 +36,7 @@ type Options struct {
 // Writer appends events to the tracking log. It is safe for concurrent use;
 // a nil *Writer logs nothing.
 type Writer struct {
-	file    *logfile.File
+	log     *logfile.Log
 	now     func() time.Time
 	version string
 	bufs    sync.Pool
@@ -46,14 +47,8 @@ func NewWriter(o Options) (*Writer, error) {
 	if o.Dir == "" {
 		return nil, errors.New("message tracking log directory is empty")
 	}
-	if o.MaxFileSize <= 0 {
-		o.MaxFileSize = DefaultMaxFileSize
-	}
 	if o.MaxDirSize <= 0 {
 		o.MaxDirSize = DefaultMaxDirSize
-	}
-	if o.MaxAge <= 0 {
-		o.MaxAge = DefaultMaxAge
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -61,25 +56,14 @@ func NewWriter(o Options) (*Writer, error) {
 	if o.Version == "" {
 		o.Version = DefaultVersion
 	}
-	header := func(created time.Time) []byte {
-		b := make([]byte, 0, 512)
-		b = append(b, "#Software: Microsoft Exchange Server\r\n#Version: "...)
-		b = append(b, o.Version...)
-		b = append(b, "\r\n#Log-type: Message Tracking Log\r\n#Date: "...)
-		b = logfile.AppendTime(b, created)
-		b = append(b, "\r\n#Fields: "...)
-		for i, f := range Fields {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, f...)
-		}
-		return append(b, "\r\n"...)
-	}
-	file, err := logfile.New(logfile.Options{
+	log, err := logfile.OpenExchange(logfile.Exchange{
+		Name:    "message tracking log",
+		Prefix:  "MSGTRK",
+		LogType: "Message Tracking Log",
+		Version: o.Version,
+		Fields:  Fields,
+	}, logfile.Options{
 		Dir:           o.Dir,
-		Prefix:        "MSGTRK",
-		Header:        header,
 		MaxFileSize:   o.MaxFileSize,
 		MaxDirSize:    o.MaxDirSize,
 		MaxAge:        o.MaxAge,
@@ -89,9 +73,9 @@ func NewWriter(o Options) (*Writer, error) {
 		Logger:        o.Logger,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("start message tracking log: %w", err)
+		return nil, err
 	}
-	w := &Writer{file: file, now: o.Now, version: o.Version}
+	w := &Writer{log: log, now: o.Now, version: o.Version}
 	w.bufs.New = func() any { return &lineBuf{line: make([]byte, 0, 1024), scratch: make([]byte, 0, 512)} }
 	return w, nil
 }
@@ -112,7 +96,7 @@ func (w *Writer) Log(e Event) {
 	}
 	lb := w.bufs.Get().(*lineBuf)
 	lb.appendEvent(&e)
-	w.file.Write(now, lb.line)
+	w.log.Write(now, lb.line)
 	w.bufs.Put(lb)
 }
 
@@ -150,32 +134,19 @@ func (lb *lineBuf) appendEvent(e *Event) {
 	lb.line = append(b, '\r', '\n')
 }
 
-// Flush writes queued events to disk now.
-func (w *Writer) Flush() error {
+// file returns w's log: nil for a nil Writer, whose methods then do nothing.
+func (w *Writer) file() *logfile.Log {
 	if w == nil {
 		return nil
 	}
-	if err := w.file.Flush(); err != nil {
-		return fmt.Errorf("flush message tracking log: %w", err)
-	}
-	return nil
+	return w.log
 }
+
+// Flush writes queued events to disk now.
+func (w *Writer) Flush() error { return w.file().Flush() }
 
 // Close flushes and closes the log; later Log calls are dropped.
-func (w *Writer) Close() error {
-	if w == nil {
-		return nil
-	}
-	if err := w.file.Close(); err != nil {
-		return fmt.Errorf("close message tracking log: %w", err)
-	}
-	return nil
-}
+func (w *Writer) Close() error { return w.file().Close() }
 
 // Dropped returns how many events were dropped because the buffer was full.
-func (w *Writer) Dropped() int64 {
-	if w == nil {
-		return 0
-	}
-	return w.file.Dropped()
-}
+func (w *Writer) Dropped() int64 { return w.file().Dropped() }
