@@ -43,6 +43,7 @@ type pyOpts struct {
 	cert, key string
 	from      string
 	rcpts     []string
+	body      string // the message; the script's own when empty
 }
 
 // pySMTP runs Python's smtplib against mailflow.
@@ -50,6 +51,9 @@ func pySMTP(t *testing.T, o pyOpts) smtpResult {
 	t.Helper()
 	need(t, "python3")
 	args := []string{"testdata/smtpclient.py", "--port", strconv.Itoa(o.port)}
+	if o.body != "" {
+		args = append(args, "--body", o.body)
+	}
 	if o.source != "" {
 		args = append(args, "--source", o.source)
 	}

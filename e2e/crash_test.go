@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"mailflow/internal/testkit"
 )
 
 // Crash safety (RFC 5321 §6.1: a server "MUST NOT lose the message … because
@@ -32,7 +34,7 @@ type crashRig struct {
 func newCrashRig(t *testing.T) *crashRig {
 	t.Helper()
 	base := t.TempDir()
-	r := &crashRig{victimPort: freePort(t), sinkPort: freePort(t)}
+	r := &crashRig{victimPort: testkit.FreePort(t), sinkPort: testkit.FreePort(t)}
 	for _, d := range []string{"victim", "sink"} {
 		if err := os.MkdirAll(filepath.Join(base, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -42,7 +44,7 @@ func newCrashRig(t *testing.T) *crashRig {
 	// The relay connector admits the local load generator without TLS (the
 	// subject is durability, not handshakes); a short retry interval lets
 	// a deferral caused by a crash of the sink's peer clear quickly.
-	writeFile(t, r.victimCfg, fmt.Sprintf(`server:
+	testkit.WriteFile(t, r.victimCfg, fmt.Sprintf(`server:
   name: VICTIM
   fqdn: mail.contoso.com
   data_dir: ./data
@@ -67,9 +69,9 @@ limits:
   max_connections_per_ip: 200
 admin:
   listen: 127.0.0.1:%d
-`, r.victimPort, r.sinkPort, freePort(t)))
+`, r.victimPort, r.sinkPort, testkit.FreePort(t)))
 	r.sinkCfg = filepath.Join(base, "sink", "sink.yaml")
-	writeFile(t, r.sinkCfg, fmt.Sprintf(`server:
+	testkit.WriteFile(t, r.sinkCfg, fmt.Sprintf(`server:
   name: SINK
   fqdn: mail.fabrikam.com
   data_dir: ./data
@@ -86,7 +88,7 @@ limits:
   max_connections_per_ip: 200
 admin:
   listen: 127.0.0.1:%d
-`, r.sinkPort, freePort(t)))
+`, r.sinkPort, testkit.FreePort(t)))
 	return r
 }
 
@@ -125,9 +127,9 @@ func TestKillAfterAcceptLosesNothing(t *testing.T) {
 
 	victim := startServe(t, rig.victimCfg)
 	const token = "kill-after-250"
-	res := pySend(t, pyOpts{port: rig.victimPort, source: "127.0.0.1", from: "load@contoso.com",
-		rcpts: []string{"user@contoso.com", "user@fabrikam.com"}},
-		"Subject: "+token+"\r\nX-Crash-Token: "+token+"\r\n\r\nmust survive kill -9\r\n")
+	res := pySMTP(t, pyOpts{port: rig.victimPort, source: "127.0.0.1", from: "load@contoso.com",
+		rcpts: []string{"user@contoso.com", "user@fabrikam.com"},
+		body:  "Subject: " + token + "\r\nX-Crash-Token: " + token + "\r\n\r\nmust survive kill -9\r\n"})
 	if code(res.Data) != 250 {
 		t.Fatalf("DATA %v (MAIL %v RCPT %v)", res.Data, res.Mail, res.Rcpt)
 	}

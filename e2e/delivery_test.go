@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 
 	"mailflow/internal/admin"
 	"mailflow/internal/lab"
+	"mailflow/internal/testkit"
 	"mailflow/internal/tracking"
 )
 
@@ -51,7 +51,7 @@ func newHybrid(t *testing.T) *hybrid {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &hybrid{pki: pki, tenantPort: freePort(t), onpremPort: freePort(t)}
+	h := &hybrid{pki: pki, tenantPort: testkit.FreePort(t), onpremPort: testkit.FreePort(t)}
 	tenantDir, onpremDir := filepath.Join(base, "tenant"), filepath.Join(base, "onprem")
 	for _, d := range []string{tenantDir, onpremDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -59,7 +59,7 @@ func newHybrid(t *testing.T) *hybrid {
 		}
 	}
 	h.tenantCfg = filepath.Join(tenantDir, "tenant.yaml")
-	writeFile(t, h.tenantCfg, fmt.Sprintf(`server:
+	testkit.WriteFile(t, h.tenantCfg, fmt.Sprintf(`server:
   name: TENANT
   fqdn: mail.tenant.example
   data_dir: ./data
@@ -102,10 +102,10 @@ queue:
   retry_intervals: [1h]
 admin:
   listen: 127.0.0.1:%[6]d
-`, pki.CAFile, pki.TenantFile, h.tenantPort, h.onpremPort, tenantPin, freePort(t)))
+`, pki.CAFile, pki.TenantFile, h.tenantPort, h.onpremPort, tenantPin, testkit.FreePort(t)))
 
 	h.onpremCfg = filepath.Join(onpremDir, "onprem.yaml")
-	writeFile(t, h.onpremCfg, fmt.Sprintf(`server:
+	testkit.WriteFile(t, h.onpremCfg, fmt.Sprintf(`server:
   name: SERVER1
   fqdn: server1.contoso.local
   data_dir: ./data
@@ -158,7 +158,7 @@ queue:
   retry_intervals: [1h]
 admin:
   listen: 127.0.0.1:%[8]d
-`, pki.CAFile, pki.Server1File, pki.ContosoPFX, pki.ContosoPass, h.onpremPort, h.tenantPort, contosoPin, freePort(t)))
+`, pki.CAFile, pki.Server1File, pki.ContosoPFX, pki.ContosoPass, h.onpremPort, h.tenantPort, contosoPin, testkit.FreePort(t)))
 	return h
 }
 
@@ -178,9 +178,9 @@ func TestHybridCertificateFixEndToEnd(t *testing.T) {
 	// A local client submits through the tenant's relay connector, over
 	// STARTTLS, as an application server would.
 	const subject = "hybrid seed e2e"
-	r := pySend(t, pyOpts{port: h.tenantPort, source: "127.0.0.1", starttls: true,
-		from: "alice@tenant.example", rcpts: []string{"user@contoso.com"}},
-		"Subject: "+subject+"\r\nMessage-ID: <seed-1@tenant.example>\r\n\r\nfrom the cloud\r\n")
+	r := pySMTP(t, pyOpts{port: h.tenantPort, source: "127.0.0.1", starttls: true,
+		from: "alice@tenant.example", rcpts: []string{"user@contoso.com"},
+		body: "Subject: " + subject + "\r\nMessage-ID: <seed-1@tenant.example>\r\n\r\nfrom the cloud\r\n"})
 	if code(r.Data) != 250 {
 		t.Fatalf("tenant relay connector: STARTTLS %v MAIL %v RCPT %v DATA %v", r.StartTLS, r.Mail, r.Rcpt, r.Data)
 	}
@@ -271,9 +271,9 @@ func TestHybridCertificateFixEndToEnd(t *testing.T) {
 
 	// The other way: on-premises relays to the tenant, presenting
 	// mail.contoso.com to the tenant's domain-secure connector.
-	r = pySend(t, pyOpts{port: h.onpremPort, source: "127.0.0.1", starttls: true,
-		from: "user@contoso.com", rcpts: []string{"alice@tenant.example"}},
-		"Subject: reply from on-premises\r\n\r\nback to the cloud\r\n")
+	r = pySMTP(t, pyOpts{port: h.onpremPort, source: "127.0.0.1", starttls: true,
+		from: "user@contoso.com", rcpts: []string{"alice@tenant.example"},
+		body: "Subject: reply from on-premises\r\n\r\nback to the cloud\r\n"})
 	if code(r.Data) != 250 {
 		t.Fatalf("on-premises relay connector: MAIL %v RCPT %v DATA %v", r.Mail, r.Rcpt, r.Data)
 	}
@@ -312,52 +312,20 @@ func TestHybridCertificateFixEndToEnd(t *testing.T) {
 	}
 }
 
-// pySend is pySMTP with a message body of the test's choosing.
-func pySend(t *testing.T, o pyOpts, body string) smtpResult {
-	t.Helper()
-	args := []string{"testdata/smtpclient.py", "--port", strconv.Itoa(o.port), "--body", body}
-	if o.source != "" {
-		args = append(args, "--source", o.source)
-	}
-	if o.starttls {
-		args = append(args, "--starttls")
-	}
-	if o.cert != "" {
-		args = append(args, "--cert", o.cert, "--key", o.key)
-	}
-	if o.from != "" {
-		args = append(args, "--mail-from", o.from)
-	}
-	for _, r := range o.rcpts {
-		args = append(args, "--rcpt", r)
-	}
-	out, err := exec.Command("python3", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("smtplib client: %v\n%s", err, out)
-	}
-	var res smtpResult
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("smtplib output: %v\n%s", err, out)
-	}
-	return res
-}
-
 // cliLive runs a mailflow CLI command against a running server and returns
 // its stdout. It fails the test when the command fails or when it did not
 // reach the server and worked on the file offline instead: these tests are
 // about live operations.
 func cliLive(t *testing.T, args ...string) string {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(binary, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("mailflow %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	code, stdout, stderr := runCLI(t, time.Minute, args...)
+	if code != 0 {
+		t.Fatalf("mailflow %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, stdout, stderr)
 	}
-	if strings.Contains(stderr.String(), "no running server") {
-		t.Fatalf("mailflow %s did not reach the running server:\n%s", strings.Join(args, " "), stderr.String())
+	if strings.Contains(stderr, "no running server") {
+		t.Fatalf("mailflow %s did not reach the running server:\n%s", strings.Join(args, " "), stderr)
 	}
-	return stdout.String()
+	return stdout
 }
 
 func decodeCLI(t *testing.T, s string, v any) {
@@ -368,9 +336,7 @@ func decodeCLI(t *testing.T, s string, v any) {
 }
 
 // awaitAdmin returns a client for the admin API of the server running
-// cfg. startServe returns at the listening line, which `mailflow serve`
-// prints before it opens the admin API, so this waits for the API to
-// answer.
+// cfg, waiting until the API answers.
 func awaitAdmin(t *testing.T, cfg string) *admin.Client {
 	t.Helper()
 	var c *admin.Client
@@ -383,33 +349,6 @@ func awaitAdmin(t *testing.T, cfg string) *admin.Client {
 		return true, ""
 	})
 	return c
-}
-
-// pollInterval and pollDeadline bound every wait for a state change: each
-// poll is an observation of the server (admin API, files); the deadline is
-// generous for a loaded 2-core machine.
-const (
-	pollInterval = 50 * time.Millisecond
-	pollDeadline = 60 * time.Second
-)
-
-// pollUntil polls check until it reports done, failing the test with the
-// last observation when the deadline passes.
-func pollUntil(t *testing.T, what string, check func() (done bool, last string)) {
-	t.Helper()
-	deadline := time.Now().Add(pollDeadline)
-	tick := time.NewTicker(pollInterval)
-	defer tick.Stop()
-	for {
-		done, last := check()
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s; last observation: %s", pollDeadline, what, last)
-		}
-		<-tick.C
-	}
 }
 
 type queueRcpt struct {

@@ -2,10 +2,11 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"mailflow/internal/testkit"
 )
 
 var binary string
@@ -35,52 +38,41 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a TCP port free on 127.0.0.1 at the time of the call.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// proc is a running `mailflow serve`.
+// proc is a running `mailflow serve` whose stderr (the log) is read line
+// by line while it runs, so a test can wait for what it logs.
 type proc struct {
+	t      *testing.T
 	cmd    *exec.Cmd
-	mu     sync.Mutex
-	stderr strings.Builder
-	exited chan struct{}
+	exited chan struct{} // closed once the process is reaped
+
+	mu      sync.Mutex
+	lines   []string
+	changed chan struct{} // closed and replaced on every new line
 }
 
 // startServe runs `mailflow serve --config cfg` and returns once it has
 // printed "mailflow: ready" — every listener and the admin API are up — or
-// fails the test with its stderr.
+// fails the test with its log. The process is stopped when the test ends.
 func startServe(t *testing.T, cfg string) *proc {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, binary, "serve", "--config", cfg)
+	cmd := exec.Command(binary, "serve", "--config", cfg)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, exited: make(chan struct{})}
-	errPipe, err := cmd.StderrPipe()
+	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		b, _ := io.ReadAll(errPipe)
-		p.mu.Lock()
-		p.stderr.Write(b)
-		p.mu.Unlock()
-	}()
+	p := &proc{t: t, cmd: cmd, exited: make(chan struct{}), changed: make(chan struct{})}
 	ready := make(chan bool, 1)
+	var readers sync.WaitGroup
+	readers.Add(2)
 	go func() {
+		defer readers.Done()
 		sc := bufio.NewScanner(stdout)
 		sent := false
 		for sc.Scan() {
@@ -92,33 +84,97 @@ func startServe(t *testing.T, cfg string) *proc {
 		if !sent {
 			ready <- false
 		}
+		io.Copy(io.Discard, stdout) // a scan error must not block the process
 	}()
-	go func() { cmd.Wait(); close(p.exited) }()
+	go func() {
+		defer readers.Done()
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			close(p.changed)
+			p.changed = make(chan struct{})
+			p.mu.Unlock()
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	go func() {
+		// Wait only once the pipes are drained (os/exec's rule).
+		readers.Wait()
+		cmd.Wait()
+		close(p.exited)
+	}()
 	t.Cleanup(func() {
 		p.stop()
-		cancel()
 		if t.Failed() {
-			t.Logf("mailflow stderr:\n%s", p.Stderr())
+			t.Logf("mailflow log:\n%s", p.Stderr())
 		}
 	})
 	select {
 	case ok := <-ready:
 		if !ok {
 			<-p.exited
-			t.Fatalf("mailflow serve exited before listening:\n%s", p.Stderr())
+			t.Fatalf("mailflow serve exited before it was ready:\n%s", p.Stderr())
 		}
 	case <-time.After(60 * time.Second):
-		t.Fatalf("mailflow serve did not start within 60s:\n%s", p.Stderr())
+		t.Fatalf("mailflow serve not ready within 60s:\n%s", p.Stderr())
 	}
 	return p
 }
 
+// Stderr returns what the process has logged so far.
 func (p *proc) Stderr() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.stderr.String()
+	return strings.Join(p.lines, "\n")
 }
 
+// mark is the number of log lines so far; waitLog looks only after it.
+func (p *proc) mark() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.lines)
+}
+
+// waitLog waits for a log line after mark that contains every part.
+func (p *proc) waitLog(t *testing.T, mark int, within time.Duration, parts ...string) string {
+	t.Helper()
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	for {
+		p.mu.Lock()
+		for _, l := range p.lines[min(mark, len(p.lines)):] {
+			all := true
+			for _, part := range parts {
+				all = all && strings.Contains(l, part)
+			}
+			if all {
+				p.mu.Unlock()
+				return l
+			}
+		}
+		changed := p.changed
+		p.mu.Unlock()
+		select {
+		case <-changed:
+		case <-p.exited:
+			t.Fatalf("mailflow exited while waiting for a log line with %q", parts)
+		case <-deadline.C:
+			t.Fatalf("no log line with %q within %v", parts, within)
+		}
+	}
+}
+
+func (p *proc) signal(t *testing.T, sig os.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// stop interrupts the process and waits for it to exit, killing it after
+// 30 s; once stop returns, Stderr holds the whole log.
 func (p *proc) stop() {
 	select {
 	case <-p.exited:
@@ -129,6 +185,7 @@ func (p *proc) stop() {
 	select {
 	case <-p.exited:
 	case <-time.After(30 * time.Second):
+		p.t.Errorf("mailflow did not stop within 30s of SIGINT; killing it")
 		p.cmd.Process.Kill()
 		<-p.exited
 	}
@@ -137,6 +194,47 @@ func (p *proc) stop() {
 func (p *proc) kill() {
 	p.cmd.Process.Kill()
 	<-p.exited
+}
+
+// runCLI runs the built binary with args, allowing it within, and returns
+// its exit code, stdout and stderr. It fails the test only when the binary
+// could not be run at all.
+func runCLI(t *testing.T, within time.Duration, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("mailflow %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return code, stdout.String(), stderr.String()
+}
+
+// mailflow runs a CLI command (within a minute) and returns its exit code,
+// stdout and stderr.
+func mailflow(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	return runCLI(t, time.Minute, args...)
+}
+
+// pollDeadline bounds every wait for a state change: each poll is an
+// observation of the server (admin API, files, logs); the deadline is
+// generous for a loaded 2-core machine.
+const pollDeadline = 60 * time.Second
+
+// pollUntil polls check until it reports done, failing the test with the
+// last observation when pollDeadline passes.
+func pollUntil(t *testing.T, what string, check func() (done bool, last string)) {
+	t.Helper()
+	testkit.Poll(t, pollDeadline, what, check)
 }
 
 func need(t *testing.T, tools ...string) {
@@ -148,12 +246,5 @@ func need(t *testing.T, tools ...string) {
 			}
 			t.Skipf("%s not installed (run .ci/run or apt-get install it)", tool)
 		}
-	}
-}
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
 	}
 }

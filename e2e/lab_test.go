@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -31,25 +30,12 @@ type labReport struct {
 	} `json:"scenarios"`
 }
 
-// runLab runs the built binary with args and returns stdout, stderr and
-// the exit code.
+// runLab runs `mailflow lab` with args (within two minutes: it plays
+// whole scenarios) and returns stdout, stderr and the exit code.
 func runLab(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, append([]string{"lab"}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("mailflow lab: %v\n%s", err, stderr.String())
-	}
-	return stdout.String(), stderr.String(), code
+	code, stdout, stderr := runCLI(t, 2*time.Minute, append([]string{"lab"}, args...)...)
+	return stdout, stderr, code
 }
 
 // opensslThumbprint is the SHA-1 fingerprint openssl computes for the

@@ -1,11 +1,7 @@
 package e2e
 
 import (
-	"crypto/sha1"
-	"crypto/tls"
 	"fmt"
-	"net"
-	"net/smtp"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +11,7 @@ import (
 	"time"
 
 	"mailflow/internal/lab"
+	"mailflow/internal/testkit"
 	"mailflow/internal/testpeer"
 )
 
@@ -58,7 +55,7 @@ func TestPostfixPeerCertificateFix(t *testing.T) {
 	// smtpd presenting SERVER1 before the tenant's first attempt, so that
 	// attempt meets the certificate and not a refused connection.
 	pollUntil(t, "Postfix to present the CN=SERVER1 certificate", func() (bool, string) {
-		tp, err := starttlsThumbprint(pf.Addr())
+		tp, err := testkit.PresentedThumbprint(pf.Addr())
 		if err != nil {
 			return false, err.Error()
 		}
@@ -71,9 +68,9 @@ func TestPostfixPeerCertificateFix(t *testing.T) {
 	if err := os.MkdirAll(tenantDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	cfg := filepath.Join(tenantDir, "tenant.yaml")
-	writeFile(t, cfg, fmt.Sprintf(`server:
+	testkit.WriteFile(t, cfg, fmt.Sprintf(`server:
   name: TENANT
   fqdn: mail.tenant.example
   data_dir: ./data
@@ -104,14 +101,14 @@ queue:
   retry_intervals: [1h]
 admin:
   listen: 127.0.0.1:%[6]d
-`, pki.CAFile, pki.TenantFile, port, pf.Addr(), tenantPin, freePort(t)))
+`, pki.CAFile, pki.TenantFile, port, pf.Addr(), tenantPin, testkit.FreePort(t)))
 	startServe(t, cfg)
 	tc := awaitAdmin(t, cfg)
 
 	const subject = "seed via postfix"
-	r := pySend(t, pyOpts{port: port, source: "127.0.0.1", starttls: true,
-		from: "alice@tenant.example", rcpts: []string{"user@contoso.com"}},
-		"Subject: "+subject+"\r\n\r\nto a real Postfix\r\n")
+	r := pySMTP(t, pyOpts{port: port, source: "127.0.0.1", starttls: true,
+		from: "alice@tenant.example", rcpts: []string{"user@contoso.com"},
+		body: "Subject: " + subject + "\r\n\r\nto a real Postfix\r\n"})
 	if code(r.Data) != 250 {
 		t.Fatalf("tenant relay connector: MAIL %v RCPT %v DATA %v", r.Mail, r.Rcpt, r.Data)
 	}
@@ -137,7 +134,7 @@ admin:
 	// smtpd processes finish their session first).
 	pf.Reconfigure(t, map[string]string{"smtpd_tls_chain_files": contosoKey + "," + contosoChain})
 	pollUntil(t, "Postfix to present the mail.contoso.com certificate", func() (bool, string) {
-		tp, err := starttlsThumbprint(pf.Addr())
+		tp, err := testkit.PresentedThumbprint(pf.Addr())
 		if err != nil {
 			return false, err.Error()
 		}
@@ -173,32 +170,4 @@ admin:
 	pollUntil(t, "Postfix's maillog to record the maildir delivery", func() (bool, string) {
 		return delivered.MatchString(pf.Maillog()), "not yet"
 	})
-}
-
-// starttlsThumbprint connects to an SMTP server, runs STARTTLS without
-// validating, and returns the SHA-1 thumbprint of the certificate shown.
-func starttlsThumbprint(addr string) (string, error) {
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	c, err := smtp.NewClient(conn, "127.0.0.1")
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	if err := c.Hello("probe.e2e.test"); err != nil {
-		return "", err
-	}
-	if err := c.StartTLS(&tls.Config{InsecureSkipVerify: true}); err != nil {
-		return "", err
-	}
-	st, ok := c.TLSConnectionState()
-	if !ok || len(st.PeerCertificates) == 0 {
-		return "", fmt.Errorf("no certificate after STARTTLS")
-	}
-	c.Quit()
-	return fmt.Sprintf("%X", sha1.Sum(st.PeerCertificates[0].Raw)), nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"mailflow/internal/lab"
+	"mailflow/internal/testkit"
 )
 
 // onprem writes a configuration shaped like examples/onprem.yaml, bound to
@@ -22,7 +23,7 @@ func onprem(t *testing.T, extra string) (cfgPath string, port int, pki *lab.PKI)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port = freePort(t)
+	port = testkit.FreePort(t)
 	cfg := fmt.Sprintf(`server:
   name: SERVER1
   fqdn: server1.contoso.local
@@ -58,7 +59,7 @@ receive_connectors:
     protocol_logging_level: Verbose
 %[2]s`, port, extra)
 	cfgPath = filepath.Join(dir, "onprem.yaml")
-	writeFile(t, cfgPath, cfg)
+	testkit.WriteFile(t, cfgPath, cfg)
 	return cfgPath, port, pki
 }
 

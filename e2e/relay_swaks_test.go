@@ -2,11 +2,9 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"mailflow/internal/lab"
+	"mailflow/internal/testkit"
 )
 
 // relayConfig writes a configuration with three receive connectors on one
@@ -29,7 +28,7 @@ func relayConfig(t *testing.T, extra string) (cfgPath string, port int) {
 	if _, err := lab.NewPKI(dir, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	port = freePort(t)
+	port = testkit.FreePort(t)
 	cfg := fmt.Sprintf(`server:
   name: SERVER1
   fqdn: server1.contoso.local
@@ -61,7 +60,7 @@ receive_connectors:
     protocol_logging_level: Verbose
 %[2]s`, port, extra)
 	cfgPath = filepath.Join(dir, "relay.yaml")
-	writeFile(t, cfgPath, cfg)
+	testkit.WriteFile(t, cfgPath, cfg)
 	return cfgPath, port
 }
 
@@ -194,7 +193,7 @@ func TestOpenRelayRefusedAtStartup(t *testing.T) {
     auth_mechanism: [ExternalAuthoritative]
     permission_groups: [ExchangeServers]
 `
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	cfg, _ := relayConfig(t, fmt.Sprintf(open, port))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -224,35 +223,11 @@ func TestOpenRelayRefusedAtStartup(t *testing.T) {
 	}
 }
 
-// serveAndStop starts `mailflow serve`, waits for it to listen, stops it
+// serveAndStop starts `mailflow serve`, waits until it is ready, stops it
 // with SIGINT and returns everything it wrote to stderr.
 func serveAndStop(t *testing.T, cfg string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "serve", "--config", cfg)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Read stdout to its end (the process closes it when it exits) before
-	// Wait, which closes the pipe.
-	sc := bufio.NewScanner(stdout)
-	listening := false
-	for sc.Scan() {
-		if !listening && strings.Contains(sc.Text(), "listening on") {
-			listening = true
-			cmd.Process.Signal(os.Interrupt)
-		}
-	}
-	cmd.Wait()
-	if !listening {
-		t.Fatalf("mailflow serve did not start:\n%s", stderr.String())
-	}
-	return stderr.String()
+	p := startServe(t, cfg)
+	p.stop()
+	return p.Stderr()
 }

@@ -201,3 +201,28 @@ func rssBytes(pid int) (int64, error) {
 	}
 	return 0, fmt.Errorf("read RSS: no VmRSS line in /proc/%d/status", pid)
 }
+
+// cpuSeconds reads a process's user plus system CPU time, all threads,
+// from /proc/PID/stat (in clock ticks of 1/100 s, Linux's fixed USER_HZ).
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read CPU time: %w", err)
+	}
+	// The command name in parentheses may hold spaces: fields start after
+	// its closing parenthesis, with field 3 (state) first.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("read CPU time: malformed /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("read CPU time: short /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("read CPU time: /proc/%d/stat fields %q %q", pid, f[11], f[12])
+	}
+	return float64(utime+stime) / 100, nil
+}

@@ -225,13 +225,17 @@ func (h *harness) skip(format string, args ...any) {
 	fmt.Println("skipped:", msg)
 }
 
-// order alternates which system goes first in each round, so that neither
-// always gets the machine warm or cold.
-func order(round int) [2]int {
-	if round%2 == 0 {
-		return [2]int{0, 1}
+// order alternates which of two systems goes first in each round, so
+// that neither always gets the machine warm or cold.
+func order(round int) []int { return rotation(round, 2) }
+
+// rotation is the order of n systems in a round: each goes first in turn.
+func rotation(round, n int) []int {
+	out := make([]int, n)
+	for k := range n {
+		out[k] = (round + k) % n
 	}
-	return [2]int{1, 0}
+	return out
 }
 
 func environment(o options) map[string]string {

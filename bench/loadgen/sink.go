@@ -30,6 +30,7 @@ func sinkCmd(args []string) error {
 	fs := flag.NewFlagSet("sink", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
 	certFile := fs.String("cert", "", "PEM file with certificate chain and key: offer STARTTLS with it")
+	tickets := fs.Bool("session-tickets", true, "issue TLS session tickets (mailflow's receive side does not)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,6 +41,7 @@ func sinkCmd(args []string) error {
 			return fmt.Errorf("sink certificate: %w", err)
 		}
 		cfg = sinkTLS(*c.TLS())
+		cfg.SessionTicketsDisabled = !*tickets
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -168,8 +169,11 @@ func TestMessageBody(t *testing.T) {
 	}
 }
 
-func TestOrderAlternates(t *testing.T) {
-	if order(0) == order(1) || order(0) != order(2) {
-		t.Errorf("order: %v %v %v", order(0), order(1), order(2))
+func TestRotation(t *testing.T) {
+	if got := fmt.Sprint(order(0), order(1), order(2)); got != "[0 1] [1 0] [0 1]" {
+		t.Errorf("order: %s", got)
+	}
+	if got := fmt.Sprint(rotation(0, 3), rotation(1, 3), rotation(2, 3), rotation(3, 3)); got != "[0 1 2] [1 2 0] [2 0 1] [0 1 2]" {
+		t.Errorf("rotation: %s", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"mailflow/internal/queue"
+	"mailflow/internal/testkit"
 )
 
 // endpoint is one API route with a body that would change something.
@@ -56,7 +57,7 @@ func TestAPIRefusesRequestsWithoutTheToken(t *testing.T) {
 		"two headers, last ok":  {"Bearer wrong", "Bearer " + tok},
 	}
 
-	cfgBefore := readFile(t, e.cfg)
+	cfgBefore := testkit.ReadFile(t, e.cfg)
 	rtBefore := e.srv.Runtime()
 	qBefore := snapshotQueue(t, e, id)
 	for _, ep := range endpoints {
@@ -79,7 +80,7 @@ func TestAPIRefusesRequestsWithoutTheToken(t *testing.T) {
 		}
 	}
 
-	if !bytes.Equal(readFile(t, e.cfg), cfgBefore) {
+	if !bytes.Equal(testkit.ReadFile(t, e.cfg), cfgBefore) {
 		t.Fatal("refused requests changed the configuration file")
 	}
 	if e.srv.Runtime() != rtBefore {
@@ -88,7 +89,7 @@ func TestAPIRefusesRequestsWithoutTheToken(t *testing.T) {
 	if got := snapshotQueue(t, e, id); got != qBefore {
 		t.Fatalf("refused requests changed the queue:\nbefore %s\nafter  %s", qBefore, got)
 	}
-	if got := thumbprintNow(t, e.smtpAddr); got != e.pki.Server1.Thumbprint {
+	if got := testkit.Presented(t, e.smtpAddr); got != e.pki.Server1.Thumbprint {
 		t.Fatalf("after refused requests the connector presents %s", got)
 	}
 
@@ -107,10 +108,10 @@ func TestAPIRefusesRequestsWithoutTheToken(t *testing.T) {
 	}
 	do(endpoints[5]) // pin mail.contoso.com
 	do(endpoints[6]) // import its renewal
-	if bytes.Equal(readFile(t, e.cfg), cfgBefore) {
+	if bytes.Equal(testkit.ReadFile(t, e.cfg), cfgBefore) {
 		t.Fatal("authorised change did not reach the file")
 	}
-	if got := thumbprintNow(t, e.smtpAddr); got != renewed.Thumbprint {
+	if got := testkit.Presented(t, e.smtpAddr); got != renewed.Thumbprint {
 		t.Fatalf("after the authorised pin and import new sessions get %s, want the renewal %s", got, renewed.Thumbprint)
 	}
 	do(endpoints[7]) // remove SERVER1, no longer pinned
@@ -118,7 +119,7 @@ func TestAPIRefusesRequestsWithoutTheToken(t *testing.T) {
 		t.Fatal("authorised removal left the certificate in the store")
 	}
 	do(endpoints[8]) // retry now
-	eventually(t, 15*time.Second, "the retried attempt", func() bool {
+	testkit.Eventually(t, 15*time.Second, "the retried attempt", func() bool {
 		m, ok := e.srv.Queue().Get(id)
 		return ok && m.Recipients[0].Attempts == 2 && m.Recipients[0].State == queue.StateRetry
 	})
@@ -175,7 +176,7 @@ func queuedMessage(t *testing.T, e *env) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "the first deferred attempt", func() bool {
+	testkit.Eventually(t, 15*time.Second, "the first deferred attempt", func() bool {
 		m, ok := e.srv.Queue().Get(id)
 		return ok && m.Recipients[0].Attempts == 1 && m.Recipients[0].State == queue.StateRetry
 	})

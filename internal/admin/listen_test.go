@@ -19,23 +19,12 @@ import (
 	"mailflow/internal/config"
 	"mailflow/internal/lab"
 	"mailflow/internal/server"
+	"mailflow/internal/testkit"
 )
 
 // adminConfig is a minimal configuration with the given admin section.
 func adminConfig(admin string) string {
-	return `server:
-  name: SERVER1
-  fqdn: server1.contoso.local
-  data_dir: ./data
-accepted_domains: [contoso.com]
-trust:
-  ca_files: [certs/lab-ca.pem]
-  system_roots: false
-certificates:
-  - file: certs/server1-selfsigned.pem
-  - file: certs/mail-contoso.pfx
-    password_file: certs/mail-contoso.pass
-receive_connectors:
+	return testkit.LabOnPrem + `receive_connectors:
   - name: Default Frontend SERVER1
     bindings: ["127.0.0.1:2525"]
     remote_ip_ranges: ["127.0.0.0/8"]
@@ -135,7 +124,7 @@ func labConfig(t *testing.T, adminSection string) (*config.Config, *certs.Store,
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "mailflow.yaml")
-	writeFile(t, path, adminConfig(adminSection))
+	testkit.WriteFile(t, path, adminConfig(adminSection))
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +205,7 @@ func TestAdminCertificateCheckedAtStartup(t *testing.T) {
 // lab CA works and still needs the token; the CLI's client (ClientFor)
 // reaches it over TLS, pinned to the configured certificate.
 func TestAPIServedOverTLSBeyondLoopback(t *testing.T) {
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	dir := t.TempDir()
 	pki, err := lab.NewPKI(dir, time.Now())
 	if err != nil {
@@ -224,23 +213,15 @@ func TestAPIServedOverTLSBeyondLoopback(t *testing.T) {
 	}
 	cfgPath := filepath.Join(dir, "onprem.yaml")
 	listen := fmt.Sprintf("0.0.0.0:%d", port)
-	body := strings.Replace(onprem(freePort(t), freePort(t), pki.Server1.Name()),
+	body := strings.Replace(onprem(testkit.FreePort(t), testkit.FreePort(t), pki.Server1.Name()),
 		"admin:\n  listen: 127.0.0.1:0\n",
 		fmt.Sprintf("admin:\n  listen: %s\n  allow_non_loopback: true\n  tls_certificate_name: mail.contoso.com\n", listen), 1)
-	writeFile(t, cfgPath, body)
-	srv, err := server.Start(cfgPath, server.Options{Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	testkit.WriteFile(t, cfgPath, body)
 	var asked string
-	api, err := admin.StartWith(srv, testLogger(t), func(network, address string) (net.Listener, error) {
+	srv, api := startAPI(t, cfgPath, func(network, address string) (net.Listener, error) {
 		asked = address
 		return net.Listen(network, fmt.Sprintf("127.0.0.1:%d", port))
 	})
-	if err != nil {
-		closeServer(t, srv, nil)
-		t.Fatal(err)
-	}
 	t.Cleanup(func() { closeServer(t, srv, api) })
 	if asked != listen {
 		t.Fatalf("the API asked to listen on %s, want %s", asked, listen)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"mailflow/internal/admin"
+	"mailflow/internal/testkit"
 	"mailflow/internal/tracking"
 )
 
@@ -50,18 +51,18 @@ func TestLiveCertificateChangeUnderLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := openTLS(e.smtpAddr)
+			s, err := testkit.DialTLS(e.smtpAddr)
 			if err == nil {
-				_, err = s.c.Mail("sender@tenant.example", nil)
+				_, err = s.Mail("sender@tenant.example", nil)
 			}
 			ready <- err
 			if err != nil {
 				return
 			}
-			defer s.c.Quit()
+			defer s.Quit()
 			<-release
-			code, err := s.finish("held across the change")
-			heldResults <- held{s.thumbprint, code, err}
+			code, err := s.Finish("user@contoso.com", message("held across the change"))
+			heldResults <- held{s.Thumbprint, code, err}
 		}()
 	}
 	// A failure below must not leave the held sessions waiting.
@@ -100,11 +101,11 @@ func TestLiveCertificateChangeUnderLoad(t *testing.T) {
 				default:
 				}
 				r := streamResult{afterChange: changed.Load()}
-				s, err := openTLS(e.smtpAddr)
+				s, err := testkit.DialTLS(e.smtpAddr)
 				if err == nil {
-					r.thumbprint = s.thumbprint
-					r.code, err = s.deliver("stream")
-					s.c.Quit()
+					r.thumbprint = s.Thumbprint
+					r.code, err = deliver(s, "stream")
+					s.Quit()
 				}
 				r.err = err
 				results <- r
@@ -126,7 +127,7 @@ func TestLiveCertificateChangeUnderLoad(t *testing.T) {
 		}
 	}
 	defer stopStream()
-	eventually(t, 30*time.Second, "new sessions completing before the change", func() bool { return beforeCount.Load() >= 5 })
+	testkit.Eventually(t, 30*time.Second, "new sessions completing before the change", func() bool { return beforeCount.Load() >= 5 })
 
 	list, err := e.client.SetConnector("receive", frontend, map[string]any{"tls_certificate_name": b.Name()})
 	if err != nil {
@@ -138,7 +139,7 @@ func TestLiveCertificateChangeUnderLoad(t *testing.T) {
 	}
 	close(release)
 	released = true
-	eventually(t, 30*time.Second, "new sessions completing after the change", func() bool { return afterCount.Load() >= 10 })
+	testkit.Eventually(t, 30*time.Second, "new sessions completing after the change", func() bool { return afterCount.Load() >= 10 })
 	stopStream()
 	wg.Wait()
 	close(heldResults)
@@ -175,7 +176,7 @@ func TestLiveCertificateChangeUnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("%d held sessions, %d stream sessions before and %d after the change", n, before, after)
-	eventually(t, 10*time.Second, "every session closed", func() bool {
+	testkit.Eventually(t, 10*time.Second, "every session closed", func() bool {
 		st, err := e.client.Status()
 		return err == nil && st.Connections == 0
 	})
@@ -195,7 +196,7 @@ func find(list []admin.ConnectorInfo, name string) *admin.ConnectorInfo {
 // byte-identical and the live certificate stays.
 func TestInvalidChangeThroughAPI(t *testing.T) {
 	e := newEnv(t)
-	good := readFile(t, e.cfg)
+	good := testkit.ReadFile(t, e.cfg)
 	for _, tt := range []struct {
 		name   string
 		fields map[string]any
@@ -221,10 +222,10 @@ func TestInvalidChangeThroughAPI(t *testing.T) {
 			if !hasLine(apiErr.Msg, e.cfg) {
 				t.Fatalf("refusal has no line number: %s", apiErr.Msg)
 			}
-			if !bytes.Equal(readFile(t, e.cfg), good) {
+			if !bytes.Equal(testkit.ReadFile(t, e.cfg), good) {
 				t.Fatal("refused change modified the file")
 			}
-			if got := thumbprintNow(t, e.smtpAddr); got != e.pki.Server1.Thumbprint {
+			if got := testkit.Presented(t, e.smtpAddr); got != e.pki.Server1.Thumbprint {
 				t.Fatalf("refused change altered the live certificate: %s", got)
 			}
 			list, err := e.client.Connectors()
@@ -243,7 +244,7 @@ func TestInvalidChangeThroughAPI(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.Code != 400 {
 		t.Fatalf("body without fields: %v, want 400", err)
 	}
-	if !bytes.Equal(readFile(t, e.cfg), good) {
+	if !bytes.Equal(testkit.ReadFile(t, e.cfg), good) {
 		t.Fatal("malformed request modified the file")
 	}
 }
@@ -267,13 +268,13 @@ func hasLine(msg, file string) bool {
 // sessions to the renewal without re-pinning.
 func TestCertificatesThroughAPI(t *testing.T) {
 	e := newEnv(t)
-	good := readFile(t, e.cfg)
+	good := testkit.ReadFile(t, e.cfg)
 	err := e.client.RemoveCertificate(e.pki.Server1.Thumbprint)
 	var apiErr *admin.APIError
 	if !errors.As(err, &apiErr) || apiErr.Code != 422 || !strings.Contains(apiErr.Msg, "receive_connectors[0].tls_certificate_name") {
 		t.Fatalf("removing the pinned certificate: %v, want 422 naming the pin", err)
 	}
-	if !bytes.Equal(readFile(t, e.cfg), good) {
+	if !bytes.Equal(testkit.ReadFile(t, e.cfg), good) {
 		t.Fatal("refused removal modified the file")
 	}
 	certs, err := e.client.Certificates()
@@ -291,7 +292,7 @@ func TestCertificatesThroughAPI(t *testing.T) {
 	if info.Thumbprint != e.pki.Renewed.Thumbprint {
 		t.Fatalf("import answered %s, want %s", info.Thumbprint, e.pki.Renewed.Thumbprint)
 	}
-	if got := thumbprintNow(t, e.smtpAddr); got != e.pki.Renewed.Thumbprint {
+	if got := testkit.Presented(t, e.smtpAddr); got != e.pki.Renewed.Thumbprint {
 		t.Fatalf("after the import new sessions get %s, want the renewal", got)
 	}
 	list, err := e.client.Connectors()
@@ -311,16 +312,16 @@ func TestCertificatesThroughAPI(t *testing.T) {
 // the client passes the event filter on.
 func TestTraceThroughAPI(t *testing.T) {
 	e := newEnv(t)
-	s, err := openTLS(e.smtpAddr)
+	s, err := testkit.DialTLS(e.smtpAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, err := s.deliver("traced"); code != 250 {
+	if code, err := deliver(s, "traced"); code != 250 {
 		t.Fatalf("DATA: %d %v", code, err)
 	}
-	s.c.Quit()
+	s.Quit()
 	var delivered []tracking.Event
-	eventually(t, 15*time.Second, "the DELIVER event in the trace", func() bool {
+	testkit.Eventually(t, 15*time.Second, "the DELIVER event in the trace", func() bool {
 		delivered, err = e.client.Trace(tracking.Filter{Recipient: "user@contoso.com", EventIDs: []string{"DELIVER"}})
 		return err == nil && len(delivered) == 1
 	})

@@ -11,7 +11,7 @@ import (
 
 	"mailflow/internal/admin"
 	"mailflow/internal/lab"
-	"mailflow/internal/server"
+	"mailflow/internal/testkit"
 )
 
 // The token is created at first start, readable by the owner only, and
@@ -23,7 +23,7 @@ func TestTokenCreatedPrivateAtFirstStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "onprem.yaml")
-	writeFile(t, cfg, onprem(freePort(t), freePort(t), pki.Server1.Name()))
+	testkit.WriteFile(t, cfg, onprem(testkit.FreePort(t), testkit.FreePort(t), pki.Server1.Name()))
 	tokenFile := filepath.Join(dir, "data", "admin.token")
 	if _, err := os.Stat(tokenFile); !os.IsNotExist(err) {
 		t.Fatalf("token exists before the first start: %v", err)
@@ -31,15 +31,7 @@ func TestTokenCreatedPrivateAtFirstStart(t *testing.T) {
 
 	startStop := func() string {
 		t.Helper()
-		srv, err := server.Start(cfg, server.Options{Logger: testLogger(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		api, err := admin.Start(srv, testLogger(t))
-		if err != nil {
-			closeServer(t, srv, nil)
-			t.Fatal(err)
-		}
+		srv, api := startAPI(t, cfg, nil)
 		defer closeServer(t, srv, api)
 		if api.TokenFile() != tokenFile {
 			t.Fatalf("token file %s, want the default %s", api.TokenFile(), tokenFile)

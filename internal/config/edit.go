@@ -132,32 +132,12 @@ func Apply(path string, fn func(root *yaml.Node) error, checks ...Check) (*Confi
 // (back to its default). A string value is converted to the key's type, so
 // a command line can pass "true", "36MB" or "Tls,BasicAuth" as written.
 func SetReceiveConnectorField(path, connector, key string, value any, checks ...Check) error {
-	_, err := Apply(path, func(root *yaml.Node) error {
-		item, err := findConnector(root, "receive_connectors", "receive connector", connector)
-		if err != nil {
-			return err
-		}
-		return setField(item, reflect.TypeFor[ReceiveConnector](), key, value)
-	}, checks...)
-	if err != nil {
-		return fmt.Errorf("set %s of receive connector %q: %w", key, connector, err)
-	}
-	return nil
+	return SetConnectorFields(path, "receive", connector, map[string]any{key: value}, checks...)
 }
 
 // SetSendConnectorField is SetReceiveConnectorField for send connectors.
 func SetSendConnectorField(path, connector, key string, value any, checks ...Check) error {
-	_, err := Apply(path, func(root *yaml.Node) error {
-		item, err := findConnector(root, "send_connectors", "send connector", connector)
-		if err != nil {
-			return err
-		}
-		return setField(item, reflect.TypeFor[SendConnector](), key, value)
-	}, checks...)
-	if err != nil {
-		return fmt.Errorf("set %s of send connector %q: %w", key, connector, err)
-	}
-	return nil
+	return SetConnectorFields(path, "send", connector, map[string]any{key: value}, checks...)
 }
 
 // AddCertificate appends ref to certificates (creating the list when

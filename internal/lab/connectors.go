@@ -35,28 +35,26 @@ func (v connectorView) cert() string {
 
 // describeReceive fetches a receive connector through the admin API.
 func describeReceive(in *instance, name string) (connectorView, error) {
-	list, err := in.Admin.Connectors()
-	if err != nil {
-		return connectorView{}, fmt.Errorf("list connectors on %s: %w", in.Role, err)
-	}
-	c := connector(list, "receive", name)
-	if c == nil {
-		return connectorView{}, fmt.Errorf("%s has no receive connector %q", in.Role, name)
-	}
-	return connectorView{info: c, line: fmt.Sprintf("[%s connectors] %s", in.Role, receiveLine(c))}, nil
+	return describeConnector(in, "receive", name, receiveLine)
 }
 
 // describeSend fetches a send connector through the admin API.
 func describeSend(in *instance, name string) (connectorView, error) {
+	return describeConnector(in, "send", name, sendLine)
+}
+
+// describeConnector fetches the kind connector named name through the
+// admin API; line renders it for the evidence.
+func describeConnector(in *instance, kind, name string, line func(*admin.ConnectorInfo) string) (connectorView, error) {
 	list, err := in.Admin.Connectors()
 	if err != nil {
 		return connectorView{}, fmt.Errorf("list connectors on %s: %w", in.Role, err)
 	}
-	c := connector(list, "send", name)
+	c := connector(list, kind, name)
 	if c == nil {
-		return connectorView{}, fmt.Errorf("%s has no send connector %q", in.Role, name)
+		return connectorView{}, fmt.Errorf("%s has no %s connector %q", in.Role, kind, name)
 	}
-	return connectorView{info: c, line: fmt.Sprintf("[%s connectors] %s", in.Role, sendLine(c))}, nil
+	return connectorView{info: c, line: fmt.Sprintf("[%s connectors] %s", in.Role, line(c))}, nil
 }
 
 // receiveLine is one line per receive connector, as `connector list` shows

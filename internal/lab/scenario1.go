@@ -41,18 +41,11 @@ func (l *Lab) scenario1(ctx context.Context) *Scenario {
 		fmt.Sprintf("both listen on loopback; on-premises %q has no TlsCertificateName and presents the self-signed CN=SERVER1 certificate (found by its FQDN %s); the tenant's connector %q requires DomainValidation of %s",
 			defaultFrontend, onpremFQDN, tenantToOnprem, hybridFQDN),
 		func(s *Step) error {
+			var df connectorView
 			var err error
-			w, err = startWorld("scenario 1", filepath.Join(l.dir, "scenario1"), false, pki, l.log)
-			if err != nil {
+			if w, df, err = l.startScenario(s, "scenario 1", "scenario1", false); err != nil {
 				return err
 			}
-			l.worlds = append(l.worlds, w)
-			s.evidence(w.describe()...)
-			df, err := describeReceive(w.Onprem, defaultFrontend)
-			if err != nil {
-				return err
-			}
-			s.evidence(df.line)
 			s.expect(df.info.Pinned == "", "%s has TlsCertificateName %q, want none", defaultFrontend, df.info.Pinned)
 			s.expect(df.thumbprint() == pki.Server1.Thumbprint, "%s presents %s, want the self-signed SERVER1 certificate %s", defaultFrontend, df.thumbprint(), pki.Server1.Thumbprint)
 			out, err := describeSend(w.Tenant, tenantToOnprem)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -43,18 +42,11 @@ func (l *Lab) scenario2(ctx context.Context) *Scenario {
 		fmt.Sprintf("on-premises %q presents the self-signed CN=SERVER1 certificate to everyone; its %q connector sends to the tenant with DomainValidation of %s presenting CN=mail.contoso.com; the tenant's %q requires contoso's certificate (mutual TLS)",
 			defaultFrontend, onpremToCloud, cloudName, tenantFromOnprem),
 		func(s *Step) error {
+			var df connectorView
 			var err error
-			w, err = startWorld("scenario 2", filepath.Join(l.dir, "scenario2"), true, pki, l.log)
-			if err != nil {
+			if w, df, err = l.startScenario(s, "scenario 2", "scenario2", true); err != nil {
 				return err
 			}
-			l.worlds = append(l.worlds, w)
-			s.evidence(w.describe()...)
-			df, err := describeReceive(w.Onprem, defaultFrontend)
-			if err != nil {
-				return err
-			}
-			s.evidence(df.line)
 			s.expect(df.thumbprint() == pki.Server1.Thumbprint, "%s presents %s, want SERVER1's %s", defaultFrontend, df.thumbprint(), pki.Server1.Thumbprint)
 			out, err := describeSend(w.Onprem, onpremToCloud)
 			if err != nil {

@@ -45,6 +45,25 @@ type world struct {
 // another process before the server could bind it.
 const startAttempts = 3
 
+// startScenario does the common start of a scenario's first step: it
+// starts the scenario's servers under <lab dir>/sub, keeps them for Close
+// and --keep, records them in the evidence, and returns them with the
+// on-premises Default Frontend as the admin API lists it (also recorded).
+func (l *Lab) startScenario(s *Step, name, sub string, hybrid bool) (*world, connectorView, error) {
+	w, err := startWorld(name, filepath.Join(l.dir, sub), hybrid, l.pki, l.log)
+	if err != nil {
+		return nil, connectorView{}, err
+	}
+	l.worlds = append(l.worlds, w)
+	s.evidence(w.describe()...)
+	df, err := describeReceive(w.Onprem, defaultFrontend)
+	if err != nil {
+		return w, connectorView{}, err
+	}
+	s.evidence(df.line)
+	return w, df, nil
+}
+
 // startWorld writes the configurations of a scenario into dir and starts
 // both servers.
 func startWorld(name, dir string, hybrid bool, pki *PKI, logger *slog.Logger) (*world, error) {

@@ -10,31 +10,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"mailflow/internal/testkit"
 )
-
-// fakeClock is a settable clock safe for use from the flusher goroutine.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
 
 var t0 = time.Date(2017, 4, 14, 17, 0, 41, 125e6, time.UTC)
 
 // newTestFile returns a File whose background flusher never fires unless
 // the test sends on the returned channel.
-func newTestFile(t *testing.T, dir string, clk *fakeClock, mutate func(*Options)) (*File, chan time.Time) {
+func newTestFile(t *testing.T, dir string, clk *testkit.Clock, mutate func(*Options)) (*File, chan time.Time) {
 	t.Helper()
 	ticks := make(chan time.Time)
 	o := Options{
@@ -55,20 +39,6 @@ func newTestFile(t *testing.T, dir string, clk *fakeClock, mutate func(*Options)
 	}
 	t.Cleanup(func() { _ = f.Close() })
 	return f, ticks
-}
-
-func dirFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	slices.Sort(names)
-	return names
 }
 
 func readFile(t *testing.T, path string) string {
@@ -121,12 +91,12 @@ func TestParseNameRejects(t *testing.T) {
 
 func TestWriteFlushHeaderAndContent(t *testing.T) {
 	dir := t.TempDir()
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	f, _ := newTestFile(t, dir, clk, nil)
 	if !f.Write(t0, []byte("1,a\r\n")) || !f.Write(t0, []byte("2,b\r\n")) {
 		t.Fatal("Write refused a line")
 	}
-	if got := dirFiles(t, dir); len(got) != 0 {
+	if got := testkit.FileNames(t, dir); len(got) != 0 {
 		t.Fatalf("files before flush: %v", got)
 	}
 	if err := f.Flush(); err != nil {
@@ -141,7 +111,7 @@ func TestWriteFlushHeaderAndContent(t *testing.T) {
 
 func TestRotateBySize(t *testing.T) {
 	dir := t.TempDir()
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	header := len("#Date: 2017-04-14T17:00:41.125Z\r\n#Fields: a,b\r\n")
 	line := []byte("0123456789\r\n") // 12 bytes
 	f, _ := newTestFile(t, dir, clk, func(o *Options) { o.MaxFileSize = int64(header + 3*len(line)) })
@@ -152,7 +122,7 @@ func TestRotateBySize(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"TEST2017041417-1.LOG", "TEST2017041417-2.LOG", "TEST2017041417-3.LOG"}
-	if got := dirFiles(t, dir); !slices.Equal(got, want) {
+	if got := testkit.FileNames(t, dir); !slices.Equal(got, want) {
 		t.Fatalf("files %v, want %v", got, want)
 	}
 	counts := []int{3, 3, 1}
@@ -172,7 +142,7 @@ func TestRotateBySize(t *testing.T) {
 
 func TestOversizedLineGoesAlone(t *testing.T) {
 	dir := t.TempDir()
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	f, _ := newTestFile(t, dir, clk, func(o *Options) { o.MaxFileSize = 80 })
 	f.Write(t0, []byte("short\r\n"))
 	big := append(bytes.Repeat([]byte("x"), 200), '\r', '\n')
@@ -181,7 +151,7 @@ func TestOversizedLineGoesAlone(t *testing.T) {
 	if err := f.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	files := dirFiles(t, dir)
+	files := testkit.FileNames(t, dir)
 	if len(files) != 3 {
 		t.Fatalf("files %v, want 3", files)
 	}
@@ -192,7 +162,7 @@ func TestOversizedLineGoesAlone(t *testing.T) {
 
 func TestRotateByHour(t *testing.T) {
 	dir := t.TempDir()
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	f, _ := newTestFile(t, dir, clk, nil)
 	next := t0.Add(time.Hour)
 	f.Write(t0, []byte("first\r\n"))
@@ -209,7 +179,7 @@ func TestRotateByHour(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"TEST2017041417-1.LOG", "TEST2017041418-1.LOG", "TEST2017041420-1.LOG"}
-	if got := dirFiles(t, dir); !slices.Equal(got, want) {
+	if got := testkit.FileNames(t, dir); !slices.Equal(got, want) {
 		t.Fatalf("files %v, want %v", got, want)
 	}
 	if body := readFile(t, filepath.Join(dir, want[1])); !strings.Contains(body, "second\r\nlate\r\n") {
@@ -222,7 +192,7 @@ func TestRotateByHour(t *testing.T) {
 
 func TestClockSteppedBackStartsEarlierFiles(t *testing.T) {
 	dir := t.TempDir()
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	f, _ := newTestFile(t, dir, clk, nil)
 	f.Write(t0, []byte("now\r\n"))
 	f.Write(t0.Add(-5*time.Hour), []byte("stepped back\r\n"))
@@ -230,14 +200,14 @@ func TestClockSteppedBackStartsEarlierFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"TEST2017041412-1.LOG", "TEST2017041417-1.LOG"}
-	if got := dirFiles(t, dir); !slices.Equal(got, want) {
+	if got := testkit.FileNames(t, dir); !slices.Equal(got, want) {
 		t.Fatalf("files %v, want %v", got, want)
 	}
 }
 
 func TestRestartTakesNextSequence(t *testing.T) {
 	dir := t.TempDir()
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	for i := 0; i < 3; i++ {
 		f, _ := newTestFile(t, dir, clk, nil)
 		f.Write(t0, []byte(fmt.Sprintf("run %d\r\n", i)))
@@ -246,7 +216,7 @@ func TestRestartTakesNextSequence(t *testing.T) {
 		}
 	}
 	want := []string{"TEST2017041417-1.LOG", "TEST2017041417-2.LOG", "TEST2017041417-3.LOG"}
-	if got := dirFiles(t, dir); !slices.Equal(got, want) {
+	if got := testkit.FileNames(t, dir); !slices.Equal(got, want) {
 		t.Fatalf("files %v, want %v", got, want)
 	}
 	for i, name := range want {
@@ -270,9 +240,9 @@ func TestRetentionByAge(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	clk := &fakeClock{t: now}
+	clk := testkit.NewClock(now)
 	newTestFile(t, dir, clk, nil) // retention runs at start
-	got := dirFiles(t, dir)
+	got := testkit.FileNames(t, dir)
 	if slices.Contains(got, old[0]) {
 		t.Errorf("file older than MaxAge kept: %v", got)
 	}
@@ -285,7 +255,7 @@ func TestRetentionByAge(t *testing.T) {
 
 func TestRetentionByDirSize(t *testing.T) {
 	dir := t.TempDir()
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	// Four old files of 100 bytes; the budget allows the new file plus two.
 	var old []string
 	for i := 4; i >= 1; i-- {
@@ -301,7 +271,7 @@ func TestRetentionByDirSize(t *testing.T) {
 	if err := f.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	got := dirFiles(t, dir)
+	got := testkit.FileNames(t, dir)
 	// The new file is budgeted at its full 200 bytes, so only two of the
 	// 100-byte files fit beside it; the oldest go.
 	want := []string{old[2], old[3], Name("TEST", hourOf(t0), 1)}
@@ -312,7 +282,7 @@ func TestRetentionByDirSize(t *testing.T) {
 
 func TestDropWhenPendingFull(t *testing.T) {
 	dir := t.TempDir()
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	f, _ := newTestFile(t, dir, clk, func(o *Options) { o.MaxPending = 20 })
 	line := []byte("123456789\n") // 10 bytes
 	results := []bool{f.Write(t0, line), f.Write(t0, line), f.Write(t0, line), f.Write(t0, line)}
@@ -332,7 +302,7 @@ func TestDropWhenPendingFull(t *testing.T) {
 
 func TestWriteAfterCloseIsDiscarded(t *testing.T) {
 	dir := t.TempDir()
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	f, _ := newTestFile(t, dir, clk, nil)
 	f.Write(t0, []byte("before\r\n"))
 	if err := f.Close(); err != nil {
@@ -355,7 +325,7 @@ func TestWriteAfterCloseIsDiscarded(t *testing.T) {
 
 func TestBackgroundFlusher(t *testing.T) {
 	dir := t.TempDir()
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	flushed := make(chan error, 1)
 	f, ticks := newTestFile(t, dir, clk, func(o *Options) {
 		o.afterFlush = func(err error) { flushed <- err }
@@ -372,7 +342,7 @@ func TestBackgroundFlusher(t *testing.T) {
 
 func TestFlushErrorThenRecovers(t *testing.T) {
 	dir := t.TempDir()
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	f, _ := newTestFile(t, dir, clk, nil)
 	// Make the directory unusable by replacing it with a file.
 	if err := os.RemoveAll(dir); err != nil {
@@ -402,7 +372,7 @@ func TestFlushErrorThenRecovers(t *testing.T) {
 
 func TestConcurrentWritersKeepLinesWhole(t *testing.T) {
 	dir := t.TempDir()
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	f, _ := newTestFile(t, dir, clk, func(o *Options) { o.MaxFileSize = 4096 })
 	const writers, each = 8, 500
 	var wg sync.WaitGroup
@@ -425,7 +395,7 @@ func TestConcurrentWritersKeepLinesWhole(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
-	for _, name := range dirFiles(t, dir) {
+	for _, name := range testkit.FileNames(t, dir) {
 		for _, line := range strings.Split(readFile(t, filepath.Join(dir, name)), "\r\n") {
 			if line == "" || strings.HasPrefix(line, "#") {
 				continue

@@ -1,14 +1,13 @@
 package protolog_test
 
 import (
-	"errors"
-	"io"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"mailflow/internal/protolog"
+	"mailflow/internal/testkit"
 )
 
 const oneLineContext = "Sending certificate Subject Issuer name Serial number Thumbprint Not before Not after Subject alternate names"
@@ -136,23 +135,11 @@ func TestParseCertificateLineRequiresInfoEvent(t *testing.T) {
 // certsFromFile runs a fixture through SessionCerts.
 func certsFromFile(t *testing.T, path string) []protolog.CertEvent {
 	t.Helper()
-	rc, err := protolog.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	r := protolog.NewReader(rc)
+	recs, _ := readAll(t, path)
 	acc := protolog.NewSessionCerts()
 	var out []protolog.CertEvent
-	for {
-		rec, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = acc.Add(out, rec)
+	for i := range recs {
+		out = acc.Add(out, &recs[i])
 	}
 	return acc.Flush(out)
 }
@@ -222,7 +209,7 @@ func TestSessionCertsBlockEnds(t *testing.T) {
 }
 
 func TestCertificateWriteReadRoundTrip(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	w, dir := newWriter(t, protolog.Send, clk, nil)
 	s := w.Session("Outbound to Office 365", "10.0.0.5:50123", "40.107.22.33:25")
 	sans := []string{"mail.protection.outlook.com", "*.mail.protection.outlook.com", "*.mail.eo.outlook.com"}
@@ -233,7 +220,7 @@ func TestCertificateWriteReadRoundTrip(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	got := certsFromFile(t, filepath.Join(dir, logFiles(t, dir)[0]))
+	got := certsFromFile(t, filepath.Join(dir, testkit.FileNames(t, dir)[0]))
 	if len(got) != 1 {
 		t.Fatalf("got %+v", got)
 	}

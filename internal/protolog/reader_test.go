@@ -1,8 +1,6 @@
 package protolog_test
 
 import (
-	"bytes"
-	"compress/gzip"
 	"errors"
 	"io"
 	"os"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"mailflow/internal/protolog"
+	"mailflow/internal/testkit"
 )
 
 func TestReadSeedFixture(t *testing.T) {
@@ -159,16 +158,9 @@ func TestReadGzip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(plain); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	zipped := testkit.Gzip(t, plain)
 	path := filepath.Join(t.TempDir(), "RECV2023011115-1.LOG")
-	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(path, zipped, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	fromGzip, _ := readAll(t, path)
@@ -210,7 +202,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 		"", "plain", "a,b", `"quoted"`, `x""y`, "trailing,", ",", `"`, "tab\there",
 		"ünïcödé, ok", `C:\path\file`, " leading space", "bad\xffutf8",
 	}
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	w, dir := newWriter(t, protolog.Receive, clk, nil)
 	s := w.Session(`SRV\Frontend, "Main"`, "[::1]:25", "127.0.0.1:4000")
 	for _, v := range values {
@@ -219,7 +211,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	recs, r := readAll(t, filepath.Join(dir, logFiles(t, dir)[0]))
+	recs, r := readAll(t, filepath.Join(dir, testkit.FileNames(t, dir)[0]))
 	if r.Malformed() != 0 || len(recs) != len(values) {
 		t.Fatalf("%d records, %d malformed", len(recs), r.Malformed())
 	}

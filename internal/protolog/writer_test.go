@@ -8,42 +8,18 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"mailflow/internal/protolog"
+	"mailflow/internal/testkit"
 )
-
-// fakeClock is settable and safe to read from the background flusher.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 var t0 = time.Date(2017, 4, 14, 17, 0, 41, 125e6, time.UTC)
 
 // newWriter returns a writer whose background flusher will not fire during
 // the test (tests flush explicitly).
-func newWriter(t *testing.T, kind protolog.Kind, clk *fakeClock, mutate func(*protolog.Options)) (*protolog.Writer, string) {
+func newWriter(t *testing.T, kind protolog.Kind, clk *testkit.Clock, mutate func(*protolog.Options)) (*protolog.Writer, string) {
 	t.Helper()
 	dir := t.TempDir()
 	o := protolog.Options{Dir: dir, Kind: kind, Now: clk.Now, FlushInterval: time.Hour}
@@ -56,20 +32,6 @@ func newWriter(t *testing.T, kind protolog.Kind, clk *fakeClock, mutate func(*pr
 	}
 	t.Cleanup(func() { _ = w.Close() })
 	return w, dir
-}
-
-func logFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	slices.Sort(names)
-	return names
 }
 
 func readAll(t *testing.T, path string) ([]protolog.Record, *protolog.Reader) {
@@ -94,7 +56,7 @@ func readAll(t *testing.T, path string) ([]protolog.Record, *protolog.Reader) {
 }
 
 func TestWriterExactFormat(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	w, dir := newWriter(t, protolog.Receive, clk, nil)
 	s := w.Session(`SERVER1\Default Frontend SERVER1`, "172.20.102.10:25", "155.39.36.248:30648")
 	s.Connect()
@@ -108,7 +70,7 @@ func TestWriterExactFormat(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	files := logFiles(t, dir)
+	files := testkit.FileNames(t, dir)
 	if !slices.Equal(files, []string{"RECV2017041417-1.LOG"}) {
 		t.Fatalf("files %v", files)
 	}
@@ -142,14 +104,14 @@ func TestWriterExactFormat(t *testing.T) {
 }
 
 func TestSendLogHeaderAndName(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	w, dir := newWriter(t, protolog.Send, clk, func(o *protolog.Options) { o.Version = "15.1.2507.6" })
 	s := w.Session("Outbound to Office 365", "10.0.0.5:50123", "40.107.22.33:25")
 	s.Sent("EHLO mail.contoso.com")
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	files := logFiles(t, dir)
+	files := testkit.FileNames(t, dir)
 	if !slices.Equal(files, []string{"SEND2017041417-1.LOG"}) {
 		t.Fatalf("files %v", files)
 	}
@@ -170,7 +132,7 @@ func TestSendLogHeaderAndName(t *testing.T) {
 }
 
 func TestSessionIDs(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	w, _ := newWriter(t, protolog.Receive, clk, nil)
 	// .NET ticks for t0, the scheme behind Exchange's ids such as the seed's
 	// 08D479E14521204D (also April 2017).
@@ -201,7 +163,7 @@ func TestSessionIDs(t *testing.T) {
 }
 
 func TestSequencePerSession(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	w, dir := newWriter(t, protolog.Receive, clk, nil)
 	a := w.Session("c", "l", "ra")
 	b := w.Session("c", "l", "rb")
@@ -213,7 +175,7 @@ func TestSequencePerSession(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	recs, _ := readAll(t, filepath.Join(dir, logFiles(t, dir)[0]))
+	recs, _ := readAll(t, filepath.Join(dir, testkit.FileNames(t, dir)[0]))
 	seqs := map[string][]int{}
 	for _, r := range recs {
 		seqs[r.Remote] = append(seqs[r.Remote], r.Seq)
@@ -242,7 +204,7 @@ func TestNilWriterAndSession(t *testing.T) {
 }
 
 func TestSessionAfterClose(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	w, dir := newWriter(t, protolog.Receive, clk, nil)
 	s := w.Session("c", "l", "r")
 	s.Connect()
@@ -254,7 +216,7 @@ func TestSessionAfterClose(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	recs, _ := readAll(t, filepath.Join(dir, logFiles(t, dir)[0]))
+	recs, _ := readAll(t, filepath.Join(dir, testkit.FileNames(t, dir)[0]))
 	if len(recs) != 1 || recs[0].Event != '+' {
 		t.Fatalf("records after close: %+v", recs)
 	}
@@ -264,14 +226,14 @@ func TestSessionAfterClose(t *testing.T) {
 }
 
 func TestReceivedCertificateSparse(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	w, dir := newWriter(t, protolog.Receive, clk, nil)
 	s := w.Session("c", "l", "r")
 	s.Certificate("Received certificate", "", "", "", "4C0FA622D0D66E777AA123B1AF123456F001AE23", nil)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	recs, _ := readAll(t, filepath.Join(dir, logFiles(t, dir)[0]))
+	recs, _ := readAll(t, filepath.Join(dir, testkit.FileNames(t, dir)[0]))
 	var got [][2]string
 	for _, r := range recs {
 		got = append(got, [2]string{r.Data, r.Context})
@@ -283,7 +245,7 @@ func TestReceivedCertificateSparse(t *testing.T) {
 }
 
 func TestWriterRotatesBySizeAndHour(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	w, dir := newWriter(t, protolog.Receive, clk, func(o *protolog.Options) { o.MaxFileSize = 2048 })
 	s := w.Session(`SRV\Default Frontend SRV`, "10.0.0.1:25", "10.0.0.2:40000")
 	for i := 0; i < 40; i++ {
@@ -294,7 +256,7 @@ func TestWriterRotatesBySizeAndHour(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	files := logFiles(t, dir)
+	files := testkit.FileNames(t, dir)
 	if len(files) < 3 || files[len(files)-1] != "RECV2017041418-1.LOG" || files[0] != "RECV2017041417-1.LOG" {
 		t.Fatalf("files %v", files)
 	}
@@ -319,7 +281,7 @@ func TestWriterRotatesBySizeAndHour(t *testing.T) {
 }
 
 func TestWriterDropsWhenBufferFull(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	w, dir := newWriter(t, protolog.Receive, clk, func(o *protolog.Options) { o.MaxPending = 300 })
 	s := w.Session("c", "l", "r")
 	for i := 0; i < 10; i++ {
@@ -336,7 +298,7 @@ func TestWriterDropsWhenBufferFull(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	recs, _ := readAll(t, filepath.Join(dir, logFiles(t, dir)[0]))
+	recs, _ := readAll(t, filepath.Join(dir, testkit.FileNames(t, dir)[0]))
 	if int64(len(recs))+dropped != 11 {
 		t.Fatalf("%d written + %d dropped != 11", len(recs), dropped)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"mailflow/internal/config"
+	"mailflow/internal/testkit"
 )
 
 // The renewal flow of Exchange, live: a connector pinned by
@@ -21,7 +22,7 @@ func TestCertificateRenewalLive(t *testing.T) {
 	srv := start(t, f.cfg)
 	addr := srv.Receiver().Addrs()[0].String()
 	old, renewed := f.pki.Contoso, f.pki.Renewed
-	if got := thumbprintNow(t, addr); got != old.Thumbprint {
+	if got := testkit.Presented(t, addr); got != old.Thumbprint {
 		t.Fatalf("pinned connector presents %s, want mail.contoso.com %s", got, old.Thumbprint)
 	}
 
@@ -37,16 +38,16 @@ func TestCertificateRenewalLive(t *testing.T) {
 	if !bytes.Equal(f.read(t), good) || srv.Runtime() != before {
 		t.Fatal("refused removal changed the file or the runtime")
 	}
-	if got := thumbprintNow(t, addr); got != old.Thumbprint {
+	if got := testkit.Presented(t, addr); got != old.Thumbprint {
 		t.Fatalf("after the refused removal: %s", got)
 	}
 
 	// A session in flight across the import keeps the old certificate.
-	inFlight, err := openTLS(addr)
+	inFlight, err := testkit.DialTLS(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := inFlight.c.Mail("sender@tenant.example", nil); err != nil {
+	if _, err := inFlight.Mail("sender@tenant.example", nil); err != nil {
 		t.Fatal(err)
 	}
 	c, err := srv.ImportCertificate(config.CertificateRef{File: f.pki.RenewedFile})
@@ -56,19 +57,19 @@ func TestCertificateRenewalLive(t *testing.T) {
 	if c.Thumbprint != renewed.Thumbprint {
 		t.Fatalf("import returned %s, want %s", c.Thumbprint, renewed.Thumbprint)
 	}
-	if got := thumbprintNow(t, addr); got != renewed.Thumbprint {
+	if got := testkit.Presented(t, addr); got != renewed.Thumbprint {
 		t.Fatalf("after importing the renewal new sessions get %s, want the renewal %s", got, renewed.Thumbprint)
 	}
 	if !strings.Contains(string(f.read(t)), `tls_certificate_name: "`+old.Name()+`"`) {
 		t.Fatal("the import re-pinned the connector; it must not need to")
 	}
-	if code, err := inFlight.finish("user@contoso.com", body("across import")); code != 250 {
+	if code, err := inFlight.Finish("user@contoso.com", body("across import")); code != 250 {
 		t.Fatalf("session in flight across the import: %d %v", code, err)
 	}
-	if inFlight.thumbprint != old.Thumbprint {
-		t.Fatalf("session in flight saw %s", inFlight.thumbprint)
+	if inFlight.Thumbprint != old.Thumbprint {
+		t.Fatalf("session in flight saw %s", inFlight.Thumbprint)
 	}
-	inFlight.quit()
+	inFlight.Quit()
 
 	// Importing it again is refused; the file stays as it is.
 	good = f.read(t)
@@ -86,13 +87,13 @@ func TestCertificateRenewalLive(t *testing.T) {
 	if srv.Runtime().Store.FindThumbprint(old.Thumbprint) != nil {
 		t.Fatal("removed certificate still in the store")
 	}
-	if got := thumbprintNow(t, addr); got != renewed.Thumbprint {
+	if got := testkit.Presented(t, addr); got != renewed.Thumbprint {
 		t.Fatalf("after removing the old certificate: %s", got)
 	}
 	if err := srv.RemoveCertificate(renewed.Thumbprint); err == nil {
 		t.Fatal("removing the last certificate the pin matches was accepted")
 	}
-	if got := thumbprintNow(t, addr); got != renewed.Thumbprint {
+	if got := testkit.Presented(t, addr); got != renewed.Thumbprint {
 		t.Fatalf("after the refused removal: %s", got)
 	}
 }

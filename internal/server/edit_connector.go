@@ -1,10 +1,7 @@
 package server
 
 import (
-	"errors"
 	"fmt"
-	"reflect"
-	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -27,7 +24,7 @@ func SetConnectorFields(path, kind, name string, fields map[string]any, check co
 	if err == nil || config.AsErrors(err) != nil {
 		return err
 	}
-	unknown := unknownKeys(kind, fields)
+	unknown := config.UnknownConnectorKeys(kind, fields)
 	if len(unknown) == 0 {
 		return err
 	}
@@ -38,46 +35,14 @@ func SetConnectorFields(path, kind, name string, fields map[string]any, check co
 	return err
 }
 
-// unknownKeys lists the keys of fields the connector kind does not have.
-func unknownKeys(kind string, fields map[string]any) []string {
-	var t reflect.Type
-	switch strings.ToLower(kind) {
-	case "receive", "":
-		t = reflect.TypeFor[config.ReceiveConnector]()
-	case "send":
-		t = reflect.TypeFor[config.SendConnector]()
-	default:
-		return nil
-	}
-	known := map[string]bool{}
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if name != "" && name != "-" {
-			known[name] = true
-		}
-	}
-	var out []string
-	for k := range fields {
-		if !known[k] {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
 // wouldBeErrors writes keys into the named connector in memory and returns
 // the problems Parse reports for the result, or nil when it cannot build
 // that file (unknown connector, unusual layout).
 func wouldBeErrors(path, kind, name string, keys []string, fields map[string]any) config.Errors {
-	listKey := "receive_connectors"
-	if strings.EqualFold(kind, "send") {
-		listKey = "send_connectors"
-	}
 	data, err := config.Edit(path, func(root *yaml.Node) error {
-		item := connectorNode(root, listKey, name)
-		if item == nil {
-			return errors.New("connector not found")
+		item, err := config.ConnectorNode(root, kind, name)
+		if err != nil {
+			return err
 		}
 		for _, k := range keys {
 			var v yaml.Node
@@ -93,32 +58,4 @@ func wouldBeErrors(path, kind, name string, keys []string, fields map[string]any
 	}
 	_, err = config.Parse(path, data)
 	return config.AsErrors(err)
-}
-
-func connectorNode(root *yaml.Node, listKey, name string) *yaml.Node {
-	seq := mappingValue(root, listKey)
-	if seq == nil || seq.Kind != yaml.SequenceNode {
-		return nil
-	}
-	for _, item := range seq.Content {
-		if item.Kind != yaml.MappingNode {
-			continue
-		}
-		if n := mappingValue(item, "name"); n != nil && strings.EqualFold(n.Value, name) {
-			return item
-		}
-	}
-	return nil
-}
-
-func mappingValue(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"mailflow/internal/config"
 	"mailflow/internal/server"
+	"mailflow/internal/testkit"
 )
 
 // A valid live change reaches new sessions at once; a session that began
@@ -20,14 +21,14 @@ func TestSetConnectorLiveKeepsSessionsInFlight(t *testing.T) {
 
 	// One session mid-transaction after STARTTLS, one connected but still
 	// in plaintext.
-	inTLS, err := openTLS(addr)
+	inTLS, err := testkit.DialTLS(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inTLS.thumbprint != a.Thumbprint {
-		t.Fatalf("before the change the connector presents %s, want SERVER1 %s", inTLS.thumbprint, a.Thumbprint)
+	if inTLS.Thumbprint != a.Thumbprint {
+		t.Fatalf("before the change the connector presents %s, want SERVER1 %s", inTLS.Thumbprint, a.Thumbprint)
 	}
-	if _, err := inTLS.c.Mail("sender@tenant.example", nil); err != nil {
+	if _, err := inTLS.Mail("sender@tenant.example", nil); err != nil {
 		t.Fatal(err)
 	}
 	plain := dialPlain(t, addr)
@@ -39,25 +40,28 @@ func TestSetConnectorLiveKeepsSessionsInFlight(t *testing.T) {
 	if srv.Runtime() == before {
 		t.Fatal("the runtime was not swapped")
 	}
-	if got := thumbprintNow(t, addr); got != b.Thumbprint {
+	if got := testkit.Presented(t, addr); got != b.Thumbprint {
 		t.Fatalf("new session after the change got %s, want mail.contoso.com %s", got, b.Thumbprint)
 	}
-	if code, err := inTLS.finish("user@contoso.com", body("in flight")); code != 250 {
+	if code, err := inTLS.Finish("user@contoso.com", body("in flight")); code != 250 {
 		t.Fatalf("session in flight across the change: %d %v", code, err)
 	}
-	if cs, _ := inTLS.c.TLSConnectionState(); len(cs.PeerCertificates) == 0 || cs.PeerCertificates[0].Raw == nil {
+	if cs, _ := inTLS.TLSConnectionState(); len(cs.PeerCertificates) == 0 || cs.PeerCertificates[0].Raw == nil {
 		t.Fatal("session lost its TLS state")
 	}
-	inTLS.quit()
+	inTLS.Quit()
 	// A session accepted before the change keeps the connector it was
 	// accepted with, certificate included, even for a later STARTTLS.
-	if got := plain.startTLS(t); got != a.Thumbprint {
+	if err := plain.Secure(); err != nil {
+		t.Fatal(err)
+	}
+	if got := plain.Thumbprint; got != a.Thumbprint {
 		t.Fatalf("session accepted before the change, STARTTLS after: %s, want SERVER1 %s", got, a.Thumbprint)
 	}
-	if code, err := plain.send("sender@tenant.example", "user@contoso.com", body("plain then tls")); code != 250 {
+	if code, err := plain.Send("sender@tenant.example", "user@contoso.com", body("plain then tls")); code != 250 {
 		t.Fatalf("session accepted before the change: %d %v", code, err)
 	}
-	plain.quit()
+	plain.Quit()
 
 	// The file holds the change (comments kept) and a restart would agree.
 	data := string(f.read(t))
@@ -153,7 +157,7 @@ func TestInvalidChangeRefusedAsAtStartup(t *testing.T) {
 			if srv.Runtime() != before {
 				t.Fatal("refused change swapped the runtime")
 			}
-			if got := thumbprintNow(t, addr); got != f.pki.Server1.Thumbprint {
+			if got := testkit.Presented(t, addr); got != f.pki.Server1.Thumbprint {
 				t.Fatalf("after a refused change new sessions get %s, want SERVER1 %s", got, f.pki.Server1.Thumbprint)
 			}
 			live := config.AsErrors(err)
@@ -181,7 +185,7 @@ func TestInvalidChangeRefusedAsAtStartup(t *testing.T) {
 			if srv.Runtime() != before {
 				t.Fatal("refused reload swapped the runtime")
 			}
-			if got := thumbprintNow(t, addr); got != f.pki.Server1.Thumbprint {
+			if got := testkit.Presented(t, addr); got != f.pki.Server1.Thumbprint {
 				t.Fatalf("after a refused reload new sessions get %s", got)
 			}
 		})

@@ -11,6 +11,7 @@ import (
 	"mailflow/internal/certs"
 	"mailflow/internal/queue"
 	"mailflow/internal/server"
+	"mailflow/internal/testkit"
 	"mailflow/internal/tlscheck"
 )
 
@@ -88,7 +89,7 @@ func TestSendDomainValidationMatrix(t *testing.T) {
 		if err := certs.WritePEM(file, cert); err != nil {
 			t.Fatal(err)
 		}
-		ports[i] = freePort(t)
+		ports[i] = testkit.FreePort(t)
 		fmt.Fprintf(&recvCerts, "  - file: %s\n", file)
 		fmt.Fprintf(&recvConns, `  - name: Case %d
     bindings: ["127.0.0.1:%d"]
@@ -100,7 +101,7 @@ func TestSendDomainValidationMatrix(t *testing.T) {
 		fmt.Fprintf(&domains, "%s, ", c.domain)
 	}
 	recvCfg := filepath.Join(dir, "receiver.yaml")
-	writeConfig(t, recvCfg, fmt.Sprintf(`server:
+	testkit.WriteFile(t, recvCfg, fmt.Sprintf(`server:
   name: RECEIVER
   fqdn: receiver.test
   data_dir: ./receiver-data
@@ -129,9 +130,9 @@ receive_connectors:
 			fmt.Fprintf(&sendConns, "    tls_domain: %q\n", c.tlsDomain)
 		}
 	}
-	sendPort := freePort(t)
+	sendPort := testkit.FreePort(t)
 	sendCfg := filepath.Join(dir, "sender.yaml")
-	writeConfig(t, sendCfg, fmt.Sprintf(`server:
+	testkit.WriteFile(t, sendCfg, fmt.Sprintf(`server:
   name: SENDER
   fqdn: sender.example
   data_dir: ./sender-data
@@ -154,22 +155,22 @@ send_connectors:
 
 	// One message, one recipient per case, through the sender's SMTP.
 	s := dialPlain(t, fmt.Sprintf("127.0.0.1:%d", sendPort))
-	if _, err := s.c.Mail("alice@sender.example", nil); err != nil {
+	if _, err := s.Mail("alice@sender.example", nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range cases {
-		if _, err := s.c.Rcpt("user@" + c.domain); err != nil {
+		if _, err := s.Rcpt("user@" + c.domain); err != nil {
 			t.Fatalf("RCPT user@%s: %v", c.domain, err)
 		}
 	}
-	if r, err := s.c.Data(strings.NewReader("From: alice@sender.example\r\nSubject: matrix\r\n\r\nhello\r\n")); err != nil {
+	if r, err := s.Data(strings.NewReader("From: alice@sender.example\r\nSubject: matrix\r\n\r\nhello\r\n")); err != nil {
 		t.Fatalf("DATA: %v %v", r, err)
 	}
-	s.quit()
+	s.Quit()
 
 	// Wait until every recipient has had its first attempt.
 	var msg queue.Message
-	eventually(t, 30*time.Second, "a first delivery attempt to every recipient", func() bool {
+	testkit.Eventually(t, 30*time.Second, "a first delivery attempt to every recipient", func() bool {
 		list := sender.Queue().List()
 		if len(list) == 0 {
 			// Everything delivered (would fail below) or not queued yet.
@@ -199,7 +200,7 @@ send_connectors:
 					t.Fatalf("state %s (%s), want Delivered", r.State, r.LastError)
 				}
 				// The receiver stores locally after its 250.
-				eventually(t, 10*time.Second, "the message in the receiver's mailbox for "+c.domain, func() bool {
+				testkit.Eventually(t, 10*time.Second, "the message in the receiver's mailbox for "+c.domain, func() bool {
 					return mailboxCount(t, receiver, c.domain) == 1
 				})
 				return
@@ -209,21 +210,14 @@ send_connectors:
 			}
 			const status = "450 4.7.320 Certificate validation failed"
 			reason := string(c.want)
-			if !strings.HasPrefix(r.LastError, status) || !strings.Contains(r.LastError, "[Message="+reason+" ") ||
+			if !strings.HasPrefix(r.LastError, "{LED="+status) || !strings.Contains(r.LastError, "[Message="+reason+" ") ||
 				!strings.Contains(r.LastError, "{MSG="+reason+"}") || !strings.Contains(r.LastError, "[LastAttemptedIP=127.0.0.1:"+fmt.Sprint(ports[i])+"]") {
-				t.Fatalf("last error %q, want %s with [Message=%s …], {MSG=%s} and the attempted address", r.LastError, status, reason, reason)
+				t.Fatalf("last error %q, want {LED=%s with [Message=%s …], {MSG=%s} and the attempted address", r.LastError, status, reason, reason)
 			}
 			if n := mailboxCount(t, receiver, c.domain); n != 0 {
 				t.Fatalf("receiver got %d messages for %s over a refused certificate", n, c.domain)
 			}
 		})
-	}
-}
-
-func writeConfig(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
 	}
 }
 

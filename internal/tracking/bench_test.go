@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"mailflow/internal/testkit"
 	"mailflow/internal/tracking"
 )
 
@@ -35,7 +36,7 @@ func BenchmarkLog(b *testing.B) {
 // BenchmarkReader reports tracking log read throughput.
 func BenchmarkReader(b *testing.B) {
 	dir := b.TempDir()
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	w, err := tracking.NewWriter(tracking.Options{Dir: dir, Now: clk.Now, FlushInterval: time.Hour, MaxFileSize: 64 << 20})
 	if err != nil {
 		b.Fatal(err)

@@ -50,26 +50,22 @@ func splitStatuses(s string) []string {
 		return strings.Split(s, ";") // plain SMTP replies: nothing to balance
 	}
 	var out []string
-	depth, start := 0, 0
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '[', '{':
-			depth++
-		case ']', '}':
-			if depth > 0 {
-				depth--
-			}
-		case ';':
-			if depth == 0 {
-				out = append(out, unwrap(s[start:i]))
-				start = i + 1
-			}
+	for {
+		i := topLevelSemicolon(s)
+		if i < 0 {
+			return append(out, unwrap(s))
 		}
+		out = append(out, unwrap(s[:i]))
+		s = s[i+1:]
 	}
-	return append(out, unwrap(s[start:]))
 }
 
-func hasTopLevelSemicolon(s string) bool {
+func hasTopLevelSemicolon(s string) bool { return topLevelSemicolon(s) >= 0 }
+
+// topLevelSemicolon returns the index of the first ';' in s outside
+// brackets and braces, or -1. A stray closer does not push the depth below
+// zero, so text after it still splits.
+func topLevelSemicolon(s string) int {
 	depth := 0
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
@@ -81,11 +77,11 @@ func hasTopLevelSemicolon(s string) bool {
 			}
 		case ';':
 			if depth == 0 {
-				return true
+				return i
 			}
 		}
 	}
-	return false
+	return -1
 }
 
 // isWrapped reports whether s is "[...]" with the first '[' closed by the

@@ -2,13 +2,13 @@ package tracking_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"mailflow/internal/testkit"
 	"mailflow/internal/tracking"
 )
 
@@ -17,7 +17,7 @@ import (
 // 2010-style file far in the past, and files Search must ignore.
 func searchDir(t *testing.T) string {
 	t.Helper()
-	clk := &fakeClock{t: time.Date(2017, 4, 14, 17, 30, 0, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2017, 4, 14, 17, 30, 0, 0, time.UTC))
 	w, dir := newWriter(t, clk, nil)
 	log := func(at time.Time, id, sender, msgID string, rcpts ...string) {
 		w.Log(tracking.Event{Time: at, EventID: id, Sender: sender, MessageID: msgID, Recipients: rcpts})
@@ -39,20 +39,13 @@ func searchDir(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(plain); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	zipped := testkit.Gzip(t, plain)
 	write := func(name string, data []byte) {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write("MSGTRKMD2017041417-1.LOG.gz", buf.Bytes())
+	write("MSGTRKMD2017041417-1.LOG.gz", zipped)
 	old := bytes.ReplaceAll(plain, []byte("2017-04-14T"), []byte("2017-01-02T"))
 	write("MSGTRK20170102-1.LOG", old)
 	write("RECV2017041417-1.LOG", plain) // not a tracking log

@@ -1,8 +1,6 @@
 package tracking_test
 
 import (
-	"bytes"
-	"compress/gzip"
 	"errors"
 	"io"
 	"os"
@@ -10,35 +8,18 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"mailflow/internal/testkit"
 	"mailflow/internal/tracking"
 )
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 var t0 = time.Date(2017, 4, 14, 17, 0, 41, 125e6, time.UTC)
 
 const sendDetail = "{LED=450 4.7.320 Certificate validation failed [Message=SubjectMismatch] [LastAttemptedServerName=mail.contoso.com] [LastAttemptedIP=1.2.3.4:25] [SERVER1]};{MSG=SubjectMismatch};{FQDN=mail.contoso.com};{IP=1.2.3.4};{LRT=11/1/2017 12:12:45 PM}"
 
-func newWriter(t *testing.T, clk *fakeClock, mutate func(*tracking.Options)) (*tracking.Writer, string) {
+func newWriter(t *testing.T, clk *testkit.Clock, mutate func(*tracking.Options)) (*tracking.Writer, string) {
 	t.Helper()
 	dir := t.TempDir()
 	o := tracking.Options{Dir: dir, Now: clk.Now, FlushInterval: time.Hour}
@@ -74,20 +55,6 @@ func readEvents(t *testing.T, path string) ([]tracking.Event, *tracking.Reader) 
 	}
 }
 
-func files(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	slices.Sort(names)
-	return names
-}
-
 // fullEvent sets every field, with the values that stress the format.
 func fullEvent(at time.Time) tracking.Event {
 	return tracking.Event{
@@ -106,7 +73,7 @@ func fullEvent(at time.Time) tracking.Event {
 }
 
 func TestWriteReadRoundTrip(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	w, dir := newWriter(t, clk, nil)
 	in := fullEvent(t0)
 	w.Log(in)
@@ -115,7 +82,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	names := files(t, dir)
+	names := testkit.FileNames(t, dir)
 	if !slices.Equal(names, []string{"MSGTRK2017041417-1.LOG"}) {
 		t.Fatalf("files %v", names)
 	}
@@ -137,7 +104,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 }
 
 func TestWriterHeaderExactly(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	w, dir := newWriter(t, clk, func(o *tracking.Options) { o.Version = "15.1.2507.6" })
 	w.Log(tracking.Event{Time: t0, EventID: "RECEIVE"})
 	if err := w.Close(); err != nil {
@@ -157,7 +124,7 @@ func TestWriterHeaderExactly(t *testing.T) {
 }
 
 func TestDeferDetailQuotedOnDisk(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	w, dir := newWriter(t, clk, nil)
 	detail := "{LED=451 4.4.0 Primary target IP address responded with: \"454 4.7.5 no cert, sorry\"};{FQDN=mail.contoso.com};{IP=1.2.3.4}"
 	w.Log(tracking.Event{Time: t0, EventID: tracking.EventDefer, Recipients: []string{"a@contoso.com"}, RecipientStatus: []string{detail}})
@@ -177,7 +144,7 @@ func TestDeferDetailQuotedOnDisk(t *testing.T) {
 }
 
 func TestRotationBySizeAndHour(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	w, dir := newWriter(t, clk, func(o *tracking.Options) { o.MaxFileSize = 4000 })
 	for i := 0; i < 12; i++ {
 		w.Log(fullEvent(clk.Now()))
@@ -190,7 +157,7 @@ func TestRotationBySizeAndHour(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	names := files(t, dir)
+	names := testkit.FileNames(t, dir)
 	if len(names) < 3 || names[0] != "MSGTRK2017041417-1.LOG" || names[1] != "MSGTRK2017041417-2.LOG" || names[len(names)-1] != "MSGTRK2017041418-1.LOG" {
 		t.Fatalf("files %v", names)
 	}
@@ -220,14 +187,14 @@ func TestNilWriterAndLogAfterClose(t *testing.T) {
 	if nilW.Flush() != nil || nilW.Close() != nil || nilW.Dropped() != 0 {
 		t.Fatal("nil Writer not inert")
 	}
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	w, dir := newWriter(t, clk, nil)
 	w.Log(tracking.Event{Time: t0, EventID: "RECEIVE"})
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 	w.Log(tracking.Event{Time: t0, EventID: "SEND"})
-	got, _ := readEvents(t, filepath.Join(dir, files(t, dir)[0]))
+	got, _ := readEvents(t, filepath.Join(dir, testkit.FileNames(t, dir)[0]))
 	if len(got) != 1 || got[0].EventID != "RECEIVE" {
 		t.Fatalf("events %+v", got)
 	}
@@ -290,16 +257,9 @@ func TestReadGzip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(plain); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	zipped := testkit.Gzip(t, plain)
 	path := filepath.Join(t.TempDir(), "MSGTRK2017041417-1.LOG.gz")
-	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(path, zipped, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	a, _ := readEvents(t, path)

@@ -1,0 +1,41 @@
+package testkit
+
+import (
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Logger returns a logger that writes warnings and errors to the test log,
+// so a failing test shows what the code under test said. Lines logged after
+// the test has ended are dropped (testing forbids them).
+//
+// Call it before starting what logs: its own cleanup is then registered
+// first and runs last, so lines logged while the server closes still reach
+// the test log.
+func Logger(t testing.TB) *slog.Logger {
+	w := &testWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// testWriter forwards log lines to the test log until the test ends.
+type testWriter struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
