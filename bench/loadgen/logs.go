@@ -83,7 +83,7 @@ func (h *harness) logs(ctx context.Context) error {
 		if err := os.WriteFile(script, []byte(pythonBaseline), 0o644); err != nil {
 			return err
 		}
-		// Seven times slower than mailflow and stable: by default one
+		// Six times slower than mailflow and steady: by default one
 		// round keeps bench/run within its ten minutes.
 		tools = append(tools, logTool{name: "python3 csv", argv: []string{"python3", script, path}, okCodes: map[int]bool{0: true}, maxRounds: h.opts.pythonRounds})
 	} else {

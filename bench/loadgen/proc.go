@@ -127,16 +127,6 @@ func (p *proc) stop() {
 	}
 }
 
-// exited reports whether the child has gone.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // tail returns the end of the child's stderr for error messages.
 func (p *proc) tail() string {
 	b, err := os.ReadFile(p.stderr)

@@ -23,7 +23,7 @@ import (
 // profiled. bench/run --profile DIR uses it in place of the mailflow
 // binary. SIGUSR1 writes the heap profile (the idle-memory part sends it
 // while its sessions are open); SIGINT/SIGTERM stop the server and write
-// the CPU profile.
+// the CPU profile, and the heap profile if SIGUSR1 never came.
 func serveCmd(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "mailflow configuration file (required)")
@@ -58,11 +58,13 @@ func serveCmd(args []string) error {
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGINT, syscall.SIGTERM)
+	heapWritten := false
 	for sig := range sigs {
 		if sig == syscall.SIGUSR1 {
 			if err := writeHeapProfile(*heapProfile); err != nil {
 				logger.Error("heap profile", "error", err)
 			} else if *heapProfile != "" {
+				heapWritten = true
 				fmt.Printf("loadgen: heap profile written to %s\n", *heapProfile)
 			}
 			continue
@@ -72,8 +74,12 @@ func serveCmd(args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err = srv.Close(ctx)
-	if herr := writeHeapProfile(*heapProfile); herr != nil && err == nil {
-		err = herr
+	// The profile asked for while sessions were open is the one that
+	// matters; at exit there is only a fresh one to write when none was.
+	if !heapWritten {
+		if herr := writeHeapProfile(*heapProfile); herr != nil && err == nil {
+			err = herr
+		}
 	}
 	return err
 }

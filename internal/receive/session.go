@@ -66,7 +66,9 @@ func (s *session) run() {
 	// As Exchange does, name the rights the connector gives before the
 	// greeting: the log then shows who could relay on every session, not
 	// only on those that went on to STARTTLS.
-	s.log.Info(s.perms.String(), "Set Session Permissions")
+	if s.log != nil {
+		s.log.Info(s.perms.String(), "Set Session Permissions")
+	}
 	s.reply(220, "", fmt.Sprintf("%s Microsoft ESMTP MAIL Service ready at %s (mailflow)", s.fqdn(), s.st.Now().UTC().Format(time.RFC1123Z)))
 	s.flush()
 	disc := "Local"

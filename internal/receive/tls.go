@@ -100,7 +100,9 @@ func (s *session) startTLS(cmd smtp.Command) {
 	s.helo = ""
 	s.esmtp = false
 	s.resetTransaction()
-	s.log.Info(s.perms.String(), "Set Session Permissions")
+	if s.log != nil {
+		s.log.Info(s.perms.String(), "Set Session Permissions")
+	}
 }
 
 // verifyClient judges the client certificate of a domain-secure connector
