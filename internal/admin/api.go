@@ -66,7 +66,7 @@ func start(srv *server.Server, logger *slog.Logger, listen func(network, address
 		ln = tls.NewListener(ln, tlsCfg)
 	}
 	a.ln = ln
-	a.http = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second,
+	a.http = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	go a.http.Serve(ln)
 	return a, nil

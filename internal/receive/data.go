@@ -47,9 +47,19 @@ func (s *session) data(cmd smtp.Command) {
 		dataTimeout = 10 * time.Minute
 	}
 	s.conn.SetReadDeadline(time.Now().Add(dataTimeout))
-	_, err := s.r.ReadData(&buf, max, maxTextLine)
+	bw := &budgetWriter{buf: &buf, srv: s.srv}
+	_, err := s.r.ReadData(bw, max, maxTextLine)
+	// The body is copied into the queue by Put below; the reservation
+	// ends with this function.
+	defer func() { s.srv.releaseBudget(bw.reserved) }()
 	switch {
 	case err == nil:
+	case errors.Is(err, errOverBudget):
+		s.srv.opts.Logger.Warn("message refused: bodies being received exceed the server-wide in-flight limit",
+			"connector", s.c.Name(), "remote", s.remote.String(), "limit_bytes", s.srv.inflightLimit())
+		s.reply(452, "4.3.1", "Insufficient system resources, try again later")
+		s.resetTransaction()
+		return
 	case errors.Is(err, smtp.ErrBareLineEnding):
 		s.errors++
 		s.log.Info("", "Message rejected: bare CR or LF in DATA (SMTP smuggling protection)")
@@ -119,11 +129,29 @@ func (s *session) data(cmd smtp.Command) {
 	s.resetTransaction()
 }
 
+// maxEchoedMessageID bounds the Message-ID echoed in the 250 reply.
+const maxEchoedMessageID = 200
+
+// maxHeaderValue bounds the Message-ID and Subject kept for tracking.
+const maxHeaderValue = 998
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // bypassSizeLimit caps messages from senders with BypassMessageSizeLimit.
 const bypassSizeLimit = 1 << 30
 
 func orBracket(mid, id, host string) string {
-	if mid != "" {
+	// Echo the client's Message-ID only when it is short and printable: a
+	// reply line must stay within RFC 5321's 512 octets, or the client
+	// (mailflow's own included) cannot read the 250 and sends again.
+	if mid != "" && len(mid) <= maxEchoedMessageID && printable(mid) {
 		return mid
 	}
 	return "<" + id + "@" + host + ">"
@@ -190,5 +218,12 @@ func headerFields(msg []byte) (messageID, subject string) {
 		cur = line
 	}
 	flush()
-	return messageID, subject
+	return truncate(messageID, maxHeaderValue), truncate(subject, maxHeaderValue)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }

@@ -32,12 +32,16 @@ type Options struct {
 	// OnAccepted observes every message acknowledged with 250 (message
 	// tracking RECEIVE). It must not block.
 	OnAccepted func(id string, env queue.Envelope)
+	// InflightLimit bounds the DATA bytes held by all sessions together
+	// (0 = DefaultInflightLimit).
+	InflightLimit int64
 }
 
 // Server accepts SMTP connections for all receive connectors.
 type Server struct {
 	opts     Options
 	settings atomic.Pointer[Settings]
+	inflight atomic.Int64 // DATA bytes reserved by sessions (budget.go)
 
 	mu        sync.Mutex
 	listeners map[string]*listener // by listen address
@@ -89,7 +93,12 @@ func (s *Server) Apply(st *Settings) error {
 			for _, l := range opened {
 				l.ln.Close()
 			}
-			return fmt.Errorf("listen on %s: %w (another process may hold the port; change the connector's bindings)", a, err)
+			for held, l := range s.listeners {
+				if !keep[held] && samePort(l.ln.Addr(), b.Port) {
+					return fmt.Errorf("listen on %s: %w: the port is held by mailflow's own listener %s, which this change drops; the kernel refuses a specific address next to a wildcard on one port, so restart mailflow serve to apply this binding change", b.ListenAddress(), err, l.ln.Addr())
+				}
+			}
+			return fmt.Errorf("listen on %s: %w (another process may hold the port; change the connector's bindings)", b.ListenAddress(), err)
 		}
 		opened[a] = &listener{addr: a, ln: ln, done: make(chan struct{})}
 	}
@@ -163,9 +172,16 @@ func (s *Server) accept(l *listener) {
 	}
 }
 
+func samePort(a net.Addr, port uint16) bool {
+	return addrPort(a).Port() == port
+}
+
 func addrPort(a net.Addr) netip.AddrPort {
 	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.AddrPort()
+		// Unmap so IPv4 clients on a dual-stack binding are logged and
+		// traced as a.b.c.d, as Exchange logs them.
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
 	ap, _ := netip.ParseAddrPort(a.String())
 	return ap

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"mailflow/internal/mailbox"
 	"mailflow/internal/protolog"
 	"mailflow/internal/smtp"
 )
@@ -255,6 +256,12 @@ func (s *session) mail(cmd smtp.Command) {
 		s.reply(503, "5.5.2", "Sender already specified")
 		return
 	case !s.tls && (s.c.Config.RequireTLS || s.c.Config.DomainSecureEnabled):
+		if !s.c.OffersTLS() {
+			// Same status as Exchange, plus the reason the administrator
+			// needs: STARTTLS is not even offered (event 12014).
+			s.reply(451, "5.7.3", "STARTTLS is required to send mail; STARTTLS is not offered: no certificate for "+s.c.Selection.Sought)
+			return
+		}
 		s.reply(451, "5.7.3", "STARTTLS is required to send mail")
 		return
 	}
@@ -349,6 +356,15 @@ func (s *session) rcpt(cmd smtp.Command) {
 		}
 		domain = firstAccepted(s.st)
 		addr = "postmaster@" + domain
+	}
+	if s.st.IsAccepted(domain) {
+		// Refuse now what local delivery would refuse later, instead of
+		// queueing a message that can only bounce after 24 hours.
+		if _, _, err := mailbox.SplitRecipient(addr); err != nil {
+			s.errors++
+			s.reply(550, "5.1.3", "Recipient address cannot be delivered to a local mailbox: "+err.Error())
+			return
+		}
 	}
 	if !s.st.IsAccepted(domain) && !s.perms.Has(PermAcceptAnyRecipient) {
 		s.reply(550, "5.7.54", "SMTP; Unable to relay recipient in non-accepted domain")

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -35,6 +36,10 @@ func Check(now time.Time, keep func(*Runtime)) config.Check {
 func (s *Server) Change(edit func(path string, check config.Check) error) error {
 	s.reload.Lock()
 	defer s.reload.Unlock()
+	before, err := os.ReadFile(s.path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", s.path, err)
+	}
 	var rt *Runtime
 	if err := edit(s.path, Check(s.now(), func(r *Runtime) { rt = r })); err != nil {
 		return err
@@ -42,7 +47,15 @@ func (s *Server) Change(edit func(path string, check config.Check) error) error 
 	if rt == nil {
 		return errors.New("internal error: the change was saved but not validated; run mailflow serve's reload (SIGHUP)")
 	}
-	return s.apply(rt)
+	if err := s.apply(rt); err != nil {
+		// The file was valid but could not be made live (a listener could
+		// not open): put the file back so file and server agree.
+		if rerr := config.WriteAtomic(s.path, before); rerr != nil {
+			return fmt.Errorf("%w; the change is saved in %s but NOT live, and restoring the file failed: %v", err, s.path, rerr)
+		}
+		return fmt.Errorf("%w; the change was not applied and %s was restored", err, s.path)
+	}
+	return nil
 }
 
 // SetConnector changes fields of a receive or send connector live.

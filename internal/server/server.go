@@ -36,13 +36,16 @@ type Server struct {
 	rt     atomic.Pointer[Runtime]
 	reload sync.Mutex
 
-	recv    *receive.Server
-	queue   *queue.Queue
-	clock   queue.Clock
-	mailbox *mailbox.Store
-	recvLog *protolog.Writer
-	sendLog *protolog.Writer
-	track   *tracking.Writer
+	recv  *receive.Server
+	queue *queue.Queue
+	clock queue.Clock
+	// Fixed at Start: where the queue, mailboxes and logs live.
+	trackDir string
+	fixed    fixedSettings
+	mailbox  *mailbox.Store
+	recvLog  *protolog.Writer
+	sendLog  *protolog.Writer
+	track    *tracking.Writer
 
 	cancel context.CancelFunc
 	done   chan error
@@ -74,7 +77,9 @@ func Start(path string, opts Options) (*Server, error) {
 	if s.sendLog, err = protolog.NewWriter(protolog.Options{Dir: filepath.Join(logDir, "ProtocolLog", "SmtpSend"), Kind: protolog.Send}); err != nil {
 		return nil, fmt.Errorf("open send protocol log: %w", err)
 	}
-	if s.track, err = tracking.NewWriter(tracking.Options{Dir: filepath.Join(logDir, "MessageTracking")}); err != nil {
+	s.trackDir = filepath.Join(logDir, "MessageTracking")
+	s.fixed = fixedOf(cfg)
+	if s.track, err = tracking.NewWriter(tracking.Options{Dir: s.trackDir}); err != nil {
 		return nil, fmt.Errorf("open message tracking log: %w", err)
 	}
 	if s.mailbox, err = mailbox.Open(filepath.Join(cfg.DataDir(), "mailboxes")); err != nil {
@@ -135,9 +140,7 @@ func (s *Server) Receiver() *receive.Server { return s.recv }
 func (s *Server) ConfigPath() string { return s.path }
 
 // TrackingDir is where message tracking logs are written.
-func (s *Server) TrackingDir() string {
-	return filepath.Join(s.Runtime().Cfg.LogDir(), "MessageTracking")
-}
+func (s *Server) TrackingDir() string { return s.trackDir }
 
 // Reload re-reads the configuration file and applies it live. On any error
 // the running configuration stays and the error is returned.
@@ -164,6 +167,9 @@ func (s *Server) apply(rt *Runtime) error {
 	}
 	s.rt.Store(s.withSender(rt))
 	for _, w := range rt.Warnings {
+		s.log.Warn(w)
+	}
+	for _, w := range s.fixed.changes(fixedOf(rt.Cfg)) {
 		s.log.Warn(w)
 	}
 	s.log.Info("configuration applied", "file", s.path,
