@@ -71,6 +71,16 @@ func Start(path string, opts Options) (*Server, error) {
 	}
 	cfg := rt.Cfg
 	logDir := cfg.LogDir()
+	// Whatever was opened is closed again if start-up fails half way.
+	started := false
+	defer func() {
+		if !started {
+			s.closeLogs()
+			if s.mailbox != nil {
+				s.mailbox.Close()
+			}
+		}
+	}()
 	if s.recvLog, err = protolog.NewWriter(protolog.Options{Dir: filepath.Join(logDir, "ProtocolLog", "SmtpReceive"), Kind: protolog.Receive}); err != nil {
 		return nil, fmt.Errorf("open receive protocol log: %w", err)
 	}
@@ -100,7 +110,6 @@ func Start(path string, opts Options) (*Server, error) {
 		Logger:      s.log,
 	})
 	if err != nil {
-		s.closeLogs()
 		return nil, fmt.Errorf("open queue in %s: %w", filepath.Join(cfg.DataDir(), "queue"), err)
 	}
 	s.queue = q
@@ -110,12 +119,12 @@ func Start(path string, opts Options) (*Server, error) {
 	})
 	if err := s.recv.Apply(rt.Recv); err != nil {
 		q.Close()
-		s.closeLogs()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go func() { s.done <- q.Run(ctx) }()
+	started = true
 	return s, nil
 }
 
