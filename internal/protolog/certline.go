@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // CertEvent is a certificate Exchange (or mailflow) logged in a session:
@@ -87,19 +89,29 @@ type token struct {
 	start int
 }
 
-// tokens splits s on runs of spaces, remembering where each token starts.
+// tokens splits s on runs of white space (as strings.Fields does: a tab
+// or form feed in a hand-edited log separates tokens too), remembering
+// where each token starts.
 func tokens(s string) []token {
 	var out []token
 	for i := 0; i < len(s); {
-		for i < len(s) && s[i] == ' ' {
-			i++
+		for i < len(s) {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if !unicode.IsSpace(r) {
+				break
+			}
+			i += n
 		}
 		if i == len(s) {
 			break
 		}
 		j := i
-		for j < len(s) && s[j] != ' ' {
-			j++
+		for j < len(s) {
+			r, n := utf8.DecodeRuneInString(s[j:])
+			if unicode.IsSpace(r) {
+				break
+			}
+			j += n
 		}
 		out = append(out, token{s[i:j], i})
 		i = j
