@@ -208,35 +208,11 @@ func DefaultEHLOName() string {
 // SplitTarget reads "host", "host:port", "[ip]", "[ip]:port" or a bare IPv6
 // address, with defPort for none.
 func SplitTarget(s string, defPort int) (host string, port int, err error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", 0, fmt.Errorf("empty target: give HOST or HOST:PORT")
-	}
-	if ip, err := netip.ParseAddr(s); err == nil {
-		return ip.String(), defPort, nil
-	}
-	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
-		inner := s[1 : len(s)-1]
-		if _, err := netip.ParseAddr(inner); err != nil {
-			return "", 0, fmt.Errorf("target %q: not an address literal", s)
-		}
-		return inner, defPort, nil
-	}
-	if !strings.Contains(s, ":") {
-		return s, defPort, nil
-	}
-	h, p, err := net.SplitHostPort(s)
+	host, port, err = send.SplitHostPort(s, defPort)
 	if err != nil {
-		return "", 0, fmt.Errorf("target %q: %w", s, err)
+		return "", 0, fmt.Errorf("target %w", err)
 	}
-	port, err = strconv.Atoi(p)
-	if err != nil || port <= 0 || port > 65535 {
-		return "", 0, fmt.Errorf("target %q: port %q is not a number from 1 to 65535", s, p)
-	}
-	if h == "" {
-		return "", 0, fmt.Errorf("target %q: no host", s)
-	}
-	return h, port, nil
+	return host, port, nil
 }
 
 // Probe connects to opts.Target as a sender with opts.Level expecting

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -277,5 +276,3 @@ func (s *Server) Close(ctx context.Context) error {
 	<-done
 	return nil
 }
-
-func lower(s string) string { return strings.ToLower(s) }

@@ -84,7 +84,7 @@ func (s *Sender) targets(ctx context.Context, c Connector, domain string) ([]Tar
 	var hosts []named
 	if len(c.Hosts) > 0 {
 		for _, h := range c.Hosts {
-			host, p, err := splitHostPort(h, port)
+			host, p, err := SplitHostPort(h, port)
 			if err != nil {
 				return nil, &resolveFailure{host: h, err: err}
 			}
@@ -143,12 +143,14 @@ func (s *Sender) targets(ctx context.Context, c Connector, domain string) ([]Tar
 	return out, nil
 }
 
-// splitHostPort reads "host", "host:port", "[ip]", "[ip]:port" or a bare
-// IPv6 address.
-func splitHostPort(s string, defPort int) (string, int, error) {
+// SplitHostPort reads "host", "host:port", an IP address, or an address
+// literal "[1.2.3.4]" / "[IPv6:…]" with an optional ":port", as smart
+// hosts and probe targets are written. It is the one parser of that form:
+// the sender and the probe must resolve a target identically.
+func SplitHostPort(s string, defPort int) (string, int, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return "", 0, errors.New("empty smart host")
+		return "", 0, errors.New("empty host: give HOST or HOST:PORT")
 	}
 	if ip, err := netip.ParseAddr(s); err == nil {
 		return ip.String(), defPort, nil
@@ -156,7 +158,7 @@ func splitHostPort(s string, defPort int) (string, int, error) {
 	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
 		inner := strings.TrimPrefix(s[1:len(s)-1], "IPv6:")
 		if _, err := netip.ParseAddr(inner); err != nil {
-			return "", 0, fmt.Errorf("smart host %q: not an address literal", s)
+			return "", 0, fmt.Errorf("%q: not an address literal", s)
 		}
 		return inner, defPort, nil
 	}
@@ -165,11 +167,15 @@ func splitHostPort(s string, defPort int) (string, int, error) {
 	}
 	host, portStr, err := net.SplitHostPort(s)
 	if err != nil {
-		return "", 0, fmt.Errorf("smart host %q: %w", s, err)
+		return "", 0, fmt.Errorf("%q: %w", s, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || port <= 0 || port > 65535 {
-		return "", 0, fmt.Errorf("smart host %q: invalid port", s)
+		return "", 0, fmt.Errorf("%q: port %q is not a number from 1 to 65535", s, portStr)
 	}
-	return strings.TrimPrefix(host, "IPv6:"), port, nil
+	host = strings.TrimPrefix(host, "IPv6:")
+	if host == "" {
+		return "", 0, fmt.Errorf("%q: no host", s)
+	}
+	return host, port, nil
 }

@@ -656,9 +656,9 @@ func TestSplitHostPort(t *testing.T) {
 		{in: "[nonsense]", bad: true},
 	}
 	for _, tt := range tests {
-		host, port, err := splitHostPort(tt.in, 25)
+		host, port, err := SplitHostPort(tt.in, 25)
 		if tt.bad != (err != nil) || !tt.bad && (host != tt.host || port != tt.port) {
-			t.Errorf("splitHostPort(%q) = %q %d %v", tt.in, host, port, err)
+			t.Errorf("SplitHostPort(%q) = %q %d %v", tt.in, host, port, err)
 		}
 	}
 }
