@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // Crash safety (RFC 5321 §6.1: a server "MUST NOT lose the message … because

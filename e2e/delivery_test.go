@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/admin"
-	"mailflow/internal/lab"
-	"mailflow/internal/testkit"
-	"mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 // The hybrid pair: a cloud tenant (playing Exchange Online) and an

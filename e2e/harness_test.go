@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 var binary string

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/lab"
-	"mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // liveConfig is an on-premises configuration with the admin API on a

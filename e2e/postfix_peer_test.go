@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/lab"
-	"mailflow/internal/testkit"
-	"mailflow/internal/testpeer"
+	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/testpeer"
 )
 
 // TestPostfixPeerCertificateFix plays the first seed with Postfix as the

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/lab"
-	"mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // onprem writes a configuration shaped like examples/onprem.yaml, bound to

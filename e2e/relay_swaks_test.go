@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/lab"
-	"mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // relayConfig writes a configuration with three receive connectors on one

@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/certs"
 )
 
 // certFiles is one generated certificate in the forms the peers want.

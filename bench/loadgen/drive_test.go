@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/certs"
 )
 
 // testSink runs the Go sink in this process on loopback; its progress

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/diag"
 )
 
 // genlogCmd runs `loadgen genlog`: writes an Exchange-format SmtpReceive

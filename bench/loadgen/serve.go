@@ -14,12 +14,12 @@ import (
 	"syscall"
 	"time"
 
-	"mailflow/internal/diag"
-	"mailflow/internal/server"
+	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/node"
 )
 
 // serveCmd runs `loadgen serve`: the same transport `mailflow serve` runs
-// (server.Start, no admin API), in this process, so that it can be
+// (node.Start, no admin API), in this process, so that it can be
 // profiled. bench/run --profile DIR uses it in place of the mailflow
 // binary. SIGUSR1 writes the heap profile (the idle-memory part sends it
 // while its sessions are open); SIGINT/SIGTERM stop the server and write
@@ -49,7 +49,7 @@ func serveCmd(args []string) error {
 			}
 		}()
 	}
-	srv, err := server.Start(*cfgPath, server.Options{Logger: logger})
+	srv, err := node.Start(*cfgPath, node.Options{Logger: logger})
 	if err != nil {
 		return err
 	}

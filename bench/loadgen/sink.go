@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/certs"
 )
 
 // sinkCmd runs `loadgen sink`: an SMTP server that accepts every message

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/certs"
 )
 
 // tlsServerCmd runs `loadgen tls-server`: the physical limit for fresh TLS

@@ -6,11 +6,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mailflow/internal/admin"
-	"mailflow/internal/certs"
-	"mailflow/internal/config"
-	"mailflow/internal/lab"
-	"mailflow/internal/server"
+	"github.com/mailflowhq/mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/node"
 )
 
 func newCertImportCmd() *cobra.Command {
@@ -32,7 +32,7 @@ automatically (the newest NotBefore wins): no re-pinning needed.`,
 				return nil
 			}, func() error {
 				ref := config.CertificateRef{File: absPath(args[0]), KeyFile: absPath(keyFile), PasswordFile: absPath(passFile)}
-				if err := config.AddCertificate(cfgPath, ref, server.Check(time.Now(), nil)); err != nil {
+				if err := config.AddCertificate(cfgPath, ref, node.Check(time.Now(), nil)); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "added %s to %s\n", ref.File, cfgPath)
@@ -61,7 +61,7 @@ func newCertRemoveCmd() *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "removed %s and applied live\n", tp)
 				return nil
 			}, func() error {
-				rt, err := server.Build(cfgPath, time.Now())
+				rt, err := node.Build(cfgPath, time.Now())
 				if err != nil {
 					return err
 				}
@@ -69,7 +69,7 @@ func newCertRemoveCmd() *cobra.Command {
 				if c == nil {
 					return fmt.Errorf("no certificate with thumbprint %s in %s; list them with mailflow cert list --config %s", tp, cfgPath, cfgPath)
 				}
-				if err := config.RemoveCertificate(cfgPath, c.Source, server.Check(time.Now(), nil)); err != nil {
+				if err := config.RemoveCertificate(cfgPath, c.Source, node.Check(time.Now(), nil)); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "removed %s (%s) from %s\n", tp, c.Source, cfgPath)

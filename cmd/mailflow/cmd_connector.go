@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mailflow/internal/admin"
-	"mailflow/internal/server"
+	"github.com/mailflowhq/mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/node"
 )
 
 func init() {
@@ -35,7 +35,7 @@ func newConnectorListCmd() *cobra.Command {
 				list, err = c.Connectors()
 				return err
 			}, func() error {
-				rt, err := server.Build(cfgPath, time.Now())
+				rt, err := node.Build(cfgPath, time.Now())
 				if err != nil {
 					return err
 				}
@@ -167,7 +167,7 @@ Example (the first seed's fix):
 				}
 				return err
 			}, func() error {
-				err := server.SetConnectorFields(cfgPath, kind, name, fields, server.Check(time.Now(), nil))
+				err := node.SetConnectorFields(cfgPath, kind, name, fields, node.Check(time.Now(), nil))
 				if err == nil {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s connector %q changed in %s; a running server picks it up on SIGHUP or restart.\n", kind, name, cfgPath)
 				}

@@ -6,10 +6,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mailflow/internal/config"
-	"mailflow/internal/diag"
-	"mailflow/internal/server"
-	"mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/node"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // newConnectorValidateCmd is `mailflow connector validate`; the connector
@@ -62,7 +62,7 @@ Exit status: 0 pass, 1 fail, 2 could not test.`,
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			rt, err := server.BuildFrom(cfg, now)
+			rt, err := node.BuildFrom(cfg, now)
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}

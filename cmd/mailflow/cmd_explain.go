@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/diag"
 )
 
 // explainMaxStdin bounds what explain reads from standard input: an error

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/lab"
 )
 
 func init() {

@@ -12,9 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/diag"
-	"mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // probeFlags are the flags shared by probe and connector validate.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/admin"
 )
 
 func init() {

@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mailflow/internal/admin"
-	"mailflow/internal/server"
+	"github.com/mailflowhq/mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/node"
 )
 
 func init() {
@@ -32,7 +32,7 @@ error and the running configuration stays. SIGINT/SIGTERM stop gracefully.`,
 				return err
 			}
 			slog.SetDefault(logger)
-			srv, err := server.Start(cfgPath, server.Options{Logger: logger})
+			srv, err := node.Start(cfgPath, node.Options{Logger: logger})
 			if err != nil {
 				return err
 			}

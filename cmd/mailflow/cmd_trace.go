@@ -8,9 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"mailflow/internal/admin"
-	"mailflow/internal/config"
-	"mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 func init() {

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/admin"
 )
 
 // onServer runs live against the server that the configuration file

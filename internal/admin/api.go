@@ -13,17 +13,17 @@ import (
 	"strings"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/config"
-	"mailflow/internal/queue"
-	"mailflow/internal/receive"
-	"mailflow/internal/server"
-	"mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/queue"
+	"github.com/mailflowhq/mailflow/internal/receive"
+	"github.com/mailflowhq/mailflow/internal/node"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
-// Server is the running admin API.
-type Server struct {
-	srv       *server.Server
+// API is the running admin API.
+type API struct {
+	srv       *node.Node
 	token     string
 	tokenFile string
 	log       *slog.Logger
@@ -33,13 +33,13 @@ type Server struct {
 
 // Start opens the admin API as the configuration says. It returns nil, nil
 // when admin.listen is "off".
-func Start(srv *server.Server, logger *slog.Logger) (*Server, error) {
+func Start(srv *node.Node, logger *slog.Logger) (*API, error) {
 	return start(srv, logger, net.Listen)
 }
 
 // start is Start with the listening function injected, so tests can serve
 // the TLS path of a non-loopback configuration on loopback.
-func start(srv *server.Server, logger *slog.Logger, listen func(network, address string) (net.Listener, error)) (*Server, error) {
+func start(srv *node.Node, logger *slog.Logger, listen func(network, address string) (net.Listener, error)) (*API, error) {
 	rt := srv.Runtime()
 	cfg := rt.Cfg
 	if !cfg.AdminEnabled() {
@@ -57,7 +57,7 @@ func start(srv *server.Server, logger *slog.Logger, listen func(network, address
 	if err != nil {
 		return nil, err
 	}
-	a := &Server{srv: srv, token: token, tokenFile: tokenFile, log: logger}
+	a := &API{srv: srv, token: token, tokenFile: tokenFile, log: logger}
 	ln, err := listen("tcp", cfg.Admin.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("admin API: listen on %s: %w (set admin.listen to a free address, or off)", cfg.Admin.Listen, err)
@@ -73,15 +73,15 @@ func start(srv *server.Server, logger *slog.Logger, listen func(network, address
 }
 
 // Addr is the listening address.
-func (a *Server) Addr() string { return a.ln.Addr().String() }
+func (a *API) Addr() string { return a.ln.Addr().String() }
 
 // TokenFile is where the bearer token is stored.
-func (a *Server) TokenFile() string { return a.tokenFile }
+func (a *API) TokenFile() string { return a.tokenFile }
 
 // Close stops the API.
-func (a *Server) Close(ctx context.Context) error { return a.http.Shutdown(ctx) }
+func (a *API) Close(ctx context.Context) error { return a.http.Shutdown(ctx) }
 
-func (a *Server) routes() http.Handler {
+func (a *API) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/status", a.status)
 	mux.HandleFunc("GET /api/v1/connectors", a.connectors)
@@ -98,7 +98,7 @@ func (a *Server) routes() http.Handler {
 }
 
 // auth refuses every request without the right bearer token (401, logged).
-func (a *Server) auth(next http.Handler) http.Handler {
+func (a *API) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Exactly one Authorization header: with two, which one counts
 		// would depend on who reads the request (a proxy, this server).
@@ -136,7 +136,7 @@ type Status struct {
 	Warnings    []string `json:"warnings,omitempty"`
 }
 
-func (a *Server) status(w http.ResponseWriter, r *http.Request) {
+func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	rt := a.srv.Runtime()
 	st := Status{Config: a.srv.ConfigPath(), Server: rt.Cfg.Server.Name, FQDN: rt.Cfg.Server.FQDN,
 		Connections: a.srv.Receiver().Connections(), Queued: len(a.srv.Queue().List()), Warnings: rt.Warnings}
@@ -169,7 +169,7 @@ type ConnectorInfo struct {
 
 // DescribeConnectors lists a runtime's connectors; shared by the API and
 // the offline CLI.
-func DescribeConnectors(rt *server.Runtime, now time.Time) []ConnectorInfo {
+func DescribeConnectors(rt *node.Runtime, now time.Time) []ConnectorInfo {
 	var out []ConnectorInfo
 	for _, c := range rt.Recv.Connectors {
 		rc := c.Config
@@ -190,7 +190,7 @@ func DescribeConnectors(rt *server.Runtime, now time.Time) []ConnectorInfo {
 	return out
 }
 
-func (a *Server) connectors(w http.ResponseWriter, r *http.Request) {
+func (a *API) connectors(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, DescribeConnectors(a.srv.Runtime(), time.Now()))
 }
 
@@ -200,7 +200,7 @@ type ConnectorChange struct {
 	Fields map[string]any `json:"fields"`
 }
 
-func (a *Server) setConnector(w http.ResponseWriter, r *http.Request) {
+func (a *API) setConnector(w http.ResponseWriter, r *http.Request) {
 	var ch ConnectorChange
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&ch); err != nil || len(ch.Fields) == 0 {
 		writeError(w, http.StatusBadRequest, fmt.Errorf(`body must be {"fields": {"key": value, …}}`))
@@ -225,7 +225,7 @@ func keys(m map[string]any) []string {
 	return out
 }
 
-func (a *Server) certificates(w http.ResponseWriter, r *http.Request) {
+func (a *API) certificates(w http.ResponseWriter, r *http.Request) {
 	var out []certs.Info
 	for _, c := range a.srv.Runtime().Store.All() {
 		out = append(out, c.Describe(time.Now()))
@@ -233,7 +233,7 @@ func (a *Server) certificates(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (a *Server) importCertificate(w http.ResponseWriter, r *http.Request) {
+func (a *API) importCertificate(w http.ResponseWriter, r *http.Request) {
 	var ref config.CertificateRef
 	var body struct {
 		File         string `json:"file"`
@@ -254,7 +254,7 @@ func (a *Server) importCertificate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, c.Describe(time.Now()))
 }
 
-func (a *Server) removeCertificate(w http.ResponseWriter, r *http.Request) {
+func (a *API) removeCertificate(w http.ResponseWriter, r *http.Request) {
 	tp := r.PathValue("thumbprint")
 	if err := a.srv.RemoveCertificate(tp); err != nil {
 		writeError(w, http.StatusUnprocessableEntity, err)
@@ -275,7 +275,7 @@ type QueuedMessage struct {
 	Recipients []queue.Recipient `json:"recipients"`
 }
 
-func (a *Server) queueList(w http.ResponseWriter, r *http.Request) {
+func (a *API) queueList(w http.ResponseWriter, r *http.Request) {
 	var out []QueuedMessage
 	for _, m := range a.srv.Queue().List() {
 		out = append(out, QueuedMessage{ID: m.ID, From: m.Env.From, Subject: m.Env.Subject, Size: m.Env.Size,
@@ -284,7 +284,7 @@ func (a *Server) queueList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (a *Server) queueRetry(w http.ResponseWriter, r *http.Request) {
+func (a *API) queueRetry(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("id")
 	if err := a.srv.Queue().Retry(id); err != nil {
 		writeError(w, statusFor(err), err)
@@ -300,7 +300,7 @@ func orAll(id string) string {
 	return id
 }
 
-func (a *Server) queueRemove(w http.ResponseWriter, r *http.Request) {
+func (a *API) queueRemove(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := a.srv.Queue().Remove(id); err != nil {
 		writeError(w, statusFor(err), err)
@@ -316,7 +316,7 @@ func statusFor(err error) int {
 	return http.StatusInternalServerError
 }
 
-func (a *Server) trace(w http.ResponseWriter, r *http.Request) {
+func (a *API) trace(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := tracking.Filter{Sender: q.Get("sender"), Recipient: q.Get("recipient"), MessageID: q.Get("message_id")}
 	if s := q.Get("since"); s != "" {
@@ -339,7 +339,7 @@ func (a *Server) trace(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, evs)
 }
 
-func (a *Server) reload(w http.ResponseWriter, r *http.Request) {
+func (a *API) reload(w http.ResponseWriter, r *http.Request) {
 	if err := a.srv.Reload(); err != nil {
 		writeError(w, http.StatusUnprocessableEntity, err)
 		return

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/queue"
-	"mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/queue"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // endpoint is one API route with a body that would change something.

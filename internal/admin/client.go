@@ -12,10 +12,10 @@ import (
 	"syscall"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/config"
-	"mailflow/internal/server"
-	"mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/node"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 // ErrNotRunning means no mailflow server answers on the configuration's
@@ -46,7 +46,7 @@ func ClientFor(cfgPath string) (*Client, error) {
 	hc := &http.Client{Timeout: 60 * time.Second}
 	base := "http://" + dialAddress(cfg.Admin.Listen)
 	if !isLoopback(cfg.Admin.Listen) {
-		store, errs := server.LoadCertificates(cfg)
+		store, errs := node.LoadCertificates(cfg)
 		if len(errs) > 0 {
 			return nil, errs
 		}

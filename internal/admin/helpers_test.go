@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/admin"
-	"mailflow/internal/lab"
-	"mailflow/internal/server"
-	"mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/node"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // onprem is an on-premises configuration: one receive connector on
@@ -36,8 +36,8 @@ limits:
 type env struct {
 	dir, cfg string
 	pki      *lab.PKI
-	srv      *server.Server
-	api      *admin.Server
+	srv      *node.Node
+	api      *admin.API
 	client   *admin.Client
 	smtpAddr string
 }
@@ -70,10 +70,10 @@ func (e *env) start(t *testing.T) {
 
 // startAPI starts the server for cfg and its admin API, listening through
 // listen (net.Listen when nil); the caller stops both with closeServer.
-func startAPI(t *testing.T, cfg string, listen func(network, address string) (net.Listener, error)) (*server.Server, *admin.Server) {
+func startAPI(t *testing.T, cfg string, listen func(network, address string) (net.Listener, error)) (*node.Node, *admin.API) {
 	t.Helper()
 	logger := testkit.Logger(t)
-	srv, err := server.Start(cfg, server.Options{Logger: logger})
+	srv, err := node.Start(cfg, node.Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func startAPI(t *testing.T, cfg string, listen func(network, address string) (ne
 	return srv, api
 }
 
-func closeServer(t *testing.T, srv *server.Server, api *admin.Server) {
+func closeServer(t *testing.T, srv *node.Node, api *admin.API) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if api != nil {

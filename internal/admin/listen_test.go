@@ -14,12 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/admin"
-	"mailflow/internal/certs"
-	"mailflow/internal/config"
-	"mailflow/internal/lab"
-	"mailflow/internal/server"
-	"mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/node"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // adminConfig is a minimal configuration with the given admin section.
@@ -129,7 +129,7 @@ func labConfig(t *testing.T, adminSection string) (*config.Config, *certs.Store,
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, errs := server.LoadCertificates(cfg)
+	store, errs := node.LoadCertificates(cfg)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -191,7 +191,7 @@ func TestListenTLSDecision(t *testing.T) {
 func TestAdminCertificateCheckedAtStartup(t *testing.T) {
 	for _, name := range []string{"<I>CN=Nobody<S>CN=admin.contoso.com", "admin.fabrikam.com"} {
 		cfg, _, _ := labConfig(t, fmt.Sprintf("admin:\n  listen: 0.0.0.0:8025\n  allow_non_loopback: true\n  tls_certificate_name: %q\n", name))
-		_, err := server.BuildFrom(cfg, time.Now())
+		_, err := node.BuildFrom(cfg, time.Now())
 		es := config.AsErrors(err)
 		if len(es) != 1 || es[0].Key != "admin.tls_certificate_name" || es[0].Line == 0 || es[0].Fix == "" {
 			t.Fatalf("%s: %v, want one error on admin.tls_certificate_name with line and fix", name, err)

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/admin"
-	"mailflow/internal/testkit"
-	"mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 const frontend = "Default Frontend SERVER1"

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/admin"
-	"mailflow/internal/lab"
-	"mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // The token is created at first start, readable by the owner only, and

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"mailflow/internal/netrange"
+	"github.com/mailflowhq/mailflow/internal/netrange"
 )
 
 // ErrorAt builds an Error for key with the line that key (or its nearest

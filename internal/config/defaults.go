@@ -3,7 +3,7 @@ package config
 import (
 	"time"
 
-	"mailflow/internal/netrange"
+	"github.com/mailflowhq/mailflow/internal/netrange"
 )
 
 // Defaults, where Exchange has one, are Exchange's.

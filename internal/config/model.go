@@ -23,7 +23,7 @@ package config
 import (
 	"time"
 
-	"mailflow/internal/netrange"
+	"github.com/mailflowhq/mailflow/internal/netrange"
 )
 
 // Config is the whole organisation model of one mailflow server.

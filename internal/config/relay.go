@@ -3,7 +3,7 @@ package config
 import (
 	"fmt"
 
-	"mailflow/internal/netrange"
+	"github.com/mailflowhq/mailflow/internal/netrange"
 )
 
 // RelaysForAll reports whether clients on this connector may send to any

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"mailflow/internal/netrange"
+	"github.com/mailflowhq/mailflow/internal/netrange"
 )
 
 func (v *validator) receiveConnectors() {

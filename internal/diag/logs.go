@@ -27,8 +27,8 @@ import (
 	"strings"
 	"time"
 
-	"mailflow/internal/logfile"
-	"mailflow/internal/protolog"
+	"github.com/mailflowhq/mailflow/internal/logfile"
+	"github.com/mailflowhq/mailflow/internal/protolog"
 )
 
 // LogOptions configures a log analysis.

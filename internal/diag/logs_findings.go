@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/certs"
 )
 
 // logMaxInconsistentGroups bounds the "different certificates" findings;

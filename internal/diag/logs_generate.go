@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"mailflow/internal/logfile"
+	"github.com/mailflowhq/mailflow/internal/logfile"
 )
 
 // GenerateProtocolLog writes about size bytes of a realistic SmtpReceive

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/logfile"
-	"mailflow/internal/protolog"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/logfile"
+	"github.com/mailflowhq/mailflow/internal/protolog"
 )
 
 // Caps on distinct keys; what a cap turns away is counted in LogLimits.

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/logfile"
-	"mailflow/internal/protolog"
+	"github.com/mailflowhq/mailflow/internal/logfile"
+	"github.com/mailflowhq/mailflow/internal/protolog"
 )
 
 const (

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 // Caps of the tracking summary.

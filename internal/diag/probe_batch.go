@@ -12,7 +12,7 @@ import (
 	"strings"
 	"sync"
 
-	"mailflow/internal/send"
+	"github.com/mailflowhq/mailflow/internal/send"
 )
 
 // Batch limits.

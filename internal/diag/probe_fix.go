@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	"mailflow/internal/send"
-	"mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/send"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // probeExpiringSoonDays is when a presented certificate's remaining life becomes

@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/send"
-	"mailflow/internal/smtp/smtptest"
-	"mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/send"
+	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // probeFixtureDir holds fixed certificates (with their test keys), so the

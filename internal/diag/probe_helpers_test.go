@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/smtp"
-	"mailflow/internal/smtp/smtptest"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/smtp"
+	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
 )
 
 // The -update flag refreshes golden files (explain_test.go may register it

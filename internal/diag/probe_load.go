@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 
-	"mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/certs"
 )
 
 // maxCertificateFiles bounds the files read from one --certs directory.

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/send"
-	"mailflow/internal/testpeer"
-	"mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/send"
+	"github.com/mailflowhq/mailflow/internal/testpeer"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // TestProbePostfix probes a real Postfix — a server nobody here wrote —

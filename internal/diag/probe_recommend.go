@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // CertificateCandidate is one certificate judged as a receive connector's

@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/send"
-	"mailflow/internal/smtp"
-	"mailflow/internal/smtp/smtptest"
-	"mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/send"
+	"github.com/mailflowhq/mailflow/internal/smtp"
+	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // contosoDNS resolves mail.contoso.com to 127.0.0.1.

@@ -5,9 +5,9 @@ import (
 	"io"
 	"strings"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/send"
-	"mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/send"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // Marks of the text reports.

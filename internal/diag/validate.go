@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/send"
-	"mailflow/internal/server"
-	"mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/send"
+	"github.com/mailflowhq/mailflow/internal/node"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // Connector validation (files validate*.go) is mailflow's "Validate this
@@ -110,7 +110,7 @@ type SendTestResult struct {
 // ValidateConnector validates the connector called name (send connectors
 // are looked up first when a receive connector has the same name, unless
 // kind says "receive"). kind is "send", "receive" or "" for either.
-func ValidateConnector(ctx context.Context, rt *server.Runtime, name, kind string, opts ValidateOptions) (*ConnectorValidation, error) {
+func ValidateConnector(ctx context.Context, rt *node.Runtime, name, kind string, opts ValidateOptions) (*ConnectorValidation, error) {
 	now := probeNow(opts.Now)
 	sc, hasSend := rt.Send[strings.ToLower(name)]
 	var rc = findReceive(rt, name)
@@ -131,7 +131,7 @@ func kindWord(kind string) string {
 }
 
 // connectorNames lists the connectors for an error message.
-func connectorNames(rt *server.Runtime) string {
+func connectorNames(rt *node.Runtime) string {
 	var names []string
 	if rt.Recv != nil {
 		for _, c := range rt.Recv.Connectors {
@@ -150,7 +150,7 @@ func connectorNames(rt *server.Runtime) string {
 }
 
 // validateSend tests every host of a send connector as the sender would.
-func validateSend(ctx context.Context, rt *server.Runtime, c send.Connector, opts ValidateOptions, now time.Time) *ConnectorValidation {
+func validateSend(ctx context.Context, rt *node.Runtime, c send.Connector, opts ValidateOptions, now time.Time) *ConnectorValidation {
 	c.Log = false // diagnostics leave the protocol log to real traffic
 	v := &ConnectorValidation{Connector: c.Name, Kind: "send", Time: now}
 	s := &send.Sender{
@@ -220,7 +220,7 @@ func validateSend(ctx context.Context, rt *server.Runtime, c send.Connector, opt
 }
 
 // validateCommand repeats a send connector's validation.
-func validateCommand(rt *server.Runtime, name, domain string) string {
+func validateCommand(rt *node.Runtime, name, domain string) string {
 	cmd := "mailflow connector validate " + probeShQuote(name)
 	if rt.Cfg != nil && rt.Cfg.Path != "" {
 		cmd += " --config " + probeShQuote(rt.Cfg.Path)

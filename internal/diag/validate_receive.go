@@ -8,12 +8,12 @@ import (
 	"strings"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/netrange"
-	"mailflow/internal/receive"
-	"mailflow/internal/send"
-	"mailflow/internal/server"
-	"mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/netrange"
+	"github.com/mailflowhq/mailflow/internal/receive"
+	"github.com/mailflowhq/mailflow/internal/send"
+	"github.com/mailflowhq/mailflow/internal/node"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // ReceiveValidation is the receive side of a validation: what the
@@ -60,7 +60,7 @@ type ReceiveElsewhere struct {
 	Connector string `json:"connector"`
 }
 
-func findReceive(rt *server.Runtime, name string) *receive.Connector {
+func findReceive(rt *node.Runtime, name string) *receive.Connector {
 	if rt.Recv == nil {
 		return nil
 	}
@@ -73,7 +73,7 @@ func findReceive(rt *server.Runtime, name string) *receive.Connector {
 }
 
 // validateReceive judges a receive connector offline.
-func validateReceive(rt *server.Runtime, rc *receive.Connector, opts ValidateOptions, now time.Time) *ConnectorValidation {
+func validateReceive(rt *node.Runtime, rc *receive.Connector, opts ValidateOptions, now time.Time) *ConnectorValidation {
 	v := &ConnectorValidation{Connector: rc.Name(), Kind: "receive", Time: now}
 	cfg := rc.Config
 	fqdn := probeOr(cfg.FQDN, rt.Cfg.Server.FQDN)
@@ -165,7 +165,7 @@ func validateReceive(rt *server.Runtime, rc *receive.Connector, opts ValidateOpt
 }
 
 // receiveFindings notes connector settings that change how senders fare.
-func receiveFindings(rt *server.Runtime, rc *receive.Connector, rv *ReceiveValidation) []ProbeFinding {
+func receiveFindings(rt *node.Runtime, rc *receive.Connector, rv *ReceiveValidation) []ProbeFinding {
 	var out []ProbeFinding
 	if rc.Selection.Cert != nil && rc.Selection.Cert.SelfSigned && !rc.Selection.Pinned {
 		out = append(out, ProbeFinding{Severity: "info", Text: fmt.Sprintf(
@@ -211,7 +211,7 @@ func elsewhere(st *receive.Settings, rc *receive.Connector) []ReceiveElsewhere {
 					}
 				}
 				for _, pr := range probes {
-					got := st.Select(local.addr, netip.AddrPortFrom(pr.First, 25000))
+					got := st.ConnectorFor(local.addr, netip.AddrPortFrom(pr.First, 25000))
 					if got == nil || got == rc {
 						continue
 					}

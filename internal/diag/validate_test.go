@@ -16,14 +16,14 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/config"
-	"mailflow/internal/queue"
-	"mailflow/internal/receive"
-	"mailflow/internal/send"
-	"mailflow/internal/server"
-	"mailflow/internal/smtp/smtptest"
-	"mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/queue"
+	"github.com/mailflowhq/mailflow/internal/receive"
+	"github.com/mailflowhq/mailflow/internal/send"
+	"github.com/mailflowhq/mailflow/internal/node"
+	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // validateWorld is one configuration with the first seed's receive side
@@ -33,7 +33,7 @@ import (
 type validateWorld struct {
 	pki        *probePKI
 	path       string
-	rt         *server.Runtime
+	rt         *node.Runtime
 	port       int // receive connectors' port on 127.0.0.1
 	good       *smtptest.Server
 	wrong      *smtptest.Server
@@ -114,7 +114,7 @@ send_connectors:
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	w.rt, err = server.BuildFrom(cfg, probeNowFixed)
+	w.rt, err = node.BuildFrom(cfg, probeNowFixed)
 	if err != nil {
 		t.Fatalf("runtime: %v", err)
 	}
@@ -145,7 +145,7 @@ func (refuseAll) Put(context.Context, queue.Envelope, []byte) (string, error) {
 // receive side.
 func (w *validateWorld) serveReceive(t *testing.T) {
 	t.Helper()
-	srv := receive.NewServer(receive.Options{Submitter: refuseAll{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := receive.NewService(receive.Options{Submitter: refuseAll{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := srv.Apply(w.rt.Recv); err != nil {
 		t.Skipf("cannot listen on the chosen ports: %v", err)
 	}

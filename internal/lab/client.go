@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/smtp"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/smtp"
 )
 
 // The lab talks SMTP to its servers like any outside client: over TCP

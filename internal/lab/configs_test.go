@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/server"
+	"github.com/mailflowhq/mailflow/internal/node"
 )
 
 // TestConfigsBuild checks that the configurations the lab writes load and
@@ -36,11 +36,11 @@ func TestConfigsBuild(t *testing.T) {
 				t.Fatal(err)
 			}
 			now := time.Now()
-			on, err := server.Build(onCfg, now)
+			on, err := node.Build(onCfg, now)
 			if err != nil {
 				t.Fatalf("on-premises configuration does not build: %v", err)
 			}
-			ten, err := server.Build(tenCfg, now)
+			ten, err := node.Build(tenCfg, now)
 			if err != nil {
 				t.Fatalf("tenant configuration does not build: %v", err)
 			}
@@ -104,7 +104,7 @@ func TestAddReceiveConnector(t *testing.T) {
 	if err := addReceiveConnector(onCfg, snippet.Bytes()); err != nil {
 		t.Fatal(err)
 	}
-	rt, err := server.Build(onCfg, time.Now())
+	rt, err := node.Build(onCfg, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

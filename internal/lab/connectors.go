@@ -5,8 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"mailflow/internal/admin"
-	"mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/certs"
 )
 
 // adminQueued is a row of the admin API's queue listing.

@@ -5,8 +5,8 @@ import (
 	"slices"
 	"time"
 
-	"mailflow/internal/protolog"
-	"mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/protolog"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 // delivery is the proof that a message crossed from one server to the

@@ -6,7 +6,7 @@
 //
 // How it is built, and why:
 //   - Each scenario gets its own tenant and on-premises server (a "world",
-//     world.go) started with server.Start from configuration files written
+//     world.go) started with node.Start from configuration files written
 //     to disk (configs.go), so each begins in its field report's initial
 //     state: scenario 2's Default Frontend still presents the self-signed
 //     certificate that scenario 1 replaced, which is what makes "127.0.0.1

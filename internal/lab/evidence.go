@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"mailflow/internal/protolog"
-	"mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/protolog"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 // Evidence comes from where an administrator finds it: the protocol log

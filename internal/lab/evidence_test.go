@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/protolog"
-	"mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/protolog"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 // stepClock is a clock that moves one millisecond per reading.

@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"mailflow/internal/admin"
-	"mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 // Options configure a lab run.

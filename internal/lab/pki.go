@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/certs"
 )
 
 // PKI is the lab's certificate set, written as files a configuration can

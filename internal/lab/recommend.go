@@ -3,9 +3,9 @@ package lab
 import (
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/diag"
-	"mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // recommendation is the certificate on-premises should present so the

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"mailflow/internal/diag"
-	"mailflow/internal/queue"
-	"mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/queue"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 // Scenario 1 is the first field report: Exchange Online's outbound

@@ -10,9 +10,9 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"mailflow/internal/config"
-	"mailflow/internal/server"
-	"mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/node"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 // Scenario 2 is the second field report: an Exchange 2010 hybrid, where
@@ -391,7 +391,7 @@ func addReceiveConnector(path string, item []byte) error {
 			}
 		}
 		return errors.New("the file has no receive_connectors list")
-	}, server.Check(time.Now(), nil))
+	}, node.Check(time.Now(), nil))
 	if err != nil {
 		return fmt.Errorf("add a receive connector to %s: %w", path, err)
 	}

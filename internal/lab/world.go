@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	"mailflow/internal/admin"
-	"mailflow/internal/server"
+	"github.com/mailflowhq/mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/node"
 )
 
 // instance is one running mailflow: the transport started from its
@@ -26,8 +26,8 @@ type instance struct {
 	Relay  string // on-premises relay address (scenario 2), "" otherwise
 	Admin  *admin.Client
 
-	srv *server.Server
-	api *admin.Server
+	srv *node.Node
+	api *admin.API
 }
 
 // world is a tenant and an on-premises server for one scenario. Each
@@ -115,7 +115,7 @@ func startWorld(name, dir string, hybrid bool, pki *PKI, logger *slog.Logger) (*
 }
 
 func startInstance(role, cfgPath string, logger *slog.Logger) (*instance, error) {
-	srv, err := server.Start(cfgPath, server.Options{Logger: logger.With("instance", role)})
+	srv, err := node.Start(cfgPath, node.Options{Logger: logger.With("instance", role)})
 	if err != nil {
 		return nil, fmt.Errorf("start %s server from %s: %w", role, cfgPath, err)
 	}
@@ -140,7 +140,7 @@ func startInstance(role, cfgPath string, logger *slog.Logger) (*instance, error)
 	}, nil
 }
 
-func closeInstance(srv *server.Server, api *admin.Server) error {
+func closeInstance(srv *node.Node, api *admin.API) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var err error

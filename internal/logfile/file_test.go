@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 var t0 = time.Date(2017, 4, 14, 17, 0, 41, 125e6, time.UTC)

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/logfile"
-	"mailflow/internal/protolog"
+	"github.com/mailflowhq/mailflow/internal/logfile"
+	"github.com/mailflowhq/mailflow/internal/protolog"
 )
 
 // realisticLog builds about size bytes of receive log: interleaved sessions

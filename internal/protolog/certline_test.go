@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/protolog"
-	"mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/protolog"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 const oneLineContext = "Sending certificate Subject Issuer name Serial number Thumbprint Not before Not after Subject alternate names"

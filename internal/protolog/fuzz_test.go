@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/logfile"
-	"mailflow/internal/protolog"
+	"github.com/mailflowhq/mailflow/internal/logfile"
+	"github.com/mailflowhq/mailflow/internal/protolog"
 )
 
 // FuzzReader: reading arbitrary bytes never panics and terminates; and

@@ -6,7 +6,7 @@ import (
 	"time"
 	"unsafe"
 
-	"mailflow/internal/logfile"
+	"github.com/mailflowhq/mailflow/internal/logfile"
 )
 
 // Record is one protocol log line.

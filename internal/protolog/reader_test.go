@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/protolog"
-	"mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/protolog"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 func TestReadSeedFixture(t *testing.T) {

@@ -3,7 +3,7 @@ package protolog
 import (
 	"strconv"
 
-	"mailflow/internal/logfile"
+	"github.com/mailflowhq/mailflow/internal/logfile"
 )
 
 // Session logs the lines of one SMTP session. It is for one goroutine:

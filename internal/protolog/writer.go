@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"mailflow/internal/logfile"
+	"github.com/mailflowhq/mailflow/internal/logfile"
 )
 
 // Kind says which side of SMTP a log records.

@@ -17,7 +17,7 @@ var errOverBudget = errors.New("server-wide in-flight message budget exhausted")
 // server-wide budget.
 type budgetWriter struct {
 	buf      *bytes.Buffer
-	srv      *Server
+	srv      *Service
 	reserved int64
 }
 
@@ -34,14 +34,14 @@ func (w *budgetWriter) Write(p []byte) (int, error) {
 	return w.buf.Write(p)
 }
 
-func (s *Server) inflightLimit() int64 {
+func (s *Service) inflightLimit() int64 {
 	if s.opts.InflightLimit > 0 {
 		return s.opts.InflightLimit
 	}
 	return DefaultInflightLimit
 }
 
-func (s *Server) reserve(n int64) bool {
+func (s *Service) reserve(n int64) bool {
 	if s.inflight.Add(n) > s.inflightLimit() {
 		s.inflight.Add(-n)
 		return false
@@ -49,4 +49,4 @@ func (s *Server) reserve(n int64) bool {
 	return true
 }
 
-func (s *Server) releaseBudget(n int64) { s.inflight.Add(-n) }
+func (s *Service) releaseBudget(n int64) { s.inflight.Add(-n) }

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"mailflow/internal/queue"
-	"mailflow/internal/smtp"
+	"github.com/mailflowhq/mailflow/internal/queue"
+	"github.com/mailflowhq/mailflow/internal/smtp"
 )
 
 func (s *session) data(cmd smtp.Command) {

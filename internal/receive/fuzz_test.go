@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/config"
 )
 
 // scriptConn is a connection whose client side is a fixed script: reads
@@ -96,7 +96,7 @@ func FuzzSession(f *testing.F) {
 	f.Fuzz(func(t *testing.T, input []byte) {
 		st := fuzzSetup(t)
 		sub := &fakeSubmitter{}
-		srv := NewServer(Options{Submitter: sub, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		srv := NewService(Options{Submitter: sub, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		conn := &scriptConn{in: bytes.NewReader(input)}
 		done := make(chan struct{})
 		go func() {

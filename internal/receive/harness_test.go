@@ -18,13 +18,13 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/config"
-	"mailflow/internal/protolog"
-	"mailflow/internal/queue"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/protolog"
+	"github.com/mailflowhq/mailflow/internal/queue"
 )
 
-// The in-process harness: a real Server on loopback, configured from YAML
+// The in-process harness: a real Service on loopback, configured from YAML
 // through config.Parse and Compile exactly as `mailflow serve` does, with a
 // fake Submitter that records what was acknowledged. Clients speak raw SMTP
 // so that byte-exact hostile input can be sent.
@@ -120,10 +120,10 @@ func (f *fakeSubmitter) messages() []submitted {
 	return append([]submitted(nil), f.msgs...)
 }
 
-// harness is one running receive Server.
+// harness is one running receive Service.
 type harness struct {
 	t      testing.TB
-	srv    *Server
+	srv    *Service
 	sub    *fakeSubmitter
 	cfg    *config.Config
 	st     *Settings
@@ -200,7 +200,7 @@ func newHarnessWith(t testing.TB, yamlText string, sub Submitter) *harness {
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	h.srv = NewServer(Options{Submitter: sub, Log: plog, Logger: logger, OnAccepted: func(id string, _ queue.Envelope) {
+	h.srv = NewService(Options{Submitter: sub, Log: plog, Logger: logger, OnAccepted: func(id string, _ queue.Envelope) {
 		h.mu.Lock()
 		h.acked = append(h.acked, id)
 		h.mu.Unlock()

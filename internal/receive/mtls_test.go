@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/certs"
 )
 
 // secureConnector is the on-premises end of hybrid mail flow: the tenant

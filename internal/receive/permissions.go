@@ -3,7 +3,7 @@ package receive
 import (
 	"strings"
 
-	"mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/config"
 )
 
 // Permissions are the rights a session holds, named as Exchange names them

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"mailflow/internal/config"
-	"mailflow/internal/mailbox"
+	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/mailbox"
 )
 
 const replyRelayDenied = "550 5.7.54 SMTP; Unable to relay recipient in non-accepted domain"

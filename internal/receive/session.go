@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"mailflow/internal/mailbox"
-	"mailflow/internal/protolog"
-	"mailflow/internal/smtp"
+	"github.com/mailflowhq/mailflow/internal/mailbox"
+	"github.com/mailflowhq/mailflow/internal/protolog"
+	"github.com/mailflowhq/mailflow/internal/smtp"
 )
 
 // Limits of RFC 5321 §4.5.3.
@@ -24,7 +24,7 @@ const (
 )
 
 type session struct {
-	srv      *Server
+	srv      *Service
 	st       *Settings
 	c        *Connector
 	conn     net.Conn
@@ -45,7 +45,7 @@ type session struct {
 	quit     bool
 }
 
-func newSession(srv *Server, st *Settings, c *Connector, conn net.Conn, local, remote netip.AddrPort) *session {
+func newSession(srv *Service, st *Settings, c *Connector, conn net.Conn, local, remote netip.AddrPort) *session {
 	s := &session{srv: srv, st: st, c: c, conn: conn, local: local, remote: remote,
 		r: smtp.NewReader(conn), w: bufio.NewWriterSize(conn, 4096), perms: c.Base}
 	if c.Config.LoggingVerbose() {

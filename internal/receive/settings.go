@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/config"
-	"mailflow/internal/netrange"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/netrange"
 )
 
 // Settings is one immutable, compiled view of the receive configuration.
@@ -115,11 +115,11 @@ func serverTLSConfig(c *Connector, cert *certs.Certificate) *tls.Config {
 	return cfg
 }
 
-// Select returns the connector for a connection: among enabled connectors
+// ConnectorFor returns the connector for a connection: among enabled connectors
 // with a binding that matches the local endpoint and a range that contains
 // the remote address, a specific local IP binding beats 0.0.0.0/[::], then
 // the most specific remote range wins. nil means no connector accepts it.
-func (s *Settings) Select(local, remote netip.AddrPort) *Connector {
+func (s *Settings) ConnectorFor(local, remote netip.AddrPort) *Connector {
 	ra := remote.Addr().Unmap()
 	var best *Connector
 	var bestSpecific bool

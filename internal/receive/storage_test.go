@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"testing"
 
-	"mailflow/internal/queue"
+	"github.com/mailflowhq/mailflow/internal/queue"
 )
 
 const replyNoStorage = "452 4.3.1 Insufficient system storage"

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/smtp"
-	"mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/smtp"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 type tlsInfo struct {

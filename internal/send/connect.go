@@ -7,8 +7,8 @@ import (
 	"net"
 	"time"
 
-	"mailflow/internal/protolog"
-	"mailflow/internal/smtp"
+	"github.com/mailflowhq/mailflow/internal/protolog"
+	"github.com/mailflowhq/mailflow/internal/smtp"
 )
 
 // Stage is how far a connection got. Diagnostics use it to tell "could not

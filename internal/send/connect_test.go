@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/smtp/smtptest"
-	"mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // TestConnectStages: the exported connection stage reports how far it got

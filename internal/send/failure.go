@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"mailflow/internal/smtp"
+	"github.com/mailflowhq/mailflow/internal/smtp"
 )
 
 // Exchange's connection-level statuses (reference §6).

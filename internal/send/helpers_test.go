@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/protolog"
-	"mailflow/internal/smtp/smtptest"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/protolog"
+	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
 )
 
 // pki is a small lab PKI: a root, an intermediate, server and client

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/testpeer"
-	"mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/testpeer"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // TestPostfixReceiver delivers to a real Postfix that requires TLS and a

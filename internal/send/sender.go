@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/protolog"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/protolog"
 )
 
 // Sender delivers messages through send connectors. Its fields are read-only

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/smtp"
-	"mailflow/internal/smtp/smtptest"
-	"mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/smtp"
+	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // contosoConnector is the cloud's outbound connector to on-premises:

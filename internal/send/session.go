@@ -8,7 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"mailflow/internal/smtp"
+	"github.com/mailflowhq/mailflow/internal/smtp"
 )
 
 // sessionResult is the outcome of one SMTP session with one target: either a

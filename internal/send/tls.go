@@ -7,10 +7,10 @@ import (
 	"net/netip"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/protolog"
-	"mailflow/internal/smtp"
-	"mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/protolog"
+	"github.com/mailflowhq/mailflow/internal/smtp"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // errCertificateRejected aborts the handshake when tlscheck refuses the

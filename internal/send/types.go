@@ -6,8 +6,8 @@ import (
 	"io"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // Connector is a send connector as the sender needs it (the configuration

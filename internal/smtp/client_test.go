@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/smtp"
-	"mailflow/internal/smtp/smtptest"
+	"github.com/mailflowhq/mailflow/internal/smtp"
+	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
 )
 
 // dial connects a Client to the test server and reads the greeting.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/smtp"
+	"github.com/mailflowhq/mailflow/internal/smtp"
 )
 
 const smtpSink = "/usr/sbin/smtp-sink"

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/smtp"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/smtp"
 )
 
 // ClientName is the EHLO name test sessions give.

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/smtp"
-	"mailflow/internal/smtp/smtptest"
-	"mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/smtp"
+	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 func TestClock(t *testing.T) {

@@ -19,7 +19,7 @@ import (
 	"strconv"
 	"testing"
 
-	"mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/certs"
 )
 
 // Postfix is a private Postfix instance started by StartPostfix.

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"time"
 
-	"mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/certs"
 )
 
 // Reason says why a peer failed; the names are Exchange's where Exchange has

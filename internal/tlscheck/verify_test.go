@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/certs"
 )
 
 var now = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/testkit"
-	"mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 // BenchmarkLog measures what a transport stage pays per tracking event.

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/logfile"
-	"mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/logfile"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 // FuzzTrackingReader: reading arbitrary bytes never panics and terminates;

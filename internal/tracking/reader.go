@@ -6,7 +6,7 @@ import (
 	"strings"
 	"unsafe"
 
-	"mailflow/internal/logfile"
+	"github.com/mailflowhq/mailflow/internal/logfile"
 )
 
 // Reader streams events from a message tracking log: mailflow's or

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/testkit"
-	"mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 // searchDir builds a directory holding: events written by our Writer across

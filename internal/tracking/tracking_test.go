@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/testkit"
-	"mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 var t0 = time.Date(2017, 4, 14, 17, 0, 41, 125e6, time.UTC)

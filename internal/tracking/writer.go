@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"mailflow/internal/logfile"
+	"github.com/mailflowhq/mailflow/internal/logfile"
 )
 
 // Exchange's message tracking defaults (MessageTrackingLogMax*). The file

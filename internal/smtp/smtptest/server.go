@@ -15,7 +15,7 @@ import (
 	"sync"
 	"testing"
 
-	"mailflow/internal/smtp"
+	"github.com/mailflowhq/mailflow/internal/smtp"
 )
 
 // Close is a reply that makes the server drop the connection instead of

@@ -1,15 +1,15 @@
-package server
+package node
 
 import (
 	"net"
 
-	"mailflow/internal/queue"
-	"mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/queue"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 // observer turns queue events into message tracking records. Tracking
 // observes delivery; it never influences it.
-type observer struct{ s *Server }
+type observer struct{ s *Node }
 
 func (o *observer) Observe(ev queue.Event) {
 	rt := o.s.Runtime()
@@ -50,7 +50,7 @@ func (o *observer) Observe(ev queue.Event) {
 	o.s.track.Log(e)
 }
 
-func (s *Server) trackReceive(id string, env queue.Envelope) {
+func (s *Node) trackReceive(id string, env queue.Envelope) {
 	rt := s.Runtime()
 	host, _, _ := net.SplitHostPort(env.RemoteAddr)
 	s.track.Log(tracking.Event{

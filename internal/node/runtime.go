@@ -1,4 +1,4 @@
-package server
+package node
 
 import (
 	"crypto/x509"
@@ -8,12 +8,12 @@ import (
 	"strings"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/config"
-	"mailflow/internal/receive"
-	"mailflow/internal/route"
-	"mailflow/internal/send"
-	"mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/receive"
+	"github.com/mailflowhq/mailflow/internal/route"
+	"github.com/mailflowhq/mailflow/internal/send"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // Runtime is one immutable, fully validated view of the configuration with

@@ -12,9 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"mailflow/internal/netrange"
-	"mailflow/internal/protolog"
-	"mailflow/internal/queue"
+	"github.com/mailflowhq/mailflow/internal/netrange"
+	"github.com/mailflowhq/mailflow/internal/protolog"
+	"github.com/mailflowhq/mailflow/internal/queue"
 )
 
 // Submitter takes an accepted message and makes it durable; it returns only
@@ -23,7 +23,7 @@ type Submitter interface {
 	Put(ctx context.Context, env queue.Envelope, body []byte) (string, error)
 }
 
-// Options are the fixed dependencies of a Server.
+// Options are the fixed dependencies of a Service.
 type Options struct {
 	Submitter Submitter
 	Log       *protolog.Writer // SmtpReceive protocol log; nil = off
@@ -36,8 +36,8 @@ type Options struct {
 	InflightLimit int64
 }
 
-// Server accepts SMTP connections for all receive connectors.
-type Server struct {
+// Service accepts SMTP connections for all receive connectors.
+type Service struct {
 	opts     Options
 	settings atomic.Pointer[Settings]
 	inflight atomic.Int64 // DATA bytes reserved by sessions (budget.go)
@@ -57,22 +57,22 @@ type listener struct {
 	done chan struct{}
 }
 
-// NewServer creates a server; call Apply to start listening.
-func NewServer(opts Options) *Server {
+// NewService creates the receive service; call Apply to start listening.
+func NewService(opts Options) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Server{opts: opts, listeners: map[string]*listener{}, perIP: map[netip.Addr]int{}, conns: map[net.Conn]struct{}{}}
+	return &Service{opts: opts, listeners: map[string]*listener{}, perIP: map[netip.Addr]int{}, conns: map[net.Conn]struct{}{}}
 }
 
 // Settings returns the live settings.
-func (s *Server) Settings() *Settings { return s.settings.Load() }
+func (s *Service) Settings() *Settings { return s.settings.Load() }
 
 // Apply makes st the live settings: new connections use it at once,
 // listeners for new bindings are opened and those no longer bound are
 // closed. Sessions in flight keep the settings they started with. If a
 // new binding cannot be opened, nothing changes and the error says which.
-func (s *Server) Apply(st *Settings) error {
+func (s *Service) Apply(st *Settings) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -119,7 +119,7 @@ func (s *Server) Apply(st *Settings) error {
 }
 
 // Addrs returns the actual listening addresses (useful with port 0).
-func (s *Server) Addrs() []net.Addr {
+func (s *Service) Addrs() []net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []net.Addr
@@ -141,7 +141,7 @@ func listenAddrs(st *Settings) []netrange.Binding {
 	return netrange.Listeners(all)
 }
 
-func (s *Server) accept(l *listener) {
+func (s *Service) accept(l *listener) {
 	defer s.wg.Done()
 	defer close(l.done)
 	var backoff time.Duration
@@ -186,7 +186,7 @@ func addrPort(a net.Addr) netip.AddrPort {
 	return ap
 }
 
-func (s *Server) handle(conn net.Conn) {
+func (s *Service) handle(conn net.Conn) {
 	st := s.settings.Load()
 	local, remote := addrPort(conn.LocalAddr()), addrPort(conn.RemoteAddr())
 	ip := remote.Addr().Unmap()
@@ -200,7 +200,7 @@ func (s *Server) handle(conn net.Conn) {
 	}
 	defer s.release(conn, ip)
 
-	c := st.Select(local, remote)
+	c := st.ConnectorFor(local, remote)
 	if c == nil {
 		conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		fmt.Fprintf(conn, "421 4.3.2 Service not available, no receive connector accepts connections from %s on %s\r\n", ip, local)
@@ -216,7 +216,7 @@ func (s *Server) handle(conn net.Conn) {
 
 // admit enforces the global and per-IP connection limits. It returns the
 // reply to refuse with, or "".
-func (s *Server) admit(conn net.Conn, ip netip.Addr, st *Settings) string {
+func (s *Service) admit(conn net.Conn, ip netip.Addr, st *Settings) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -234,7 +234,7 @@ func (s *Server) admit(conn net.Conn, ip netip.Addr, st *Settings) string {
 	return ""
 }
 
-func (s *Server) release(conn net.Conn, ip netip.Addr) {
+func (s *Service) release(conn net.Conn, ip netip.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.total--
@@ -245,7 +245,7 @@ func (s *Server) release(conn net.Conn, ip netip.Addr) {
 }
 
 // Connections returns the number of open sessions.
-func (s *Server) Connections() int {
+func (s *Service) Connections() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.total
@@ -253,7 +253,7 @@ func (s *Server) Connections() int {
 
 // Close stops listening, waits up to the context's deadline for sessions to
 // finish, then closes the rest.
-func (s *Server) Close(ctx context.Context) error {
+func (s *Service) Close(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
 	for a, l := range s.listeners {

@@ -1,4 +1,4 @@
-package server_test
+package node_test
 
 import (
 	"bytes"
@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"mailflow/internal/config"
-	"mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // The renewal flow of Exchange, live: a connector pinned by

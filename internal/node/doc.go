@@ -4,4 +4,4 @@
 // logs as side outputs, and swaps the Runtime live (admin API, SIGHUP)
 // without a restart. An invalid change is refused with the same error as at
 // start-up and the running configuration stays.
-package server
+package node

@@ -1,4 +1,4 @@
-package server_test
+package node_test
 
 import (
 	"context"
@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/lab"
-	"mailflow/internal/server"
-	"mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/node"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // onprem is an on-premises configuration with one receive connector on
@@ -49,9 +49,9 @@ func (f *fixture) read(t *testing.T) []byte {
 }
 
 // start runs the server and closes it when the test ends.
-func start(t *testing.T, cfg string) *server.Server {
+func start(t *testing.T, cfg string) *node.Node {
 	t.Helper()
-	srv, err := server.Start(cfg, server.Options{Logger: testkit.Logger(t)})
+	srv, err := node.Start(cfg, node.Options{Logger: testkit.Logger(t)})
 	if err != nil {
 		t.Fatalf("start %s: %v", cfg, err)
 	}

@@ -1,4 +1,4 @@
-package server
+package node
 
 import (
 	"context"
@@ -7,15 +7,15 @@ import (
 	"io"
 	"strings"
 
-	"mailflow/internal/queue"
-	"mailflow/internal/route"
-	"mailflow/internal/send"
+	"github.com/mailflowhq/mailflow/internal/queue"
+	"github.com/mailflowhq/mailflow/internal/route"
+	"github.com/mailflowhq/mailflow/internal/send"
 )
 
 // deliverer is the queue's router: accepted domains go to the local
 // mailbox store, everything else to the send connector whose address space
 // matches the recipient domain most specifically.
-type deliverer struct{ s *Server }
+type deliverer struct{ s *Node }
 
 type sendGroup struct {
 	conn   send.Connector

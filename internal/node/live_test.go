@@ -1,4 +1,4 @@
-package server_test
+package node_test
 
 import (
 	"bytes"
@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/config"
-	"mailflow/internal/server"
-	"mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/node"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // A valid live change reaches new sessions at once; a session that began
@@ -68,7 +68,7 @@ func TestSetConnectorLiveKeepsSessionsInFlight(t *testing.T) {
 	if !strings.Contains(data, `tls_certificate_name: "`+b.Name()+`"`) || !strings.Contains(data, "# live-change fixture") {
 		t.Fatalf("file after the change:\n%s", data)
 	}
-	rt, err := server.Build(f.cfg, time.Now())
+	rt, err := node.Build(f.cfg, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestInvalidChangeRefusedAsAtStartup(t *testing.T) {
 			// have written say exactly the same.
 			f.write(t, tt.startup(string(good)))
 			defer f.write(t, string(good))
-			_, serr := server.Build(f.cfg, time.Now())
+			_, serr := node.Build(f.cfg, time.Now())
 			if got, want := errorLines(live), errorLines(config.AsErrors(serr)); got != want {
 				t.Fatalf("live refusal differs from start-up:\nlive:    %s\nstartup: %s (%v)", got, want, serr)
 			}
@@ -225,7 +225,7 @@ func TestSetConnectorUnknownConnector(t *testing.T) {
 func TestSetConnectorFieldsOfflineUnknownKey(t *testing.T) {
 	f := newFixture(t)
 	good := f.read(t)
-	err := server.SetConnectorFields(f.cfg, "receive", "Default Frontend SERVER1", map[string]any{"fqnd": "x.contoso.com"}, server.Check(time.Now(), nil))
+	err := node.SetConnectorFields(f.cfg, "receive", "Default Frontend SERVER1", map[string]any{"fqnd": "x.contoso.com"}, node.Check(time.Now(), nil))
 	es := config.AsErrors(err)
 	if len(es) != 1 || es[0].Key != "receive_connectors[0].fqnd" || es[0].Line == 0 || !strings.Contains(es[0].Fix, "fqdn") {
 		t.Fatalf("offline unknown key: %v", err)
@@ -234,7 +234,7 @@ func TestSetConnectorFieldsOfflineUnknownKey(t *testing.T) {
 		t.Fatal("refused change modified the file")
 	}
 	// A known key still goes through.
-	if err := server.SetConnectorFields(f.cfg, "receive", "Default Frontend SERVER1", map[string]any{"fqdn": "mail.contoso.com"}, server.Check(time.Now(), nil)); err != nil {
+	if err := node.SetConnectorFields(f.cfg, "receive", "Default Frontend SERVER1", map[string]any{"fqdn": "mail.contoso.com"}, node.Check(time.Now(), nil)); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(f.read(t)), "fqdn: mail.contoso.com") {

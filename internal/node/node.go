@@ -1,4 +1,4 @@
-package server
+package node
 
 import (
 	"context"
@@ -11,13 +11,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"mailflow/internal/config"
-	"mailflow/internal/mailbox"
-	"mailflow/internal/protolog"
-	"mailflow/internal/queue"
-	"mailflow/internal/receive"
-	"mailflow/internal/send"
-	"mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/mailbox"
+	"github.com/mailflowhq/mailflow/internal/protolog"
+	"github.com/mailflowhq/mailflow/internal/queue"
+	"github.com/mailflowhq/mailflow/internal/receive"
+	"github.com/mailflowhq/mailflow/internal/send"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 // Options tune a Server beyond its configuration file (tests, the lab).
@@ -29,14 +29,14 @@ type Options struct {
 }
 
 // Server is a running mailflow transport.
-type Server struct {
+type Node struct {
 	path   string
 	opts   Options
 	log    *slog.Logger
 	rt     atomic.Pointer[Runtime]
 	reload sync.Mutex
 
-	recv  *receive.Server
+	recv  *receive.Service
 	queue *queue.Queue
 	clock queue.Clock
 	// Fixed at Start: where the queue, mailboxes and logs live.
@@ -53,7 +53,7 @@ type Server struct {
 
 // Start loads the configuration at path and starts receiving and
 // delivering. It returns once every listener is open.
-func Start(path string, opts Options) (*Server, error) {
+func Start(path string, opts Options) (*Node, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -65,7 +65,7 @@ func Start(path string, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{path: path, opts: opts, log: opts.Logger, done: make(chan error, 1)}
+	s := &Node{path: path, opts: opts, log: opts.Logger, done: make(chan error, 1)}
 	for _, w := range rt.Warnings {
 		s.log.Warn(w)
 	}
@@ -113,7 +113,7 @@ func Start(path string, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("open queue in %s: %w", filepath.Join(cfg.DataDir(), "queue"), err)
 	}
 	s.queue = q
-	s.recv = receive.NewServer(receive.Options{
+	s.recv = receive.NewService(receive.Options{
 		Submitter: q, Log: s.recvLog, Logger: s.log,
 		OnAccepted: func(id string, env queue.Envelope) { s.trackReceive(id, env) },
 	})
@@ -137,23 +137,23 @@ func durations(ds []config.Duration) []time.Duration {
 }
 
 // Runtime returns the live runtime.
-func (s *Server) Runtime() *Runtime { return s.rt.Load() }
+func (s *Node) Runtime() *Runtime { return s.rt.Load() }
 
 // Queue exposes the queue to the admin API.
-func (s *Server) Queue() *queue.Queue { return s.queue }
+func (s *Node) Queue() *queue.Queue { return s.queue }
 
 // Receiver exposes the receive side (addresses, connection counts).
-func (s *Server) Receiver() *receive.Server { return s.recv }
+func (s *Node) Receiver() *receive.Service { return s.recv }
 
 // ConfigPath is the file the server was started from.
-func (s *Server) ConfigPath() string { return s.path }
+func (s *Node) ConfigPath() string { return s.path }
 
 // TrackingDir is where message tracking logs are written.
-func (s *Server) TrackingDir() string { return s.trackDir }
+func (s *Node) TrackingDir() string { return s.trackDir }
 
 // Reload re-reads the configuration file and applies it live. On any error
 // the running configuration stays and the error is returned.
-func (s *Server) Reload() error {
+func (s *Node) Reload() error {
 	s.reload.Lock()
 	defer s.reload.Unlock()
 	rt, err := Build(s.path, s.now())
@@ -164,13 +164,13 @@ func (s *Server) Reload() error {
 }
 
 // ApplyRuntime makes an already built runtime live.
-func (s *Server) ApplyRuntime(rt *Runtime) error {
+func (s *Node) ApplyRuntime(rt *Runtime) error {
 	s.reload.Lock()
 	defer s.reload.Unlock()
 	return s.apply(rt)
 }
 
-func (s *Server) apply(rt *Runtime) error {
+func (s *Node) apply(rt *Runtime) error {
 	if err := s.recv.Apply(rt.Recv); err != nil {
 		return err
 	}
@@ -188,7 +188,7 @@ func (s *Server) apply(rt *Runtime) error {
 
 // withSender gives the runtime a Sender bound to its certificates and
 // trust, so a delivery always uses one consistent configuration.
-func (s *Server) withSender(rt *Runtime) *Runtime {
+func (s *Node) withSender(rt *Runtime) *Runtime {
 	rt.Sender = &send.Sender{
 		Store: rt.Store, Roots: rt.Roots, ServerFQDN: rt.Cfg.Server.FQDN,
 		Log: s.sendLog, Now: s.clock.Now, Dialer: s.opts.Dialer,
@@ -196,11 +196,11 @@ func (s *Server) withSender(rt *Runtime) *Runtime {
 	return rt
 }
 
-func (s *Server) now() time.Time { return s.clock.Now() }
+func (s *Node) now() time.Time { return s.clock.Now() }
 
 // Close stops accepting, lets sessions finish (bounded by ctx), stops the
 // scheduler and flushes the logs.
-func (s *Server) Close(ctx context.Context) error {
+func (s *Node) Close(ctx context.Context) error {
 	err := s.recv.Close(ctx)
 	s.cancel()
 	if qerr := <-s.done; qerr != nil && !errors.Is(qerr, context.Canceled) {
@@ -211,7 +211,7 @@ func (s *Server) Close(ctx context.Context) error {
 	return err
 }
 
-func (s *Server) closeLogs() {
+func (s *Node) closeLogs() {
 	for _, w := range []interface{ Close() error }{s.recvLog, s.sendLog, s.track} {
 		if w != nil {
 			w.Close()
@@ -221,7 +221,7 @@ func (s *Server) closeLogs() {
 
 // FlushLogs writes buffered protocol and tracking log lines to disk, so a
 // trace or log analysis sees everything up to now.
-func (s *Server) FlushLogs() {
+func (s *Node) FlushLogs() {
 	for _, w := range []interface{ Flush() error }{s.recvLog, s.sendLog, s.track} {
 		if w != nil {
 			w.Flush()

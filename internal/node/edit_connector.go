@@ -1,4 +1,4 @@
-package server
+package node
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/config"
 )
 
 // SetConnectorFields edits fields of a receive or send connector in the

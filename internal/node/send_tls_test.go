@@ -1,4 +1,4 @@
-package server_test
+package node_test
 
 import (
 	"fmt"
@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/queue"
-	"mailflow/internal/server"
-	"mailflow/internal/testkit"
-	"mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/queue"
+	"github.com/mailflowhq/mailflow/internal/node"
+	"github.com/mailflowhq/mailflow/internal/testkit"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // matrixCase is one receiver certificate judged by a DomainValidation send
@@ -222,7 +222,7 @@ send_connectors:
 }
 
 // mailboxCount counts messages delivered to user@domain on srv.
-func mailboxCount(t *testing.T, srv *server.Server, domain string) int {
+func mailboxCount(t *testing.T, srv *node.Node, domain string) int {
 	t.Helper()
 	dir := filepath.Join(srv.Runtime().Cfg.DataDir(), "mailboxes", domain, "user", "new")
 	entries, err := os.ReadDir(dir)

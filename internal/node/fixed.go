@@ -1,9 +1,9 @@
-package server
+package node
 
 import (
 	"fmt"
 
-	"mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/config"
 )
 
 // fixedSettings are the parts of the configuration that take effect only at

@@ -1,4 +1,4 @@
-package server
+package node
 
 import (
 	"errors"
@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"mailflow/internal/certs"
-	"mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/config"
 )
 
 // Check returns the config.Check that makes an edit acceptable only if the
@@ -33,7 +33,7 @@ func Check(now time.Time, keep func(*Runtime)) config.Check {
 // functions, given the file and the check) and applies the validated result
 // live. An invalid change is refused with the start-up error and changes
 // nothing: neither the file nor the running configuration.
-func (s *Server) Change(edit func(path string, check config.Check) error) error {
+func (s *Node) Change(edit func(path string, check config.Check) error) error {
 	s.reload.Lock()
 	defer s.reload.Unlock()
 	before, err := os.ReadFile(s.path)
@@ -59,7 +59,7 @@ func (s *Server) Change(edit func(path string, check config.Check) error) error 
 }
 
 // SetConnector changes fields of a receive or send connector live.
-func (s *Server) SetConnector(kind, name string, fields map[string]any) error {
+func (s *Node) SetConnector(kind, name string, fields map[string]any) error {
 	return s.Change(func(path string, check config.Check) error {
 		return SetConnectorFields(path, kind, name, fields, check)
 	})
@@ -67,7 +67,7 @@ func (s *Server) SetConnector(kind, name string, fields map[string]any) error {
 
 // ImportCertificate adds a certificate file to the configuration live and
 // returns it as loaded.
-func (s *Server) ImportCertificate(ref config.CertificateRef) (*certs.Certificate, error) {
+func (s *Node) ImportCertificate(ref config.CertificateRef) (*certs.Certificate, error) {
 	abs, err := filepath.Abs(ref.File)
 	if err != nil {
 		return nil, err
@@ -88,7 +88,7 @@ func (s *Server) ImportCertificate(ref config.CertificateRef) (*certs.Certificat
 
 // RemoveCertificate removes the certificate with the thumbprint live. A
 // certificate still pinned by a connector is refused by validation.
-func (s *Server) RemoveCertificate(thumbprint string) error {
+func (s *Node) RemoveCertificate(thumbprint string) error {
 	c := s.Runtime().Store.FindThumbprint(thumbprint)
 	if c == nil {
 		return fmt.Errorf("no certificate with thumbprint %s; list them with mailflow cert list", thumbprint)
