@@ -15,8 +15,8 @@ import (
 	"github.com/mailflowhq/mailflow/internal/testpeer"
 )
 
-// TestPostfixPeerCertificateFix plays the first seed with Postfix as the
-// on-premises receiver: a private Postfix instance presents the
+// TestPostfixPeerCertificateFix plays the 450 4.7.320 SubjectMismatch case
+// with Postfix as the on-premises receiver: a private Postfix instance presents the
 // self-signed CN=SERVER1 certificate, the tenant's DomainValidation send
 // connector defers with 450 4.7.320 SubjectMismatch; Postfix is
 // reconfigured with the mail.contoso.com certificate (postconf, postfix
@@ -105,7 +105,7 @@ admin:
 	startServe(t, cfg)
 	tc := awaitAdmin(t, cfg)
 
-	const subject = "seed via postfix"
+	const subject = "subject mismatch via postfix"
 	r := pySMTP(t, pyOpts{port: port, source: "127.0.0.1", starttls: true,
 		from: "alice@tenant.example", rcpts: []string{"user@contoso.com"},
 		body: "Subject: " + subject + "\r\n\r\nto a real Postfix\r\n"})

@@ -16,18 +16,18 @@ func TestStringLastErrorForm(t *testing.T) {
 	if got := f.String(); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
-	reply := &Failure{Code: 550, Enhanced: "5.1.1", Status: "550 5.1.1 User unknown", Host: "mx", IP: "::1", Port: 25, Time: when, Attempt: true}
+	reply := &Record{Code: 550, Enhanced: "5.1.1", Status: "550 5.1.1 User unknown", Host: "mx", IP: "::1", Port: 25, Time: when, Attempt: true}
 	if got, want := reply.String(), "{LED=550 5.1.1 User unknown};{MSG=};{FQDN=mx};{IP=::1};{LRT=11/1/2017 11:12:45 AM}"; got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
-	v6 := &Failure{Status: "450 4.4.316 Connection refused", IP: "::1", Port: 25, Ours: true, Attempt: true}
+	v6 := &Record{Status: "450 4.4.316 Connection refused", IP: "::1", Port: 25, Ours: true, Attempt: true}
 	if got := v6.String(); !strings.Contains(got, "[LastAttemptedIP=[::1]:25]") {
 		t.Errorf("IPv6 endpoint: %s", got)
 	}
 	if got, want := Local(550, "5.4.4", "Unable to route").String(), "550 5.4.4 Unable to route"; got != want {
 		t.Errorf("local: %q, want %q", got, want)
 	}
-	var none *Failure
+	var none *Record
 	if none.String() != "" || none.Class() != "5.0.0" {
 		t.Errorf("nil failure: %q %q", none.String(), none.Class())
 	}
@@ -96,7 +96,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back Failure
+	var back Record
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
