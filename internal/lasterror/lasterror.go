@@ -13,10 +13,13 @@
 package lasterror
 
 import (
+	"bufio"
 	"net"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mailflowhq/mailflow/internal/smtp"
 )
 
 // Record is one failed delivery attempt (or the queue's own verdict, such
@@ -59,12 +62,22 @@ type Record struct {
 	Text string `json:"text,omitempty"`
 }
 
-// New is a failure with the status line status, its codes read from the
-// line's start: "550 5.1.1 User unknown" → 550, 5.1.1. A status without a
-// leading reply code keeps Code 0.
+// New is a failure with the status line status ("450 4.7.320 Certificate
+// validation failed", one of the sender's own statuses or a reply as
+// received), its codes read the way the SMTP client reads a reply
+// (smtp.ReadReply: the enhanced code counts when its class matches the
+// reply code). A status without a reply code keeps Code 0.
 func New(status string) *Record {
-	code, enhanced := codes(status)
-	return &Record{Code: code, Enhanced: enhanced, Status: status}
+	r := &Record{Status: status}
+	if reply, err := smtp.ReadReply(bufio.NewReader(strings.NewReader(firstLine(status)+"\r\n")), nil); err == nil {
+		r.Code, r.Enhanced = reply.Code, reply.Enhanced
+	}
+	return r
+}
+
+// FromReply is the failure of a reply the next hop sent.
+func FromReply(reply smtp.Reply) *Record {
+	return &Record{Code: reply.Code, Enhanced: reply.Enhanced, Status: reply.Text()}
 }
 
 // Local is the queue's or local delivery's own failure: code, enhanced
@@ -81,30 +94,39 @@ func Local(code int, enhanced, text string) *Record {
 }
 
 // FromText loads a failure an older mailflow stored as text ("450 4.7.320
-// …" or "{LED=450 4.7.320 …};{MSG=…};…"): shown as it was, its codes read
-// from its start. "" gives nil.
+// …", "{LED=450 4.7.320 …};{MSG=…};…" or "550 4.4.7 QUEUE.Expired; …"):
+// shown as it was, its codes read by the rule that version's DSN used (an
+// x.y.z among the first three words, else the class of the reply code), so
+// an old record gives the DSN it would have. "" gives nil.
 func FromText(s string) *Record {
 	if s == "" {
 		return nil
 	}
-	code, enhanced := codes(strings.TrimPrefix(strings.TrimSpace(s), "{LED="))
-	return &Record{Code: code, Enhanced: enhanced, Text: s}
+	r := &Record{Text: s}
+	words := strings.Fields(strings.TrimPrefix(strings.TrimSpace(s), "{LED="))
+	if len(words) > 0 {
+		if code, err := strconv.Atoi(words[0]); err == nil && code >= 200 && code <= 599 {
+			r.Code = code
+		}
+	}
+	for i, w := range words {
+		if i > 2 {
+			break
+		}
+		if isEnhanced(w) {
+			r.Enhanced = w
+			break
+		}
+	}
+	return r
 }
 
-// codes reads "NNN" and an optional "x.y.z" from the start of a status line.
-func codes(status string) (int, string) {
-	f := strings.Fields(status)
-	if len(f) == 0 || len(f[0]) != 3 {
-		return 0, ""
+// firstLine is s up to its first line break.
+func firstLine(s string) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		return s[:i]
 	}
-	code, err := strconv.Atoi(f[0])
-	if err != nil || code < 200 || code > 599 {
-		return 0, ""
-	}
-	if len(f) > 1 && isEnhanced(f[1]) {
-		return code, f[1]
-	}
-	return code, ""
+	return s
 }
 
 // isEnhanced reports an RFC 3463 code: class 2, 4 or 5, subject and detail

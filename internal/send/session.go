@@ -165,7 +165,7 @@ func (s *Sender) replyResult(rcpt string, r smtp.Reply, t Target, tlsInfo *TLSIn
 	default:
 		out.Outcome = Deferred
 	}
-	out.LastError = lasterror.New(out.Status)
+	out.LastError = lasterror.FromReply(r)
 	out.LastError.Host, out.LastError.IP, out.LastError.Port, out.LastError.Time, out.LastError.Attempt = t.Host, t.IP, t.Port, s.now(), true
 	return out
 }
