@@ -212,8 +212,9 @@ func TestHybridCertificateFixEndToEnd(t *testing.T) {
 	}
 
 	// `mailflow trace` shows the DEFER with Exchange's message trace detail.
-	out = cliLive(t, "trace", "--config", h.tenantCfg, "--recipient", "user@contoso.com")
-	detail := regexp.MustCompile(`(?m)^.*DEFER\s+` + msg.id + `\s.*$`).FindString(out)
+	deferLine := regexp.MustCompile(`(?m)^.*DEFER\s+` + msg.id + `\s.*$`)
+	out = traceWith(t, deferLine, "--config", h.tenantCfg, "--recipient", "user@contoso.com")
+	detail := deferLine.FindString(out)
 	if detail == "" {
 		t.Fatalf("trace has no DEFER line for %s:\n%s", msg.id, out)
 	}
@@ -329,6 +330,20 @@ func cliLive(t *testing.T, args ...string) string {
 		t.Fatalf("mailflow %s did not reach the running server:\n%s", strings.Join(args, " "), stderr)
 	}
 	return stdout
+}
+
+// traceWith runs `mailflow trace` until its output matches want and
+// returns it. The queue shows a new state before the tracking event of the
+// same attempt is written (the event follows the durable state), so a
+// trace read right after the queue changed may not have it yet.
+func traceWith(t *testing.T, want *regexp.Regexp, args ...string) string {
+	t.Helper()
+	var out string
+	pollUntil(t, "a trace line matching "+want.String(), func() (bool, string) {
+		out = cliLive(t, append([]string{"trace"}, args...)...)
+		return want.MatchString(out), out
+	})
+	return out
 }
 
 func decodeCLI(t *testing.T, s string, v any) {

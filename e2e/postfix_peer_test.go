@@ -117,7 +117,7 @@ admin:
 	if !strings.Contains(msg.rcpt.LastError, "450 4.7.320 Certificate validation failed") || !strings.Contains(msg.rcpt.LastError, "SubjectMismatch") {
 		t.Fatalf("last error = %q, want 450 4.7.320 … SubjectMismatch", msg.rcpt.LastError)
 	}
-	out := cliLive(t, "trace", "--config", cfg, "--recipient", "user@contoso.com")
+	out := traceWith(t, regexp.MustCompile(`DEFER\s+`+msg.id+`\s`), "--config", cfg, "--recipient", "user@contoso.com")
 	shape := regexp.MustCompile(`DEFER\s+` + msg.id + `\s.*\{LED=450 4\.7\.320 Certificate validation failed ` +
 		`\[Message=SubjectMismatch Expected Subject: mail\.contoso\.com\. Presented Subject: CN=SERVER1\. Thumbprint: ` + pki.Server1.Thumbprint + `\] ` +
 		`\[LastAttemptedServerName=[^\]]+\] \[LastAttemptedIP=127\.0\.0\.1:` + strconv.Itoa(pf.Port) + `\]\};` +
