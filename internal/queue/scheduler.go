@@ -31,12 +31,19 @@ func (q *Queue) Run(ctx context.Context) error {
 			return ErrClosed
 		}
 		now := q.clock.Now()
-		batch := q.takeDue(now, q.workers-q.running)
+		var batch []*entry
 		var next time.Time
-		if q.running < q.workers && len(q.due) > 0 {
-			next = q.due[0].dueAt
+		if q.shared != nil {
+			free := q.workers - q.running
+			q.mu.Unlock()
+			batch, next = q.claimDue(ctx, now, free)
+		} else {
+			batch = q.takeDue(now, q.workers-q.running)
+			if q.running < q.workers && len(q.due) > 0 {
+				next = q.due[0].dueAt
+			}
+			q.mu.Unlock()
 		}
-		q.mu.Unlock()
 
 		for _, e := range batch {
 			wg.Add(1)
@@ -61,6 +68,7 @@ func (q *Queue) Run(ctx context.Context) error {
 			return nil
 		case <-q.kick:
 		case <-fire:
+		case <-q.wakeups():
 		}
 		if timer != nil {
 			timer.Stop()
@@ -78,9 +86,14 @@ func (q *Queue) ProcessDue(ctx context.Context) int {
 		q.log.Error("process queue: no Deliverer configured")
 		return 0
 	}
-	q.mu.Lock()
-	batch := q.takeDue(q.clock.Now(), len(q.due))
-	q.mu.Unlock()
+	var batch []*entry
+	if q.shared != nil {
+		batch, _ = q.claimDue(ctx, q.clock.Now(), maxClaim)
+	} else {
+		q.mu.Lock()
+		batch = q.takeDue(q.clock.Now(), len(q.due))
+		q.mu.Unlock()
+	}
 
 	var attempts atomic.Int64
 	work := make(chan *entry)
@@ -148,7 +161,9 @@ func (q *Queue) attempt(ctx context.Context, e *entry) (called bool) {
 	var results []Result
 	if !expired && len(rcpts) > 0 {
 		called = true
+		stop := q.keepLease(snap)
 		results = q.deliver(ctx, snap, rcpts)
+		stop()
 	}
 
 	q.mu.Lock()
@@ -164,6 +179,11 @@ func (q *Queue) attempt(ctx context.Context, e *entry) (called bool) {
 	after := e.m.Clone()
 	q.mu.Unlock()
 
+	if q.shared != nil && !q.stillHeld(persistCtx, after) {
+		q.finish(persistCtx, e, true)
+		return called
+	}
+
 	var related []Event
 	if len(failed) > 0 {
 		if ev, ok := q.queueDSN(persistCtx, after, failed, now); ok {
@@ -173,6 +193,13 @@ func (q *Queue) attempt(ctx context.Context, e *entry) (called bool) {
 
 	var err error
 	switch {
+	case q.shared != nil:
+		err = q.shared.Settle(persistCtx, after, final)
+		if errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrNotFound) {
+			q.log.Warn("outcome not recorded: the message was taken over or removed meanwhile", "id", after.ID, "err", err)
+			q.finish(persistCtx, e, true)
+			return called
+		}
 	case final:
 		err = q.store.Delete(persistCtx, after.ID)
 	case len(events) > 0:
@@ -202,6 +229,12 @@ func (q *Queue) finish(ctx context.Context, e *entry, final bool) {
 	e.inflight = false
 	q.running--
 	removed := e.removed
+	if q.shared != nil {
+		// The shared store keeps the schedule; Remove already deleted it.
+		delete(q.msgs, e.m.ID)
+		q.mu.Unlock()
+		return
+	}
 	if final || removed {
 		delete(q.msgs, e.m.ID)
 	} else {

@@ -53,6 +53,9 @@ var (
 	ErrStorage = errors.New("queue storage failure")
 	// ErrNotFound is returned for an unknown message id.
 	ErrNotFound = errors.New("message not found in queue")
+	// ErrDuplicateID is returned by a shared store's Put when another node
+	// already stored a message with that id; the queue picks another id.
+	ErrDuplicateID = errors.New("message id already in the queue")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("queue closed")
 )
