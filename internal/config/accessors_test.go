@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -199,5 +200,27 @@ func TestCertNameProblem(t *testing.T) {
 		if p := certNameProblem(in); (p == "") != ok {
 			t.Errorf("certNameProblem(%q) = %q, want ok=%v", in, p, ok)
 		}
+	}
+}
+
+func TestQueueDSNSources(t *testing.T) {
+	dir := t.TempDir()
+	c := &Config{Path: filepath.Join(dir, "mailflow.yaml"), Queue: Queue{Backend: QueuePostgres}}
+	t.Setenv("MAILFLOW_QUEUE_DSN", "")
+	if _, err := c.QueueDSN(); err == nil || !strings.Contains(err.Error(), "MAILFLOW_QUEUE_DSN") {
+		t.Fatalf("no DSN anywhere: %v, want an error naming the three ways", err)
+	}
+	t.Setenv("MAILFLOW_QUEUE_DSN", "postgres://env")
+	if got, _ := c.QueueDSN(); got != "postgres://env" {
+		t.Fatalf("from the environment: %q", got)
+	}
+	os.WriteFile(filepath.Join(dir, "queue.dsn"), []byte("postgres://file\n"), 0o600)
+	c.Queue.DSNFile = "queue.dsn"
+	if got, _ := c.QueueDSN(); got != "postgres://file" {
+		t.Fatalf("from dsn_file (relative to the config): %q", got)
+	}
+	c.Queue.DSN = "postgres://inline"
+	if got, _ := c.QueueDSN(); got != "postgres://inline" {
+		t.Fatalf("inline dsn: %q", got)
 	}
 }

@@ -22,6 +22,7 @@ const (
 	DefaultAdminListen         = "127.0.0.1:8025"
 	DefaultSMTPPort            = 25
 	DefaultConnectTimeout      = Duration(30 * time.Second)
+	DefaultLease               = Duration(30 * time.Second)
 )
 
 // DefaultRetryIntervals is the queue's retry schedule; the last interval
@@ -57,6 +58,10 @@ func (c *Config) ApplyDefaults() {
 	}
 	setDuration(c, &q.Expiry, "queue.expiry", DefaultExpiry)
 	setInt(c, &q.Concurrency, "queue.concurrency", DefaultConcurrency)
+	setDuration(c, &q.Lease, "queue.lease", DefaultLease)
+	if q.Backend == "" {
+		q.Backend = QueueBbolt
+	}
 
 	l := &c.Limits
 	if l.MaxMessageSize == 0 && !c.written("limits.max_message_size") {

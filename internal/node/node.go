@@ -98,8 +98,14 @@ func Start(path string, opts Options) (*Node, error) {
 	s.clock = clock
 	s.rt.Store(s.withSender(rt))
 
+	store, where, err := openQueueStore(cfg, s.log)
+	if err != nil {
+		return nil, err
+	}
 	q, err := queue.Open(queue.Options{
 		Dir:         filepath.Join(cfg.DataDir(), "queue"),
+		Store:       store,
+		CloseStore:  true,
 		Clock:       clock,
 		Retry:       durations(cfg.Queue.RetryIntervals),
 		Expiry:      time.Duration(cfg.Queue.Expiry),
@@ -110,7 +116,10 @@ func Start(path string, opts Options) (*Node, error) {
 		Logger:      s.log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open queue in %s: %w", filepath.Join(cfg.DataDir(), "queue"), err)
+		if store != nil {
+			store.Close()
+		}
+		return nil, fmt.Errorf("open queue in %s: %w", where, err)
 	}
 	s.queue = q
 	s.recv = receive.NewService(receive.Options{

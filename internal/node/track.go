@@ -3,6 +3,8 @@ package node
 import (
 	"net"
 
+	"github.com/mailflowhq/mailflow/internal/config"
+
 	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/tracking"
 )
@@ -47,7 +49,17 @@ func (o *observer) Observe(ev queue.Event) {
 	if ev.Result.RemoteHost != "" && ev.Kind == "SEND" {
 		e.ServerHostname = ev.Result.RemoteHost
 	}
+	e.CustomData = nodeData(ev.Node)
 	o.s.track.Log(e)
+}
+
+// nodeData names, in the custom-data column, the node that recorded an
+// event when several nodes share the queue ("S:Node=EX1"); empty otherwise.
+func nodeData(node string) string {
+	if node == "" {
+		return ""
+	}
+	return "S:Node=" + node
 }
 
 func (s *Node) trackReceive(id string, env queue.Envelope) {
@@ -70,5 +82,14 @@ func (s *Node) trackReceive(id string, env queue.Envelope) {
 		Sender:            env.From,
 		ReturnPath:        env.From,
 		Directionality:    "Incoming",
+		CustomData:        nodeData(s.sharedNode(rt)),
 	})
+}
+
+// sharedNode is server.name when the queue is shared, else "".
+func (s *Node) sharedNode(rt *Runtime) string {
+	if rt.Cfg.Queue.Backend == config.QueuePostgres {
+		return rt.Cfg.Server.Name
+	}
+	return ""
 }

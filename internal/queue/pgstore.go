@@ -546,13 +546,19 @@ func (s *PostgresStore) seen(err error) error {
 		s.log.Error("queue database unreachable: new mail gets temporary failures and delivery outcomes wait in memory until it returns",
 			"node", s.node, "err", err)
 	}
-	return err
+	if errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
 // unreachable reports whether err means the database could not be used at
 // all (connection refused or lost, server shutting down), as opposed to a
 // statement it refused.
 func unreachable(err error) bool {
+	if errors.Is(err, ErrUnavailable) {
+		return true
+	}
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrLeaseLost) || errors.Is(err, pgx.ErrNoRows) {
 		return false
 	}

@@ -164,8 +164,8 @@ func TestPostgresStore(t *testing.T) {
 		}
 		for i := range 3 {
 			_, err := q.Put(context.Background(), sampleEnv("carol@fabrikam.com"), []byte("refused"))
-			if !errors.Is(err, ErrStorage) {
-				t.Fatalf("Put %d with the database down: %v, want ErrStorage (a temporary failure)", i, err)
+			if !errors.Is(err, ErrStorage) || !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("Put %d with the database down: %v, want ErrStorage and ErrUnavailable (a temporary failure)", i, err)
 			}
 		}
 		close(release) // the delivery finishes while the database is down

@@ -51,6 +51,10 @@ var (
 	// answers "452 4.3.1 Insufficient system storage" and the client
 	// retries later.
 	ErrStorage = errors.New("queue storage failure")
+	// ErrUnavailable marks a shared store that cannot be reached (database
+	// down or unreachable). The receiver answers "451 4.3.0" and the store
+	// logs the outage once, not once per message.
+	ErrUnavailable = errors.New("queue database unavailable")
 	// ErrNotFound is returned for an unknown message id.
 	ErrNotFound = errors.New("message not found in queue")
 	// ErrDuplicateID is returned by a shared store's Put when another node
