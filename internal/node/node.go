@@ -98,12 +98,11 @@ func Start(path string, opts Options) (*Node, error) {
 	s.clock = clock
 	s.rt.Store(s.withSender(rt))
 
-	store, where, err := openQueueStore(cfg, s.log)
+	store, where, err := OpenQueueStore(cfg, s.log)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open queue in %s: %w", where, err)
 	}
 	q, err := queue.Open(queue.Options{
-		Dir:         filepath.Join(cfg.DataDir(), "queue"),
 		Store:       store,
 		CloseStore:  true,
 		Clock:       clock,
@@ -116,9 +115,7 @@ func Start(path string, opts Options) (*Node, error) {
 		Logger:      s.log,
 	})
 	if err != nil {
-		if store != nil {
-			store.Close()
-		}
+		store.Close()
 		return nil, fmt.Errorf("open queue in %s: %w", where, err)
 	}
 	s.queue = q

@@ -11,31 +11,31 @@ import (
 	"github.com/mailflowhq/mailflow/internal/queue"
 )
 
-// openQueueStore opens the shared PostgreSQL store when the configuration
-// asks for one, and returns nil for the embedded bbolt store (the queue
-// opens that itself in data_dir/queue). where names the queue in errors.
-func openQueueStore(cfg *config.Config, log *slog.Logger) (queue.Store, string, error) {
+// OpenQueueStore opens the queue store the configuration names: the
+// embedded bbolt file in data_dir/queue, or the PostgreSQL database shared
+// by every node (queue.backend postgres), as node server.name. where names
+// it for messages. The server and the CLI's queue export/import use it.
+func OpenQueueStore(cfg *config.Config, log *slog.Logger) (s queue.Store, where string, err error) {
 	if cfg.Queue.Backend != config.QueuePostgres {
-		return nil, filepath.Join(cfg.DataDir(), "queue"), nil
+		path := filepath.Join(cfg.DataDir(), "queue", "queue.db")
+		bs, err := queue.OpenBoltStore(path, log)
+		if err != nil {
+			return nil, path, err
+		}
+		return bs, path, nil
 	}
-	s, err := OpenSharedQueue(cfg, log)
-	return s, "the PostgreSQL database (queue.backend postgres)", err
-}
-
-// OpenSharedQueue connects to the configured PostgreSQL queue as node
-// server.name. The CLI's export and import use it too.
-func OpenSharedQueue(cfg *config.Config, log *slog.Logger) (*queue.PostgresStore, error) {
+	where = "the PostgreSQL database (queue.backend postgres)"
 	dsn, err := cfg.QueueDSN()
 	if err != nil {
-		return nil, err
+		return nil, where, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := queue.OpenPostgresStore(ctx, queue.PostgresOptions{
+	ps, err := queue.OpenPostgresStore(ctx, queue.PostgresOptions{
 		DSN: dsn, Node: cfg.Server.Name, Lease: time.Duration(cfg.Queue.Lease), Logger: log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open the shared queue (queue.backend postgres): %w", err)
+		return nil, where, fmt.Errorf("open the shared queue (queue.backend postgres): %w", err)
 	}
-	return s, nil
+	return ps, where, nil
 }
