@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mailflowhq/mailflow/internal/domain"
 	"github.com/mailflowhq/mailflow/internal/netrange"
 )
 
@@ -98,17 +99,9 @@ func (c *Config) SendConnector(name string) *SendConnector {
 	return nil
 }
 
-// IsAcceptedDomain reports whether mail for domain is for this
-// organisation (accepted_domains, with "*.contoso.com" covering
-// subdomains).
-func (c *Config) IsAcceptedDomain(domain string) bool {
-	for _, d := range c.AcceptedDomains {
-		if MatchDomain(d, domain) {
-			return true
-		}
-	}
-	return false
-}
+// IsAcceptedDomain reports whether mail for d is for this organisation:
+// an accepted_domains pattern covers it (the rule of domain.Match).
+func (c *Config) IsAcceptedDomain(d string) bool { return domain.MatchAny(c.AcceptedDomains, d) }
 
 // ConnectorID is the connector-id of protocol logs: SERVER\Connector.
 func (c *Config) ConnectorID(rc *ReceiveConnector) string {
@@ -178,7 +171,7 @@ func (sc *SendConnector) SmartHostAddresses() []string {
 	}
 	var out []string
 	for _, s := range sc.SmartHosts {
-		host, p, err := SplitSmartHost(s, port)
+		host, p, err := domain.SplitHostPort(s, port)
 		if err != nil {
 			continue
 		}
@@ -187,10 +180,11 @@ func (sc *SendConnector) SmartHostAddresses() []string {
 	return out
 }
 
-// Matches reports whether the connector's address spaces cover domain.
-func (sc *SendConnector) Matches(domain string) bool {
+// Matches reports whether one of the connector's address spaces covers d
+// (the rule of domain.AddressSpace.Matches).
+func (sc *SendConnector) Matches(d string) bool {
 	for _, a := range sc.AddressSpaces {
-		if MatchDomain(a, domain) {
+		if as, err := domain.ParseAddressSpace(a); err == nil && as.Matches(d) {
 			return true
 		}
 	}

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/mailflowhq/mailflow/internal/domain"
+
 	"fmt"
 	"net"
 	"net/netip"
@@ -73,7 +75,7 @@ func (v *validator) server() {
 	if s.FQDN == "" {
 		v.add("server.fqdn", "server fqdn is missing",
 			"add \"fqdn: server1.contoso.com\" under server: (the name used in EHLO and, last, for certificate selection)")
-	} else if p := domainProblem(s.FQDN, false); p != "" {
+	} else if p := domain.Problem(s.FQDN, false); p != "" {
 		v.add("server.fqdn", fmt.Sprintf("%q is not a host name: %s", s.FQDN, p), "write a fully qualified host name such as server1.contoso.com")
 	}
 	if strings.TrimSpace(s.DataDir) == "" {
@@ -85,7 +87,7 @@ func (v *validator) acceptedDomains() {
 	seen := map[string]int{}
 	for i, d := range v.c.AcceptedDomains {
 		key := fmt.Sprintf("accepted_domains[%d]", i)
-		if p := domainProblem(d, true); p != "" {
+		if p := domain.Problem(d, true); p != "" {
 			v.add(key, fmt.Sprintf("%q is not a domain: %s", d, p),
 				"write a domain such as contoso.com, or *.contoso.com for the domain and all its subdomains")
 			continue
@@ -228,7 +230,7 @@ func (v *validator) certOrDomain(key, s string) {
 		v.certName(key, s)
 		return
 	}
-	if p := domainProblem(s, true); p != "" {
+	if p := domain.Problem(s, true); p != "" {
 		v.add(key, fmt.Sprintf("%q is neither <I>issuer<S>subject nor a host name: %s", s, p),
 			"write a host name the certificate covers (mail.contoso.com, *.contoso.com) or <I>issuer<S>subject")
 	}
