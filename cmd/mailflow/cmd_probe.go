@@ -166,7 +166,7 @@ func (f *probeFlags) options(cmd *cobra.Command) (diag.ProbeOptions, error) {
 	if err != nil {
 		return diag.ProbeOptions{}, fmt.Errorf("--policy: %w", err)
 	}
-	roots, err := diag.LoadRoots(f.caFiles, !f.noSystemRoots)
+	roots, err := certs.TrustPool(f.caFiles, !f.noSystemRoots)
 	if err != nil {
 		return diag.ProbeOptions{}, fmt.Errorf("--ca: %w", err)
 	}

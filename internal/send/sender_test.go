@@ -635,34 +635,6 @@ func TestFormatDetail(t *testing.T) {
 	}
 }
 
-func TestSplitHostPort(t *testing.T) {
-	tests := []struct {
-		in   string
-		host string
-		port int
-		bad  bool
-	}{
-		{in: "mail.contoso.com", host: "mail.contoso.com", port: 25},
-		{in: "mail.contoso.com:2525", host: "mail.contoso.com", port: 2525},
-		{in: "[10.0.0.1]", host: "10.0.0.1", port: 25},
-		{in: "[10.0.0.1]:587", host: "10.0.0.1", port: 587},
-		{in: "10.0.0.1", host: "10.0.0.1", port: 25},
-		{in: "::1", host: "::1", port: 25},
-		{in: "[IPv6:::1]", host: "::1", port: 25},
-		{in: "[::1]:26", host: "::1", port: 26},
-		{in: "", bad: true},
-		{in: "host:0", bad: true},
-		{in: "host:x", bad: true},
-		{in: "[nonsense]", bad: true},
-	}
-	for _, tt := range tests {
-		host, port, err := SplitHostPort(tt.in, 25)
-		if tt.bad != (err != nil) || !tt.bad && (host != tt.host || port != tt.port) {
-			t.Errorf("SplitHostPort(%q) = %q %d %v", tt.in, host, port, err)
-		}
-	}
-}
-
 func TestClassify(t *testing.T) {
 	if f := classifySession("MAIL", fmt.Errorf("x: %w", errors.New("boom"))); f.status != StatusCannotConnect {
 		t.Errorf("generic: %+v", f)
@@ -672,5 +644,32 @@ func TestClassify(t *testing.T) {
 	}
 	if got := tlsProtocolName(tls.VersionTLS12); got != "SP_PROT_TLS1_2_CLIENT" {
 		t.Errorf("protocol name %q", got)
+	}
+}
+
+// noDNS fails the test on any lookup.
+type noDNS struct{ t *testing.T }
+
+func (d noDNS) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
+	d.t.Errorf("MX lookup of %q", name)
+	return nil, errors.New("no DNS in this test")
+}
+
+func (d noDNS) LookupHost(_ context.Context, host string) ([]string, error) {
+	d.t.Errorf("address lookup of %q", host)
+	return nil, errors.New("no DNS in this test")
+}
+
+// A smart host written as an address literal ("[127.0.0.1]:port", the
+// usual way to say "no MX lookup") is dialled as is: no DNS query at all.
+func TestSendToAddressLiteralWithoutDNS(t *testing.T) {
+	srv := startServer(t, &smtptest.Server{})
+	s := &Sender{ServerFQDN: "server.fabrikam.com", Resolver: noDNS{t}}
+	for _, host := range []string{"[127.0.0.1]:" + strconv.Itoa(portOf(t, srv.Addr)), "[IPv6:::ffff:127.0.0.1]:" + strconv.Itoa(portOf(t, srv.Addr))} {
+		c := Connector{Name: "Literal", Hosts: []string{host}, ConnectTimeout: 5 * time.Second}
+		if r := s.Send(context.Background(), c, message("a@unresolvable.invalid"))[0]; r.Outcome != Delivered || r.RemoteIP != "127.0.0.1" && r.RemoteIP != "::ffff:127.0.0.1" {
+			t.Fatalf("%s: result = %+v", host, r)
+		}
+		waitSession(t, srv)
 	}
 }
