@@ -51,7 +51,14 @@ func (f *fixture) read(t *testing.T) []byte {
 // start runs the server and closes it when the test ends.
 func start(t *testing.T, cfg string) *node.Node {
 	t.Helper()
-	srv, err := node.Start(cfg, node.Options{Logger: testkit.Logger(t)})
+	return startWith(t, cfg, node.Options{})
+}
+
+// startWith is start with options (a clock); the logger is the test's.
+func startWith(t *testing.T, cfg string, opts node.Options) *node.Node {
+	t.Helper()
+	opts.Logger = testkit.Logger(t)
+	srv, err := node.Start(cfg, opts)
 	if err != nil {
 		t.Fatalf("start %s: %v", cfg, err)
 	}

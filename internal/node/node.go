@@ -96,7 +96,7 @@ func Start(path string, opts Options) (*Node, error) {
 		return nil, fmt.Errorf("open mailboxes: %w", err)
 	}
 	s.clock = clock
-	s.rt.Store(s.withSender(rt))
+	s.rt.Store(s.bind(rt))
 
 	q, err := queue.Open(queue.Options{
 		Dir:         filepath.Join(cfg.DataDir(), "queue"),
@@ -171,10 +171,11 @@ func (s *Node) ApplyRuntime(rt *Runtime) error {
 }
 
 func (s *Node) apply(rt *Runtime) error {
+	rt = s.bind(rt)
 	if err := s.recv.Apply(rt.Recv); err != nil {
 		return err
 	}
-	s.rt.Store(s.withSender(rt))
+	s.rt.Store(rt)
 	for _, w := range rt.Warnings {
 		s.log.Warn(w)
 	}
@@ -186,15 +187,23 @@ func (s *Node) apply(rt *Runtime) error {
 	return nil
 }
 
-// withSender gives the runtime a Sender bound to its certificates and
-// trust, so a delivery always uses one consistent configuration.
-func (s *Node) withSender(rt *Runtime) *Runtime {
+// bind gives the runtime a Sender bound to its certificates and trust, so a
+// delivery always uses one consistent configuration, and puts both sides on
+// the node's clock (Options.Clock): certificate date checks when sending
+// and receiving (mutual TLS), banners and Received headers all read it. It
+// runs before the runtime is published.
+func (s *Node) bind(rt *Runtime) *Runtime {
 	rt.Sender = &send.Sender{
 		Store: rt.Store, Roots: rt.Roots, ServerFQDN: rt.Cfg.Server.FQDN,
 		Log: s.sendLog, Now: s.clock.Now, Dialer: s.opts.Dialer,
 	}
+	rt.Recv.Now = s.clock.Now
 	return rt
 }
+
+// Now is the node's clock (Options.Clock, else the system clock): the time
+// the admin API describes certificates and connectors at.
+func (s *Node) Now() time.Time { return s.clock.Now() }
 
 func (s *Node) now() time.Time { return s.clock.Now() }
 

@@ -20,8 +20,8 @@ type Settings struct {
 	Accepted   []string // accepted domain patterns ("contoso.com", "*.fabrikam.com")
 	Connectors []*Connector
 	Limits     config.Limits
-	Roots      *x509.CertPool // trust for client certificates (mutual TLS)
-	Now        func() time.Time
+	Roots      *x509.CertPool   // trust for client certificates (mutual TLS)
+	Now        func() time.Time // certificate dates, banner, Received; the node binds its injected clock (time.Now from Compile)
 }
 
 // Connector is a receive connector compiled for fast per-connection use.
