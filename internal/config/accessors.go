@@ -1,7 +1,9 @@
 package config
 
 import (
+	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -73,6 +75,30 @@ func (c *Config) AdminTokenFile() string {
 		return c.Resolve(c.Admin.TokenFile)
 	}
 	return filepath.Join(c.DataDir(), "admin.token")
+}
+
+// ListenLoopback reads an admin listen address ("127.0.0.1:8025",
+// "[::1]:8025", "localhost:8025", ":8025") and reports whether only this
+// machine reaches it: localhost or a loopback IP, IPv4-mapped loopback
+// included; an empty host means every interface. The error says why listen
+// is not IP:port. It is the one loopback rule of the admin API's
+// validation, listener and client.
+func ListenLoopback(listen string) (bool, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || port == "" {
+		return false, fmt.Errorf("%q is not IP:port", listen)
+	}
+	switch {
+	case strings.EqualFold(host, "localhost"):
+		return true, nil
+	case host == "":
+		return false, nil // ":8025" listens on every interface
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false, fmt.Errorf("%q is not an IP address", host)
+	}
+	return ip.Unmap().IsLoopback(), nil
 }
 
 // AdminEnabled reports whether the admin API should listen.

@@ -127,21 +127,3 @@ func TestDomainMatchingTable(t *testing.T) {
 		}
 	}
 }
-
-func TestCertNameProblem(t *testing.T) {
-	tests := map[string]bool{
-		"<I>CN=Contoso Lab CA<S>CN=mail.contoso.com":                  true,
-		"<i>CN=CA, O=x<s>CN=a":                                        true,
-		`<I>CN=Go mommy, O="Gomommy.com, Inc."<S>CN=mail.contoso.com`: true,
-		"CN=a":            false,
-		"<S>CN=a<I>CN=b":  false,
-		"<I><S>CN=a":      false,
-		"<I>CN=a<S>":      false,
-		"x<I>CN=a<S>CN=b": false,
-	}
-	for in, ok := range tests {
-		if p := certNameProblem(in); (p == "") != ok {
-			t.Errorf("certNameProblem(%q) = %q, want ok=%v", in, p, ok)
-		}
-	}
-}

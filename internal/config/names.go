@@ -77,26 +77,4 @@ func enumFix(v string, values []string) string {
 	return "use one of: " + list
 }
 
-// certNameProblem is the quick syntax check of "<I>issuer<S>subject": both
-// markers present (any case) in that order, both parts non-empty. The certs
-// package does the real parsing.
-func certNameProblem(s string) string {
-	lower := strings.ToLower(s)
-	i := strings.Index(lower, "<i>")
-	j := strings.Index(lower, "<s>")
-	switch {
-	case i < 0 || j < 0:
-		return "it must be <I>issuer<S>subject"
-	case i != 0:
-		return "it must start with <I>"
-	case j < i:
-		return "<I> must come before <S>"
-	case strings.TrimSpace(s[i+3:j]) == "":
-		return "the issuer after <I> is empty"
-	case strings.TrimSpace(s[j+3:]) == "":
-		return "the subject after <S> is empty"
-	}
-	return ""
-}
-
 const certNameFix = `write "<I>" + the issuer + "<S>" + the subject, as Exchange builds it: "<I>$($cert.Issuer)<S>$($cert.Subject)", e.g. "<I>CN=Contoso Lab CA<S>CN=mail.contoso.com"; leave it empty to select by fqdn`

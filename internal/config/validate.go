@@ -1,14 +1,13 @@
 package config
 
 import (
-	"github.com/mailflowhq/mailflow/internal/domain"
-
 	"fmt"
-	"net"
-	"net/netip"
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/domain"
 )
 
 // validator collects problems for Validate.
@@ -189,24 +188,10 @@ func (v *validator) admin() {
 	if strings.EqualFold(a.Listen, "off") {
 		return
 	}
-	host, port, err := net.SplitHostPort(a.Listen)
-	if err != nil || port == "" {
-		v.add("admin.listen", fmt.Sprintf("%q is not IP:port", a.Listen), `write "127.0.0.1:8025" (the default), "[::1]:8025", or off`)
+	loopback, err := ListenLoopback(a.Listen)
+	if err != nil {
+		v.add("admin.listen", err.Error(), `write "127.0.0.1:8025" (the default), "[::1]:8025", or off`)
 		return
-	}
-	loopback := false
-	switch {
-	case strings.EqualFold(host, "localhost"):
-		loopback = true
-	case host == "":
-		// ":8025" listens on every interface.
-	default:
-		ip, err := netip.ParseAddr(host)
-		if err != nil {
-			v.add("admin.listen", fmt.Sprintf("%q is not an IP address", host), `write "127.0.0.1:8025", "[::1]:8025", or off`)
-			return
-		}
-		loopback = ip.Unmap().IsLoopback()
 	}
 	if loopback {
 		return
@@ -226,7 +211,7 @@ func (v *validator) admin() {
 // certOrDomain checks a value that may be an <I>…<S>… certificate name or
 // a host name (optionally with a left-most wildcard).
 func (v *validator) certOrDomain(key, s string) {
-	if strings.Contains(strings.ToLower(s), "<i>") || strings.Contains(strings.ToLower(s), "<s>") {
+	if certs.IsCertificateName(s) {
 		v.certName(key, s)
 		return
 	}
@@ -241,8 +226,8 @@ func (v *validator) certName(key, s string) {
 	if s == "" {
 		return
 	}
-	if p := certNameProblem(s); p != "" {
-		v.add(key, fmt.Sprintf("%q is not a certificate name: %s", s, p), certNameFix)
+	if p := certs.NameProblem(s); p != "" {
+		v.add(key, fmt.Sprintf("%q is not a certificate name (<I>issuer<S>subject): %s", s, p), certNameFix)
 	}
 }
 

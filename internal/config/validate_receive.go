@@ -1,12 +1,11 @@
 package config
 
 import (
-	"github.com/mailflowhq/mailflow/internal/domain"
-
 	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/mailflowhq/mailflow/internal/domain"
 	"github.com/mailflowhq/mailflow/internal/netrange"
 )
 

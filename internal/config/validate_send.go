@@ -1,11 +1,11 @@
 package config
 
 import (
-	"github.com/mailflowhq/mailflow/internal/domain"
-
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/mailflowhq/mailflow/internal/domain"
 )
 
 func (v *validator) sendConnectors() {

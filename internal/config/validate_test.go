@@ -316,7 +316,7 @@ func TestValidationErrors(t *testing.T) {
     bindings: ["0.0.0.0:25"]
     tls_certificate_name: "<i>CN=CA<s> " #<-
 `,
-			key: "receive_connectors[0].tls_certificate_name", msgHas: "subject after <S> is empty", fixHas: "<I>",
+			key: "receive_connectors[0].tls_certificate_name", msgHas: "the subject is empty", fixHas: "<I>",
 		},
 		{
 			name: "require_tls without Tls",

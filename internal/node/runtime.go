@@ -150,9 +150,9 @@ func checkPinnedNames(cfg *config.Config, store *certs.Store) config.Errors {
 	// or a host name; a name nothing covers would only fail when the API
 	// starts, after the transport is already up.
 	if name := cfg.Admin.TLSCertificateName; name != "" && cfg.AdminEnabled() {
-		if strings.Contains(strings.ToLower(name), "<i>") {
+		if certs.IsCertificateName(name) {
 			check("admin.tls_certificate_name", name, "admin.tls_certificate_name")
-		} else if sel := store.Select(certs.Request{ConnectorFQDN: name, Connector: "admin API"}); sel.Cert == nil {
+		} else if sel := store.Select(certs.NameOrHost(name, "admin API", time.Time{})); sel.Cert == nil {
 			errs = append(errs, cfg.ErrorAt("admin.tls_certificate_name",
 				fmt.Sprintf("admin.tls_certificate_name %q: no loaded certificate with a private key holds that name", name),
 				"add a certificate for that name under certificates:, or name one by <I>issuer<S>subject as shown by mailflow cert list"))
