@@ -1,6 +1,7 @@
 package send
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -105,6 +106,40 @@ func TestSendFailureCodes(t *testing.T) {
 	mtls := serverTLS(p.server)
 	mtls.ClientAuth = tls.RequireAnyClientCert
 	handshake := startServer(t, &smtptest.Server{TLSConfig: mtls})
+	// Offers STARTTLS, says 220 to it, then hangs up instead of the handshake.
+	cut, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cut.Close()
+	go func() {
+		for {
+			c, err := cut.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				fmt.Fprint(c, "220 cut.example ESMTP\r\n")
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch verb := strings.ToUpper(strings.TrimSpace(line)); {
+					case strings.HasPrefix(verb, "EHLO"):
+						fmt.Fprint(c, "250-cut.example\r\n250 STARTTLS\r\n")
+					case verb == "STARTTLS":
+						fmt.Fprint(c, "220 2.0.0 go ahead\r\n")
+						return
+					default:
+						fmt.Fprint(c, "500 no\r\n")
+					}
+				}
+			}()
+		}
+	}()
 
 	silent, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -153,7 +188,9 @@ func TestSendFailureCodes(t *testing.T) {
 		{name: "bad banner", port: portOf(t, rude.Addr), status: StatusCannotConnect, reason: ReasonCannotConnect, message: "554 5.7.1 go away"},
 		{name: "no STARTTLS", port: portOf(t, plain.Addr), status: StatusCannotConnect, reason: ReasonStartTLSAbsent, message: "did not offer STARTTLS"},
 		{name: "STARTTLS refused", port: portOf(t, refuseTLS.Addr), status: StatusCannotConnect, reason: ReasonStartTLS, message: "454 4.7.0"},
-		{name: "handshake", port: portOf(t, handshake.Addr), status: StatusCannotConnect, reason: ReasonTLS, message: "TLS negotiation failed with error"},
+		{name: "handshake", port: portOf(t, handshake.Addr), status: StatusCannotConnect, reason: ReasonTLS, message: "TLS negotiation failed with error RemoteAlert(certificate required)"},
+		// The receive side names the same failure the same way (neterr.HandshakeName).
+		{name: "handshake cut", port: portOf(t, cut.Addr().String()), status: StatusCannotConnect, reason: ReasonTLS, message: "TLS negotiation failed with error SocketError"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
