@@ -8,7 +8,8 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/config"
-	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/diag/probe"
+	"github.com/mailflowhq/mailflow/internal/diag/validate"
 	"github.com/mailflowhq/mailflow/internal/node"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
@@ -67,7 +68,7 @@ Exit status: 0 pass, 1 fail, 2 could not test.`,
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			opts := diag.ValidateOptions{
+			opts := validate.Options{
 				Domain: domain, SendTest: sendTest, From: from, Level: level, Expect: expect,
 				Now: func() time.Time { return now },
 			}
@@ -79,7 +80,7 @@ Exit status: 0 pass, 1 fail, 2 could not test.`,
 				opts.Roots = roots
 			}
 			if len(certPaths) > 0 {
-				store, warnings, err := diag.LoadCertificateStore(certPaths, certsPassword)
+				store, warnings, err := probe.LoadCertificateStore(certPaths, certsPassword)
 				for _, w := range warnings {
 					fmt.Fprintln(cmd.ErrOrStderr(), "mailflow: --certs:", w)
 				}
@@ -90,7 +91,7 @@ Exit status: 0 pass, 1 fail, 2 could not test.`,
 			}
 			ctx, stop := probeContext(cmd)
 			defer stop()
-			v, err := diag.ValidateConnector(ctx, rt, args[0], kind, opts)
+			v, err := validate.Connector(ctx, rt, args[0], kind, opts)
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
-	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/diag/probe"
 	"github.com/mailflowhq/mailflow/internal/node"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
@@ -140,12 +140,12 @@ func TestDERCAFileTrustedBySenderAndProbe(t *testing.T) {
 	}
 	for name, roots := range map[string]*x509.CertPool{"configuration trust": sender.Runtime().Roots, "--ca file": fileOnly} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		r := diag.Probe(ctx, diag.ProbeOptions{
+		r := probe.Run(ctx, probe.Options{
 			Target: fmt.Sprintf("127.0.0.1:%d", w.port), Level: tlscheck.DomainValidation, Expect: "mail.literal.test",
 			EHLO: "probe.sender.example", Roots: roots,
 		})
 		cancel()
-		if r.Verdict.Result != diag.ProbePass {
+		if r.Verdict.Result != probe.Pass {
 			t.Errorf("probe with %s: %s %s", name, r.Verdict.Result, r.Verdict.Summary)
 		}
 	}
