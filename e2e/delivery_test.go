@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/admin"
-	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 	"github.com/mailflowhq/mailflow/internal/tracking"
 )
@@ -35,7 +35,7 @@ const (
 )
 
 type hybrid struct {
-	pki                    *lab.PKI
+	pki                    *labpki.PKI
 	tenantCfg, onpremCfg   string
 	tenantPort, onpremPort int
 }
@@ -47,7 +47,7 @@ type hybrid struct {
 func newHybrid(t *testing.T) *hybrid {
 	t.Helper()
 	base := t.TempDir()
-	pki, err := lab.NewPKI(base, time.Now())
+	pki, err := labpki.New(base, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

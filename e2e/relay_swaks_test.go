@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
@@ -26,7 +26,7 @@ import (
 func relayConfig(t *testing.T, extra string) (cfgPath string, port int) {
 	t.Helper()
 	dir := t.TempDir()
-	if _, err := lab.NewPKI(dir, time.Now()); err != nil {
+	if _, err := labpki.New(dir, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	port = testkit.FreePort(t)

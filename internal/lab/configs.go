@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"text/template"
+
+	"github.com/mailflowhq/mailflow/internal/labpki"
 )
 
 // The lab's organisations. The tenant plays Exchange Online for contoso
@@ -217,7 +219,7 @@ func writeConfigs(dir string, d configData) (onprem, tenant string, err error) {
 }
 
 // newConfigData fills the names and the PKI's files relative to dir.
-func newConfigData(scenario string, hybrid bool, p ports, dir string, pki *PKI) (configData, error) {
+func newConfigData(scenario string, hybrid bool, p ports, dir string, pki *labpki.PKI) (configData, error) {
 	d := configData{
 		Scenario: scenario, Hybrid: hybrid, P: p,
 		TenantPin: pki.Tenant.Name(), ContosoPin: pki.Contoso.Name(),

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/node"
 )
 
@@ -16,7 +17,7 @@ import (
 // each starts from its field report's state.
 func TestConfigsBuild(t *testing.T) {
 	dir := t.TempDir()
-	pki, err := NewPKI(dir, time.Now())
+	pki, err := labpki.New(dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func TestConfigsBuild(t *testing.T) {
 
 func TestAddReceiveConnector(t *testing.T) {
 	dir := t.TempDir()
-	pki, err := NewPKI(dir, time.Now())
+	pki, err := labpki.New(dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,8 +40,8 @@ var Now = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 func Clock() time.Time { return Now }
 
-// PKI mirrors the lab's certificate set (internal/lab.NewPKI, which
-// the probe tests cannot import: the lab imports the probe).
+// PKI mirrors the lab's certificate set (internal/labpki) with the fixed
+// dates and distinguished names the probe's golden files hold.
 type PKI struct {
 	CA *certs.Certificate // CN=Contoso Lab CA
 
