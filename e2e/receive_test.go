@@ -24,18 +24,7 @@ func onprem(t *testing.T, extra string) (cfgPath string, port int, pki *labpki.P
 		t.Fatal(err)
 	}
 	port = testkit.FreePort(t)
-	cfg := fmt.Sprintf(`server:
-  name: SERVER1
-  fqdn: server1.contoso.local
-  data_dir: ./data
-accepted_domains: [contoso.com]
-trust:
-  ca_files: [certs/lab-ca.pem]
-certificates:
-  - file: certs/server1-selfsigned.pem
-  - file: certs/mail-contoso.pfx
-    password_file: certs/mail-contoso.pass
-admin:
+	cfg := testkit.LabOnPrem + fmt.Sprintf(`admin:
   listen: off
 receive_connectors:
   - name: Default Frontend SERVER1

@@ -73,7 +73,7 @@ func TestSendDomainValidationMatrix(t *testing.T) {
 	// The receiver: one connector (and port) per case, each pinned to its
 	// certificate, accepting mail for every case's domain.
 	var recvCerts, recvConns, domains strings.Builder
-	ports := make([]int, len(cases))
+	ports := testkit.FreePorts(t, len(cases)) // distinct: one listener per case
 	for i, c := range cases {
 		switch c.issuer {
 		case "ca":
@@ -89,7 +89,6 @@ func TestSendDomainValidationMatrix(t *testing.T) {
 		if err := certs.WritePEM(file, cert); err != nil {
 			t.Fatal(err)
 		}
-		ports[i] = testkit.FreePort(t)
 		fmt.Fprintf(&recvCerts, "  - file: %s\n", file)
 		fmt.Fprintf(&recvConns, `  - name: Case %d
     bindings: ["127.0.0.1:%d"]

@@ -17,6 +17,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/smtp"
 	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
@@ -36,8 +37,8 @@ func contosoConnector(port int) Connector {
 	}
 }
 
-func contosoDNS() *fakeDNS {
-	return &fakeDNS{hosts: map[string][]string{"mail.contoso.com": {"127.0.0.1"}}}
+func contosoDNS() *testkit.DNS {
+	return &testkit.DNS{Hosts: map[string][]string{"mail.contoso.com": {"127.0.0.1"}}}
 }
 
 func TestSendDeliversWithDomainValidation(t *testing.T) {
@@ -45,7 +46,7 @@ func TestSendDeliversWithDomainValidation(t *testing.T) {
 	srv := startServer(t, &smtptest.Server{Hostname: "mail.contoso.com", TLSConfig: serverTLS(p.server)})
 	logw, records := sendLog(t)
 	s := &Sender{Store: certs.NewStore(p.client), Roots: p.roots, ServerFQDN: "server.fabrikam.com", Log: logw, Resolver: contosoDNS()}
-	c := contosoConnector(portOf(t, srv.Addr))
+	c := contosoConnector(testkit.PortOf(t, srv.Addr))
 
 	results := s.Send(context.Background(), c, message("a@contoso.com", "b@contoso.com"))
 	if len(results) != 2 {
@@ -170,27 +171,27 @@ func TestSendFailureCodes(t *testing.T) {
 	tests := []struct {
 		name    string
 		port    int
-		dns     *fakeDNS
+		dns     *testkit.DNS
 		dialer  func(context.Context, string, string, string) (net.Conn, error)
 		mutate  func(*Connector)
 		status  string
 		reason  string
 		message string
 	}{
-		{name: "dns", port: 25, dns: &fakeDNS{fail: map[string]error{"mail.contoso.com": &net.DNSError{Err: "server misbehaving", Name: "mail.contoso.com", IsTemporary: true}}},
+		{name: "dns", port: 25, dns: &testkit.DNS{Fail: map[string]error{"mail.contoso.com": &net.DNSError{Err: "server misbehaving", Name: "mail.contoso.com", IsTemporary: true}}},
 			status: StatusDNSFailed, reason: ReasonDNS, message: "server misbehaving"},
-		{name: "refused", port: closedPort(t), status: StatusRefused, reason: ReasonRefused, message: "Winsock error code: 10061"},
+		{name: "refused", port: testkit.PortOf(t, testkit.ClosedAddr(t)), status: StatusRefused, reason: ReasonRefused, message: "Winsock error code: 10061"},
 		{name: "connect timeout", port: 25, dialer: hanging, mutate: func(c *Connector) { c.ConnectTimeout = 50 * time.Millisecond },
 			status: StatusTimedOut, reason: ReasonTimedOut, message: "Winsock error code: 10060"},
-		{name: "command timeout", port: portOf(t, silent.Addr().String()), mutate: func(c *Connector) { c.CommandTimeout = 100 * time.Millisecond },
+		{name: "command timeout", port: testkit.PortOf(t, silent.Addr().String()), mutate: func(c *Connector) { c.CommandTimeout = 100 * time.Millisecond },
 			status: StatusTimedOut, reason: ReasonTimedOut, message: "greeting"},
-		{name: "closed abruptly", port: portOf(t, closing.Addr), status: StatusClosedAbruptly, reason: ReasonClosed, message: "EHLO"},
-		{name: "bad banner", port: portOf(t, rude.Addr), status: StatusCannotConnect, reason: ReasonCannotConnect, message: "554 5.7.1 go away"},
-		{name: "no STARTTLS", port: portOf(t, plain.Addr), status: StatusCannotConnect, reason: ReasonStartTLSAbsent, message: "did not offer STARTTLS"},
-		{name: "STARTTLS refused", port: portOf(t, refuseTLS.Addr), status: StatusCannotConnect, reason: ReasonStartTLS, message: "454 4.7.0"},
-		{name: "handshake", port: portOf(t, handshake.Addr), status: StatusCannotConnect, reason: ReasonTLS, message: "TLS negotiation failed with error RemoteAlert(certificate required)"},
+		{name: "closed abruptly", port: testkit.PortOf(t, closing.Addr), status: StatusClosedAbruptly, reason: ReasonClosed, message: "EHLO"},
+		{name: "bad banner", port: testkit.PortOf(t, rude.Addr), status: StatusCannotConnect, reason: ReasonCannotConnect, message: "554 5.7.1 go away"},
+		{name: "no STARTTLS", port: testkit.PortOf(t, plain.Addr), status: StatusCannotConnect, reason: ReasonStartTLSAbsent, message: "did not offer STARTTLS"},
+		{name: "STARTTLS refused", port: testkit.PortOf(t, refuseTLS.Addr), status: StatusCannotConnect, reason: ReasonStartTLS, message: "454 4.7.0"},
+		{name: "handshake", port: testkit.PortOf(t, handshake.Addr), status: StatusCannotConnect, reason: ReasonTLS, message: "TLS negotiation failed with error RemoteAlert(certificate required)"},
 		// The receive side names the same failure the same way (neterr.HandshakeName).
-		{name: "handshake cut", port: portOf(t, cut.Addr().String()), status: StatusCannotConnect, reason: ReasonTLS, message: "TLS negotiation failed with error SocketError"},
+		{name: "handshake cut", port: testkit.PortOf(t, cut.Addr().String()), status: StatusCannotConnect, reason: ReasonTLS, message: "TLS negotiation failed with error SocketError"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -266,7 +267,7 @@ func TestSendCertificateRejected(t *testing.T) {
 			logw, records := sendLog(t)
 			// Roots hold only the root, not the intermediate.
 			s := &Sender{Roots: p.roots, ServerFQDN: "server.fabrikam.com", Resolver: contosoDNS(), Log: logw}
-			c := contosoConnector(portOf(t, srv.Addr))
+			c := contosoConnector(testkit.PortOf(t, srv.Addr))
 			c.Level = tt.level
 			r := s.Send(context.Background(), c, message("a@contoso.com"))[0]
 			if r.Outcome != Deferred || r.Status != StatusCertificate || r.Reason != string(tt.reason) {
@@ -274,7 +275,7 @@ func TestSendCertificateRejected(t *testing.T) {
 			}
 			wantLED := "{LED=450 4.7.320 Certificate validation failed [Message=" + string(tt.reason)
 			if !strings.HasPrefix(r.Detail, wantLED) || !strings.Contains(r.Detail, "{MSG="+string(tt.reason)+"}") ||
-				!strings.Contains(r.Detail, "[LastAttemptedIP=127.0.0.1:"+strconv.Itoa(portOf(t, srv.Addr))+"]") {
+				!strings.Contains(r.Detail, "[LastAttemptedIP=127.0.0.1:"+strconv.Itoa(testkit.PortOf(t, srv.Addr))+"]") {
 				t.Errorf("detail = %s", r.Detail)
 			}
 			if r.TLS == nil || r.TLS.Verdict.Reason != tt.reason || r.TLS.Peer == nil {
@@ -291,7 +292,7 @@ func TestSendCertificateRejected(t *testing.T) {
 	t.Run("subject mismatch message", func(t *testing.T) {
 		srv := startServer(t, &smtptest.Server{TLSConfig: serverTLS(selfSigned)})
 		s := &Sender{Roots: p.roots, ServerFQDN: "server.fabrikam.com", Resolver: contosoDNS()}
-		r := s.Send(context.Background(), contosoConnector(portOf(t, srv.Addr)), message("a@contoso.com"))[0]
+		r := s.Send(context.Background(), contosoConnector(testkit.PortOf(t, srv.Addr)), message("a@contoso.com"))[0]
 		want := "[Message=SubjectMismatch Expected Subject: mail.contoso.com. Presented Subject: CN=SERVER1. Thumbprint: " + selfSigned.Thumbprint + "]"
 		if !strings.Contains(r.Detail, want) {
 			t.Errorf("detail = %s\nwant it to contain %s", r.Detail, want)
@@ -300,7 +301,7 @@ func TestSendCertificateRejected(t *testing.T) {
 	t.Run("EncryptionOnly accepts anything", func(t *testing.T) {
 		srv := startServer(t, &smtptest.Server{TLSConfig: serverTLS(selfSigned)})
 		s := &Sender{Roots: p.roots, ServerFQDN: "server.fabrikam.com", Resolver: contosoDNS()}
-		c := contosoConnector(portOf(t, srv.Addr))
+		c := contosoConnector(testkit.PortOf(t, srv.Addr))
 		c.Level = tlscheck.EncryptionOnly
 		r := s.Send(context.Background(), c, message("a@contoso.com"))[0]
 		if r.Outcome != Delivered || r.TLS == nil || !r.TLS.Verdict.OK {
@@ -313,15 +314,15 @@ func TestSendFailover(t *testing.T) {
 	p := testPKI(t)
 	good := startServer(t, &smtptest.Server{TLSConfig: serverTLS(p.server)})
 	bad := startServer(t, &smtptest.Server{TLSConfig: serverTLS(generate(t, certs.Template{Subject: "CN=SERVER1"}))})
-	dns := &fakeDNS{hosts: map[string][]string{
+	dns := &testkit.DNS{Hosts: map[string][]string{
 		"mail.contoso.com": {"127.0.0.1"}, "mail2.contoso.com": {"127.0.0.1"}, "mail3.contoso.com": {"127.0.0.1"},
 	}}
 	s := &Sender{Roots: p.roots, ServerFQDN: "server.fabrikam.com", Resolver: dns}
 	c := contosoConnector(0)
 	c.Hosts = []string{
-		"mail.contoso.com:" + strconv.Itoa(closedPort(t)),
-		"mail2.contoso.com:" + strconv.Itoa(portOf(t, bad.Addr)),
-		"mail3.contoso.com:" + strconv.Itoa(portOf(t, good.Addr)),
+		"mail.contoso.com:" + strconv.Itoa(testkit.PortOf(t, testkit.ClosedAddr(t))),
+		"mail2.contoso.com:" + strconv.Itoa(testkit.PortOf(t, bad.Addr)),
+		"mail3.contoso.com:" + strconv.Itoa(testkit.PortOf(t, good.Addr)),
 	}
 	r := s.Send(context.Background(), c, message("a@contoso.com"))[0]
 	if r.Outcome != Delivered || r.RemoteHost != "mail3.contoso.com" {
@@ -349,11 +350,11 @@ func TestSendFailover(t *testing.T) {
 
 func TestSendMXOrder(t *testing.T) {
 	srv := startServer(t, &smtptest.Server{})
-	port := portOf(t, srv.Addr)
-	dns := &fakeDNS{
-		mx: map[string][]*net.MX{"contoso.com": {{Host: "mx1.contoso.com.", Pref: 10}, {Host: "mx2.contoso.com.", Pref: 20}}},
+	port := testkit.PortOf(t, srv.Addr)
+	dns := &testkit.DNS{
+		MX: map[string][]*net.MX{"contoso.com": {{Host: "mx1.contoso.com.", Pref: 10}, {Host: "mx2.contoso.com.", Pref: 20}}},
 		// Nothing listens on 127.0.0.2 at that port: mx1 refuses.
-		hosts: map[string][]string{"mx1.contoso.com": {"127.0.0.2"}, "mx2.contoso.com": {"127.0.0.1"}},
+		Hosts: map[string][]string{"mx1.contoso.com": {"127.0.0.2"}, "mx2.contoso.com": {"127.0.0.1"}},
 	}
 	s := &Sender{ServerFQDN: "server.fabrikam.com", Resolver: dns}
 	c := Connector{Name: "Internet", Port: port, FQDN: "mail.fabrikam.com", ConnectTimeout: 5 * time.Second}
@@ -363,14 +364,14 @@ func TestSendMXOrder(t *testing.T) {
 	}
 
 	// No MX: the domain's own address (RFC 5321 §5.1).
-	dns.hosts["fabrikam.net"] = []string{"127.0.0.1"}
+	dns.Hosts["fabrikam.net"] = []string{"127.0.0.1"}
 	r = s.Send(context.Background(), c, message("b@fabrikam.net"))[0]
 	if r.Outcome != Delivered || r.RemoteHost != "fabrikam.net" {
 		t.Errorf("implicit MX: %+v", r)
 	}
 
 	// Null MX (RFC 7505): permanent failure, nothing dialled.
-	dns.mx["nomail.example"] = []*net.MX{{Host: ".", Pref: 0}}
+	dns.MX["nomail.example"] = []*net.MX{{Host: ".", Pref: 0}}
 	r = s.Send(context.Background(), c, message("c@nomail.example"))[0]
 	if r.Outcome != Failed || r.Status != StatusNullMX {
 		t.Errorf("null MX: %+v", r)
@@ -392,7 +393,7 @@ func TestSendMutualTLS(t *testing.T) {
 	logw, records := sendLog(t)
 	other := generate(t, certs.Template{Subject: "CN=other.fabrikam.com", SANs: []string{"other.fabrikam.com"}, Issuer: p.root})
 	s := &Sender{Store: certs.NewStore(other, p.client), Roots: p.roots, ServerFQDN: "server.fabrikam.com", Resolver: contosoDNS(), Log: logw}
-	c := contosoConnector(portOf(t, srv.Addr))
+	c := contosoConnector(testkit.PortOf(t, srv.Addr))
 
 	r := s.Send(context.Background(), c, message("a@contoso.com"))[0]
 	if r.Outcome != Delivered {
@@ -425,7 +426,7 @@ func TestSendClientCertificateProblems(t *testing.T) {
 	srv := startServer(t, &smtptest.Server{TLSConfig: serverTLS(p.server)})
 	second := startServer(t, &smtptest.Server{TLSConfig: serverTLS(p.server)})
 	keyless := certs.FromX509(p.client.Leaf)
-	dns := &fakeDNS{hosts: map[string][]string{"mail.contoso.com": {"127.0.0.1"}, "mail2.contoso.com": {"127.0.0.1"}}}
+	dns := &testkit.DNS{Hosts: map[string][]string{"mail.contoso.com": {"127.0.0.1"}, "mail2.contoso.com": {"127.0.0.1"}}}
 	tests := []struct {
 		name   string
 		store  *certs.Store
@@ -440,7 +441,7 @@ func TestSendClientCertificateProblems(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := &Sender{Store: tt.store, Roots: p.roots, ServerFQDN: "server.fabrikam.com", Resolver: dns}
 			c := contosoConnector(0)
-			c.Hosts = []string{"mail.contoso.com:" + strconv.Itoa(portOf(t, srv.Addr)), "mail2.contoso.com:" + strconv.Itoa(portOf(t, second.Addr))}
+			c.Hosts = []string{"mail.contoso.com:" + strconv.Itoa(testkit.PortOf(t, srv.Addr)), "mail2.contoso.com:" + strconv.Itoa(testkit.PortOf(t, second.Addr))}
 			c.CertificateName = keyless.Name()
 			if tt.name == "not found" {
 				c.CertificateName = "<I>CN=Nobody CA<S>CN=mail.fabrikam.com"
@@ -702,7 +703,7 @@ func (d noDNS) LookupHost(_ context.Context, host string) ([]string, error) {
 func TestSendToAddressLiteralWithoutDNS(t *testing.T) {
 	srv := startServer(t, &smtptest.Server{})
 	s := &Sender{ServerFQDN: "server.fabrikam.com", Resolver: noDNS{t}}
-	for _, host := range []string{"[127.0.0.1]:" + strconv.Itoa(portOf(t, srv.Addr)), "[IPv6:::ffff:127.0.0.1]:" + strconv.Itoa(portOf(t, srv.Addr))} {
+	for _, host := range []string{"[127.0.0.1]:" + strconv.Itoa(testkit.PortOf(t, srv.Addr)), "[IPv6:::ffff:127.0.0.1]:" + strconv.Itoa(testkit.PortOf(t, srv.Addr))} {
 		c := Connector{Name: "Literal", Hosts: []string{host}, ConnectTimeout: 5 * time.Second}
 		if r := s.Send(context.Background(), c, message("a@unresolvable.invalid"))[0]; r.Outcome != Delivered || r.RemoteIP != "127.0.0.1" && r.RemoteIP != "::ffff:127.0.0.1" {
 			t.Fatalf("%s: result = %+v", host, r)
