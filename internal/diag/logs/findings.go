@@ -9,6 +9,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/diag/explain"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 // logMaxInconsistentGroups bounds the "different certificates" findings;
@@ -456,7 +457,7 @@ func trackingFindings(t *trackState) []Finding {
 	var out []Finding
 	for _, r := range s.Reasons {
 		kind, sev, verb := "tracking-deferred", SeverityWarning, "deferred"
-		if r.Event == "FAIL" {
+		if r.Event == tracking.EventFail {
 			kind, sev, verb = "tracking-failed", SeverityError, "failed"
 		}
 		f := Finding{
