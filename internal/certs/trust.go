@@ -2,7 +2,6 @@ package certs
 
 import (
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"os"
 )
@@ -18,27 +17,11 @@ func ReadCAFile(file string) ([]*x509.Certificate, error) {
 		return nil, fmt.Errorf("load CA file %s: %w", file, err)
 	}
 	if isPEM(data) {
-		var out []*x509.Certificate
-		rest := data
-		for {
-			var block *pem.Block
-			block, rest = pem.Decode(rest)
-			if block == nil {
-				break
-			}
-			if block.Type != "CERTIFICATE" && block.Type != "X509 CERTIFICATE" {
-				continue
-			}
-			c, err := x509.ParseCertificate(block.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("load CA file %s: certificate %d does not parse: %w", file, len(out)+1, err)
-			}
-			out = append(out, c)
+		list, _, err := parsePEM(file, data) // a key in the file is not used
+		if err != nil {
+			return nil, fmt.Errorf("CA file: %w", err)
 		}
-		if len(out) == 0 {
-			return nil, fmt.Errorf("load CA file %s: %w in the PEM data — the file must hold \"BEGIN CERTIFICATE\" blocks", file, ErrNoCertificate)
-		}
-		return out, nil
+		return list, nil
 	}
 	c, err := x509.ParseCertificate(data)
 	if err != nil {

@@ -33,7 +33,7 @@ func TestReadCAFile(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{
-		write("empty.pem", []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")),
+		write("empty.pem", []byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")),
 		write("junk.cer", []byte("not a certificate")),
 	} {
 		if _, err := ReadCAFile(bad); !errors.Is(err, ErrNoCertificate) {

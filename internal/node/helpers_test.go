@@ -1,6 +1,8 @@
 package node_test
 
 import (
+	"fmt"
+
 	"context"
 	"path/filepath"
 	"testing"
@@ -84,4 +86,29 @@ func dialPlain(t *testing.T, addr string) *testkit.Session {
 
 func body(subject string) string {
 	return "From: <sender@tenant.example>\r\nTo: <user@contoso.com>\r\nSubject: " + subject + "\r\n\r\nhello\r\n"
+}
+
+// senderConfig is a sending node's configuration: server SENDER for
+// sender.example, trusting only what trust lists (YAML lines under
+// trust:, e.g. "  ca_files: [ca.pem]\n"), relaying anything 127.0.0.1
+// submits on port, with the send_connectors section given.
+func senderConfig(trust string, port int, sendConnectors string) string {
+	return fmt.Sprintf(`server:
+  name: SENDER
+  fqdn: sender.example
+  data_dir: ./sender-data
+accepted_domains: [sender.example]
+trust:
+%s  system_roots: false
+admin:
+  listen: off
+receive_connectors:
+  - name: Relay from loopback
+    bindings: ["127.0.0.1:%d"]
+    remote_ip_ranges: ["127.0.0.1/32"]
+    auth_mechanism: [Tls]
+    permission_groups: [AnonymousUsers]
+    anonymous_relay: true
+send_connectors:
+%s`, trust, port, sendConnectors)
 }

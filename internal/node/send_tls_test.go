@@ -131,25 +131,7 @@ receive_connectors:
 	}
 	sendPort := testkit.FreePort(t)
 	sendCfg := filepath.Join(dir, "sender.yaml")
-	testkit.WriteFile(t, sendCfg, fmt.Sprintf(`server:
-  name: SENDER
-  fqdn: sender.example
-  data_dir: ./sender-data
-accepted_domains: [sender.example]
-trust:
-  ca_files: [%s]
-  system_roots: false
-admin:
-  listen: off
-receive_connectors:
-  - name: Relay from loopback
-    bindings: ["127.0.0.1:%d"]
-    remote_ip_ranges: ["127.0.0.1/32"]
-    auth_mechanism: [Tls]
-    permission_groups: [AnonymousUsers]
-    anonymous_relay: true
-send_connectors:
-%s`, caFile, sendPort, sendConns.String()))
+	testkit.WriteFile(t, sendCfg, senderConfig(fmt.Sprintf("  ca_files: [%s]\n", caFile), sendPort, sendConns.String()))
 	sender := start(t, sendCfg)
 
 	// One message, one recipient per case, through the sender's SMTP.

@@ -80,26 +80,9 @@ func (w *peerWorld) sendThrough(t *testing.T, trust, sendConnector string) *node
 	t.Helper()
 	sendPort := testkit.FreePort(t)
 	cfg := filepath.Join(w.dir, "sender.yaml")
-	testkit.WriteFile(t, cfg, fmt.Sprintf(`server:
-  name: SENDER
-  fqdn: sender.example
-  data_dir: ./sender-data
-accepted_domains: [sender.example]
-trust:
-%s  system_roots: false
-admin:
-  listen: off
-receive_connectors:
-  - name: Relay from loopback
-    bindings: ["127.0.0.1:%d"]
-    remote_ip_ranges: ["127.0.0.1/32"]
-    auth_mechanism: [Tls]
-    permission_groups: [AnonymousUsers]
-    anonymous_relay: true
-send_connectors:
-  - name: To literal.test
+	testkit.WriteFile(t, cfg, senderConfig(trust, sendPort, `  - name: To literal.test
     address_spaces: [literal.test]
-%s`, trust, sendPort, sendConnector))
+`+sendConnector))
 	sender := start(t, cfg)
 	s := dialPlain(t, fmt.Sprintf("127.0.0.1:%d", sendPort))
 	if code, err := s.Send("alice@sender.example", "user@literal.test", "From: alice@sender.example\r\nSubject: literal\r\n\r\nhello\r\n"); err != nil || code != 250 {
