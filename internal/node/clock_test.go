@@ -21,18 +21,7 @@ import (
 func TestMutualTLSUsesTheInjectedClock(t *testing.T) {
 	now := time.Now()
 	dir := t.TempDir()
-	gen := func(tm certs.Template) *certs.Certificate {
-		t.Helper()
-		tm.KeyType = "ecdsa-p256"
-		if tm.NotAfter.IsZero() {
-			tm.NotBefore, tm.NotAfter = now.Add(-time.Hour), now.AddDate(1, 0, 0)
-		}
-		c, err := certs.Generate(tm)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	gen := func(tm certs.Template) *certs.Certificate { return testkit.Cert(t, tm, now) }
 	ca := gen(certs.Template{Subject: "CN=Clock Lab CA", IsCA: true, NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(10, 0, 0)})
 	server := gen(certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: ca, NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(10, 0, 0)})
 	client := gen(certs.Template{Subject: "CN=mail.fabrikam.com", SANs: []string{"mail.fabrikam.com"}, Issuer: ca})

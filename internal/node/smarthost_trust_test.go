@@ -29,15 +29,8 @@ func newPeerWorld(t *testing.T) *peerWorld {
 	t.Helper()
 	now := time.Now()
 	w := &peerWorld{dir: t.TempDir(), port: testkit.FreePort(t)}
-	ca, err := certs.Generate(certs.Template{Subject: "CN=Literal Lab CA", IsCA: true, KeyType: "ecdsa-p256", NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := certs.Generate(certs.Template{Subject: "CN=mail.literal.test", SANs: []string{"mail.literal.test"}, KeyType: "ecdsa-p256", Issuer: ca,
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testkit.Cert(t, certs.Template{Subject: "CN=Literal Lab CA", IsCA: true}, now)
+	leaf := testkit.Cert(t, certs.Template{Subject: "CN=mail.literal.test", SANs: []string{"mail.literal.test"}, Issuer: ca}, now)
 	w.caPEM, w.caDER = filepath.Join(w.dir, "ca.pem"), filepath.Join(w.dir, "ca.cer")
 	if err := certs.WriteCertPEM(w.caPEM, ca); err != nil {
 		t.Fatal(err)

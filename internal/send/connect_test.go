@@ -1,6 +1,8 @@
 package send
 
 import (
+	"time"
+
 	"context"
 	"crypto/tls"
 	"errors"
@@ -18,7 +20,7 @@ import (
 // and the same failure Send records.
 func TestConnectStages(t *testing.T) {
 	p := testPKI(t)
-	good := startServer(t, &smtptest.Server{Hostname: "mail.contoso.com", TLSConfig: serverTLS(p.server)})
+	good := startServer(t, &smtptest.Server{Hostname: "mail.contoso.com", TLSConfig: testkit.ServerTLS(p.server)})
 	plain := startServer(t, &smtptest.Server{})
 	s := &Sender{Roots: p.roots, ServerFQDN: "server.fabrikam.com"}
 	c := contosoConnector(0)
@@ -64,8 +66,8 @@ func TestConnectStages(t *testing.T) {
 // same 4.7.320 as without it.
 func TestConnectObservation(t *testing.T) {
 	p := testPKI(t)
-	wrong := generate(t, certs.Template{Subject: "CN=SERVER1", SANs: []string{"SERVER1"}})
-	cfg := serverTLS(wrong)
+	wrong := testkit.Cert(t, certs.Template{Subject: "CN=SERVER1", SANs: []string{"SERVER1"}}, time.Now())
+	cfg := testkit.ServerTLS(wrong)
 	cfg.ClientAuth = tls.RequestClientCert
 	srv := startServer(t, &smtptest.Server{TLSConfig: cfg})
 	s := &Sender{Roots: p.roots, ServerFQDN: "server.fabrikam.com", Store: certs.NewStore(p.client)}

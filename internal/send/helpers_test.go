@@ -1,7 +1,6 @@
 package send
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"io"
@@ -68,25 +67,6 @@ func testPKI(t *testing.T) *pki {
 		t.Fatalf("test PKI: %v", pkiErr)
 	}
 	return pkiVal
-}
-
-func generate(t *testing.T, tmpl certs.Template) *certs.Certificate {
-	t.Helper()
-	if tmpl.KeyType == "" {
-		tmpl.KeyType = "ecdsa-p256"
-	}
-	if tmpl.NotBefore.IsZero() {
-		tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(365*24*time.Hour)
-	}
-	c, err := certs.Generate(tmpl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func serverTLS(c *certs.Certificate) *tls.Config {
-	return &tls.Config{Certificates: []tls.Certificate{*c.TLS()}, SessionTicketsDisabled: true}
 }
 
 func startServer(t *testing.T, srv *smtptest.Server) *smtptest.Server {

@@ -43,7 +43,7 @@ func contosoDNS() *testkit.DNS {
 
 func TestSendDeliversWithDomainValidation(t *testing.T) {
 	p := testPKI(t)
-	srv := startServer(t, &smtptest.Server{Hostname: "mail.contoso.com", TLSConfig: serverTLS(p.server)})
+	srv := startServer(t, &smtptest.Server{Hostname: "mail.contoso.com", TLSConfig: testkit.ServerTLS(p.server)})
 	logw, records := sendLog(t)
 	s := &Sender{Store: certs.NewStore(p.client), Roots: p.roots, ServerFQDN: "server.fabrikam.com", Log: logw, Resolver: contosoDNS()}
 	c := contosoConnector(testkit.PortOf(t, srv.Addr))
@@ -100,11 +100,11 @@ func TestSendFailureCodes(t *testing.T) {
 		return smtptest.Close, cmd.Verb == "EHLO"
 	}})
 	rude := startServer(t, &smtptest.Server{Banner: &smtp.Reply{Code: 554, Enhanced: "5.7.1", Lines: []string{"go away"}}})
-	refuseTLS := startServer(t, &smtptest.Server{TLSConfig: serverTLS(p.server), Hook: func(_ *smtptest.Session, cmd smtp.Command) (smtp.Reply, bool) {
+	refuseTLS := startServer(t, &smtptest.Server{TLSConfig: testkit.ServerTLS(p.server), Hook: func(_ *smtptest.Session, cmd smtp.Command) (smtp.Reply, bool) {
 		return smtp.Reply{Code: 454, Enhanced: "4.7.0", Lines: []string{"TLS not available due to temporary reason"}}, cmd.Verb == "STARTTLS"
 	}})
 	// Requires a client certificate we do not have: the handshake fails.
-	mtls := serverTLS(p.server)
+	mtls := testkit.ServerTLS(p.server)
 	mtls.ClientAuth = tls.RequireAnyClientCert
 	handshake := startServer(t, &smtptest.Server{TLSConfig: mtls})
 	// Offers STARTTLS, says 220 to it, then hangs up instead of the handshake.
@@ -229,20 +229,20 @@ func TestSendFailureCodes(t *testing.T) {
 // Each tlscheck reason becomes 450 4.7.320 with that reason as MSG.
 func TestSendCertificateRejected(t *testing.T) {
 	p := testPKI(t)
-	selfSigned := generate(t, certs.Template{Subject: "CN=SERVER1", SANs: []string{"SERVER1"}})
-	selfSignedRight := generate(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}})
-	expired := generate(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: p.root,
-		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
-	viaInter := generate(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: p.inter})
-	weak := generate(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: p.root, KeyType: "rsa1024"})
-	notYet := generate(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: p.root,
-		NotBefore: time.Now().Add(24 * time.Hour), NotAfter: time.Now().Add(48 * time.Hour)})
-	clientOnly := generate(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: p.root, ClientAuth: true})
-	rsaCA := generate(t, certs.Template{Subject: "CN=Old RSA CA", IsCA: true, KeyType: "rsa2048"})
-	sha1 := generate(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: rsaCA, SignatureAlgorithm: x509.SHA1WithRSA})
+	selfSigned := testkit.Cert(t, certs.Template{Subject: "CN=SERVER1", SANs: []string{"SERVER1"}}, time.Now())
+	selfSignedRight := testkit.Cert(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}}, time.Now())
+	expired := testkit.Cert(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: p.root,
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)}, time.Now())
+	viaInter := testkit.Cert(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: p.inter}, time.Now())
+	weak := testkit.Cert(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: p.root, KeyType: "rsa1024"}, time.Now())
+	notYet := testkit.Cert(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: p.root,
+		NotBefore: time.Now().Add(24 * time.Hour), NotAfter: time.Now().Add(48 * time.Hour)}, time.Now())
+	clientOnly := testkit.Cert(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: p.root, ClientAuth: true}, time.Now())
+	rsaCA := testkit.Cert(t, certs.Template{Subject: "CN=Old RSA CA", IsCA: true, KeyType: "rsa2048"}, time.Now())
+	sha1 := testkit.Cert(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: rsaCA, SignatureAlgorithm: x509.SHA1WithRSA}, time.Now())
 
 	leafOnly := func(c *certs.Certificate) *tls.Config {
-		cfg := serverTLS(c)
+		cfg := testkit.ServerTLS(c)
 		cfg.Certificates[0].Certificate = cfg.Certificates[0].Certificate[:1] // no intermediate sent
 		return cfg
 	}
@@ -252,14 +252,14 @@ func TestSendCertificateRejected(t *testing.T) {
 		level  tlscheck.Level
 		reason tlscheck.Reason
 	}{
-		{"subject mismatch (the first seed)", serverTLS(selfSigned), tlscheck.DomainValidation, tlscheck.SubjectMismatch},
-		{"untrusted root", serverTLS(selfSignedRight), tlscheck.CertificateValidation, tlscheck.UntrustedRoot},
-		{"expired", serverTLS(expired), tlscheck.DomainValidation, tlscheck.CertificateExpired},
+		{"subject mismatch (the first seed)", testkit.ServerTLS(selfSigned), tlscheck.DomainValidation, tlscheck.SubjectMismatch},
+		{"untrusted root", testkit.ServerTLS(selfSignedRight), tlscheck.CertificateValidation, tlscheck.UntrustedRoot},
+		{"expired", testkit.ServerTLS(expired), tlscheck.DomainValidation, tlscheck.CertificateExpired},
 		{"incomplete chain", leafOnly(viaInter), tlscheck.DomainValidation, tlscheck.IncompleteChain},
-		{"weak key", serverTLS(weak), tlscheck.CertificateValidation, tlscheck.WeakKey},
-		{"not yet valid", serverTLS(notYet), tlscheck.DomainValidation, tlscheck.CertificateNotYetValid},
-		{"client-only usage", serverTLS(clientOnly), tlscheck.DomainValidation, tlscheck.InvalidUsage},
-		{"SHA-1 signature", serverTLS(sha1), tlscheck.CertificateValidation, tlscheck.WeakSignature},
+		{"weak key", testkit.ServerTLS(weak), tlscheck.CertificateValidation, tlscheck.WeakKey},
+		{"not yet valid", testkit.ServerTLS(notYet), tlscheck.DomainValidation, tlscheck.CertificateNotYetValid},
+		{"client-only usage", testkit.ServerTLS(clientOnly), tlscheck.DomainValidation, tlscheck.InvalidUsage},
+		{"SHA-1 signature", testkit.ServerTLS(sha1), tlscheck.CertificateValidation, tlscheck.WeakSignature},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -290,7 +290,7 @@ func TestSendCertificateRejected(t *testing.T) {
 		})
 	}
 	t.Run("subject mismatch message", func(t *testing.T) {
-		srv := startServer(t, &smtptest.Server{TLSConfig: serverTLS(selfSigned)})
+		srv := startServer(t, &smtptest.Server{TLSConfig: testkit.ServerTLS(selfSigned)})
 		s := &Sender{Roots: p.roots, ServerFQDN: "server.fabrikam.com", Resolver: contosoDNS()}
 		r := s.Send(context.Background(), contosoConnector(testkit.PortOf(t, srv.Addr)), message("a@contoso.com"))[0]
 		want := "[Message=SubjectMismatch Expected Subject: mail.contoso.com. Presented Subject: CN=SERVER1. Thumbprint: " + selfSigned.Thumbprint + "]"
@@ -299,7 +299,7 @@ func TestSendCertificateRejected(t *testing.T) {
 		}
 	})
 	t.Run("EncryptionOnly accepts anything", func(t *testing.T) {
-		srv := startServer(t, &smtptest.Server{TLSConfig: serverTLS(selfSigned)})
+		srv := startServer(t, &smtptest.Server{TLSConfig: testkit.ServerTLS(selfSigned)})
 		s := &Sender{Roots: p.roots, ServerFQDN: "server.fabrikam.com", Resolver: contosoDNS()}
 		c := contosoConnector(testkit.PortOf(t, srv.Addr))
 		c.Level = tlscheck.EncryptionOnly
@@ -312,8 +312,8 @@ func TestSendCertificateRejected(t *testing.T) {
 
 func TestSendFailover(t *testing.T) {
 	p := testPKI(t)
-	good := startServer(t, &smtptest.Server{TLSConfig: serverTLS(p.server)})
-	bad := startServer(t, &smtptest.Server{TLSConfig: serverTLS(generate(t, certs.Template{Subject: "CN=SERVER1"}))})
+	good := startServer(t, &smtptest.Server{TLSConfig: testkit.ServerTLS(p.server)})
+	bad := startServer(t, &smtptest.Server{TLSConfig: testkit.ServerTLS(testkit.Cert(t, certs.Template{Subject: "CN=SERVER1"}, time.Now()))})
 	dns := &testkit.DNS{Hosts: map[string][]string{
 		"mail.contoso.com": {"127.0.0.1"}, "mail2.contoso.com": {"127.0.0.1"}, "mail3.contoso.com": {"127.0.0.1"},
 	}}
@@ -386,12 +386,12 @@ func TestSendMXOrder(t *testing.T) {
 
 func TestSendMutualTLS(t *testing.T) {
 	p := testPKI(t)
-	cfg := serverTLS(p.server)
+	cfg := testkit.ServerTLS(p.server)
 	cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	cfg.ClientCAs = p.roots
 	srv := startServer(t, &smtptest.Server{TLSConfig: cfg})
 	logw, records := sendLog(t)
-	other := generate(t, certs.Template{Subject: "CN=other.fabrikam.com", SANs: []string{"other.fabrikam.com"}, Issuer: p.root})
+	other := testkit.Cert(t, certs.Template{Subject: "CN=other.fabrikam.com", SANs: []string{"other.fabrikam.com"}, Issuer: p.root}, time.Now())
 	s := &Sender{Store: certs.NewStore(other, p.client), Roots: p.roots, ServerFQDN: "server.fabrikam.com", Resolver: contosoDNS(), Log: logw}
 	c := contosoConnector(testkit.PortOf(t, srv.Addr))
 
@@ -423,8 +423,8 @@ func TestSendMutualTLS(t *testing.T) {
 
 func TestSendClientCertificateProblems(t *testing.T) {
 	p := testPKI(t)
-	srv := startServer(t, &smtptest.Server{TLSConfig: serverTLS(p.server)})
-	second := startServer(t, &smtptest.Server{TLSConfig: serverTLS(p.server)})
+	srv := startServer(t, &smtptest.Server{TLSConfig: testkit.ServerTLS(p.server)})
+	second := startServer(t, &smtptest.Server{TLSConfig: testkit.ServerTLS(p.server)})
 	keyless := certs.FromX509(p.client.Leaf)
 	dns := &testkit.DNS{Hosts: map[string][]string{"mail.contoso.com": {"127.0.0.1"}, "mail2.contoso.com": {"127.0.0.1"}}}
 	tests := []struct {
@@ -556,7 +556,7 @@ func TestSendOpportunisticTLS(t *testing.T) {
 	p := testPKI(t)
 	// The server demands a client certificate we do not have: the handshake
 	// fails, and opportunistic TLS retries the same host in plaintext.
-	cfg := serverTLS(p.server)
+	cfg := testkit.ServerTLS(p.server)
 	cfg.ClientAuth = tls.RequireAnyClientCert
 	srv := startServer(t, &smtptest.Server{TLSConfig: cfg})
 	s := &Sender{ServerFQDN: "server.fabrikam.com"}
@@ -581,7 +581,7 @@ func TestSendOpportunisticTLS(t *testing.T) {
 	}
 
 	// STARTTLS refused with 454: go on in plaintext in the same session.
-	refusing := startServer(t, &smtptest.Server{TLSConfig: serverTLS(p.server), Hook: func(_ *smtptest.Session, cmd smtp.Command) (smtp.Reply, bool) {
+	refusing := startServer(t, &smtptest.Server{TLSConfig: testkit.ServerTLS(p.server), Hook: func(_ *smtptest.Session, cmd smtp.Command) (smtp.Reply, bool) {
 		return smtp.Reply{Code: 454, Enhanced: "4.7.0", Lines: []string{"not now"}}, cmd.Verb == "STARTTLS"
 	}})
 	c.Hosts = []string{refusing.Addr}

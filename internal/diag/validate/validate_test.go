@@ -25,6 +25,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/receive"
 	"github.com/mailflowhq/mailflow/internal/send"
 	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
@@ -48,7 +49,7 @@ func newValidateWorld(t *testing.T) *validateWorld {
 	p := probetest.Lab(t)
 	files := p.WriteFiles(t)
 	w := &validateWorld{pki: p, tenantName: p.Tenant.Name()}
-	w.port = portOfListener(t)
+	w.port = testkit.FreePort(t)
 	goodCfg := probetest.TLSConfig(p.Contoso)
 	goodCfg.ClientAuth = tls.RequestClientCert
 	w.good = probetest.SMTP(t, &smtptest.Server{Hostname: "mail.contoso.com", TLSConfig: goodCfg})
@@ -121,18 +122,6 @@ send_connectors:
 		t.Fatalf("runtime: %v", err)
 	}
 	return w
-}
-
-// portOfListener returns a port on 127.0.0.1 that was free (and whose
-// successor the caller also uses).
-func portOfListener(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // refuseAll is a Submitter for a receive server that never gets a message

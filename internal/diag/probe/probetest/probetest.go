@@ -156,22 +156,13 @@ func LabRoots(t *testing.T) *x509.CertPool {
 // otherwise.
 func GenCert(t *testing.T, tmpl certs.Template) *certs.Certificate {
 	t.Helper()
-	if tmpl.KeyType == "" {
-		tmpl.KeyType = "ecdsa-p256"
-	}
 	if tmpl.NotBefore.IsZero() {
 		tmpl.NotBefore, tmpl.NotAfter = Now.Add(-24*time.Hour), Now.AddDate(1, 0, 0)
 	}
-	c, err := certs.Generate(tmpl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testkit.Cert(t, tmpl, Now)
 }
 
-func TLSConfig(c *certs.Certificate) *tls.Config {
-	return &tls.Config{Certificates: []tls.Certificate{*c.TLS()}, SessionTicketsDisabled: true}
-}
+func TLSConfig(c *certs.Certificate) *tls.Config { return testkit.ServerTLS(c) }
 
 // SMTP starts a scriptable SMTP server on 127.0.0.1.
 func SMTP(t *testing.T, s *smtptest.Server) *smtptest.Server {
