@@ -82,11 +82,12 @@ func (w *peerWorld) sendThrough(t *testing.T, trust, sendConnector string) *node
 		t.Fatalf("submit: %d %v", code, err)
 	}
 	s.Quit()
-	testkit.Eventually(t, 30*time.Second, "the message in the receiver's mailbox", func() bool {
-		if list := sender.Queue().List(); len(list) > 0 && len(list[0].Recipients) > 0 && list[0].Recipients[0].LastError != "" {
-			t.Logf("last error: %s", list[0].Recipients[0].LastError)
+	testkit.Poll(t, 30*time.Second, "the message in the receiver's mailbox", func() (bool, string) {
+		last := "not attempted yet"
+		if list := sender.Queue().List(); len(list) > 0 && len(list[0].Recipients) > 0 && list[0].Recipients[0].LastError != nil {
+			last = "sender's last error: " + list[0].Recipients[0].LastError.String()
 		}
-		return mailboxCount(t, w.receiver, "literal.test") == 1
+		return mailboxCount(t, w.receiver, "literal.test") == 1, last
 	})
 	return sender
 }
