@@ -58,8 +58,9 @@ receive_connectors:
     require_tls: true
     domain_secure_enabled: true
     tls_sender_certificate_name: mail.fabrikam.com
+    protocol_logging_level: Verbose
 `, caFile, serverFile, port))
-		startWith(t, cfg, node.Options{Clock: queue.NewFakeClock(clock)})
+		n := startWith(t, cfg, node.Options{Clock: queue.NewFakeClock(clock)})
 		s := dialPlain(t, fmt.Sprintf("127.0.0.1:%d", port))
 		defer s.Close()
 		if _, err := s.StartTLS(&tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{*client.TLS()}}); err != nil {
@@ -71,6 +72,16 @@ receive_connectors:
 		r, err := s.Mail("user@fabrikam.com", nil)
 		if err != nil && r.Code == 0 {
 			t.Fatal(err)
+		}
+		// The protocol log is stamped with the same clock.
+		n.FlushLogs()
+		dir := filepath.Join(n.Runtime().Cfg.LogDir(), "ProtocolLog", "SmtpReceive")
+		var logs strings.Builder
+		for _, name := range testkit.FileNames(t, dir) {
+			logs.Write(testkit.ReadFile(t, filepath.Join(dir, name)))
+		}
+		if day := clock.UTC().Format("2006-01-02T"); !strings.Contains(logs.String(), day) {
+			t.Errorf("the protocol log has no record dated %s:\n%s", day, logs.String())
 		}
 		return fmt.Sprintf("%d %s", r.Code, strings.Join(r.Lines, " "))
 	}

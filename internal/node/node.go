@@ -81,15 +81,15 @@ func Start(path string, opts Options) (*Node, error) {
 			}
 		}
 	}()
-	if s.recvLog, err = protolog.NewWriter(protolog.Options{Dir: filepath.Join(logDir, "ProtocolLog", "SmtpReceive"), Kind: protolog.Receive}); err != nil {
+	if s.recvLog, err = protolog.NewWriter(protolog.Options{Dir: filepath.Join(logDir, "ProtocolLog", "SmtpReceive"), Kind: protolog.Receive, Now: clock.Now}); err != nil {
 		return nil, fmt.Errorf("open receive protocol log: %w", err)
 	}
-	if s.sendLog, err = protolog.NewWriter(protolog.Options{Dir: filepath.Join(logDir, "ProtocolLog", "SmtpSend"), Kind: protolog.Send}); err != nil {
+	if s.sendLog, err = protolog.NewWriter(protolog.Options{Dir: filepath.Join(logDir, "ProtocolLog", "SmtpSend"), Kind: protolog.Send, Now: clock.Now}); err != nil {
 		return nil, fmt.Errorf("open send protocol log: %w", err)
 	}
 	s.trackDir = filepath.Join(logDir, "MessageTracking")
 	s.fixed = fixedOf(cfg)
-	if s.track, err = tracking.NewWriter(tracking.Options{Dir: s.trackDir}); err != nil {
+	if s.track, err = tracking.NewWriter(tracking.Options{Dir: s.trackDir, Now: clock.Now}); err != nil {
 		return nil, fmt.Errorf("open message tracking log: %w", err)
 	}
 	if s.mailbox, err = mailbox.Open(filepath.Join(cfg.DataDir(), "mailboxes")); err != nil {
