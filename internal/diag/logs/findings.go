@@ -107,19 +107,7 @@ func logCertHasName(ci *logCert, name string) bool {
 	if name == "" {
 		return true
 	}
-	wild := strings.HasPrefix(name, "*.")
-	for _, n := range logCertNames(ci) {
-		if wild {
-			if strings.EqualFold(strings.TrimSuffix(n, "."), name) || certs.MatchesPattern(name, n) {
-				return true
-			}
-			continue
-		}
-		if certs.MatchesPattern(n, name) {
-			return true
-		}
-	}
-	return false
+	return certs.HostNamesMatch(logCertNames(ci), name)
 }
 
 func certLabel(ci *logCert) string {
