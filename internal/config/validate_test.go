@@ -319,6 +319,18 @@ func TestValidationErrors(t *testing.T) {
 			key: "receive_connectors[0].tls_certificate_name", msgHas: "the subject is empty", fixHas: "<I>",
 		},
 		{
+			// The same check as certificate selection (certs.NameProblem):
+			// a subject that is no distinguished name is refused here, not
+			// only later when certificates are matched.
+			name: "tls certificate name with a subject that is not a DN",
+			doc: head + `receive_connectors:
+  - name: A
+    bindings: ["0.0.0.0:25"]
+    tls_certificate_name: "<I>CN=CA<S>mail.contoso.com" #<-
+`,
+			key: "receive_connectors[0].tls_certificate_name", msgHas: "not a distinguished name", fixHas: "<I>",
+		},
+		{
 			name: "require_tls without Tls",
 			doc: head + `receive_connectors:
   - name: A
