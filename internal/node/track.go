@@ -38,7 +38,7 @@ func (o *observer) Observe(ev queue.Event) {
 	case tracking.EventExpire, tracking.EventRemove:
 		e.Source = tracking.SourceQueue
 	}
-	if f := ev.Result.Failure; f != nil {
+	if f := ev.Result.LastError; f != nil {
 		e.RecipientStatus = []string{f.String()}
 	} else if ev.Result.Status != "" {
 		e.RecipientStatus = []string{ev.Result.Status}
