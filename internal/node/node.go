@@ -114,7 +114,7 @@ func Start(path string, opts Options) (*Node, error) {
 	}
 	s.queue = q
 	s.recv = receive.NewService(receive.Options{
-		Submitter: q, Log: s.recvLog, Logger: s.log,
+		Submitter: q, SpoolDir: q.SpoolDir(), Log: s.recvLog, Logger: s.log,
 		OnAccepted: func(id string, env queue.Envelope) { s.trackReceive(id, env) },
 	})
 	if err := s.recv.Apply(rt.Recv); err != nil {

@@ -37,9 +37,8 @@ func (s *session) data(cmd smtp.Command) {
 	buf.WriteString(hdr)
 	max := s.c.MaxSize
 	if s.perms.Has(PermBypassMessageSizeLimit) {
-		// Exchange's BypassMessageSizeLimit is unlimited; the body is held
-		// in memory until it is queued, so a trusted relay still gets a
-		// ceiling that cannot exhaust the server.
+		// Exchange's BypassMessageSizeLimit is unlimited; a trusted relay
+		// still gets a ceiling that cannot fill the disk with one message.
 		max = bypassSizeLimit
 	}
 	dataTimeout := time.Duration(s.st.Limits.DataTimeout)
@@ -47,13 +46,19 @@ func (s *session) data(cmd smtp.Command) {
 		dataTimeout = 10 * time.Minute
 	}
 	s.conn.SetReadDeadline(time.Now().Add(dataTimeout))
-	bw := &budgetWriter{buf: &buf, srv: s.srv}
-	_, err := s.r.ReadData(bw, max, maxTextLine)
-	// The body is copied into the queue by Put below; the reservation
-	// ends with this function.
-	defer func() { s.srv.releaseBudget(bw.reserved) }()
+	sink := &dataSink{buf: &buf, srv: s.srv, dir: s.srv.opts.SpoolDir, threshold: s.srv.spoolThreshold(), size: int64(buf.Len())}
+	_, err := s.r.ReadData(sink, max, maxTextLine)
+	// The body is copied or moved into the queue by PutBody below; the
+	// reservation and any spool file left end with this function.
+	defer sink.release()
 	switch {
 	case err == nil:
+	case sink.err != nil:
+		s.srv.opts.Logger.Error("message refused: the spool file for a large message could not be written; answered 452",
+			"connector", s.c.Name(), "remote", s.remote.String(), "error", sink.err)
+		s.reply(452, "4.3.1", "Insufficient system storage")
+		s.resetTransaction()
+		return
 	case errors.Is(err, errOverBudget):
 		s.srv.opts.Logger.Warn("message refused: bodies being received exceed the server-wide in-flight limit",
 			"connector", s.c.Name(), "remote", s.remote.String(), "limit_bytes", s.srv.inflightLimit())
@@ -91,7 +96,15 @@ func (s *session) data(cmd smtp.Command) {
 		s.quit = true
 		return
 	}
-	body := buf.Bytes()
+	body, err := sink.body()
+	if err != nil {
+		s.srv.opts.Logger.Error("message not stored; answered 452", "connector", s.c.Name(), "error", err)
+		s.reply(452, "4.3.1", "Insufficient system storage")
+		s.resetTransaction()
+		return
+	}
+	defer body.RemoveSpool()
+	head := buf.Bytes()
 	env := queue.Envelope{
 		From:        s.from.String(),
 		To:          append([]string(nil), s.rcpts...),
@@ -100,11 +113,11 @@ func (s *session) data(cmd smtp.Command) {
 		HeloName:    s.helo,
 		ConnectorID: s.c.ID,
 		TLS:         s.tls,
-		Size:        int64(len(body)),
+		Size:        body.Size,
 	}
-	env.MessageID, env.Subject = headerFields(body[len(hdr):])
+	env.MessageID, env.Subject = headerFields(head[len(hdr):])
 	ctx, cancel := s.submitContext()
-	id, err := s.srv.opts.Submitter.Put(ctx, env, body)
+	id, err := s.srv.opts.Submitter.PutBody(ctx, env, body)
 	cancel()
 	if err != nil {
 		s.log.Info("", "Message not stored: "+err.Error())

@@ -19,8 +19,10 @@ import (
 
 // Submitter takes an accepted message and makes it durable; it returns only
 // once the message is on stable storage. An error means nothing was stored.
+// The body is in memory or in a spool file in Options.SpoolDir (see
+// queue.Body); the session removes what is left of the spool file after.
 type Submitter interface {
-	Put(ctx context.Context, env queue.Envelope, body []byte) (string, error)
+	PutBody(ctx context.Context, env queue.Envelope, body queue.Body) (string, error)
 }
 
 // Options are the fixed dependencies of a Service.
@@ -34,6 +36,14 @@ type Options struct {
 	// InflightLimit bounds the DATA bytes held by all sessions together
 	// (0 = DefaultInflightLimit).
 	InflightLimit int64
+	// SpoolDir receives DATA above SpoolThreshold as a file, so that a
+	// large message never sits in memory (the queue's SpoolDir, on the
+	// same file system as the store). "" = bodies are held in memory until
+	// queued.
+	SpoolDir string
+	// SpoolThreshold is the in-memory part of a message (0 =
+	// DefaultSpoolThreshold).
+	SpoolThreshold int
 }
 
 // Service accepts SMTP connections for all receive connectors.
