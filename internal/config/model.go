@@ -123,8 +123,15 @@ type SendConnector struct {
 	SourceIP             string   `yaml:"source_ip"`
 	ProtocolLoggingLevel string   `yaml:"protocol_logging_level"` // None (default) | Verbose
 	ConnectTimeout       Duration `yaml:"connect_timeout"`        // default 30s
-	Line                 int      `yaml:"-"`                      // line of this entry in the file
-	Key                  string   `yaml:"-"`                      // dotted key of this entry, "send_connectors[0]"
+	// Connection reuse (Exchange's MaxMessagesPerConnection and
+	// MaxPerDomainOutboundConnections): messages sent over one connection
+	// to a next hop (1 = a new connection per message), connections open
+	// at once to one next hop, and how long an idle connection is kept.
+	MaxMessagesPerConnection int      `yaml:"max_messages_per_connection"` // default 20
+	MaxPerDomainConnections  int      `yaml:"max_per_domain_connections"`  // default 20
+	ConnectionIdleTimeout    Duration `yaml:"connection_idle_timeout"`     // default 5s
+	Line                     int      `yaml:"-"`                           // line of this entry in the file
+	Key                      string   `yaml:"-"`                           // dotted key of this entry, "send_connectors[0]"
 }
 
 // Queue holds retry and expiry settings.

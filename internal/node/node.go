@@ -46,6 +46,10 @@ type Node struct {
 	recvLog  *protolog.Writer
 	sendLog  *protolog.Writer
 	track    *tracking.Writer
+	// pool keeps send connections open between deliveries; it outlives
+	// each runtime's Sender (a connection is reused only when nothing
+	// that decided it changed).
+	pool *send.Pool
 
 	cancel context.CancelFunc
 	done   chan error
@@ -193,9 +197,12 @@ func (s *Node) apply(rt *Runtime) error {
 // and receiving (mutual TLS), banners and Received headers all read it. It
 // runs before the runtime is published.
 func (s *Node) bind(rt *Runtime) *Runtime {
+	if s.pool == nil {
+		s.pool = send.NewPool()
+	}
 	rt.Sender = &send.Sender{
 		Store: rt.Store, Roots: rt.Roots, ServerFQDN: rt.Cfg.Server.FQDN,
-		Log: s.sendLog, Now: s.clock.Now, Dialer: s.opts.Dialer,
+		Log: s.sendLog, Now: s.clock.Now, Dialer: s.opts.Dialer, Pool: s.pool,
 	}
 	rt.Recv.Now = s.clock.Now
 	return rt
@@ -216,6 +223,9 @@ func (s *Node) Close(ctx context.Context) error {
 		err = errors.Join(err, qerr)
 	}
 	err = errors.Join(err, s.queue.Close())
+	if s.pool != nil {
+		s.pool.Close()
+	}
 	s.closeLogs()
 	return err
 }
