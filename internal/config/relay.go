@@ -63,3 +63,26 @@ func (c *Config) OpenRelayWarnings() []string {
 	}
 	return out
 }
+
+var loopback = []netrange.Range{netrange.MustParse("127.0.0.0/8"), netrange.MustParse("::1/128")}
+
+// BasicAuthInClear reports whether the connector would accept a password
+// over an unencrypted connection from an address beyond loopback: BasicAuth
+// without BasicAuthRequireTLS, and a remote range outside 127.0.0.0/8 and ::1.
+func (rc *ReceiveConnector) BasicAuthInClear() bool {
+	if !rc.HasAuth(AuthBasic) || rc.HasAuth(AuthBasicRequireTLS) {
+		return false
+	}
+	for _, r := range rc.Ranges() {
+		inside := false
+		for _, lo := range loopback {
+			if lo.ContainsRange(r) {
+				inside = true
+			}
+		}
+		if !inside {
+			return true
+		}
+	}
+	return false
+}

@@ -110,6 +110,11 @@ func (v *validator) receiveConnector(rc *ReceiveConnector) {
 			"write a positive number, or remove the key to use limits.max_recipients")
 	}
 
+	if rc.BasicAuthInClear() && !rc.AllowBasicAuthWithoutTLS {
+		v.add(join(key, "auth_mechanism"),
+			fmt.Sprintf("receive connector %q accepts BasicAuth without BasicAuthRequireTLS from %v, beyond loopback: passwords would cross the network in clear text", rc.Name, rc.RemoteIPRanges),
+			"add Tls and BasicAuthRequireTLS to auth_mechanism (AUTH is then offered only after STARTTLS); if the clients really cannot use TLS, set allow_basic_auth_without_tls: true")
+	}
 	if rc.OpenRelay() && !rc.AllowOpenRelay {
 		v.add(join(key, "remote_ip_ranges"),
 			fmt.Sprintf("receive connector %q is an open relay: it relays to any recipient (%s) and remote_ip_ranges %v cover the whole internet", rc.Name, rc.relayReason(), rc.RemoteIPRanges),

@@ -76,6 +76,11 @@ func (s *session) startTLS(cmd smtp.Command) {
 	}
 	cs := tconn.ConnectionState()
 	s.tls = true
+	if s.user != nil {
+		// RFC 3207 §4.2: an identity from before TLS is forgotten.
+		s.user, s.authMech = nil, ""
+		s.perms = s.c.Base
+	}
 	s.tlsInfo.version = tls.VersionName(cs.Version)
 	s.tlsInfo.cipher = tls.CipherSuiteName(cs.CipherSuite)
 	s.log.Info("", fmt.Sprintf("TLS protocol %s negotiation succeeded using %s", s.tlsInfo.version, s.tlsInfo.cipher))
