@@ -98,7 +98,7 @@ type ReceiveConnector struct {
 	// AllowBasicAuthWithoutTLS permits BasicAuth without BasicAuthRequireTLS
 	// on remote_ip_ranges beyond loopback: passwords would cross the
 	// network in clear text.
-	AllowBasicAuthWithoutTLS bool `yaml:"allow_basic_auth_without_tls"`
+	AllowBasicAuthWithoutTLS bool     `yaml:"allow_basic_auth_without_tls"`
 	MaxMessageSize           ByteSize `yaml:"max_message_size"`           // default limits.max_message_size
 	MaxRecipientsPerMessage  int      `yaml:"max_recipients_per_message"` // default limits.max_recipients
 	Line                     int      `yaml:"-"`                          // line of this entry in the file

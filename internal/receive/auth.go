@@ -29,7 +29,7 @@ type AuthEvent struct {
 // FailedAuthMessage is the message of the slog line written for every failed
 // AUTH, with remote_ip as the first attribute, for fail2ban:
 //
-//	failregex = msg="SMTP AUTH failed" remote_ip=<HOST> 
+//	failregex = msg="SMTP AUTH failed" remote_ip=<HOST>
 const FailedAuthMessage = "SMTP AUTH failed"
 
 // Replies of RFC 4954 and Exchange.
@@ -227,17 +227,22 @@ func (s *session) authResult(mech string, err error) {
 	s.errors++
 	switch {
 	case errors.Is(err, errUserLocked):
+		// Still a failure of this address: guessing against a locked user
+		// must not keep an address from its own lock-out.
+		delay, _, _ := s.srv.limiter.fail(now, ip, "", s.st.Limits)
 		s.log.Info("", fmt.Sprintf("Inbound AUTH %s refused: user locked out after repeated failures", mech))
 		s.authFailedLog(mech, user, "locked_out_user")
 		s.authEvent(mech, user, false, replyAuthTempFail)
+		s.tarpit(delay)
 		s.replyR(replyAuthTempFail)
 		return
 	case err != nil && !errors.Is(err, errAuthzid) && !errors.Is(err, users.ErrInvalidCredentials):
 		// go-sasl's "invalid response": PLAIN without its two NULs.
 		s.log.Info("", fmt.Sprintf("Inbound AUTH %s failed: malformed response", mech))
-		s.srv.limiter.fail(now, ip, "", s.st.Limits)
+		delay, _, _ := s.srv.limiter.fail(now, ip, "", s.st.Limits)
 		s.authFailedLog(mech, "", "malformed")
 		s.authEvent(mech, "", false, replyAuthMalformed)
+		s.tarpit(delay)
 		s.replyR(replyAuthMalformed)
 		return
 	}
@@ -264,13 +269,17 @@ func (s *session) authResult(mech string, err error) {
 		r = smtp.Reply{Code: 535, Enhanced: "5.7.8", Lines: []string{"Authentication unsuccessful: the authorization identity must be empty or the user name itself"}}
 	}
 	s.authEvent(mech, user, false, r)
-	if delay > 0 {
-		// Tarpit: the reply waits, so a guessing loop slows down; the
-		// replies already buffered go out first.
-		s.flush()
-		s.srv.sleep(delay)
-	}
+	s.tarpit(delay)
 	s.replyR(r)
+}
+
+// tarpit holds the reply to a failure, so a guessing loop slows down; the
+// replies already buffered go out first.
+func (s *session) tarpit(d time.Duration) {
+	if d > 0 {
+		s.flush()
+		s.srv.sleep(d)
+	}
 }
 
 // authFailedLog writes the fail2ban line. remote_ip comes first and msg is

@@ -291,3 +291,112 @@ func TestAuthNeverLogsCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthBruteForce: 200 wrong passwords for alice from 127.0.0.2 are
+// tarpitted (the delays grow) and then locked out with 454 4.7.0 without
+// a password check, while alice — who logged in from 127.0.0.3 before the
+// attack — and bob from 127.0.0.3 are still served; a new address for the
+// locked user is refused. The fake clock stands in for the tarpit's sleep.
+func TestAuthBruteForce(t *testing.T) {
+	w := newAuthWorld(t, "  auth_failures_per_user: 5\n", clientFrontend)
+	good, _ := w.secured(t, "127.0.0.3")
+	good.expect("AUTH PLAIN "+plain("", "alice", alicePassword), "235 2.7.0 Authentication successful")
+	good.quit()
+
+	var replies = map[string]int{}
+	var c *client
+	for i := 0; i < 200; i++ {
+		if c == nil {
+			c, _ = w.secured(t, "127.0.0.2")
+		}
+		r := c.cmd("AUTH PLAIN " + plain("", "alice", "guess"+string(rune('a'+i%26))))
+		replies[r.Text]++
+		if r.Code == 421 {
+			c.expectClosed()
+			c = nil
+			continue
+		}
+		if r.Code != 535 && r.Code != 454 {
+			t.Fatalf("attempt %d: %q", i, r.Text)
+		}
+		// The session closes after max_protocol_errors (10) with 421.
+		if i%10 == 9 {
+			if r := c.mustReply(); r.Code != 421 {
+				t.Fatalf("after 10 failures: %q, want 421", r.Text)
+			}
+			c.expectClosed()
+			c = nil
+		}
+	}
+	if replies["454 4.7.0 Temporary authentication failure"] < 180 {
+		t.Fatalf("replies %v: want the attacker locked out (454) after a few failures", replies)
+	}
+	w.mu.Lock()
+	slept := append([]time.Duration(nil), w.slept...)
+	w.mu.Unlock()
+	if len(slept) < 3 || !(slept[0] < slept[1] && slept[1] < slept[2]) {
+		t.Fatalf("tarpit delays %v: want growing delays", slept)
+	}
+	// The attacker gets 454 even with the right password now.
+	c2, _ := w.secured(t, "127.0.0.2")
+	c2.expect("AUTH PLAIN "+plain("", "bob", bobPassword), "454 4.7.0 Temporary authentication failure")
+	// Legitimate clients elsewhere are served.
+	g, _ := w.secured(t, "127.0.0.3")
+	g.expect("AUTH PLAIN "+plain("", "alice", alicePassword), "235 2.7.0 Authentication successful")
+	g2, _ := w.secured(t, "127.0.0.3")
+	g2.expect("AUTH PLAIN "+plain("", "bob", bobPassword), "235 2.7.0 Authentication successful")
+	// alice is locked for addresses she never used.
+	n, _ := w.secured(t, "127.0.0.4")
+	n.expect("AUTH PLAIN "+plain("", "alice", alicePassword), "454 4.7.0 Temporary authentication failure")
+	// The fail2ban line names the attacker's address right after the message.
+	if !strings.Contains(w.slog.String(), `msg="SMTP AUTH failed" remote_ip=127.0.0.2 user=alice`) {
+		t.Fatalf("no fail2ban line for 127.0.0.2 in:\n%.2000s", w.slog.String())
+	}
+	// After the lock-out the address may try again.
+	w.clock.Advance(16 * time.Minute)
+	c3, _ := w.secured(t, "127.0.0.2")
+	c3.expect("AUTH PLAIN "+plain("", "bob", bobPassword), "235 2.7.0 Authentication successful")
+}
+
+// TestSendAs: a user with a SendAs list may only use its own addresses in
+// MAIL FROM and From:; a user without one may use any.
+func TestSendAs(t *testing.T) {
+	w := newAuthWorld(t, "", clientFrontend)
+	c, _ := w.secured(t, "127.0.0.1")
+	c.expect("AUTH PLAIN "+plain("", "alice", alicePassword), "235 2.7.0 Authentication successful")
+	c.expect("MAIL FROM:<ceo@contoso.com>", "550 5.7.60 SMTP; Client does not have permissions to send as this sender")
+	c.expect("MAIL FROM:<>", "550 5.7.60 SMTP; Client does not have permissions to send as this sender")
+	if r := c.sendMessage("ALICE@contoso.com", []string{"x@fabrikam.com"}, "From: Alice <alice@contoso.com>\r\n\r\nhi\r\n"); !isQueued(r) {
+		t.Fatalf("own address refused: %q", r.Text)
+	}
+	for _, from := range []string{"From: The CEO <ceo@contoso.com>\r\n", "From: alice@contoso.com, ceo@contoso.com\r\n", "", "From: alice@contoso.com\r\nFrom: ceo@contoso.com\r\n", "From: <<<\r\n"} {
+		r := c.sendMessage("alice@contoso.com", []string{"x@fabrikam.com"}, from+"Subject: s\r\n\r\nhi\r\n")
+		if r.Text != "550 5.7.60 SMTP; Client does not have permissions to send as this sender" {
+			t.Fatalf("From header %q: got %q, want 550 5.7.60", from, r.Text)
+		}
+	}
+	c2, _ := w.secured(t, "127.0.0.1")
+	c2.expect("AUTH PLAIN "+plain("", "bob", bobPassword), "235 2.7.0 Authentication successful")
+	if r := c2.sendMessage("anyone@contoso.com", []string{"x@fabrikam.com"}, "From: ceo@contoso.com\r\n\r\nhi\r\n"); !isQueued(r) {
+		t.Fatalf("user without SendAs refused: %q", r.Text)
+	}
+	if n := len(w.sub.messages()); n != 2 {
+		t.Fatalf("%d messages stored, want 2", n)
+	}
+}
+
+// TestUserMessageRate: the (N+1)th message in a minute gets 452 4.5.3; a
+// minute later the user may send again.
+func TestUserMessageRate(t *testing.T) {
+	w := newAuthWorld(t, "  user_message_rate: 3\n", clientFrontend)
+	c, _ := w.secured(t, "127.0.0.1")
+	c.expect("AUTH PLAIN "+plain("", "bob", bobPassword), "235 2.7.0 Authentication successful")
+	for i := 0; i < 3; i++ {
+		if r := c.sendMessage("bob@contoso.com", []string{"x@fabrikam.com"}, "Subject: n\r\n\r\nhi\r\n"); !isQueued(r) {
+			t.Fatalf("message %d: %q", i, r.Text)
+		}
+	}
+	c.expect("MAIL FROM:<bob@contoso.com>", "452 4.5.3 Message rate limit exceeded for this user (3 messages per minute); try again later")
+	w.clock.Advance(time.Minute)
+	c.expect("MAIL FROM:<bob@contoso.com>", "250 2.1.0 Sender OK")
+}

@@ -27,7 +27,7 @@ import (
 type authLimiter struct {
 	mu    sync.Mutex
 	ips   map[netip.Addr]*failures
-	users map[string]*failures    // lower-case user name
+	users map[string]*failures   // lower-case user name
 	sent  map[string][]time.Time // lower-case user name → accepted messages in the last minute
 }
 
