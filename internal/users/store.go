@@ -24,7 +24,7 @@ func Path(cfg *config.Config) string { return filepath.Join(cfg.DataDir(), FileN
 // User is one submission account.
 type User struct {
 	Name string `json:"name"`
-	Hash string `json:"hash"`
+	Hash string `json:"hash,omitempty"`
 	// SendAs lists the addresses the user may send as (MAIL FROM and
 	// From:); "*@domain" allows a whole domain. Empty: any sender.
 	SendAs  []string  `json:"send_as,omitempty"`
