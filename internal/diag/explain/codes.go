@@ -281,7 +281,9 @@ var explainTable = []explainEntry{
 	},
 	{
 		topic: "auth.5.7.60.SendAs",
-		match: func(in *explainInput) bool { return in.is("7.60") || in.has("does not have permissions to send as this sender") },
+		match: func(in *explainInput) bool {
+			return in.is("7.60") || in.has("does not have permissions to send as this sender")
+		},
 		build: buildSendAsDenied,
 	},
 	{
