@@ -93,6 +93,9 @@ func (c *Config) ApplyDefaults() {
 		if rc.ProtocolLoggingLevel == "" {
 			rc.ProtocolLoggingLevel = LoggingNone
 		}
+		if rc.ConnectorType == "" {
+			rc.ConnectorType = ConnectorPartner
+		}
 		if len(rc.RemoteIPRanges) == 0 && !c.written(rc.Key+".remote_ip_ranges") {
 			// Exchange's default for a new connector: every address.
 			rc.RemoteIPRanges = []string{netrange.All4.Text, netrange.All6.Text}

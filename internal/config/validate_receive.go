@@ -70,6 +70,17 @@ func (v *validator) receiveConnector(rc *ReceiveConnector) {
 	v.enumList(join(key, "auth_mechanism"), "auth mechanism", rc.AuthMechanism, AuthMechanisms())
 	v.enumList(join(key, "permission_groups"), "permission group", rc.PermissionGroups, PermissionGroups())
 	v.enumValue(join(key, "protocol_logging_level"), "protocol logging level", &rc.ProtocolLoggingLevel, ProtocolLoggingLevels())
+	v.enumValue(join(key, "connector_type"), "connector type", &rc.ConnectorType, ConnectorTypes())
+	if rc.ConnectorType == ConnectorOnPremises {
+		if !rc.HasAuth(AuthTLS) {
+			v.add(join(key, "connector_type"), "connector_type OnPremises recognises the sender by its client certificate, which needs Tls in auth_mechanism",
+				"add Tls to auth_mechanism")
+		}
+		if rc.TLSSenderCertificateName == "" {
+			v.add(join(key, "tls_sender_certificate_name"), "connector_type OnPremises needs tls_sender_certificate_name: the name the on-premises server's certificate must hold",
+				"set tls_sender_certificate_name to a name in the on-premises send connector's certificate, e.g. mail.contoso.com or *.contoso.com")
+		}
+	}
 
 	if rc.HasAuth(AuthNone) && len(rc.AuthMechanism) > 1 {
 		v.add(join(key, "auth_mechanism"), "None cannot be combined with other mechanisms",

@@ -82,6 +82,11 @@ func partnerPermissions(rc *config.ReceiveConnector) Permissions {
 	return 0
 }
 
+// onPremisesPermissions are granted on an OnPremises connector once the
+// client certificate holds tls_sender_certificate_name: the tenant's own
+// servers relay to any recipient.
+const onPremisesPermissions = PermSubmit | PermAcceptAnyRecipient | PermAcceptAnySender | PermAcceptRoutingHeaders
+
 // RelayDescription says, for `connector list`, who the connector relays for.
 func RelayDescription(rc *config.ReceiveConnector) string {
 	p := basePermissions(rc)

@@ -388,6 +388,13 @@ func (s *session) rcpt(cmd smtp.Command) {
 		}
 	}
 	if !s.st.IsAccepted(domain) && !s.perms.Has(PermAcceptAnyRecipient) {
+		if s.c.OnPremises() {
+			// Exchange Online's answer when a connection from "on-premises"
+			// was not attributed to the tenant by its certificate.
+			s.log.Info(s.tlsInfo.clientWhy, "Tenant attribution failed: no client certificate holding "+s.c.Config.TLSSenderCertificateName)
+			s.reply(550, "5.7.64", "TenantAttribution; Relay Access Denied")
+			return
+		}
 		s.reply(550, "5.7.54", "SMTP; Unable to relay recipient in non-accepted domain")
 		return
 	}
