@@ -92,7 +92,7 @@ type ReceiveConnector struct {
 	RequireTLS               bool     `yaml:"require_tls"`
 	DomainSecureEnabled      bool     `yaml:"domain_secure_enabled"`
 	TLSSenderCertificateName string   `yaml:"tls_sender_certificate_name"`
-	ConnectorType            string   `yaml:"connector_type"` // Partner (default) | OnPremises
+	ConnectorType            string   `yaml:"connector_type"`         // Partner (default) | OnPremises
 	ProtocolLoggingLevel     string   `yaml:"protocol_logging_level"` // None (default) | Verbose
 	AnonymousRelay           bool     `yaml:"anonymous_relay"`
 	AllowOpenRelay           bool     `yaml:"allow_open_relay"`
