@@ -91,6 +91,17 @@ const onPremisesPermissions = PermSubmit | PermAcceptAnyRecipient | PermAcceptAn
 func RelayDescription(rc *config.ReceiveConnector) string {
 	p := basePermissions(rc)
 	if !p.Has(PermAcceptAnyRecipient) {
+		before := "nothing before it"
+		if p.Has(PermSubmit) {
+			before = "accepted domains only before it"
+		}
+		switch {
+		case rc.ConnectorType == config.ConnectorOnPremises:
+			return "any recipient for senders whose client certificate holds " + rc.TLSSenderCertificateName + " (OnPremises); otherwise " +
+				strings.Replace(before, " before it", "", 1) + " (550 5.7.64 TenantAttribution)"
+		case rc.HasPermission(config.PermExchangeUsers) && rc.HasAuth(config.AuthBasic):
+			return "any recipient after SMTP AUTH (ExchangeUsers); " + before
+		}
 		if p.Has(PermSubmit) || rc.HasPermission("Partners") {
 			return "accepted domains only"
 		}
