@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -158,6 +159,12 @@ func TestAuthWithRealClients(t *testing.T) {
 		t.Fatalf("AUTH before STARTTLS succeeded:\n%s", r.out)
 	}
 
+	// A user name that tries to smuggle another address into the log line.
+	r = swaksAuth(t, front, "127.0.0.3", "--tls", "--auth", "LOGIN", "--auth-user", `x" remote_ip=10.9.9.9 `, "--auth-password", wrongPassword, "--from", "scanner@contoso.com")
+	if r.exit == 0 || !strings.Contains(r.out, "535 5.7.8") {
+		t.Fatalf("swaks with a hostile user name: exit %d\n%s", r.exit, r.out)
+	}
+
 	// Python smtplib
 	if got := pyAuth(t, port, "127.0.0.4", true, "scanner", devicePassword); !strings.HasPrefix(got, "SENT 235 {}") {
 		t.Fatalf("smtplib starttls()+login(): %s", got)
@@ -207,6 +214,7 @@ func TestAuthWithRealClients(t *testing.T) {
 	if !strings.Contains(p.Stderr(), `msg="SMTP AUTH failed" remote_ip=127.0.0.3`) {
 		t.Errorf("no fail2ban line for 127.0.0.3 in the server log")
 	}
+	checkFail2ban(t, p.Stderr(), "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.1")
 	for _, secret := range []string{devicePassword, wrongPassword,
 		base64.StdEncoding.EncodeToString([]byte(devicePassword)), base64.StdEncoding.EncodeToString([]byte(wrongPassword)),
 		base64.StdEncoding.EncodeToString([]byte("\x00scanner\x00" + devicePassword)),
@@ -272,4 +280,39 @@ func postfixSASL(t *testing.T, port int) bool {
 		t.Errorf("Postfix's own log holds the password (a test set-up problem)")
 	}
 	return true
+}
+
+// checkFail2ban runs fail2ban-regex with the shipped filter
+// (examples/fail2ban/mailflow-auth.conf) over mailflow's log: it must find
+// one failure per "SMTP AUTH failed" line, name the attacker addresses the
+// test used, and never an address smuggled in through a user name.
+func checkFail2ban(t *testing.T, serverLog string, allowed ...string) {
+	t.Helper()
+	if _, err := exec.LookPath("fail2ban-regex"); err != nil {
+		t.Log("fail2ban-regex not installed (CI installs fail2ban): filter check skipped")
+		return
+	}
+	logFile := filepath.Join(t.TempDir(), "mailflow.log")
+	if err := os.WriteFile(logFile, []byte(serverLog+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("fail2ban-regex", "-o", "ip", logFile, filepath.Join("..", "examples", "fail2ban", "mailflow-auth.conf")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("fail2ban-regex: %v\n%s", err, out)
+	}
+	ips := strings.Fields(string(out))
+	want := strings.Count(serverLog, `msg="SMTP AUTH failed"`)
+	if len(ips) != want || want == 0 {
+		t.Errorf("fail2ban matched %d lines, mailflow logged %d failures:\n%s", len(ips), want, out)
+	}
+	seen := map[string]bool{}
+	for _, ip := range ips {
+		seen[ip] = true
+		if !slices.Contains(allowed, ip) {
+			t.Errorf("fail2ban would ban %s, which no client of the test used", ip)
+		}
+	}
+	if !seen[allowed[0]] {
+		t.Errorf("fail2ban did not find %s:\n%s", allowed[0], out)
+	}
 }
