@@ -316,3 +316,38 @@ func checkFail2ban(t *testing.T, serverLog string, allowed ...string) {
 		t.Errorf("fail2ban did not find %s:\n%s", allowed[0], out)
 	}
 }
+
+// TestBasicAuthInClearRefused: BasicAuth without BasicAuthRequireTLS on a
+// range beyond loopback stops `mailflow serve` and fails `mailflow
+// connector validate` with the fix; allowed explicitly, the server starts
+// and says so loudly.
+func TestBasicAuthInClearRefused(t *testing.T) {
+	port := testkit.FreePort(t)
+	clear := fmt.Sprintf(`  - name: Devices in clear
+    bindings: ["127.0.0.1:%d"]
+    remote_ip_ranges: ["192.0.2.0/24"]
+    auth_mechanism: [BasicAuth]
+    permission_groups: [ExchangeUsers]
+`, port)
+	cfg, _ := relayConfig(t, clear)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binary, "serve", "--config", cfg).CombinedOutput()
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("serve with BasicAuth in clear text: err %v (context %v), want a refusal\n%s", err, ctx.Err(), out)
+	}
+	for _, want := range []string{`"Devices in clear" accepts BasicAuth without BasicAuthRequireTLS`, "allow_basic_auth_without_tls: true", "BasicAuthRequireTLS to auth_mechanism"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("refusal lacks %q:\n%s", want, out)
+		}
+	}
+	code, stdout, stderr := mailflow(t, "connector", "validate", "Devices in clear", "--config", cfg)
+	if code == 0 || !strings.Contains(stdout+stderr, "allow_basic_auth_without_tls") {
+		t.Fatalf("connector validate: exit %d\n%s%s", code, stdout, stderr)
+	}
+
+	cfg, _ = relayConfig(t, clear+"    allow_basic_auth_without_tls: true\n")
+	if se := serveAndStop(t, cfg); !strings.Contains(se, "CLEAR-TEXT PASSWORDS") || !strings.Contains(se, `\"Devices in clear\"`) {
+		t.Errorf("start-up log lacks the clear-text warning:\n%s", se)
+	}
+}
