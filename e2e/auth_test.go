@@ -8,7 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-		"slices"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
