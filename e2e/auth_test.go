@@ -374,3 +374,54 @@ func TestBasicAuthInClearRefused(t *testing.T) {
 		t.Errorf("start-up log lacks the clear-text warning:\n%s", se)
 	}
 }
+
+// TestUserCommandsOffline: without a running server `mailflow user` edits
+// users.json itself (0600, argon2id, never the password), refuses bad
+// input with the reason, and the server started afterwards accepts the
+// user.
+func TestUserCommandsOffline(t *testing.T) {
+	need(t, "swaks")
+	cfg, port := clientFrontendConfig(t)
+	dir := filepath.Dir(cfg)
+	pw := filepath.Join(dir, "pw")
+	testkit.WriteFile(t, pw, devicePassword+"\n")
+	code, out, errOut := mailflow(t, "user", "add", "printer", "--password-file", pw, "--send-as", "printer@contoso.com", "--config", cfg)
+	if code != 0 || !strings.Contains(errOut, "no running server") || !strings.Contains(out, "added user printer, may send as printer@contoso.com") {
+		t.Fatalf("user add offline: exit %d\n%s\n%s", code, out, errOut)
+	}
+	users := filepath.Join(dir, "data", "users.json")
+	st, err := os.Stat(users)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("users.json: %v %v", err, st)
+	}
+	data, _ := os.ReadFile(users)
+	if strings.Contains(string(data), devicePassword) || !strings.Contains(string(data), "$argon2id$") {
+		t.Fatalf("users.json:\n%s", data)
+	}
+	for _, bad := range [][]string{
+		{"user", "add", "printer", "--password-file", pw, "--config", cfg},
+		{"user", "add", "bad name", "--password-file", pw, "--config", cfg},
+		{"user", "add", "x", "--config", cfg},
+		{"user", "add", "y", "--password-file", pw, "--send-as", "nodomain", "--config", cfg},
+		{"user", "remove", "nobody", "--config", cfg},
+	} {
+		if code, out, errOut := mailflow(t, bad...); code == 0 {
+			t.Errorf("mailflow %v succeeded:\n%s%s", bad, out, errOut)
+		}
+	}
+	code, out, _ = mailflow(t, "user", "list", "--json", "--config", cfg)
+	if code != 0 || !strings.Contains(out, `"name": "printer"`) || strings.Contains(out, "argon2") {
+		t.Fatalf("user list --json: exit %d\n%s", code, out)
+	}
+	p := startServe(t, cfg)
+	front := "127.0.0.2:" + strconv.Itoa(port)
+	r := swaksAuth(t, front, "127.0.0.3", "--tls", "--auth", "LOGIN", "--auth-user", "printer", "--auth-password", devicePassword, "--from", "printer@contoso.com")
+	if r.exit != 0 || !strings.Contains(r.out, "235 2.7.0") {
+		t.Fatalf("user added offline cannot log in: exit %d\n%s", r.exit, r.out)
+	}
+	r = swaksAuth(t, front, "127.0.0.3", "--tls", "--auth", "LOGIN", "--auth-user", "printer", "--auth-password", devicePassword, "--from", "ceo@contoso.com")
+	if r.exit == 0 || !strings.Contains(r.out, "550 5.7.60 SMTP; Client does not have permissions to send as this sender") {
+		t.Fatalf("SendAs not enforced: exit %d\n%s", r.exit, r.out)
+	}
+	p.stop()
+}
