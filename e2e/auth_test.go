@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -424,4 +425,87 @@ func TestUserCommandsOffline(t *testing.T) {
 		t.Fatalf("SendAs not enforced: exit %d\n%s", r.exit, r.out)
 	}
 	p.stop()
+}
+
+// bruteForceScript tries 200 wrong passwords with smtplib from one
+// address, reconnecting whenever the server closes, and prints how each
+// attempt was answered: a JSON object {reply code: count}.
+const bruteForceScript = `
+import json, smtplib, sys
+port, source = int(sys.argv[1]), sys.argv[2]
+counts, s = {}, None
+for i in range(200):
+    if s is None:
+        s = smtplib.SMTP("127.0.0.2", port, source_address=(source, 0), timeout=60)
+        s.ehlo("attacker.example"); s.starttls(); s.ehlo("attacker.example")
+    try:
+        s.login("scanner", "guess-%d" % i)
+        counts["235"] = counts.get("235", 0) + 1
+    except smtplib.SMTPAuthenticationError as e:
+        counts[str(e.smtp_code)] = counts.get(str(e.smtp_code), 0) + 1
+    except (smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException) as e:
+        counts["closed"] = counts.get("closed", 0) + 1
+        s = None
+        continue
+print(json.dumps(counts))
+`
+
+// TestBruteForceWithRealClients: against the real binary, 200 wrong
+// passwords for scanner from 127.0.0.4 are slowed down and then locked
+// out (454 4.7.0), while scanner keeps logging in from 127.0.0.3 — where
+// it logged in before — during the attack and after it.
+func TestBruteForceWithRealClients(t *testing.T) {
+	need(t, "python3")
+	cfg, port := clientFrontendConfig(t)
+	p := startServe(t, cfg)
+	awaitAdmin(t, cfg)
+	pw := filepath.Join(filepath.Dir(cfg), "pw")
+	testkit.WriteFile(t, pw, devicePassword+"\n")
+	cliLive(t, "user", "add", "scanner", "--password-file", pw, "--config", cfg)
+	if got := pyAuth(t, port, "127.0.0.3", true, "scanner", devicePassword); !strings.HasPrefix(got, "SENT 235") {
+		t.Fatalf("before the attack: %s", got)
+	}
+	attack := exec.Command("python3", "-c", bruteForceScript, strconv.Itoa(port), "127.0.0.4")
+	var out strings.Builder
+	attack.Stdout, attack.Stderr = &out, &out
+	if err := attack.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- attack.Wait() }()
+	// Served during the attack: as soon as the attacker is locked out,
+	// and until the attack ends.
+	pollUntil(t, "the attacker's lock-out", func() (bool, string) {
+		return strings.Contains(p.Stderr(), "SMTP AUTH lock-out: client address locked"), ""
+	})
+	served := 0
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("brute-force client: %v\n%s", err, out.String())
+			}
+			running = false
+		default:
+		}
+		if got := pyAuth(t, port, "127.0.0.3", true, "scanner", devicePassword); !strings.HasPrefix(got, "SENT 235") {
+			t.Fatalf("the right user from 127.0.0.3 was refused during the attack: %s", got)
+		}
+		served++
+	}
+	var counts map[string]int
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out.String())), &counts); err != nil {
+		t.Fatalf("brute-force output: %v\n%s", err, out.String())
+	}
+	if counts["235"] != 0 || counts["454"] < 150 || counts["535"] == 0 || counts["535"] > 20 {
+		t.Fatalf("attacker's replies %v: want a few 535, then 454 lock-out, never 235", counts)
+	}
+	if got := pyAuth(t, port, "127.0.0.4", true, "scanner", devicePassword); !strings.HasPrefix(got, "AUTHFAILED 454") {
+		t.Errorf("the locked-out address logged in with the right password: %s", got)
+	}
+	t.Logf("attacker: %v; the right user was served %d time(s) during the attack", counts, served)
+	p.stop()
+	if strings.Contains(p.Stderr(), devicePassword) {
+		t.Error("the server log holds the password")
+	}
 }
