@@ -161,13 +161,19 @@ func (s *Node) ConfigPath() string { return s.path }
 // TrackingDir is where message tracking logs are written.
 func (s *Node) TrackingDir() string { return s.trackDir }
 
-// Reload re-reads the configuration file and applies it live. On any error
-// the running configuration stays and the error is returned.
+// Reload re-reads the configuration file and the users file and applies
+// them live. On any error the running configuration stays and the error is
+// returned.
 func (s *Node) Reload() error {
 	s.reload.Lock()
 	defer s.reload.Unlock()
 	rt, err := Build(s.path, s.now())
 	if err != nil {
+		return err
+	}
+	// users.json too, for an administrator who edited it by hand; a file
+	// that does not load leaves the running users in place.
+	if err := s.users.Reload(); err != nil {
 		return err
 	}
 	return s.apply(rt)
