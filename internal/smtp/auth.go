@@ -96,16 +96,25 @@ func RedactAuth(line string) string {
 	if len(line) == 4 {
 		return line
 	}
-	rest := line[4:]
-	if rest[0] != ' ' && rest[0] != '\t' {
+	if isVerbChar(line[4]) {
 		return line // another verb such as AUTHX: not an AUTH command
 	}
-	mech, _, _ := strings.Cut(strings.TrimLeft(rest, " \t"), " ")
-	if i := strings.IndexAny(mech, "\t"); i >= 0 {
-		mech = mech[:i]
+	// Any other byte separates (a space, a tab, a control character a
+	// hostile client put there): keep the mechanism only.
+	rest := strings.TrimLeftFunc(line[5:], func(r rune) bool { return r == ' ' || r == '\t' })
+	end := 0
+	for end < len(rest) && isMechChar(rest[end]) {
+		end++
 	}
-	if !validMechanism(mech) {
+	mech := rest[:end]
+	if !validMechanism(mech) || (end < len(rest) && rest[end] != ' ' && rest[end] != '\t') {
 		return line[:4] + " <redacted>"
 	}
 	return line[:4] + " " + mech
 }
+
+func isVerbChar(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-'
+}
+
+func isMechChar(c byte) bool { return isVerbChar(c) || c == '_' }

@@ -8,16 +8,19 @@ import (
 
 func TestRedactAuth(t *testing.T) {
 	for in, want := range map[string]string{
-		"AUTH PLAIN AHVzZXIAcGFzcw==":   "AUTH PLAIN",
-		"auth login dXNlcg==":           "auth login",
-		"AUTH LOGIN":                    "AUTH LOGIN",
-		"AUTH\tPLAIN AHVzZXIAcGFzcw==":  "AUTH PLAIN",
-		"AUTH  PLAIN AHVzZXIAcGFzcw==":  "AUTH PLAIN",
-		"AUTH AHVzZXIAcGFzcw==AAAAAAAA": "AUTH <redacted>",
-		"AUTH":                          "AUTH",
-		"AUTHX secret":                  "AUTHX secret",
-		"MAIL FROM:<a@b>":               "MAIL FROM:<a@b>",
-		"250 2.0.0 OK":                  "250 2.0.0 OK",
+		"AUTH PLAIN AHVzZXIAcGFzcw==":    "AUTH PLAIN",
+		"auth login dXNlcg==":            "auth login",
+		"AUTH LOGIN":                     "AUTH LOGIN",
+		"AUTH\tPLAIN AHVzZXIAcGFzcw==":   "AUTH PLAIN",
+		"AUTH  PLAIN AHVzZXIAcGFzcw==":   "AUTH PLAIN",
+		"AUTH AHVzZXIAcGFzcw==AAAAAAAA":  "AUTH <redacted>",
+		"AUTH":                           "AUTH",
+		"AUTHX secret":                   "AUTHX secret",
+		"AUTH\x00PLAIN AHVzZXIAcGFzcw==": "AUTH PLAIN",
+		"AUTH PLAIN\x01AHVzZXIAcGFzcw==": "AUTH <redacted>",
+		"AUTH PLAIN=AHVzZXIAcGFzcw==":    "AUTH <redacted>",
+		"MAIL FROM:<a@b>":                "MAIL FROM:<a@b>",
+		"250 2.0.0 OK":                   "250 2.0.0 OK",
 	} {
 		if got := RedactAuth(in); got != want {
 			t.Errorf("RedactAuth(%q) = %q, want %q", in, got, want)
@@ -56,13 +59,13 @@ func FuzzRedactAuth(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, line string) {
 		got := RedactAuth(line)
-		if len(line) < 4 || !strings.EqualFold(line[:4], "AUTH") || (len(line) > 4 && line[4] != ' ' && line[4] != '\t') {
+		if len(line) < 4 || !strings.EqualFold(line[:4], "AUTH") || (len(line) > 4 && isVerbChar(line[4])) {
 			if got != line {
 				t.Fatalf("non-AUTH line %q changed to %q", line, got)
 			}
 			return
 		}
-		if strings.Count(got, " ") > 1 || len(got) > 4+1+20 && got != line[:4]+" <redacted>" {
+		if got != line[:4] && got != line[:4]+" <redacted>" && (strings.Count(got, " ") != 1 || len(got) > 4+1+20 || !validMechanism(got[5:])) {
 			t.Fatalf("RedactAuth(%q) = %q keeps more than the mechanism", line, got)
 		}
 	})
