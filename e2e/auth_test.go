@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 	"github.com/mailflowhq/mailflow/internal/testpeer"
 )
@@ -33,7 +33,7 @@ const (
 func clientFrontendConfig(t *testing.T) (cfgPath string, port int) {
 	t.Helper()
 	dir := t.TempDir()
-	if _, err := lab.NewPKI(dir, time.Now()); err != nil {
+	if _, err := labpki.New(dir, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	port = testkit.FreePort(t)

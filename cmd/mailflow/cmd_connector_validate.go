@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/diag/probe"
 	"github.com/mailflowhq/mailflow/internal/diag/validate"
@@ -73,7 +74,7 @@ Exit status: 0 pass, 1 fail, 2 could not test.`,
 			}
 			if len(caFiles) > 0 {
 				roots := rt.Roots.Clone()
-				if err := probe.AppendRoots(roots, caFiles); err != nil {
+				if err := certs.AppendCAFiles(roots, caFiles); err != nil {
 					return &exitError{code: 2, err: fmt.Errorf("--ca: %w", err)}
 				}
 				opts.Roots = roots

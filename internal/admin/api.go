@@ -48,7 +48,7 @@ func start(srv *node.Node, logger *slog.Logger, listen func(network, address str
 	if logger == nil {
 		logger = slog.Default()
 	}
-	tlsCfg, err := listenTLS(cfg, rt.Store, time.Now())
+	tlsCfg, err := listenTLS(cfg, rt.Store, srv.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +195,7 @@ func DescribeConnectors(rt *node.Runtime, now time.Time) []ConnectorInfo {
 }
 
 func (a *API) connectors(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, DescribeConnectors(a.srv.Runtime(), time.Now()))
+	writeJSON(w, http.StatusOK, DescribeConnectors(a.srv.Runtime(), a.srv.Now()))
 }
 
 // ConnectorChange is the body of PATCH /api/v1/connectors/{kind}/{name}:
@@ -217,7 +217,7 @@ func (a *API) setConnector(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("connector changed live", "kind", kind, "connector", name, "fields", keys(ch.Fields))
-	writeJSON(w, http.StatusOK, DescribeConnectors(a.srv.Runtime(), time.Now()))
+	writeJSON(w, http.StatusOK, DescribeConnectors(a.srv.Runtime(), a.srv.Now()))
 }
 
 func keys(m map[string]any) []string {
@@ -232,7 +232,7 @@ func keys(m map[string]any) []string {
 func (a *API) certificates(w http.ResponseWriter, r *http.Request) {
 	var out []certs.Info
 	for _, c := range a.srv.Runtime().Store.All() {
-		out = append(out, c.Describe(time.Now()))
+		out = append(out, c.Describe(a.srv.Now()))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -255,7 +255,7 @@ func (a *API) importCertificate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("certificate imported live", "thumbprint", c.Thumbprint, "subject", c.Subject)
-	writeJSON(w, http.StatusOK, c.Describe(time.Now()))
+	writeJSON(w, http.StatusOK, c.Describe(a.srv.Now()))
 }
 
 func (a *API) removeCertificate(w http.ResponseWriter, r *http.Request) {

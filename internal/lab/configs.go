@@ -9,6 +9,7 @@ import (
 	"text/template"
 
 	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 )
 
 // The lab's organisations. The tenant plays Exchange Online for contoso
@@ -80,7 +81,8 @@ var configFuncs = template.FuncMap{"q": strconv.Quote}
 // onpremTemplate is contoso's on-premises server at the start of a
 // scenario: Default Frontend with no pinned certificate (so the
 // self-signed CN=SERVER1 certificate, found by the connector FQDN, is
-// presented), as the first field report found it.
+// presented), as the 450 4.7.320 SubjectMismatch report (scenario 1)
+// found it.
 var onpremTemplate = template.Must(template.New("onprem").Funcs(configFuncs).Parse(`# mailflow lab, {{.Scenario}}: contoso's on-premises Exchange-style server.
 # Written by mailflow lab; paths are relative to this file.
 server:
@@ -279,7 +281,7 @@ func writeConfigs(dir string, d configData) (onprem, tenant string, err error) {
 }
 
 // newConfigData fills the names and the PKI's files relative to dir.
-func newConfigData(scenario string, shape worldShape, p ports, dir string, pki *PKI) (configData, error) {
+func newConfigData(scenario string, shape worldShape, p ports, dir string, pki *labpki.PKI) (configData, error) {
 	d := configData{
 		Scenario: scenario, Hybrid: shape.Hybrid, Devices: shape.Devices, P: p,
 		TenantPin: pki.Tenant.Name(), ContosoPin: pki.Contoso.Name(),

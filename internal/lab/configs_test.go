@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/node"
 )
 
@@ -17,7 +18,7 @@ import (
 // each starts from its field report's state.
 func TestConfigsBuild(t *testing.T) {
 	dir := t.TempDir()
-	pki, err := NewPKI(dir, time.Now())
+	pki, err := labpki.New(dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestConfigsBuild(t *testing.T) {
 
 func TestAddReceiveConnector(t *testing.T) {
 	dir := t.TempDir()
-	pki, err := NewPKI(dir, time.Now())
+	pki, err := labpki.New(dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

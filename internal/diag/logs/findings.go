@@ -9,6 +9,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/diag/explain"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 // logMaxInconsistentGroups bounds the "different certificates" findings;
@@ -108,19 +109,7 @@ func logCertHasName(ci *logCert, name string) bool {
 	if name == "" {
 		return true
 	}
-	wild := strings.HasPrefix(name, "*.")
-	for _, n := range logCertNames(ci) {
-		if wild {
-			if strings.EqualFold(strings.TrimSuffix(n, "."), name) || certs.MatchesPattern(name, n) {
-				return true
-			}
-			continue
-		}
-		if certs.MatchesPattern(n, name) {
-			return true
-		}
-	}
-	return false
+	return certs.HostNamesMatch(logCertNames(ci), name)
 }
 
 func certLabel(ci *logCert) string {
@@ -458,7 +447,7 @@ func trackingFindings(t *trackState) []Finding {
 	var out []Finding
 	for _, r := range s.Reasons {
 		kind, sev, verb := "tracking-deferred", SeverityWarning, "deferred"
-		if r.Event == "FAIL" {
+		if r.Event == tracking.EventFail {
 			kind, sev, verb = "tracking-failed", SeverityError, "failed"
 		}
 		f := Finding{
