@@ -58,6 +58,7 @@ type Service struct {
 	total     int
 	conns     map[net.Conn]struct{}
 	closed    bool
+	closing   chan struct{} // closed by Close: ends tarpit waits at once
 	wg        sync.WaitGroup
 }
 
@@ -72,15 +73,22 @@ func NewService(opts Options) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Service{opts: opts, limiter: newAuthLimiter(), listeners: map[string]*listener{}, perIP: map[netip.Addr]int{}, conns: map[net.Conn]struct{}{}}
+	return &Service{opts: opts, limiter: newAuthLimiter(), closing: make(chan struct{}), listeners: map[string]*listener{}, perIP: map[netip.Addr]int{}, conns: map[net.Conn]struct{}{}}
 }
 
+// sleep holds a tarpitted reply for d, or until the service closes, so a
+// shutdown never waits for a tarpit.
 func (s *Service) sleep(d time.Duration) {
 	if s.opts.Sleep != nil {
 		s.opts.Sleep(d)
 		return
 	}
-	time.Sleep(d)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.closing:
+	}
 }
 
 // Settings returns the live settings.
@@ -273,6 +281,9 @@ func (s *Service) Connections() int {
 // finish, then closes the rest.
 func (s *Service) Close(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.closing)
+	}
 	s.closed = true
 	for a, l := range s.listeners {
 		l.ln.Close()
