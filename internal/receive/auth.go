@@ -27,9 +27,10 @@ type AuthEvent struct {
 }
 
 // FailedAuthMessage is the message of the slog line written for every failed
-// AUTH, with remote_ip as the first attribute, for fail2ban:
+// AUTH, with remote_ip as the first attribute, for fail2ban (the filter is
+// examples/fail2ban/mailflow-auth.conf):
 //
-//	failregex = msg="SMTP AUTH failed" remote_ip=<HOST>
+//	failregex = level=WARN msg="SMTP AUTH failed" remote_ip=<HOST>
 const FailedAuthMessage = "SMTP AUTH failed"
 
 // Replies of RFC 4954 and Exchange.
