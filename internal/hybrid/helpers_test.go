@@ -50,7 +50,7 @@ func writePKI(t *testing.T) {
 		"contoso/mail-contoso.pem": gen(certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com", "autodiscover.contoso.com"}, NotBefore: day(2025, 6, 1), NotAfter: day(2026, 7, 1), Issuer: ca}),
 		"contoso/tenant.pem": gen(certs.Template{Subject: "CN=mail.protection.outlook.com", SANs: []string{"mail.protection.outlook.com", "*.mail.protection.outlook.com"},
 			NotBefore: day(2025, 6, 1), NotAfter: day(2027, 6, 1), Issuer: ca}),
-		"inframan/exch01.pem":      gen(certs.Template{Subject: "CN=EXCH01", SANs: []string{"EXCH01", "exch01.inframan.local"}, NotBefore: day(2024, 1, 1), NotAfter: day(2029, 1, 1)}),
+		"inframan/exch01.pem": gen(certs.Template{Subject: "CN=EXCH01", SANs: []string{"EXCH01", "exch01.inframan.local"}, NotBefore: day(2024, 1, 1), NotAfter: day(2029, 1, 1)}),
 		"inframan/webmail-inframan.pem": gen(certs.Template{Subject: "CN=webmail.inframan.nl", SANs: []string{"webmail.inframan.nl", "mail.inframan.nl"},
 			NotBefore: day(2025, 9, 1), NotAfter: day(2026, 9, 1), Issuer: ca}),
 		"inframan/webmail-renewed.pem": gen(certs.Template{Subject: "CN=webmail.inframan.nl", SANs: []string{"webmail.inframan.nl", "mail.inframan.nl", "autodiscover.inframan.nl"},
