@@ -27,9 +27,9 @@ func init() {
 func newHybridPlanCmd() *cobra.Command {
 	var (
 		cfgPath, certArg, certPassword, version, rangesFile, outDir, tenantCfg string
-		fqdn, tenantDomain, tenantHost, onpremHost, sourceIP, tenantSourceIP    string
-		onpremIPs, bindings, tenantBindings                                     []string
-		asJSON, apply                                                           bool
+		fqdn, tenantDomain, tenantHost, onpremHost, sourceIP, tenantSourceIP   string
+		onpremIPs, bindings, tenantBindings                                    []string
+		asJSON, apply                                                          bool
 	)
 	cmd := &cobra.Command{
 		Use:   "plan --config onprem.yaml --certificate THUMBPRINT|FILE --exchange-version 2010|2013|2016|2019|se",
