@@ -23,7 +23,7 @@
 // This package plays the wizard's part offline and repeatably, and it knows
 // the Exchange 2010 difference (no TlsCertificateName: the connector FQDN
 // chooses the certificate, see certs.Version). Certificate choice itself is
-// certs.Select's, never repeated here; live checks reuse diag's connector
+// certs.Select's, never repeated here; live checks reuse diag/validate's connector
 // validation (the sender's own connection stage and TLS check).
 //
 // The cmdlets and parameters it writes are those of Microsoft's cmdlet

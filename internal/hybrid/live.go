@@ -6,7 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/diag/probe"
+	"github.com/mailflowhq/mailflow/internal/diag/validate"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
@@ -33,7 +34,7 @@ func liveDirection(ctx context.Context, from, to Side, now time.Time) []Row {
 			Fix: "add the send connector mailflow hybrid plan writes"}}
 	}
 	rcpt := "postmaster@" + domain
-	v, err := diag.ValidateConnector(ctx, from.RT, dec.Connector, "send", diag.ValidateOptions{
+	v, err := validate.Connector(ctx, from.RT, dec.Connector, "send", validate.Options{
 		Domain: domain, SendTest: rcpt, Now: func() time.Time { return now },
 	})
 	exp := fmt.Sprintf("%s send connector %q delivers a test message to %s", from.Name, dec.Connector, rcpt)
@@ -50,7 +51,7 @@ func liveDirection(ctx context.Context, from, to Side, now time.Time) []Row {
 				p += fmt.Sprintf(", client certificate %s", h.TLS.ClientCertificate.Subject)
 			}
 		}
-		if h.Verdict.Result != diag.ProbePass {
+		if h.Verdict.Result != probe.Pass {
 			p += " — " + orDefault(h.Verdict.Message, h.Verdict.Summary)
 			if h.Fix != nil {
 				fixes = append(fixes, h.Fix.Steps...)
@@ -65,7 +66,7 @@ func liveDirection(ctx context.Context, from, to Side, now time.Time) []Row {
 				strings.TrimSpace(sv.Test.Status+" "+sv.Test.Detail), from.Name, to.Name))
 		}
 	}
-	verdict := map[string]string{diag.ProbePass: Pass, diag.ProbeFail: Fail}[v.Result]
+	verdict := map[string]string{probe.Pass: Pass, probe.Fail: Fail}[v.Result]
 	if verdict == "" {
 		verdict = Error
 	}
