@@ -133,14 +133,14 @@ func checkConnector(dir string, from, to Side, sc send.Connector, domain string,
 
 	sources := sourcesOf(from, sc)
 	if len(sources) == 0 {
-		row(fmt.Sprintf("a %s receive connector accepts %s's source address", to.Name, from.Name), "unknown: the send connector has no source_ip and no source addresses were given", Error,
+		row(fmt.Sprintf("a receive connector of %s accepts %s's source address", to.Name, from.Name), "unknown: the send connector has no source_ip and no source addresses were given", Error,
 			fmt.Sprintf("give %s's sending addresses (--onprem-ip for on-premises, --tenant-ranges for the tenant) or set source_ip", from.Name))
 		return rows
 	}
 	done := map[*receive.Connector]bool{}
 	for _, src := range sources {
 		rc, local, remote := receiverFor(to.RT, sc, src)
-		exp := fmt.Sprintf("a %s receive connector accepts %s on port %d", to.Name, remote.Addr(), local.Port())
+		exp := fmt.Sprintf("a receive connector of %s accepts %s on port %d", to.Name, remote.Addr(), local.Port())
 		if rc == nil {
 			row(exp, "none: the connection would be refused", Fail,
 				fmt.Sprintf("add %s to remote_ip_ranges of the %s receive connector meant for %s (and a binding on port %d)", remote.Addr(), to.Name, from.Name, local.Port()))

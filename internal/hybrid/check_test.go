@@ -121,7 +121,7 @@ func TestCheckDetectsEachBrokenSetting(t *testing.T) {
 			expect: "client certificate for smtp.contoso.com", fix: []string{"no certificate of on-premises holds smtp.contoso.com"}},
 		{name: "tenant inbound scoped to another address", version: certs.Exchange2016, side: "tenant", kind: "receive", connector: "Inbound from contoso",
 			fields: map[string]any{"remote_ip_ranges": "198.51.100.9"}, direction: "on-premises → tenant",
-			expect: "receive connector accepts 203.0.113.25 on port 25 with domain security", fix: []string{`"Inbound from contoso"`, "203.0.113.25"}},
+			expect: "a receive connector of tenant accepts 203.0.113.25 on port 25 with domain security", fix: []string{`"Inbound from contoso"`, "203.0.113.25"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
