@@ -182,21 +182,6 @@ admin:
   listen: 127.0.0.1:{{.P.TenantAdmin}}
 `))
 
-// hybridConnectorYAML is the receive connector the second field report's hybrid
-// wizard creates on an Exchange 2010 server: selected by the cloud's source
-// address, with its own FQDN (and so its own certificate), domain security.
-var hybridConnectorYAML = template.Must(template.New("hybrid").Funcs(configFuncs).Parse(`name: {{.Name}}
-bindings: ["127.0.0.1:{{.Port}}"]
-remote_ip_ranges: ["{{.Source}}/32"]
-fqdn: {{.FQDN}}
-auth_mechanism: [Tls]
-permission_groups: [AnonymousUsers, Partners]
-require_tls: true
-domain_secure_enabled: true
-tls_sender_certificate_name: {{.Sender}}
-protocol_logging_level: Verbose
-`))
-
 // writeConfigs writes onprem.yaml and tenant.yaml into dir.
 func writeConfigs(dir string, d configData) (onprem, tenant string, err error) {
 	onprem = filepath.Join(dir, "onprem.yaml")
