@@ -71,7 +71,7 @@ func ParseRanges(name string, data []byte) (Ranges, error) {
 		r.Ranges = append(r.Ranges, line)
 	}
 	if err := sc.Err(); err != nil {
-		return Ranges{}, fmt.Errorf("read %s: %w", name, err)
+		return Ranges{}, fmt.Errorf("read %s: %w. Fix: write one range per line", name, err)
 	}
 	if len(r.Ranges) == 0 {
 		return Ranges{}, fmt.Errorf("%s: no IP ranges. Fix: write one range per line (e.g. 40.92.0.0/15), or leave out --tenant-ranges to use the built-in Exchange Online list of %s", name, ExchangeOnline.Date)
