@@ -6,11 +6,10 @@ import (
 
 // Cmdlet is one PowerShell command of a plan.
 type Cmdlet struct {
-	Name    string   `json:"cmdlet"`
-	Params  []Param  `json:"parameters"`
-	Comment string   `json:"comment,omitempty"` // a line of explanation printed above it
-	Shell   string   `json:"shell"`             // "Exchange Management Shell" or "Exchange Online PowerShell"
-	Lines   []string `json:"-"`
+	Name    string  `json:"cmdlet"`
+	Params  []Param `json:"parameters"`
+	Comment string  `json:"comment,omitempty"` // a line of explanation printed above it
+	Shell   string  `json:"shell"`             // "Exchange Management Shell" or "Exchange Online PowerShell"
 }
 
 // Param is one parameter; Value is written as PowerShell source (already
