@@ -15,7 +15,9 @@ import (
 // checks them with `mailflow hybrid check --live` (every row passes, a
 // test message each way is delivered over mutual TLS), then breaks one
 // setting at a time on the running servers (`mailflow connector set`,
-// applied live) and expects the check to fail that pairing with its fix.
+// applied live) — every expectation and every presented certificate of
+// both directions — and expects the check to fail that direction only,
+// offline with the right fix and live.
 func TestHybridPlanAndCheck(t *testing.T) {
 	dir := t.TempDir()
 	if code, _, stderr := mailflow(t, "cert", "lab", "--dir", dir); code != 0 {
@@ -89,36 +91,52 @@ admin:
 		}
 	}
 
+	pin := "<I>CN=Contoso Lab CA<S>CN=mail.contoso.com"
 	breaks := []struct {
-		name, cfg, kind, connector, key, bad, good string
-		direction, fix                             string
+		name, cfg, connector string
+		send                 bool
+		bad, good            []string // connector set flags
+		direction, fix       string
 	}{
-		{name: "on-premises presents the self-signed certificate", cfg: onprem, kind: "receive", connector: "Inbound from Office 365",
-			key: "tls-certificate-name", bad: "<I>CN=SERVER1<S>CN=SERVER1", direction: "tenant → on-premises", fix: "--tls-certificate-name"},
-		{name: "on-premises expects another cloud certificate", cfg: onprem, kind: "receive", connector: "Inbound from Office 365",
-			key: "tls-sender-certificate-name", bad: "relay.fabrikam.com", good: "mail.protection.outlook.com", direction: "tenant → on-premises", fix: "no certificate of tenant holds relay.fabrikam.com"},
-		{name: "on-premises sends the self-signed client certificate", cfg: onprem, kind: "send", connector: "Outbound to Office 365",
-			key: "tls-certificate-name", bad: "<I>CN=SERVER1<S>CN=SERVER1", direction: "on-premises → tenant", fix: "--send"},
-		{name: "the tenant expects a name not on the certificate", cfg: tenant, kind: "send", connector: "Outbound to contoso",
-			key: "tls-domain", bad: "smtp.contoso.com", good: "mail.contoso.com", direction: "tenant → on-premises", fix: "no certificate of on-premises holds smtp.contoso.com"},
+		{name: "on-premises presents the self-signed certificate", cfg: onprem, connector: "Inbound from Office 365",
+			bad: []string{"--tls-certificate-name", "<I>CN=SERVER1<S>CN=SERVER1"}, good: []string{"--tls-certificate-name", pin},
+			direction: "tenant → on-premises", fix: "--tls-certificate-name"},
+		{name: "the first field report: the tenant lands on Default Frontend", cfg: onprem, connector: "Inbound from Office 365",
+			bad: []string{"--remote-ip-ranges", "127.0.0.9/32"}, good: []string{"--remote-ip-ranges", "127.0.0.2/32"},
+			direction: "tenant → on-premises", fix: `"Default Frontend SERVER1"`},
+		{name: "on-premises expects another cloud certificate", cfg: onprem, connector: "Inbound from Office 365",
+			bad: []string{"--tls-sender-certificate-name", "relay.fabrikam.com"}, good: []string{"--tls-sender-certificate-name", "mail.protection.outlook.com"},
+			direction: "tenant → on-premises", fix: "no certificate of tenant holds relay.fabrikam.com"},
+		{name: "on-premises sends the self-signed client certificate", cfg: onprem, connector: "Outbound to Office 365", send: true,
+			bad: []string{"--tls-certificate-name", "<I>CN=SERVER1<S>CN=SERVER1"}, good: []string{"--tls-certificate-name", pin},
+			direction: "on-premises → tenant", fix: "--send"},
+		{name: "on-premises expects another cloud name", cfg: onprem, connector: "Outbound to Office 365", send: true,
+			bad: []string{"--tls-domain", "outlook.office365.com"}, good: []string{"--tls-domain", "mail.protection.outlook.com"},
+			direction: "on-premises → tenant", fix: "no certificate of tenant holds outlook.office365.com"},
+		{name: "the tenant expects a name not on the certificate", cfg: tenant, connector: "Outbound to contoso", send: true,
+			bad: []string{"--tls-domain", "smtp.contoso.com"}, good: []string{"--tls-domain", "mail.contoso.com"},
+			direction: "tenant → on-premises", fix: "no certificate of on-premises holds smtp.contoso.com"},
+		{name: "the tenant does not validate the name", cfg: tenant, connector: "Outbound to contoso", send: true,
+			bad:       []string{"--tls-auth-level", "EncryptionOnly", "--unset", "tls_domain"},
+			good:      []string{"--tls-auth-level", "DomainValidation", "--tls-domain", "mail.contoso.com"},
+			direction: "tenant → on-premises", fix: "--tls-auth-level DomainValidation"},
+		{name: "the tenant requires another on-premises name", cfg: tenant, connector: "Inbound from contoso",
+			bad: []string{"--tls-sender-certificate-name", "smtp.contoso.com"}, good: []string{"--tls-sender-certificate-name", "mail.contoso.com"},
+			direction: "on-premises → tenant", fix: "no certificate of on-premises holds smtp.contoso.com"},
 	}
 	for _, b := range breaks {
 		t.Run(b.name, func(t *testing.T) {
-			set := func(value string) {
-				args := []string{"connector", "set", b.connector, "--config", b.cfg, "--" + b.key, value}
-				if b.kind == "send" {
+			set := func(flags []string) {
+				args := append([]string{"connector", "set", b.connector, "--config", b.cfg}, flags...)
+				if b.send {
 					args = append(args, "--send")
 				}
-				if code, out, stderr := mailflow(t, args...); code != 0 {
-					t.Fatalf("connector set: %s%s", out, stderr)
+				if code, out, stderr := mailflow(t, args...); code != 0 || !strings.Contains(out, "applied live") {
+					t.Fatalf("connector set %v: exit %d %s%s", flags, code, out, stderr)
 				}
 			}
-			good := b.good
-			if good == "" {
-				good = `<I>CN=Contoso Lab CA<S>CN=mail.contoso.com`
-			}
 			set(b.bad)
-			defer set(good)
+			defer set(b.good)
 			code, out := check()
 			if code != 1 {
 				t.Fatalf("exit %d, want 1:\n%s", code, out)
