@@ -18,7 +18,7 @@ func onPremCmdlets(in Input, p *Plan, fqdn, tenantDomain, tenantHost string, bin
 		out = append(out, Cmdlet{Name: name, Params: params, Comment: comment, Shell: ShellOnPrem})
 	}
 
-	add(fmt.Sprintf("The certificate both sides agree on (%s, SANs %s) must be enabled for SMTP.", c.Subject, strings.Join(c.SANs, ", ")),
+	add(fmt.Sprintf("The certificate both sides agree on (%s, SANs %s) must be enabled for SMTP.\nIt asks whether to replace the default SMTP certificate: answering No is enough, the connectors below find this one themselves.", c.Subject, strings.Join(c.SANs, ", ")),
 		"Enable-ExchangeCertificate", param("Thumbprint", psString(c.Thumbprint)), param("Services", "SMTP"), param("Server", psString(server)))
 
 	recvID := server + `\` + OnPremReceiveName
