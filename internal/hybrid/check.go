@@ -120,7 +120,7 @@ func checkConnector(dir string, from, to Side, sc send.Connector, domain string,
 		rows = append(rows, Row{Direction: dir, Expectation: exp, Presented: presented, Verdict: verdict, Fix: fix})
 	}
 	label := fmt.Sprintf("%s send connector %q", from.Name, sc.Name)
-	if sc.Level != tlscheck.DomainValidation || !(sc.RequireTLS || sc.Level > tlscheck.EncryptionOnly) {
+	if sc.Level != tlscheck.DomainValidation {
 		row(label+" requires TLS with DomainValidation", fmt.Sprintf("require_tls %v, tls_auth_level %s", sc.RequireTLS, sc.Level), Fail,
 			fmt.Sprintf("mailflow connector set %q --send --config %s --require-tls true --tls-auth-level DomainValidation (%s)", sc.Name, from.RT.Cfg.Path, sideCmdlet(from, "TlsAuthLevel DomainValidation")))
 	} else {
