@@ -88,12 +88,12 @@ exchange-online.ps1, plan.json and plan.txt. --apply writes the on-premises conn
 				}
 			}
 			if apply {
-				if err := hybrid.Apply(cfgPath, p.OnPrem, node.Check(now, nil)); err != nil {
+				if err := p.OnPrem.Apply(cfgPath, node.Check(now, nil)); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "mailflow: on-premises connectors written to %s\n", cfgPath)
 				if tenantCfg != "" {
-					if err := hybrid.Apply(tenantCfg, p.Tenant, node.Check(now, nil)); err != nil {
+					if err := p.Tenant.Apply(tenantCfg, node.Check(now, nil)); err != nil {
 						return err
 					}
 					fmt.Fprintf(cmd.ErrOrStderr(), "mailflow: tenant connectors written to %s\n", tenantCfg)
@@ -153,11 +153,11 @@ func writePlanFiles(dir string, p *hybrid.Plan) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	onprem, err := hybrid.FragmentYAML("# mailflow hybrid plan: on-premises connectors (add to onprem.yaml, or use --apply)\n", p.OnPrem...)
+	onprem, err := p.OnPrem.YAML("# mailflow hybrid plan: on-premises connectors (add to onprem.yaml, or use --apply)\n")
 	if err != nil {
 		return err
 	}
-	tenant, err := hybrid.FragmentYAML("# mailflow hybrid plan: tenant connectors (add to tenant.yaml)\n", p.Tenant...)
+	tenant, err := p.Tenant.YAML("# mailflow hybrid plan: tenant connectors (add to tenant.yaml)\n")
 	if err != nil {
 		return err
 	}

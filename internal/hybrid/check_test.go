@@ -36,10 +36,10 @@ func plannedPair(t *testing.T, v certs.Version) (onprem, tenant string, p *Plan)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Apply(onprem, p.OnPrem, node.Check(testNow, nil)); err != nil {
+	if err := p.OnPrem.Apply(onprem, node.Check(testNow, nil)); err != nil {
 		t.Fatal(err)
 	}
-	if err := Apply(tenant, p.Tenant, node.Check(testNow, nil)); err != nil {
+	if err := p.Tenant.Apply(tenant, node.Check(testNow, nil)); err != nil {
 		t.Fatal(err)
 	}
 	return onprem, tenant, p

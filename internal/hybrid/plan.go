@@ -67,8 +67,8 @@ type Plan struct {
 	FQDN        string     `json:"fqdn"`
 	Ranges      Ranges     `json:"tenant_ranges"`
 	// OnPrem and Tenant are the mailflow connectors of each side.
-	OnPrem []Connector `json:"onprem_connectors"`
-	Tenant []Connector `json:"tenant_connectors"`
+	OnPrem Connectors `json:"onprem_connectors"`
+	Tenant Connectors `json:"tenant_connectors"`
 	// Shell holds the Exchange Management Shell commands for on-premises,
 	// Online the Exchange Online PowerShell commands.
 	Shell  []Cmdlet `json:"exchange_management_shell"`
@@ -148,60 +148,33 @@ func MakePlan(in Input) (*Plan, error) {
 	pin := c.Name()
 
 	// On-premises, as mailflow.
-	recv := Connector{Kind: "receive"}
-	recv.set("name", OnPremReceiveName)
-	recv.set("bindings", bindings)
-	recv.set("remote_ip_ranges", ranges.Ranges)
-	recv.set("fqdn", fqdn)
-	recv.set("auth_mechanism", []string{"Tls"})
-	recv.set("permission_groups", []string{"AnonymousUsers", "Partners"})
-	recv.set("tls_certificate_name", pin)
-	recv.set("require_tls", true)
-	recv.set("domain_secure_enabled", true)
-	recv.set("tls_sender_certificate_name", CloudName)
-	recv.set("protocol_logging_level", "Verbose")
-	snd := Connector{Kind: "send"}
-	snd.set("name", OnPremSendName)
-	snd.set("address_spaces", []string{tenantDomain})
-	snd.set("smart_hosts", []string{tenantHost})
-	snd.set("fqdn", fqdn)
-	snd.set("require_tls", true)
-	snd.set("tls_auth_level", "DomainValidation")
-	snd.set("tls_domain", CloudName)
-	snd.set("tls_certificate_name", pin)
-	if in.SourceIP != "" {
-		snd.set("source_ip", in.SourceIP)
+	p.OnPrem = Connectors{
+		Receive: config.ReceiveConnector{
+			Name: OnPremReceiveName, Bindings: bindings, RemoteIPRanges: ranges.Ranges, FQDN: fqdn,
+			AuthMechanism: []string{"Tls"}, PermissionGroups: []string{"AnonymousUsers", "Partners"},
+			TLSCertificateName: pin, RequireTLS: true, DomainSecureEnabled: true,
+			TLSSenderCertificateName: CloudName, ProtocolLoggingLevel: "Verbose",
+		},
+		Send: config.SendConnector{
+			Name: OnPremSendName, AddressSpaces: []string{tenantDomain}, SmartHosts: []string{tenantHost}, FQDN: fqdn,
+			RequireTLS: true, TLSAuthLevel: "DomainValidation", TLSDomain: CloudName, TLSCertificateName: pin,
+			SourceIP: in.SourceIP, ProtocolLoggingLevel: "Verbose",
+		},
 	}
-	snd.set("protocol_logging_level", "Verbose")
-	p.OnPrem = []Connector{recv, snd}
-
-	// The tenant, as mailflow (playing Exchange Online).
-	tin := Connector{Kind: "receive"}
-	tin.set("name", "Inbound from "+label)
-	tin.set("bindings", tenantBindings)
-	if len(in.OnPremIPs) > 0 {
-		tin.set("remote_ip_ranges", in.OnPremIPs)
+	// The tenant, as mailflow (playing Exchange Online): its certificate
+	// is found by the cloud's name, as Exchange Online presents its own.
+	p.Tenant = Connectors{
+		Receive: config.ReceiveConnector{
+			Name: "Inbound from " + label, Bindings: tenantBindings, RemoteIPRanges: in.OnPremIPs, FQDN: CloudName,
+			AuthMechanism: []string{"Tls"}, PermissionGroups: []string{"AnonymousUsers", "Partners"},
+			RequireTLS: true, DomainSecureEnabled: true, TLSSenderCertificateName: fqdn, ProtocolLoggingLevel: "Verbose",
+		},
+		Send: config.SendConnector{
+			Name: "Outbound to " + label, AddressSpaces: lower(in.OnPrem.AcceptedDomains), SmartHosts: []string{onpremHost},
+			FQDN: CloudName, RequireTLS: true, TLSAuthLevel: "DomainValidation", TLSDomain: fqdn,
+			SourceIP: in.TenantSourceIP, ProtocolLoggingLevel: "Verbose",
+		},
 	}
-	tin.set("fqdn", CloudName)
-	tin.set("auth_mechanism", []string{"Tls"})
-	tin.set("permission_groups", []string{"AnonymousUsers", "Partners"})
-	tin.set("require_tls", true)
-	tin.set("domain_secure_enabled", true)
-	tin.set("tls_sender_certificate_name", fqdn)
-	tin.set("protocol_logging_level", "Verbose")
-	tout := Connector{Kind: "send"}
-	tout.set("name", "Outbound to "+label)
-	tout.set("address_spaces", lower(in.OnPrem.AcceptedDomains))
-	tout.set("smart_hosts", []string{onpremHost})
-	tout.set("fqdn", CloudName)
-	tout.set("require_tls", true)
-	tout.set("tls_auth_level", "DomainValidation")
-	tout.set("tls_domain", fqdn)
-	if in.TenantSourceIP != "" {
-		tout.set("source_ip", in.TenantSourceIP)
-	}
-	tout.set("protocol_logging_level", "Verbose")
-	p.Tenant = []Connector{tin, tout}
 
 	// What the version will present with these settings.
 	serverFQDN := in.OnPrem.Server.FQDN

@@ -104,22 +104,22 @@ func TestPlanConsistent(t *testing.T) {
 		for _, v := range certs.Versions {
 			pc.version = v
 			p, in := makePlan(t, pc)
-			onRecv, onSend, tIn, tOut := p.OnPrem[0], p.OnPrem[1], p.Tenant[0], p.Tenant[1]
+			onRecv, onSend, tIn, tOut := p.OnPrem.Receive, p.OnPrem.Send, p.Tenant.Receive, p.Tenant.Send
 			c := in.Certificate
-			if !certs.MatchesName(c.Leaf, tOut.String("tls_domain")) {
-				t.Errorf("%s %s: tenant tls_domain %s is not on the certificate", pc.name, v, tOut.String("tls_domain"))
+			if !certs.MatchesName(c.Leaf, tOut.TLSDomain) {
+				t.Errorf("%s %s: tenant tls_domain %s is not on the certificate", pc.name, v, tOut.TLSDomain)
 			}
-			if !certs.MatchesName(c.Leaf, tIn.String("tls_sender_certificate_name")) {
-				t.Errorf("%s %s: tenant tls_sender_certificate_name %s is not on the certificate", pc.name, v, tIn.String("tls_sender_certificate_name"))
+			if !certs.MatchesName(c.Leaf, tIn.TLSSenderCertificateName) {
+				t.Errorf("%s %s: tenant tls_sender_certificate_name %s is not on the certificate", pc.name, v, tIn.TLSSenderCertificateName)
 			}
-			if onRecv.String("fqdn") != tOut.String("tls_domain") || onSend.String("fqdn") != onRecv.String("fqdn") {
-				t.Errorf("%s %s: fqdn %s / %s vs tls_domain %s", pc.name, v, onRecv.String("fqdn"), onSend.String("fqdn"), tOut.String("tls_domain"))
+			if onRecv.FQDN != tOut.TLSDomain || onSend.FQDN != onRecv.FQDN {
+				t.Errorf("%s %s: fqdn %s / %s vs tls_domain %s", pc.name, v, onRecv.FQDN, onSend.FQDN, tOut.TLSDomain)
 			}
-			if onRecv.String("tls_certificate_name") != c.Name() || onSend.String("tls_certificate_name") != c.Name() {
+			if onRecv.TLSCertificateName != c.Name() || onSend.TLSCertificateName != c.Name() {
 				t.Errorf("%s %s: pins differ from %s", pc.name, v, c.Name())
 			}
-			if onRecv.String("tls_sender_certificate_name") != tOut.String("fqdn") || onSend.String("tls_domain") != CloudName {
-				t.Errorf("%s %s: on-premises expects %s/%s, tenant presents %s", pc.name, v, onRecv.String("tls_sender_certificate_name"), onSend.String("tls_domain"), tOut.String("fqdn"))
+			if onRecv.TLSSenderCertificateName != tOut.FQDN || onSend.TLSDomain != CloudName {
+				t.Errorf("%s %s: on-premises expects %s/%s, tenant presents %s", pc.name, v, onRecv.TLSSenderCertificateName, onSend.TLSDomain, tOut.FQDN)
 			}
 			shell := Script("", p.Shell)
 			online := Script("", p.Online)
@@ -182,46 +182,38 @@ func TestPlanErrors(t *testing.T) {
 	}
 }
 
-// TestPlanAppliesAndValidates writes both sides' connectors into copies of
-// the configuration: they must load.
+// TestPlanFragmentsLoad writes each side's connectors into a copy of the
+// organisation's configuration: it must load, with the plan's connectors.
 func TestPlanFragmentsLoad(t *testing.T) {
 	for _, pc := range planCases {
 		p, in := makePlan(t, pc)
-		y, err := FragmentYAML("", p.OnPrem...)
+		dir := t.TempDir()
+		for _, f := range []string{"onprem.yaml", "ca.pem"} {
+			data, err := os.ReadFile(filepath.Join("testdata", pc.org, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, f), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		path := filepath.Join(dir, "onprem.yaml")
+		if err := p.OnPrem.Apply(path); err != nil {
+			t.Fatalf("%s: %v", pc.name, err)
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatalf("%s: %v", pc.name, err)
+		}
+		if rc := cfg.ReceiveConnector(OnPremReceiveName); rc == nil || rc.FQDN != p.FQDN || rc.TLSCertificateName != in.Certificate.Name() {
+			t.Errorf("%s: applied receive connector %+v", pc.name, rc)
+		}
+		y, err := p.Tenant.YAML("")
 		if err != nil {
 			t.Fatal(err)
 		}
-		base, err := os.ReadFile(in.OnPrem.Path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Replace the receive_connectors list of the file by the plan's
-		// plus the original: a simple merge by appending items.
-		merged := strings.Replace(string(base), "receive_connectors:\n", "receive_connectors:\n"+indentItems(y, "receive_connectors"), 1) + sendSection(y)
-		if _, err := config.Parse(in.OnPrem.Path, []byte(merged)); err != nil {
-			t.Errorf("%s: the on-premises connectors do not load:\n%v\n%s", pc.name, err, merged)
+		if !strings.Contains(string(y), "receive_connectors:\n  - name: Inbound from") || !strings.Contains(string(y), "tls_domain: "+p.FQDN) {
+			t.Errorf("%s: tenant fragment:\n%s", pc.name, y)
 		}
 	}
-}
-
-// indentItems returns the items of one list of a fragment.
-func indentItems(frag []byte, list string) string {
-	lines := strings.Split(string(frag), "\n")
-	var out []string
-	in := false
-	for _, l := range lines {
-		switch {
-		case l == list+":":
-			in = true
-		case in && !strings.HasPrefix(l, " ") && !strings.HasPrefix(l, "-"):
-			in = false
-		case in:
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n") + "\n"
-}
-
-func sendSection(frag []byte) string {
-	return "send_connectors:\n" + indentItems(frag, "send_connectors")
 }

@@ -26,9 +26,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 	}
 	for _, s := range []struct {
 		title string
-		cs    []Connector
+		cs    Connectors
 	}{{"On-premises mailflow connectors (add to onprem.yaml)", p.OnPrem}, {"Tenant mailflow connectors (add to tenant.yaml)", p.Tenant}} {
-		y, err := FragmentYAML("", s.cs...)
+		y, err := s.cs.YAML("")
 		if err != nil {
 			return err
 		}

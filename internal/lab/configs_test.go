@@ -110,10 +110,10 @@ func TestHybridPlanFitsTheLab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := hybrid.Apply(onCfg, p.OnPrem, node.Check(time.Now(), nil)); err != nil {
+	if err := p.OnPrem.Apply(onCfg, node.Check(time.Now(), nil)); err != nil {
 		t.Fatal(err)
 	}
-	if err := hybrid.Apply(tenCfg, p.Tenant, node.Check(time.Now(), nil)); err != nil {
+	if err := p.Tenant.Apply(tenCfg, node.Check(time.Now(), nil)); err != nil {
 		t.Fatal(err)
 	}
 	on, err := node.Build(onCfg, time.Now())

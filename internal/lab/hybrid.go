@@ -39,9 +39,9 @@ func planHybrid(w *world, cert *certs.Certificate) (*hybrid.Plan, error) {
 func applyHybrid(w *world, p *hybrid.Plan) error {
 	for _, side := range []struct {
 		in *instance
-		cs []hybrid.Connector
+		cs hybrid.Connectors
 	}{{w.Onprem, p.OnPrem}, {w.Tenant, p.Tenant}} {
-		if err := hybrid.Apply(side.in.Config, side.cs, node.Check(time.Now(), nil)); err != nil {
+		if err := side.cs.Apply(side.in.Config, node.Check(time.Now(), nil)); err != nil {
 			return err
 		}
 		if err := side.in.Admin.Reload(); err != nil {
