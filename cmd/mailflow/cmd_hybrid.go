@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/hybrid"
 	"github.com/mailflowhq/mailflow/internal/node"
 )
@@ -50,7 +51,10 @@ certificate and says which certificate 2010 will then pick.
 
 --out DIR writes onprem-connectors.yaml, tenant-connectors.yaml, onprem.ps1,
 exchange-online.ps1, plan.json and plan.txt. --apply writes the on-premises connectors into
---config and, with --tenant-config FILE, the tenant's into FILE (validated first; comments kept).`,
+--config and, with --tenant-config FILE, the tenant's into FILE (validated first; comments kept).
+When the tenant is a mailflow (a lab or test bed), --tenant-config also supplies the defaults of
+--tenant-domain, --tenant-bindings, --onprem-smart-host and --tenant-source-ip; an existing
+on-premises connector keeps its bindings and smart host unless the flags say otherwise.`,
 		Example: `  mailflow hybrid plan --config onprem.yaml --certificate 4C0FA622D0D66E777AA123B1AF123456F001AE23 --exchange-version 2016 --onprem-ip 203.0.113.25
   mailflow hybrid plan --config onprem.yaml --certificate certs/mail-contoso.pfx --exchange-version 2010 --out hybrid/`,
 		Args: cobra.NoArgs,
@@ -75,6 +79,11 @@ exchange-online.ps1, plan.json and plan.txt. --apply writes the on-premises conn
 			}
 			if rangesFile != "" {
 				if in.Ranges, err = hybrid.LoadRanges(rangesFile); err != nil {
+					return &exitError{code: 2, err: err}
+				}
+			}
+			if tenantCfg != "" {
+				if in.Tenant, err = config.Load(tenantCfg); err != nil {
 					return &exitError{code: 2, err: err}
 				}
 			}
@@ -122,7 +131,7 @@ exchange-online.ps1, plan.json and plan.txt. --apply writes the on-premises conn
 	f.StringVar(&tenantSourceIP, "tenant-source-ip", "", "tenant send connector source_ip, for a mailflow tenant")
 	f.StringVar(&outDir, "out", "", "write the plan's files into DIR")
 	f.BoolVar(&apply, "apply", false, "write the on-premises connectors into --config (and the tenant's into --tenant-config)")
-	f.StringVar(&tenantCfg, "tenant-config", "", "with --apply: the tenant's configuration file to write its connectors into")
+	f.StringVar(&tenantCfg, "tenant-config", "", "the tenant's configuration, when the tenant is a mailflow: defaults for its domain, bindings and outbound connector; with --apply its connectors are written into it")
 	f.BoolVar(&asJSON, "json", false, "JSON output")
 	cmd.MarkFlagRequired("certificate")
 	cmd.MarkFlagRequired("exchange-version")

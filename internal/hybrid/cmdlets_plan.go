@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/config"
 )
 
 // onPremCmdlets writes the Exchange Management Shell side of a plan.
@@ -86,20 +87,27 @@ func onlineCmdlets(in Input, p *Plan, fqdn, onpremHost, label string) []Cmdlet {
 	return out
 }
 
-func hasReceive(in Input, name string) bool {
-	for _, rc := range in.OnPrem.ReceiveConnectors {
-		if strings.EqualFold(rc.Name, name) {
-			return true
+func hasReceive(in Input, name string) bool { return existingReceive(in, name) != nil }
+
+func hasSend(in Input, name string) bool { return existingSend(in, name) != nil }
+
+// existingReceive is the on-premises receive connector of that name, nil
+// when the configuration has none.
+func existingReceive(in Input, name string) *config.ReceiveConnector {
+	for i := range in.OnPrem.ReceiveConnectors {
+		if strings.EqualFold(in.OnPrem.ReceiveConnectors[i].Name, name) {
+			return &in.OnPrem.ReceiveConnectors[i]
 		}
 	}
-	return false
+	return nil
 }
 
-func hasSend(in Input, name string) bool {
-	for _, sc := range in.OnPrem.SendConnectors {
-		if strings.EqualFold(sc.Name, name) {
-			return true
+// existingSend is existingReceive for send connectors.
+func existingSend(in Input, name string) *config.SendConnector {
+	for i := range in.OnPrem.SendConnectors {
+		if strings.EqualFold(in.OnPrem.SendConnectors[i].Name, name) {
+			return &in.OnPrem.SendConnectors[i]
 		}
 	}
-	return false
+	return nil
 }

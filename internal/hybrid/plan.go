@@ -31,6 +31,11 @@ type Input struct {
 	// OnPrem is the on-premises configuration and Store its certificates.
 	OnPrem *config.Config
 	Store  *certs.Store
+	// Tenant is the tenant's configuration when the tenant is a mailflow
+	// (the lab, a test bed), nil otherwise. Its accepted domain, bindings
+	// and existing hybrid connectors supply the defaults of TenantDomain,
+	// TenantBindings, OnPremSmartHost and TenantSourceIP.
+	Tenant *config.Config
 	// Certificate is the one certificate both sides agree on; it must be
 	// in Store with its private key.
 	Certificate *certs.Certificate
@@ -129,10 +134,17 @@ func MakePlan(in Input) (*Plan, error) {
 	}
 	domain := strings.ToLower(in.OnPrem.AcceptedDomains[0])
 	label, _, _ := strings.Cut(domain, ".")
+	in = tenantDefaults(in, label)
 	tenantDomain := orDefault(in.TenantDomain, label+".mail.onmicrosoft.com")
 	tenantHost := orDefault(in.TenantSmartHost, strings.ReplaceAll(domain, ".", "-")+"."+CloudName)
+	if sc := existingSend(in, OnPremSendName); in.TenantSmartHost == "" && sc != nil && len(sc.SmartHosts) > 0 {
+		tenantHost = sc.SmartHosts[0] // the connector already there keeps its smart host
+	}
 	onpremHost := orDefault(in.OnPremSmartHost, fqdn)
 	bindings := in.Bindings
+	if rc := existingReceive(in, OnPremReceiveName); len(bindings) == 0 && rc != nil && len(rc.Bindings) > 0 {
+		bindings = rc.Bindings // the connector already there keeps its bindings
+	}
 	if len(bindings) == 0 {
 		bindings = []string{"0.0.0.0:25"}
 	}
@@ -213,6 +225,38 @@ func MakePlan(in Input) (*Plan, error) {
 	p.Shell = onPremCmdlets(in, p, fqdn, tenantDomain, tenantHost, bindings, ranges.Ranges)
 	p.Online = onlineCmdlets(in, p, fqdn, onpremHost, label)
 	return p, nil
+}
+
+// tenantDefaults fills what the tenant's configuration says and the
+// caller left empty: its routing domain, its bindings, and the smart host
+// and source address of an outbound connector already there.
+func tenantDefaults(in Input, label string) Input {
+	t := in.Tenant
+	if t == nil {
+		return in
+	}
+	if in.TenantDomain == "" && len(t.AcceptedDomains) > 0 {
+		in.TenantDomain = strings.ToLower(t.AcceptedDomains[0])
+	}
+	if len(in.TenantBindings) == 0 {
+		for _, rc := range t.ReceiveConnectors {
+			if strings.EqualFold(rc.Name, "Inbound from "+label) || len(in.TenantBindings) == 0 {
+				in.TenantBindings = rc.Bindings
+			}
+		}
+	}
+	for _, sc := range t.SendConnectors {
+		if !strings.EqualFold(sc.Name, "Outbound to "+label) {
+			continue
+		}
+		if in.OnPremSmartHost == "" && len(sc.SmartHosts) > 0 {
+			in.OnPremSmartHost = sc.SmartHosts[0]
+		}
+		if in.TenantSourceIP == "" {
+			in.TenantSourceIP = sc.SourceIP
+		}
+	}
+	return in
 }
 
 // chooseFQDN picks the name both sides use: --fqdn when the certificate

@@ -217,3 +217,42 @@ func TestPlanFragmentsLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanDefaultsFromExistingConfigs: an existing on-premises connector
+// keeps its bindings and smart host, and a mailflow tenant's configuration
+// supplies its routing domain, bindings and outbound connector's smart host
+// and source address.
+func TestPlanDefaultsFromExistingConfigs(t *testing.T) {
+	rt := loadOrg(t, "contoso")
+	cfg := *rt.Cfg
+	cfg.ReceiveConnectors = append(append([]config.ReceiveConnector(nil), cfg.ReceiveConnectors...),
+		config.ReceiveConnector{Name: "inbound from office 365", Bindings: []string{"0.0.0.0:2525"}})
+	cfg.SendConnectors = []config.SendConnector{{Name: OnPremSendName, SmartHosts: []string{"127.0.0.1:2526"}}}
+	tenant, err := config.Load(filepath.Join("testdata", "contoso", "tenant.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant.SendConnectors = []config.SendConnector{{Name: "Outbound to contoso", SmartHosts: []string{"127.0.0.1:2525"}, SourceIP: "127.0.0.2"}}
+	p, err := MakePlan(Input{OnPrem: &cfg, Store: rt.Store, Tenant: tenant, Certificate: byCN(t, rt, "CN=mail.contoso.com", 2026),
+		Version: certs.Exchange2016, Now: testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ what, got, want string }{
+		{"on-premises bindings", strings.Join(p.OnPrem.Receive.Bindings, ","), "0.0.0.0:2525"},
+		{"on-premises smart host", strings.Join(p.OnPrem.Send.SmartHosts, ","), "127.0.0.1:2526"},
+		{"tenant routing domain", strings.Join(p.OnPrem.Send.AddressSpaces, ","), "contoso.mail.onmicrosoft.com"},
+		{"tenant bindings", strings.Join(p.Tenant.Receive.Bindings, ","), "0.0.0.0:25"},
+		{"tenant smart host", strings.Join(p.Tenant.Send.SmartHosts, ","), "127.0.0.1:2525"},
+		{"tenant source", p.Tenant.Send.SourceIP, "127.0.0.2"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.what, c.got, c.want)
+		}
+	}
+	shell := Script("", p.Shell)
+	if strings.Contains(shell, "New-ReceiveConnector") || !strings.Contains(shell, "Set-SendConnector -Identity 'Outbound to Office 365'") {
+		t.Errorf("existing connectors are changed with Set-, not created:\n%s", shell)
+	}
+}
