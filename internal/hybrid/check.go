@@ -122,7 +122,7 @@ func checkConnector(dir string, from, to Side, sc send.Connector, domain string,
 	label := fmt.Sprintf("%s send connector %q", from.Name, sc.Name)
 	if sc.Level != tlscheck.DomainValidation {
 		row(label+" requires TLS with DomainValidation", fmt.Sprintf("require_tls %v, tls_auth_level %s", sc.RequireTLS, sc.Level), Fail,
-			fmt.Sprintf("mailflow connector set %q --send --config %s --require-tls true --tls-auth-level DomainValidation (%s)", sc.Name, from.RT.Cfg.Path, sideCmdlet(from, "TlsAuthLevel DomainValidation")))
+			fmt.Sprintf("mailflow connector set %q --send --config %s --require-tls true --tls-auth-level DomainValidation (%s)", sc.Name, from.RT.Cfg.Path, policyCmdlet(from, sc.Name)))
 	} else {
 		row(label+" requires TLS with DomainValidation", "require_tls true, tls_auth_level DomainValidation", Pass, "")
 	}
@@ -178,7 +178,7 @@ func checkReceiver(dir string, from, to Side, sc send.Connector, rc *receive.Con
 	switch {
 	case !rc.Config.HasAuth("Tls"):
 		row(exp, "nothing: STARTTLS is not offered (no Tls in auth_mechanism); the sender defers with 451 5.7.3", Fail,
-			fmt.Sprintf("mailflow connector set %q --config %s --auth-mechanism Tls (%s)", rc.Name(), to.RT.Cfg.Path, sideCmdlet(to, "AuthMechanism Tls")))
+			fmt.Sprintf("mailflow connector set %q --config %s --auth-mechanism Tls (%s)", rc.Name(), to.RT.Cfg.Path, tlsCmdlet(to, rc.ID)))
 	case sel.Cert == nil:
 		row(exp, "nothing: "+sel.Warning, Fail, serverFix(to, rc, expect, now))
 	default:
@@ -328,11 +328,20 @@ func bestHolding(store *certs.Store, name string, now time.Time) *certs.Certific
 	return store.Select(certs.Request{ConnectorFQDN: name, Now: now}).Cert
 }
 
-func sideCmdlet(s Side, what string) string {
+// policyCmdlet is the Exchange side of a DomainValidation fix.
+func policyCmdlet(s Side, connector string) string {
 	if s.Name == "tenant" {
-		return "Exchange Online: Set-OutboundConnector / Set-InboundConnector -" + what
+		return "Exchange Online: Set-OutboundConnector " + psString(connector) + " -TlsSettings DomainValidation -TlsDomain <name>"
 	}
-	return "Exchange: -" + what
+	return "Exchange: Set-SendConnector " + psString(connector) + " -RequireTLS $true -TlsAuthLevel DomainValidation -TlsDomain <name>"
+}
+
+// tlsCmdlet is the Exchange side of an "offer STARTTLS" fix.
+func tlsCmdlet(s Side, id string) string {
+	if s.Name == "tenant" {
+		return "Exchange Online always offers STARTTLS"
+	}
+	return "Exchange: Set-ReceiveConnector " + psString(id) + " -AuthMechanism @{Add='Tls'}"
 }
 
 // chainOf parses a certificate's presented chain, leaf first.
