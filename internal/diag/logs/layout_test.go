@@ -13,7 +13,7 @@ import (
 // Exchange 2013 did (hourly): the same mismatch, each with its version's fix.
 func TestLogLayoutNamesTheVersionsFix(t *testing.T) {
 	daily := filepath.Join("testdata", "exchange2010_RECV20170414-1.LOG")
-	hourly := filepath.Join("testdata", "seed000_RECV2017041417-1.LOG")
+	hourly := filepath.Join("testdata", "subjectmismatch_RECV2017041417-1.LOG")
 	for _, tt := range []struct {
 		name    string
 		path    string
