@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
@@ -49,7 +50,7 @@ type Lab struct {
 
 	dir     string
 	temp    bool
-	pki     *PKI
+	pki     *labpki.PKI
 	log     *slog.Logger
 	logFile *os.File
 	obs     Observer
@@ -83,13 +84,13 @@ func Run(ctx context.Context, opts Options) (*Lab, error) {
 	if l.obs != nil {
 		l.obs.Started(l.dir, l.temp)
 	}
-	pki, err := NewPKI(l.dir, time.Now())
+	pki, err := labpki.New(l.dir, time.Now())
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("build the lab PKI: %w", err)
 	}
 	l.pki = pki
-	for _, play := range []func(context.Context) *Scenario{l.scenario1, l.scenario2} {
+	for _, play := range []func(context.Context) *Scenario{l.scenario1, l.scenario2, l.scenario3} {
 		if ctx.Err() != nil {
 			break
 		}
@@ -150,6 +151,7 @@ type ServerInfo struct {
 	Config   string `json:"config"`
 	SMTP     string `json:"smtp"`
 	Relay    string `json:"relay,omitempty"`
+	Submit   string `json:"submit,omitempty"` // Client Frontend (scenario 3)
 	Admin    string `json:"admin"`
 }
 
@@ -161,14 +163,14 @@ func (l *Lab) Servers() []ServerInfo {
 			if in == nil || in.srv == nil {
 				continue
 			}
-			out = append(out, ServerInfo{Scenario: w.Name, Role: in.Role, Config: in.Config, SMTP: in.SMTP, Relay: in.Relay, Admin: in.Admin.Base})
+			out = append(out, ServerInfo{Scenario: w.Name, Role: in.Role, Config: in.Config, SMTP: in.SMTP, Relay: in.Relay, Submit: in.Submit, Admin: in.Admin.Base})
 		}
 	}
 	return out
 }
 
 // PKI is the lab's certificate set.
-func (l *Lab) PKI() *PKI { return l.pki }
+func (l *Lab) PKI() *labpki.PKI { return l.pki }
 
 // Close stops every server and removes a temporary lab directory (unless
 // Keep was called).

@@ -11,6 +11,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/route"
 	"github.com/mailflowhq/mailflow/internal/send"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // deliverer is the queue's router: accepted domains go to the local
@@ -51,9 +52,12 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, LastError: failure})
 			continue
 		}
-		// One connection per connector and recipient domain: with an empty
-		// tls_domain the expected certificate name is the recipient domain.
-		key := strings.ToLower(dec.Connector) + "\x00" + domain
+		// One transaction per next hop: recipients of every domain share it
+		// when the connector sends to smart hosts and the expected
+		// certificate name does not depend on the recipient domain; MX
+		// routing and DomainValidation without tls_domain need one per
+		// domain.
+		key := strings.ToLower(dec.Connector) + "\x00" + sendDomainKey(sc, domain)
 		g := groups[key]
 		if g == nil {
 			g = &sendGroup{conn: sc, domain: domain}
@@ -73,6 +77,16 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 		}
 	}
 	return results
+}
+
+// sendDomainKey is the part of the recipient domain that decides the next
+// hop and its TLS check: none for a smart host whose expected name is
+// fixed.
+func sendDomainKey(c send.Connector, domain string) string {
+	if len(c.Hosts) > 0 && (c.Level < tlscheck.DomainValidation || c.TLSDomain != "") {
+		return ""
+	}
+	return domain
 }
 
 func outcome(o send.Outcome) queue.Outcome {

@@ -18,6 +18,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/receive"
 	"github.com/mailflowhq/mailflow/internal/send"
 	"github.com/mailflowhq/mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/users"
 )
 
 // Options tune a Server beyond its configuration file (tests, the lab).
@@ -46,6 +47,11 @@ type Node struct {
 	recvLog  *protolog.Writer
 	sendLog  *protolog.Writer
 	track    *tracking.Writer
+	users    *users.Store
+	// pool keeps send connections open between deliveries; it outlives
+	// each runtime's Sender (a connection is reused only when nothing
+	// that decided it changed).
+	pool *send.Pool
 
 	cancel context.CancelFunc
 	done   chan error
@@ -81,22 +87,25 @@ func Start(path string, opts Options) (*Node, error) {
 			}
 		}
 	}()
-	if s.recvLog, err = protolog.NewWriter(protolog.Options{Dir: filepath.Join(logDir, "ProtocolLog", "SmtpReceive"), Kind: protolog.Receive}); err != nil {
+	if s.recvLog, err = protolog.NewWriter(protolog.Options{Dir: filepath.Join(logDir, "ProtocolLog", "SmtpReceive"), Kind: protolog.Receive, Now: clock.Now}); err != nil {
 		return nil, fmt.Errorf("open receive protocol log: %w", err)
 	}
-	if s.sendLog, err = protolog.NewWriter(protolog.Options{Dir: filepath.Join(logDir, "ProtocolLog", "SmtpSend"), Kind: protolog.Send}); err != nil {
+	if s.sendLog, err = protolog.NewWriter(protolog.Options{Dir: filepath.Join(logDir, "ProtocolLog", "SmtpSend"), Kind: protolog.Send, Now: clock.Now}); err != nil {
 		return nil, fmt.Errorf("open send protocol log: %w", err)
 	}
 	s.trackDir = filepath.Join(logDir, "MessageTracking")
 	s.fixed = fixedOf(cfg)
-	if s.track, err = tracking.NewWriter(tracking.Options{Dir: s.trackDir}); err != nil {
+	if s.track, err = tracking.NewWriter(tracking.Options{Dir: s.trackDir, Now: clock.Now}); err != nil {
 		return nil, fmt.Errorf("open message tracking log: %w", err)
 	}
 	if s.mailbox, err = mailbox.Open(filepath.Join(cfg.DataDir(), "mailboxes")); err != nil {
 		return nil, fmt.Errorf("open mailboxes: %w", err)
 	}
+	if s.users, err = users.Open(users.Path(cfg)); err != nil {
+		return nil, err
+	}
 	s.clock = clock
-	s.rt.Store(s.withSender(rt))
+	s.rt.Store(s.bind(rt))
 
 	store, where, err := OpenQueueStore(cfg, s.log)
 	if err != nil {
@@ -105,6 +114,7 @@ func Start(path string, opts Options) (*Node, error) {
 	q, err := queue.Open(queue.Options{
 		Store:       store,
 		CloseStore:  true,
+		SpoolDir:    filepath.Join(cfg.DataDir(), "queue", "spool"),
 		Clock:       clock,
 		Retry:       durations(cfg.Queue.RetryIntervals),
 		Expiry:      time.Duration(cfg.Queue.Expiry),
@@ -120,8 +130,10 @@ func Start(path string, opts Options) (*Node, error) {
 	}
 	s.queue = q
 	s.recv = receive.NewService(receive.Options{
-		Submitter: q, Log: s.recvLog, Logger: s.log,
+		Submitter: q, SpoolDir: q.SpoolDir(), Log: s.recvLog, Logger: s.log,
 		OnAccepted: func(id string, env queue.Envelope) { s.trackReceive(id, env) },
+		Users:      s.users,
+		OnAuth:     s.trackAuth,
 	})
 	if err := s.recv.Apply(rt.Recv); err != nil {
 		q.Close()
@@ -148,6 +160,9 @@ func (s *Node) Runtime() *Runtime { return s.rt.Load() }
 // Queue exposes the queue to the admin API.
 func (s *Node) Queue() *queue.Queue { return s.queue }
 
+// Users is the SMTP AUTH user store; the admin API changes it live.
+func (s *Node) Users() *users.Store { return s.users }
+
 // Receiver exposes the receive side (addresses, connection counts).
 func (s *Node) Receiver() *receive.Service { return s.recv }
 
@@ -157,13 +172,19 @@ func (s *Node) ConfigPath() string { return s.path }
 // TrackingDir is where message tracking logs are written.
 func (s *Node) TrackingDir() string { return s.trackDir }
 
-// Reload re-reads the configuration file and applies it live. On any error
-// the running configuration stays and the error is returned.
+// Reload re-reads the configuration file and the users file and applies
+// them live. On any error the running configuration stays and the error is
+// returned.
 func (s *Node) Reload() error {
 	s.reload.Lock()
 	defer s.reload.Unlock()
 	rt, err := Build(s.path, s.now())
 	if err != nil {
+		return err
+	}
+	// users.json too, for an administrator who edited it by hand; a file
+	// that does not load leaves the running users in place.
+	if err := s.users.Reload(); err != nil {
 		return err
 	}
 	return s.apply(rt)
@@ -177,10 +198,11 @@ func (s *Node) ApplyRuntime(rt *Runtime) error {
 }
 
 func (s *Node) apply(rt *Runtime) error {
+	rt = s.bind(rt)
 	if err := s.recv.Apply(rt.Recv); err != nil {
 		return err
 	}
-	s.rt.Store(s.withSender(rt))
+	s.rt.Store(rt)
 	for _, w := range rt.Warnings {
 		s.log.Warn(w)
 	}
@@ -192,15 +214,26 @@ func (s *Node) apply(rt *Runtime) error {
 	return nil
 }
 
-// withSender gives the runtime a Sender bound to its certificates and
-// trust, so a delivery always uses one consistent configuration.
-func (s *Node) withSender(rt *Runtime) *Runtime {
+// bind gives the runtime a Sender bound to its certificates and trust, so a
+// delivery always uses one consistent configuration, and puts both sides on
+// the node's clock (Options.Clock): certificate date checks when sending
+// and receiving (mutual TLS), banners and Received headers all read it. It
+// runs before the runtime is published.
+func (s *Node) bind(rt *Runtime) *Runtime {
+	if s.pool == nil {
+		s.pool = send.NewPool()
+	}
 	rt.Sender = &send.Sender{
 		Store: rt.Store, Roots: rt.Roots, ServerFQDN: rt.Cfg.Server.FQDN,
-		Log: s.sendLog, Now: s.clock.Now, Dialer: s.opts.Dialer,
+		Log: s.sendLog, Now: s.clock.Now, Dialer: s.opts.Dialer, Pool: s.pool,
 	}
+	rt.Recv.Now = s.clock.Now
 	return rt
 }
+
+// Now is the node's clock (Options.Clock, else the system clock): the time
+// the admin API describes certificates and connectors at.
+func (s *Node) Now() time.Time { return s.clock.Now() }
 
 func (s *Node) now() time.Time { return s.clock.Now() }
 
@@ -213,6 +246,9 @@ func (s *Node) Close(ctx context.Context) error {
 		err = errors.Join(err, qerr)
 	}
 	err = errors.Join(err, s.queue.Close())
+	if s.pool != nil {
+		s.pool.Close()
+	}
 	s.closeLogs()
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/config"
 
 	"github.com/mailflowhq/mailflow/internal/queue"
+	"github.com/mailflowhq/mailflow/internal/receive"
 	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
@@ -27,18 +28,18 @@ func (o *observer) Observe(ev queue.Event) {
 		ReturnPath:        m.Env.From,
 		TotalBytes:        m.Env.Size,
 		RecipientCount:    len(m.Recipients),
-		Source:            "SMTP",
+		Source:            tracking.SourceSMTP,
 	}
 	if ev.Rcpt != "" {
 		e.Recipients = []string{ev.Rcpt}
 	}
 	switch ev.Kind {
-	case "DELIVER":
-		e.Source = "STOREDRIVER"
-	case "DSN":
-		e.Source = "DSN"
-	case "EXPIRE", "REMOVE":
-		e.Source = "QUEUE"
+	case tracking.EventDeliver:
+		e.Source = tracking.SourceStoreDriver
+	case tracking.EventDSN:
+		e.Source = tracking.SourceDSN
+	case tracking.EventExpire, tracking.EventRemove:
+		e.Source = tracking.SourceQueue
 	}
 	if f := ev.Result.LastError; f != nil {
 		e.RecipientStatus = []string{f.String()}
@@ -46,7 +47,7 @@ func (o *observer) Observe(ev queue.Event) {
 		e.RecipientStatus = []string{ev.Result.Status}
 	}
 	e.ServerIP = ev.Result.RemoteIP
-	if ev.Result.RemoteHost != "" && ev.Kind == "SEND" {
+	if ev.Result.RemoteHost != "" && ev.Kind == tracking.EventSend {
 		e.ServerHostname = ev.Result.RemoteHost
 	}
 	e.CustomData = nodeData(ev.Node)
@@ -65,14 +66,20 @@ func nodeData(node string) string {
 func (s *Node) trackReceive(id string, env queue.Envelope) {
 	rt := s.Runtime()
 	host, _, _ := net.SplitHostPort(env.RemoteAddr)
+	// Exchange marks what an authenticated user submits as Originating.
+	dir, sourceContext := "Incoming", ""
+	if env.AuthUser != "" {
+		dir, sourceContext = "Originating", "AuthenticatedUser="+env.AuthUser
+	}
 	s.track.Log(tracking.Event{
+		SourceContext:     sourceContext,
 		Time:              env.ReceivedAt,
 		ClientIP:          host,
 		ClientHostname:    env.HeloName,
 		ServerHostname:    rt.Cfg.Server.FQDN,
 		ConnectorID:       env.ConnectorID,
-		Source:            "SMTP",
-		EventID:           "RECEIVE",
+		Source:            tracking.SourceSMTP,
+		EventID:           tracking.EventReceive,
 		InternalMessageID: id,
 		MessageID:         env.MessageID,
 		Recipients:        env.To,
@@ -81,8 +88,27 @@ func (s *Node) trackReceive(id string, env queue.Envelope) {
 		Subject:           env.Subject,
 		Sender:            env.From,
 		ReturnPath:        env.From,
-		Directionality:    "Incoming",
+		Directionality:    dir,
 		CustomData:        nodeData(s.sharedNode(rt)),
+	})
+}
+
+// trackAuth records an SMTP AUTH outcome as an AUTH event: who, from
+// where, on which connector, with which mechanism and reply. Never a
+// password: receive.AuthEvent holds none.
+func (s *Node) trackAuth(e receive.AuthEvent) {
+	rt := s.Runtime()
+	s.track.Log(tracking.Event{
+		Time:            e.Time,
+		ClientIP:        e.Remote.Addr().Unmap().String(),
+		ServerHostname:  rt.Cfg.Server.FQDN,
+		SourceContext:   "Mechanism=" + e.Mechanism,
+		ConnectorID:     e.ConnectorID,
+		Source:          "SMTP",
+		EventID:         "AUTH",
+		Sender:          e.User,
+		RecipientStatus: []string{e.Reply},
+		Directionality:  "Originating",
 	})
 }
 

@@ -14,20 +14,28 @@ import (
 //
 // queue_messages holds one row per queued message: the record in the same
 // encoding as the embedded store (format byte, CRC-32C, the Message as
-// JSON), the body, when it is next due (NULL once nothing is pending) and
-// the lease (holder node, claim number from queue_lease_claim, expiry).
+// JSON), when it is next due (NULL once nothing is pending) and the lease
+// (holder node, claim number from queue_lease_claim, expiry). The body is
+// in queue_bodies as numbered chunks of pgChunk bytes, written and read one
+// chunk at a time so that no node holds a large message whole in memory;
+// the chunks go with their message (ON DELETE CASCADE).
 var pgMigrations = []string{
 	1: `
 CREATE TABLE queue_messages (
 	id            text PRIMARY KEY,
 	record        bytea NOT NULL,
-	body          bytea NOT NULL,
 	due_at        timestamptz,
 	lease_owner   text,
 	lease_claim   bigint NOT NULL DEFAULT 0,
 	lease_expires timestamptz
 );
 CREATE INDEX queue_messages_due ON queue_messages (due_at) WHERE due_at IS NOT NULL;
+CREATE TABLE queue_bodies (
+	id    text NOT NULL REFERENCES queue_messages (id) ON DELETE CASCADE,
+	seq   int NOT NULL,
+	chunk bytea NOT NULL,
+	PRIMARY KEY (id, seq)
+);
 CREATE SEQUENCE queue_lease_claim;
 CREATE TABLE queue_quarantine (
 	key       text NOT NULL,

@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -138,14 +137,34 @@ func pgRow(m *Message) (rec []byte, due *time.Time, err error) {
 
 // Put stores a new message and its body and notifies the other nodes, in
 // one transaction.
-func (s *PostgresStore) Put(ctx context.Context, m *Message, body []byte) error {
+func (s *PostgresStore) Put(ctx context.Context, m *Message, body Body) error {
 	rec, due, err := pgRow(m)
 	if err != nil {
 		return err
 	}
+	rc, err := body.Open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO queue_messages (id, record, body, due_at) VALUES ($1, $2, $3, $4)`, m.ID, rec, body, due); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO queue_messages (id, record, due_at) VALUES ($1, $2, $3)`, m.ID, rec, due); err != nil {
 			return err
+		}
+		buf := make([]byte, min(max(body.Size, 1), pgChunk))
+		for seq := 0; ; seq++ {
+			n, rerr := io.ReadFull(rc, buf)
+			if n > 0 || seq == 0 {
+				if _, err := tx.Exec(ctx, `INSERT INTO queue_bodies (id, seq, chunk) VALUES ($1, $2, $3)`, m.ID, seq, buf[:n]); err != nil {
+					return err
+				}
+			}
+			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+				break
+			}
+			if rerr != nil {
+				return fmt.Errorf("read body: %w", rerr)
+			}
 		}
 		_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, pgChannel, m.ID)
 		return err
@@ -187,18 +206,55 @@ func (s *PostgresStore) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// Body reads the stored body.
+// pgChunk is the size of one stored body chunk.
+const pgChunk = 1 << 20
+
+// Body streams the stored body, one chunk per query.
 func (s *PostgresStore) Body(ctx context.Context, id string) (io.ReadCloser, error) {
-	var body []byte
-	err := s.pool.QueryRow(ctx, `SELECT body FROM queue_messages WHERE id = $1`, id).Scan(&body)
+	var one int
+	err := s.pool.QueryRow(ctx, `SELECT 1 FROM queue_messages WHERE id = $1`, id).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("body of %s: %w", id, ErrNotFound)
 	}
 	if err = s.seen(err); err != nil {
 		return nil, fmt.Errorf("read body of %s from the queue database: %w", id, err)
 	}
-	return io.NopCloser(bytes.NewReader(body)), nil
+	return &pgBodyReader{ctx: ctx, s: s, id: id}, nil
 }
+
+// pgBodyReader reads a body chunk by chunk.
+type pgBodyReader struct {
+	ctx context.Context
+	s   *PostgresStore
+	id  string
+	seq int
+	buf []byte
+	eof bool
+}
+
+func (r *pgBodyReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.eof {
+			return 0, io.EOF
+		}
+		var chunk []byte
+		err := r.s.pool.QueryRow(r.ctx, `SELECT chunk FROM queue_bodies WHERE id = $1 AND seq = $2`, r.id, r.seq).Scan(&chunk)
+		if errors.Is(err, pgx.ErrNoRows) {
+			r.eof = true
+			continue
+		}
+		if err = r.s.seen(err); err != nil {
+			return 0, fmt.Errorf("read body of %s from the queue database: %w", r.id, err)
+		}
+		r.seq++
+		r.buf = chunk
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+func (r *pgBodyReader) Close() error { return nil }
 
 // Load returns every stored message; records that do not decode are moved
 // to queue_quarantine and reported.
@@ -231,7 +287,8 @@ func (s *PostgresStore) Load(ctx context.Context) (msgs []*Message, bad []Quaran
 		}
 		for _, d := range found {
 			if _, err := tx.Exec(ctx, `INSERT INTO queue_quarantine (key, reason, record, body)
-				SELECT id, $2, record, body FROM queue_messages WHERE id = $1`, d.id, d.reason); err != nil {
+				SELECT id, $2, record, (SELECT string_agg(chunk, ''::bytea ORDER BY seq) FROM queue_bodies b WHERE b.id = m.id)
+				FROM queue_messages m WHERE id = $1`, d.id, d.reason); err != nil {
 				return err
 			}
 			if _, err := tx.Exec(ctx, `DELETE FROM queue_messages WHERE id = $1`, d.id); err != nil {

@@ -80,7 +80,7 @@ func Import(ctx context.Context, s Store, r io.Reader) (added, skipped int, err 
 			continue
 		}
 		it.Message.Lease = Lease{}
-		if err := s.Put(ctx, it.Message, it.Body); err != nil {
+		if err := s.Put(ctx, it.Message, BytesBody(it.Body)); err != nil {
 			return added, skipped, fmt.Errorf("import %s: %w", it.Message.ID, err)
 		}
 		have[it.Message.ID] = true

@@ -37,9 +37,8 @@ func (s *session) data(cmd smtp.Command) {
 	buf.WriteString(hdr)
 	max := s.c.MaxSize
 	if s.perms.Has(PermBypassMessageSizeLimit) {
-		// Exchange's BypassMessageSizeLimit is unlimited; the body is held
-		// in memory until it is queued, so a trusted relay still gets a
-		// ceiling that cannot exhaust the server.
+		// Exchange's BypassMessageSizeLimit is unlimited; a trusted relay
+		// still gets a ceiling that cannot fill the disk with one message.
 		max = bypassSizeLimit
 	}
 	dataTimeout := time.Duration(s.st.Limits.DataTimeout)
@@ -47,13 +46,19 @@ func (s *session) data(cmd smtp.Command) {
 		dataTimeout = 10 * time.Minute
 	}
 	s.conn.SetReadDeadline(time.Now().Add(dataTimeout))
-	bw := &budgetWriter{buf: &buf, srv: s.srv}
-	_, err := s.r.ReadData(bw, max, maxTextLine)
-	// The body is copied into the queue by Put below; the reservation
-	// ends with this function.
-	defer func() { s.srv.releaseBudget(bw.reserved) }()
+	sink := &dataSink{buf: &buf, srv: s.srv, dir: s.srv.opts.SpoolDir, threshold: s.srv.spoolThreshold(), size: int64(buf.Len())}
+	_, err := s.r.ReadData(sink, max, maxTextLine)
+	// The body is copied or moved into the queue by PutBody below; the
+	// reservation and any spool file left end with this function.
+	defer sink.release()
 	switch {
 	case err == nil:
+	case sink.err != nil:
+		s.srv.opts.Logger.Error("message refused: the spool file for a large message could not be written; answered 452",
+			"connector", s.c.Name(), "remote", s.remote.String(), "error", sink.err)
+		s.reply(452, "4.3.1", "Insufficient system storage")
+		s.resetTransaction()
+		return
 	case errors.Is(err, errOverBudget):
 		s.srv.opts.Logger.Warn("message refused: bodies being received exceed the server-wide in-flight limit",
 			"connector", s.c.Name(), "remote", s.remote.String(), "limit_bytes", s.srv.inflightLimit())
@@ -91,7 +96,27 @@ func (s *session) data(cmd smtp.Command) {
 		s.quit = true
 		return
 	}
-	body := buf.Bytes()
+	// head is the message as far as it is held in memory: all of a small
+	// one, the first SpoolThreshold bytes (the header section) of a
+	// spooled one.
+	head := buf.Bytes()
+	if s.user != nil {
+		if bad, ok := s.fromAllowed(head[len(hdr):]); !ok {
+			s.errors++
+			s.log.Info("", fmt.Sprintf("User %s may not send as From: %s (SendAs)", s.user.Name, bad))
+			s.replyR(replySendAsDenied)
+			s.resetTransaction()
+			return
+		}
+	}
+	body, err := sink.body()
+	if err != nil {
+		s.srv.opts.Logger.Error("message not stored; answered 452", "connector", s.c.Name(), "error", err)
+		s.reply(452, "4.3.1", "Insufficient system storage")
+		s.resetTransaction()
+		return
+	}
+	defer body.RemoveSpool()
 	env := queue.Envelope{
 		From:        s.from.String(),
 		To:          append([]string(nil), s.rcpts...),
@@ -100,11 +125,14 @@ func (s *session) data(cmd smtp.Command) {
 		HeloName:    s.helo,
 		ConnectorID: s.c.ID,
 		TLS:         s.tls,
-		Size:        int64(len(body)),
+		Size:        body.Size,
 	}
-	env.MessageID, env.Subject = headerFields(body[len(hdr):])
+	if s.user != nil {
+		env.AuthUser = s.user.Name
+	}
+	env.MessageID, env.Subject = headerFields(head[len(hdr):])
 	ctx, cancel := s.submitContext()
-	id, err := s.srv.opts.Submitter.Put(ctx, env, body)
+	id, err := s.srv.opts.Submitter.PutBody(ctx, env, body)
 	cancel()
 	if err != nil {
 		s.log.Info("", "Message not stored: "+err.Error())
@@ -130,6 +158,9 @@ func (s *session) data(cmd smtp.Command) {
 	}
 	s.log.Info(fmt.Sprintf("%s;%s;%d", id, env.MessageID, len(s.rcpts)), "receiving message")
 	s.reply(250, "2.6.0", fmt.Sprintf("%s [InternalId=%s, Hostname=%s] Queued mail for delivery", orBracket(env.MessageID, id, s.fqdn()), id, s.fqdn()))
+	if s.user != nil {
+		s.srv.limiter.accepted(s.st.Now(), s.user.Name, s.st.Limits.UserMessageRate)
+	}
 	if f := s.srv.opts.OnAccepted; f != nil {
 		f(id, env)
 	}
@@ -172,12 +203,20 @@ func (s *session) receivedHeader(at time.Time) string {
 	if s.tls {
 		with += "S"
 	}
+	authPart := ""
+	if s.user != nil {
+		// RFC 3848: ESMTPA / ESMTPSA. The user name stays out of the
+		// header (it would leave the organisation with the message); the
+		// tracking log has it.
+		with += "A"
+		authPart = " (authenticated)"
+	}
 	tlsPart := ""
 	if s.tls {
 		tlsPart = fmt.Sprintf("\r\n\t(version=%s cipher=%s)", s.tlsInfo.version, s.tlsInfo.cipher)
 	}
-	return fmt.Sprintf("Received: from %s ([%s]) by %s (mailflow; %s) with %s%s;\r\n\t%s\r\n",
-		sanitizeHeader(s.helo), s.remote.Addr().Unmap(), s.fqdn(), s.c.Name(), with, tlsPart,
+	return fmt.Sprintf("Received: from %s ([%s])%s by %s (mailflow; %s) with %s%s;\r\n\t%s\r\n",
+		sanitizeHeader(s.helo), s.remote.Addr().Unmap(), authPart, s.fqdn(), s.c.Name(), with, tlsPart,
 		at.Format(time.RFC1123Z))
 }
 
@@ -193,38 +232,12 @@ func sanitizeHeader(v string) string {
 // headerFields pulls Message-ID and Subject from the header section for
 // tracking. Folded lines are unfolded; only the first occurrence counts.
 func headerFields(msg []byte) (messageID, subject string) {
-	end := bytes.Index(msg, []byte("\r\n\r\n"))
-	if end < 0 {
-		end = len(msg)
+	if v := headerValues(msg, "Message-ID"); len(v) > 0 {
+		messageID = v[0]
 	}
-	hdr := msg[:end]
-	var cur string
-	flush := func() {
-		name, val, ok := strings.Cut(cur, ":")
-		if !ok {
-			return
-		}
-		val = strings.TrimSpace(val)
-		switch strings.ToLower(strings.TrimSpace(name)) {
-		case "message-id":
-			if messageID == "" {
-				messageID = val
-			}
-		case "subject":
-			if subject == "" {
-				subject = val
-			}
-		}
+	if v := headerValues(msg, "Subject"); len(v) > 0 {
+		subject = v[0]
 	}
-	for _, line := range strings.Split(string(hdr), "\r\n") {
-		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
-			cur += " " + strings.TrimSpace(line)
-			continue
-		}
-		flush()
-		cur = line
-	}
-	flush()
 	return truncate(messageID, maxHeaderValue), truncate(subject, maxHeaderValue)
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 	"github.com/mailflowhq/mailflow/internal/queue"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // The in-process harness: a real Service on loopback, configured from YAML
@@ -89,7 +90,16 @@ type submitted struct {
 	Body []byte
 }
 
-func (f *fakeSubmitter) Put(_ context.Context, env queue.Envelope, body []byte) (string, error) {
+func (f *fakeSubmitter) PutBody(_ context.Context, env queue.Envelope, b queue.Body) (string, error) {
+	r, err := b.Open()
+	if err != nil {
+		return "", err
+	}
+	body, err := io.ReadAll(r)
+	r.Close()
+	if err != nil {
+		return "", err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
@@ -185,6 +195,19 @@ func newHarness(t testing.TB, yamlText string) *harness {
 // which h.sub always is).
 func newHarnessWith(t testing.TB, yamlText string, sub Submitter) *harness {
 	t.Helper()
+	return newHarnessOpts(t, yamlText, sub, nil)
+}
+
+// harnessExtras adds what YAML cannot say: options of the Service (users,
+// tarpit sleep, AUTH observer) and the settings' clock.
+type harnessExtras struct {
+	options func(*Options)
+	now     func() time.Time
+}
+
+// newHarnessOpts is newHarnessWith with extras (nil: none).
+func newHarnessOpts(t testing.TB, yamlText string, sub Submitter, extras *harnessExtras) *harness {
+	t.Helper()
 	pki := sharedPKI(t)
 	dir := t.TempDir()
 	h := &harness{t: t, sub: &fakeSubmitter{}, logDir: filepath.Join(dir, "SmtpReceive")}
@@ -200,14 +223,18 @@ func newHarnessWith(t testing.TB, yamlText string, sub Submitter) *harness {
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	h.srv = NewService(Options{Submitter: sub, Log: plog, Logger: logger, OnAccepted: func(id string, _ queue.Envelope) {
+	opts := Options{Submitter: sub, Log: plog, Logger: logger, OnAccepted: func(id string, _ queue.Envelope) {
 		h.mu.Lock()
 		h.acked = append(h.acked, id)
 		h.mu.Unlock()
-	}})
+	}}
+	if extras != nil && extras.options != nil {
+		extras.options(&opts)
+	}
+	h.srv = NewService(opts)
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		h.port = freePort(t)
+		h.port = testkit.FreePort(t)
 		text := strings.ReplaceAll(yamlText, "{port}", strconv.Itoa(h.port))
 		cfg, err := config.Parse(filepath.Join(dir, "mailflow.yaml"), []byte(text))
 		if err != nil {
@@ -216,6 +243,9 @@ func newHarnessWith(t testing.TB, yamlText string, sub Submitter) *harness {
 		st, _, err := Compile(cfg, certs.NewStore(pki.Server), pki.Roots, time.Now())
 		if err != nil {
 			t.Fatalf("compile: %v", err)
+		}
+		if extras != nil && extras.now != nil {
+			st.Now = extras.now
 		}
 		if lastErr = h.srv.Apply(st); lastErr == nil {
 			h.cfg, h.st = cfg, st
@@ -233,16 +263,6 @@ func newHarnessWith(t testing.TB, yamlText string, sub Submitter) *harness {
 		plog.Close()
 	})
 	return h
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // protocolLog flushes the SmtpReceive log and returns its records.

@@ -15,12 +15,15 @@ import (
 	"github.com/mailflowhq/mailflow/internal/netrange"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 	"github.com/mailflowhq/mailflow/internal/queue"
+	"github.com/mailflowhq/mailflow/internal/users"
 )
 
 // Submitter takes an accepted message and makes it durable; it returns only
 // once the message is on stable storage. An error means nothing was stored.
+// The body is in memory or in a spool file in Options.SpoolDir (see
+// queue.Body); the session removes what is left of the spool file after.
 type Submitter interface {
-	Put(ctx context.Context, env queue.Envelope, body []byte) (string, error)
+	PutBody(ctx context.Context, env queue.Envelope, body queue.Body) (string, error)
 }
 
 // Options are the fixed dependencies of a Service.
@@ -34,6 +37,22 @@ type Options struct {
 	// InflightLimit bounds the DATA bytes held by all sessions together
 	// (0 = DefaultInflightLimit).
 	InflightLimit int64
+	// SpoolDir receives DATA above SpoolThreshold as a file, so that a
+	// large message never sits in memory (the queue's SpoolDir, on the
+	// same file system as the store). "" = bodies are held in memory until
+	// queued.
+	SpoolDir string
+	// SpoolThreshold is the in-memory part of a message (0 =
+	// DefaultSpoolThreshold).
+	SpoolThreshold int
+	// Users authenticates SMTP AUTH; nil: AUTH is never offered.
+	Users *users.Store
+	// OnAuth observes every AUTH outcome (message tracking AUTH events).
+	// It must not block.
+	OnAuth func(AuthEvent)
+	// Sleep waits for the AUTH tarpit; nil = time.Sleep. Tests inject one
+	// that advances their clock instead.
+	Sleep func(time.Duration)
 }
 
 // Service accepts SMTP connections for all receive connectors.
@@ -41,6 +60,7 @@ type Service struct {
 	opts     Options
 	settings atomic.Pointer[Settings]
 	inflight atomic.Int64 // DATA bytes reserved by sessions (budget.go)
+	limiter  *authLimiter
 
 	mu        sync.Mutex
 	listeners map[string]*listener // by listen address
@@ -48,6 +68,7 @@ type Service struct {
 	total     int
 	conns     map[net.Conn]struct{}
 	closed    bool
+	closing   chan struct{} // closed by Close: ends tarpit waits at once
 	wg        sync.WaitGroup
 }
 
@@ -62,7 +83,22 @@ func NewService(opts Options) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Service{opts: opts, listeners: map[string]*listener{}, perIP: map[netip.Addr]int{}, conns: map[net.Conn]struct{}{}}
+	return &Service{opts: opts, limiter: newAuthLimiter(), closing: make(chan struct{}), listeners: map[string]*listener{}, perIP: map[netip.Addr]int{}, conns: map[net.Conn]struct{}{}}
+}
+
+// sleep holds a tarpitted reply for d, or until the service closes, so a
+// shutdown never waits for a tarpit.
+func (s *Service) sleep(d time.Duration) {
+	if s.opts.Sleep != nil {
+		s.opts.Sleep(d)
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.closing:
+	}
 }
 
 // Settings returns the live settings.
@@ -255,6 +291,9 @@ func (s *Service) Connections() int {
 // finish, then closes the rest.
 func (s *Service) Close(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.closing)
+	}
 	s.closed = true
 	for a, l := range s.listeners {
 		l.ln.Close()

@@ -5,10 +5,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/neterr"
 	"github.com/mailflowhq/mailflow/internal/smtp"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
@@ -57,7 +57,7 @@ func (s *session) startTLS(cmd smtp.Command) {
 	s.log.Certificate("Sending certificate", cert.Subject, cert.Issuer, cert.Serial, cert.Thumbprint, cert.SANs)
 
 	cfg := s.c.TLS
-	if s.c.Config.DomainSecureEnabled {
+	if s.c.ChecksClientCertificate() {
 		cfg = cfg.Clone()
 		cfg.VerifyConnection = s.verifyClient
 	}
@@ -69,13 +69,18 @@ func (s *session) startTLS(cmd smtp.Command) {
 	ctx, cancel := context.WithTimeout(context.Background(), hsTimeout)
 	defer cancel()
 	if err := tconn.HandshakeContext(ctx); err != nil {
-		s.log.Info("", "TLS negotiation failed with error "+tlsErrorWord(err))
+		s.log.Info("", "TLS negotiation failed with error "+neterr.HandshakeName(err))
 		s.srv.opts.Logger.Info("TLS handshake failed", "connector", s.c.Name(), "remote", s.remote.String(), "error", err)
 		s.quit = true
 		return
 	}
 	cs := tconn.ConnectionState()
 	s.tls = true
+	if s.user != nil {
+		// RFC 3207 §4.2: an identity from before TLS is forgotten.
+		s.user, s.authMech = nil, ""
+		s.perms = s.c.Base
+	}
 	s.tlsInfo.version = tls.VersionName(cs.Version)
 	s.tlsInfo.cipher = tls.CipherSuiteName(cs.CipherSuite)
 	s.log.Info("", fmt.Sprintf("TLS protocol %s negotiation succeeded using %s", s.tlsInfo.version, s.tlsInfo.cipher))
@@ -83,13 +88,19 @@ func (s *session) startTLS(cmd smtp.Command) {
 		pc := certs.FromX509(cs.PeerCertificates[0])
 		s.log.Certificate("Received certificate", pc.Subject, pc.Issuer, pc.Serial, pc.Thumbprint, pc.SANs)
 	}
-	if s.c.Config.DomainSecureEnabled {
+	if s.c.ChecksClientCertificate() {
 		status := "Success"
 		if !s.tlsInfo.clientOK {
 			status = s.tlsInfo.clientWhy
 		}
 		s.log.Info("", fmt.Sprintf("TlsDomainCapabilities='None'; Status='%s'; Domain='%s'", status, s.c.Config.TLSSenderCertificateName))
-		if s.tlsInfo.clientOK {
+		switch {
+		case s.tlsInfo.clientOK && s.c.OnPremises():
+			// Exchange Online's attribution by certificate: the session
+			// belongs to the tenant's own organisation and may relay.
+			s.perms |= onPremisesPermissions
+			s.log.Info(s.tlsInfo.clientSubject, fmt.Sprintf("Tenant attribution by certificate: the client certificate holds %s (TlsSenderCertificateName)", s.c.Config.TLSSenderCertificateName))
+		case s.tlsInfo.clientOK:
 			s.perms |= partnerPermissions(&s.c.Config)
 		}
 	}
@@ -128,19 +139,4 @@ func (s *session) verifyClient(cs tls.ConnectionState) error {
 		s.tlsInfo.clientWhy = fmt.Sprintf("%s: %s", res.Reason, res.Detail)
 	}
 	return nil
-}
-
-// tlsErrorWord condenses a handshake error into one word for the log, in
-// the spirit of Exchange's "TLS negotiation failed with error X".
-func tlsErrorWord(err error) string {
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "timeout"), strings.Contains(msg, "deadline"):
-		return "Timeout"
-	case strings.Contains(msg, "EOF"), strings.Contains(msg, "reset"):
-		return "SocketError"
-	case strings.Contains(msg, "certificate"):
-		return "UnknownCredentials (" + msg + ")"
-	}
-	return "IllegalMessage (" + msg + ")"
 }

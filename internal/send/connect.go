@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
+	"github.com/mailflowhq/mailflow/internal/neterr"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 	"github.com/mailflowhq/mailflow/internal/smtp"
 )
@@ -120,6 +121,7 @@ type Connection struct {
 	stop       func() bool
 	disconnect string
 	released   bool
+	idleSince  time.Time // when it was last put in the pool
 }
 
 // Connect takes one target through the connection stage of connector c
@@ -244,7 +246,7 @@ func (s *Sender) connect(ctx context.Context, c Connector, t Target, helo, domai
 			r, err := cl.Hello(helo)
 			cn.TLSHello = r
 			if err != nil {
-				if isRemoteAlert(err) {
+				if _, alert := neterr.RemoteAlert(err); alert {
 					return failed(StageTLS, tlsFailure(err))
 				}
 				return failed(StageTLS, classifySession("EHLO", err))

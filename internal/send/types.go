@@ -43,6 +43,14 @@ type Connector struct {
 	CommandTimeout time.Duration
 	// Log writes the session to the SmtpSend protocol log.
 	Log bool
+	// Connection reuse, with Sender.Pool: messages sent over one
+	// connection (0 = DefaultMaxMessagesPerConnection, 1 = no reuse),
+	// connections open at once to one next hop (0 =
+	// DefaultMaxPerHopConnections) and how long an idle connection is kept
+	// (0 = DefaultIdleTimeout).
+	MaxMessagesPerConnection int
+	MaxPerHopConnections     int
+	IdleTimeout              time.Duration
 }
 
 // Default timeouts.
