@@ -53,8 +53,12 @@ type PostgresStore struct {
 	closed  sync.Once
 	done    chan struct{}
 
-	down atomic.Bool // the database was last seen unreachable
+	down          atomic.Bool  // the database was last seen unreachable
+	lastOutageLog atomic.Int64 // Unix nanoseconds of the last "unreachable" log line
 }
+
+// outageLogEvery bounds how often an outage is logged as an error.
+const outageLogEvery = 30 * time.Second
 
 // OpenPostgresStore connects, migrates the schema and starts listening for
 // other nodes' notifications.
@@ -592,16 +596,25 @@ func (s *PostgresStore) signal() {
 
 // seen notes whether the database answered, logging only the changes: one
 // error when it becomes unreachable, one line when it is back.
+//
+// Only a successful statement counts as "back", and while a database shuts
+// down or starts up the two can alternate for a moment: the error is logged
+// at most once per outageLogEvery, so a flapping database still gives one
+// line, not a flood.
 func (s *PostgresStore) seen(err error) error {
 	if err == nil || !unreachable(err) {
-		if s.down.CompareAndSwap(true, false) {
+		if err == nil && s.down.CompareAndSwap(true, false) {
 			s.log.Info("queue database reachable again; accepting mail and recording outcomes", "node", s.node)
 		}
 		return err
 	}
 	if s.down.CompareAndSwap(false, true) {
-		s.log.Error("queue database unreachable: new mail gets temporary failures and delivery outcomes wait in memory until it returns",
-			"node", s.node, "err", err)
+		now := time.Now().UnixNano()
+		if last := s.lastOutageLog.Load(); last == 0 || time.Duration(now-last) >= outageLogEvery {
+			s.lastOutageLog.Store(now)
+			s.log.Error("queue database unreachable: new mail gets temporary failures and delivery outcomes wait in memory until it returns",
+				"node", s.node, "err", err)
+		}
 	}
 	if errors.Is(err, ErrUnavailable) {
 		return err

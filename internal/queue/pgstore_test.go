@@ -1,9 +1,11 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -124,6 +126,44 @@ func TestPostgresStore(t *testing.T) {
 			t.Fatal("B did not pick up A's message before half a lease: the notification did not wake it")
 		}
 		t.Logf("B delivered A's message %v after the Put", time.Since(start))
+	})
+
+	t.Run("a spooled body is stored and read back in chunks", func(t *testing.T) {
+		dsn := newDB(t)
+		o := testOptions("", NewFakeClock(t0), nil, nil)
+		o.Store = open(t, dsn, "node-a", nil)
+		o.SpoolDir = t.TempDir()
+		q := mustOpen(t, o)
+		content := bytes.Repeat([]byte("0123456789abcdef\r\n"), 150000) // 2.7 MB: three chunks
+		body := spoolBody(t, q, content)
+		id, err := q.PutBody(context.Background(), sampleEnv("bob@fabrikam.com"), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := body.RemoveSpool(); err != nil {
+			t.Fatal(err)
+		}
+		r, err := o.Store.Body(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || !bytes.Equal(got, content) {
+			t.Fatalf("body read back: %d bytes (%v), want %d identical", len(got), err, len(content))
+		}
+		if err := q.Remove(id); err != nil {
+			t.Fatal(err)
+		}
+		var chunks int
+		conn, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM queue_bodies`).Scan(&chunks); err != nil || chunks != 0 {
+			t.Fatalf("%d body chunks left after the message was removed (%v)", chunks, err)
+		}
 	})
 
 	t.Run("a newer schema is refused", func(t *testing.T) {

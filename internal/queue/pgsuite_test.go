@@ -28,6 +28,9 @@ var embeddedOnly = []string{
 	"TestUnreadableStoreFileIsSetAside", "TestStoreLockedByAnotherOpener",
 	"TestPutOnClosedBoltStoreIsStorageError", "TestInFlightMessageIsRetriedAfterCrash",
 	"TestQueueSuiteOnPostgreSQL", "TestPostgres.*",
+	// The embedded store keeps spooled bodies as files beside queue.db.
+	"TestSpooledBodyIsStoredAsAFileAndSurvivesReopen", "TestOpenRemovesHalfWrittenSpoolAndOrphanBodyFiles",
+	"TestMissingBodyFileIsQuarantined",
 }
 
 // openSuiteStore opens a PostgreSQL store on the schema belonging to dir
