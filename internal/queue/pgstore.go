@@ -376,7 +376,10 @@ func (s *PostgresStore) Renew(ctx context.Context, m *Message, until time.Time) 
 // or the store is closed: the outcome of a delivery in flight is recorded
 // when the database comes back.
 func (s *PostgresStore) Settle(ctx context.Context, m *Message, final bool) error {
-	wait := 200 * time.Millisecond
+	// Short waits: once the database is back, this outcome should be
+	// written before another node claims the message (its lease may have
+	// lapsed during the outage) and delivers it a second time.
+	wait := 100 * time.Millisecond
 	for {
 		err := s.settleOnce(ctx, m, final)
 		if err == nil || !unreachable(err) {
@@ -389,7 +392,7 @@ func (s *PostgresStore) Settle(ctx context.Context, m *Message, final bool) erro
 			return err
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, 5*time.Second)
+		wait = min(2*wait, 500*time.Millisecond)
 	}
 }
 
