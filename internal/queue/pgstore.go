@@ -152,16 +152,16 @@ func (s *PostgresStore) Put(ctx context.Context, m *Message, body Body) error {
 	}
 	defer rc.Close()
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO queue_messages (id, record, due_at) VALUES ($1, $2, $3)`, m.ID, rec, due); err != nil {
-			return err
-		}
+		// A body of one chunk (nearly all mail) goes in one round trip
+		// with its record and the notification; larger ones chunk by
+		// chunk, so that at most one chunk is in memory.
+		var batch pgx.Batch
+		batch.Queue(`INSERT INTO queue_messages (id, record, due_at) VALUES ($1, $2, $3)`, m.ID, rec, due)
 		buf := make([]byte, min(max(body.Size, 1), pgChunk))
 		for seq := 0; ; seq++ {
 			n, rerr := io.ReadFull(rc, buf)
 			if n > 0 || seq == 0 {
-				if _, err := tx.Exec(ctx, `INSERT INTO queue_bodies (id, seq, chunk) VALUES ($1, $2, $3)`, m.ID, seq, buf[:n]); err != nil {
-					return err
-				}
+				batch.Queue(`INSERT INTO queue_bodies (id, seq, chunk) VALUES ($1, $2, $3)`, m.ID, seq, buf[:n])
 			}
 			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 				break
@@ -169,9 +169,14 @@ func (s *PostgresStore) Put(ctx context.Context, m *Message, body Body) error {
 			if rerr != nil {
 				return fmt.Errorf("read body: %w", rerr)
 			}
+			if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+				return err
+			}
+			batch = pgx.Batch{}
+			buf = make([]byte, len(buf)) // the sent chunk may still be referenced
 		}
-		_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, pgChannel, m.ID)
-		return err
+		batch.Queue(`SELECT pg_notify($1, $2)`, pgChannel, m.ID)
+		return tx.SendBatch(ctx, &batch).Close()
 	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {

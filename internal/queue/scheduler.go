@@ -179,7 +179,7 @@ func (q *Queue) attempt(ctx context.Context, e *entry) (called bool) {
 	after := e.m.Clone()
 	q.mu.Unlock()
 
-	if q.shared != nil && !q.stillHeld(persistCtx, after) {
+	if q.shared != nil && len(failed) > 0 && !q.stillHeld(persistCtx, after) {
 		q.finish(persistCtx, e, true)
 		return called
 	}

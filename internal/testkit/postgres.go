@@ -23,6 +23,7 @@ type Postgres struct {
 	bin      string
 	password string
 	asUser   string // "postgres" when the tests run as root
+	durable  bool   // fsync on (benchmarks); tests run with fsync off
 }
 
 // PostgresBin returns the directory holding initdb and pg_ctl (the newest
@@ -50,11 +51,23 @@ func PostgresBin() string {
 // with a clear message when PostgreSQL is not installed (CI installs it).
 func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
+	return startPostgres(t, false)
+}
+
+// StartDurablePostgres is StartPostgres with fsync on, as in production:
+// for benchmarks of durable commits.
+func StartDurablePostgres(t testing.TB) *Postgres {
+	t.Helper()
+	return startPostgres(t, true)
+}
+
+func startPostgres(t testing.TB, durable bool) *Postgres {
+	t.Helper()
 	bin := PostgresBin()
 	if bin == "" {
 		t.Skip("PostgreSQL is not installed (initdb/pg_ctl not found under /usr/lib/postgresql/*/bin): apt-get install postgresql")
 	}
-	p := &Postgres{bin: bin, password: "mf-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
+	p := &Postgres{bin: bin, durable: durable, password: "mf-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
 	if os.Geteuid() == 0 {
 		p.asUser = "postgres"
 	}
@@ -130,7 +143,10 @@ func (p *Postgres) run(tool string, args ...string) ([]byte, error) {
 // Start starts the server (again) on its port and waits until it accepts
 // connections.
 func (p *Postgres) Start() error {
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", p.Port, p.Dir)
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=200", p.Port, p.Dir)
+	if !p.durable {
+		opts += " -c fsync=off"
+	}
 	out, err := p.run("pg_ctl", "-D", p.data(), "-o", opts, "-l", filepath.Join(p.Dir, "log"), "-w", "-t", "60", "start")
 	if err != nil {
 		log, _ := os.ReadFile(filepath.Join(p.Dir, "log"))
