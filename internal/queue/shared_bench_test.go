@@ -106,4 +106,3 @@ func BenchmarkQueueThroughput(b *testing.B) {
 		})
 	}
 }
-
