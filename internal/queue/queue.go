@@ -377,8 +377,9 @@ func (q *Queue) Get(id string) (*Message, bool) {
 // Retry makes the pending recipients of message id due now ("" = every
 // message) and wakes the scheduler. A message whose attempt is in flight
 // is already being retried; its next attempt follows the normal schedule.
-// The new due time is not persisted: after a restart the stored schedule
-// applies.
+// With the embedded store the new due time is not persisted (after a
+// restart the stored schedule applies); with a shared store it is stored,
+// so that whichever node is free delivers the message.
 func (q *Queue) Retry(id string) error {
 	if q.shared != nil {
 		found, err := q.shared.Retry(context.Background(), id, q.clock.Now())
