@@ -109,6 +109,7 @@ func (c *Config) ApplyDefaults() {
 		}
 		setDuration(c, &sc.ConnectTimeout, sc.Key+".connect_timeout", DefaultConnectTimeout)
 	}
+	c.dnsDefaults()
 }
 
 func setInt(c *Config, v *int, key string, def int) {
