@@ -6,7 +6,7 @@
 // validating resolver says, not what a test double claims.
 //
 // Tests skip (with the reason) when nsd, unbound or ldns-signzone are
-// missing; .ci/run installs them, so CI never skips.
+// missing, and fail in CI (CI set), where .ci/run installs them.
 package dnsstack
 
 import (
@@ -73,6 +73,9 @@ func Require(t testing.TB) {
 	t.Helper()
 	for _, p := range []string{"nsd", "unbound", "ldns-signzone", "ldns-keygen"} {
 		if _, err := exec.LookPath(p); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is required in CI (.ci/run installs nsd, unbound and ldnsutils): %v", p, err)
+			}
 			t.Skipf("%s is not installed (apt-get install nsd unbound ldnsutils; .ci/run installs them): %v", p, err)
 		}
 	}
