@@ -25,7 +25,6 @@ func gen(t *testing.T, tmpl certs.Template) *certs.Certificate {
 	return c
 }
 
-
 func TestForAndConnectorRecords(t *testing.T) {
 	root := gen(t, certs.Template{Subject: "CN=Lab Root", IsCA: true})
 	ca := gen(t, certs.Template{Subject: "CN=Lab CA", IsCA: true, Issuer: root})
