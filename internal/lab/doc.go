@@ -1,5 +1,6 @@
 // Package lab owns `mailflow lab`: the two field reports' failures and
-// fixes reproduced end to end on loopback — a lab PKI, a "tenant" and an
+// fixes — and the first one's DANE form (scenario 3: a renewal with a new
+// key against a published TLSA record) — reproduced end to end on loopback — a lab PKI, a "tenant" and an
 // "on-premises" mailflow, the failing delivery, the evidence in the logs,
 // the diagnosis and the live fix — built only from mailflow's public
 // pieces (config, server, admin API, diag), nothing private.
