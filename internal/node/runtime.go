@@ -32,6 +32,16 @@ type Runtime struct {
 	Warnings []string
 }
 
+// SenderDNS is the resolver deliveries use: the dns section's when the
+// configuration names resolvers or trusts DNSSEC, else nil — the standard
+// library's resolver (and its hosts file) stays in use.
+func (rt *Runtime) SenderDNS() *dnsres.Resolver {
+	if rt.Cfg.DNS.TrustAD() || len(rt.Cfg.DNS.Resolvers) > 0 {
+		return rt.DNS
+	}
+	return nil
+}
+
 // Build loads a configuration file and everything it names. Errors name the
 // file, line, key and fix.
 func Build(path string, now time.Time) (*Runtime, error) {
