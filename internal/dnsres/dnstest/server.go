@@ -50,14 +50,23 @@ func Start(t testing.TB) *Server {
 // Listen runs a server on a free loopback port until Close.
 func Listen() (*Server, error) {
 	s := &Server{records: map[key][]dns.RR{}, secure: map[string]bool{}, bogus: map[string]bool{}}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
+	var (
+		pc  net.PacketConn
+		ln  net.Listener
+		err error
+	)
+	// The UDP port is free; the same TCP port may not be: try others.
+	for range 20 {
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			return nil, err
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
 		pc.Close()
-		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("no loopback port free for both UDP and TCP: %w", err)
 	}
 	s.Addr = pc.LocalAddr().String()
 	s.udp = &dns.Server{PacketConn: pc, Handler: s}
