@@ -194,6 +194,7 @@ func (s *Node) withSender(rt *Runtime) *Runtime {
 		Log: s.sendLog, Now: s.clock.Now, Dialer: s.opts.Dialer,
 	}
 	rt.Sender.DNS = rt.SenderDNS()
+	rt.Sender.Policies, rt.Sender.Observer = rt.Policies, rt.Observer
 	return rt
 }
 

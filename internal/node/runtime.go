@@ -28,7 +28,12 @@ type Runtime struct {
 	Send   map[string]send.Connector // by lower-case name
 	Sender *send.Sender              // bound to Store and Roots; set by the Server
 	// DNS is the resolver of the dns section (DNSSEC status for DANE).
-	DNS      *dnsres.Resolver
+	DNS *dnsres.Resolver
+	// Policies are the per-destination TLS policy sources besides DANE
+	// (MTA-STS) and Observer receives each policy outcome (TLS-RPT); the
+	// Sender gets both.
+	Policies []send.PolicySource
+	Observer send.PolicyObserver
 	Warnings []string
 }
 
