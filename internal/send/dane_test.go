@@ -271,3 +271,20 @@ func detailOf(r Result) string {
 	}
 	return r.Failure.String()
 }
+
+// TestDANEBogusLogged: a target refused before connecting (bogus TLSA) is
+// still in the SmtpSend protocol log, with the status and the reason.
+func TestDANEBogusLogged(t *testing.T) {
+	l := newDANELab(t)
+	res := l.send("user@bad.test", Connector{DANE: DANEOpportunistic})
+	if res.Status != tlscheck.StatusDNSSECInvalid {
+		t.Fatalf("status %q", res.Status)
+	}
+	recs := l.logs()
+	if !hasRecord(recs, '*', "450 4.7.324 dnssec-invalid") || !hasRecord(recs, '*', "DNSSEC Bogus") {
+		for _, r := range recs {
+			t.Log(string(r.Event), r.Data, r.Context)
+		}
+		t.Fatal("the protocol log lacks the refused target")
+	}
+}
