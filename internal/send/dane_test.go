@@ -266,10 +266,10 @@ func TestDANEThousandRecords(t *testing.T) {
 
 // detailOf is the LastError text of a result ("" on delivery).
 func detailOf(r Result) string {
-	if r.Failure == nil {
+	if r.LastError == nil {
 		return ""
 	}
-	return r.Failure.String()
+	return r.LastError.String()
 }
 
 // TestDANEBogusLogged: a target refused before connecting (bogus TLSA) is
