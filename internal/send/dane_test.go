@@ -2,6 +2,7 @@ package send
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"sync"
@@ -286,5 +287,20 @@ func TestDANEBogusLogged(t *testing.T) {
 			t.Log(string(r.Event), r.Data, r.Context)
 		}
 		t.Fatal("the protocol log lacks the refused target")
+	}
+}
+
+// TestDANEHandshakeFailureNoPlaintext: under DANE a failed handshake is
+// 4.7.321 starttls-not-supported and never retried in plaintext.
+func TestDANEHandshakeFailureNoPlaintext(t *testing.T) {
+	l := newDANELab(t, func(s *smtptest.Server) { s.TLSConfig.MaxVersion = tls.VersionTLS11 })
+	l.tlsa(t, "mx.signed.test", tlsaOf(t, l.leaf, 3, 1, 1))
+	res := l.send("user@signed.test", Connector{DANE: DANEOpportunistic})
+	if res.Status != tlscheck.StatusStartTLSNotSupported || len(res.Attempts) != 1 {
+		t.Fatalf("status %q after %d attempts (%+v); want 4.7.321 after one", res.Status, len(res.Attempts), res.Attempts)
+	}
+	// Without DANE the same server gets the message in plaintext.
+	if res := l.send("user@plain.test", Connector{DANE: DANEOpportunistic}); res.Outcome != Delivered || len(res.Attempts) != 2 {
+		t.Fatalf("unsigned zone: %v after %d attempts; want delivered on the plaintext retry", res.Outcome, len(res.Attempts))
 	}
 }
