@@ -14,6 +14,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/dnsres/dnstest"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
@@ -59,13 +60,13 @@ func newDANELab(t *testing.T, serverOpts ...func(*smtptest.Server)) *daneLab {
 	t.Helper()
 	p := testPKI(t)
 	l := &daneLab{inter: p.inter}
-	l.leaf = generate(t, certs.Template{Subject: "CN=mx.signed.test", SANs: []string{"mx.signed.test", "mx.plain.test"}, Issuer: p.inter})
-	l.srv = &smtptest.Server{Hostname: "mx.signed.test", TLSConfig: serverTLS(l.leaf)}
+	l.leaf = testkit.Cert(t, certs.Template{Subject: "CN=mx.signed.test", SANs: []string{"mx.signed.test", "mx.plain.test"}, Issuer: p.inter}, time.Now())
+	l.srv = &smtptest.Server{Hostname: "mx.signed.test", TLSConfig: testkit.ServerTLS(l.leaf)}
 	for _, o := range serverOpts {
 		o(l.srv)
 	}
 	startServer(t, l.srv)
-	l.port = portOf(t, l.srv.Addr)
+	l.port = testkit.PortOf(t, l.srv.Addr)
 	l.dns = dnstest.Start(t)
 	l.dns.Add(t,
 		"signed.test. 60 IN MX 10 mx.signed.test.",
@@ -105,7 +106,7 @@ func (l *daneLab) send(rcpt string, c Connector) Result {
 }
 
 func TestDANEOutbound(t *testing.T) {
-	other := generate(t, certs.Template{Subject: "CN=mx.signed.test", SANs: []string{"mx.signed.test"}})
+	other := testkit.Cert(t, certs.Template{Subject: "CN=mx.signed.test", SANs: []string{"mx.signed.test"}}, time.Now())
 	unknown := "3 7 1 " + strings.Repeat("ab", 32)
 
 	cases := []struct {
@@ -205,7 +206,7 @@ func TestDANEOutbound(t *testing.T) {
 
 func TestDANEProtocolLogShowsRecords(t *testing.T) {
 	l := newDANELab(t)
-	other := generate(t, certs.Template{Subject: "CN=x"})
+	other := testkit.Cert(t, certs.Template{Subject: "CN=x"}, time.Now())
 	l.tlsa(t, "mx.signed.test", tlsaOf(t, other, 3, 1, 1))
 	res := l.send("user@signed.test", Connector{DANE: DANEOpportunistic})
 	if res.Status != tlscheck.StatusTLSAInvalid {
@@ -222,7 +223,7 @@ func TestDANEProtocolLogShowsRecords(t *testing.T) {
 
 func TestDANESmartHostByName(t *testing.T) {
 	l := newDANELab(t)
-	other := generate(t, certs.Template{Subject: "CN=x"})
+	other := testkit.Cert(t, certs.Template{Subject: "CN=x"}, time.Now())
 	l.tlsa(t, "mx.signed.test", tlsaOf(t, other, 3, 1, 1))
 	c := Connector{DANE: DANEOpportunistic, Hosts: []string{fmt.Sprintf("mx.signed.test:%d", l.port)}}
 	res := l.send("user@anything.example", c)
