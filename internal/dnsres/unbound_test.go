@@ -3,6 +3,7 @@ package dnsres_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,4 +68,24 @@ func TestThroughUnbound(t *testing.T) {
 	if a, err := off.TLSA(ctx, 25, "mx.dane.test"); err != nil || a.Security != dnsres.Insecure {
 		t.Fatalf("dnssec off: %+v %v", a, err)
 	}
+}
+
+// TestStackResolvesNothingElse: the test resolver refuses every name
+// outside the test's zones instead of asking the internet.
+func TestStackResolvesNothingElse(t *testing.T) {
+	st := dnsstack.Start(t, dnsstack.Options{}, dnsstack.Zone{Name: "only.test", Signed: true, Records: []string{"mx.only.test. 2 IN A 127.0.0.1"}})
+	r, err := dnsres.New(dnsres.Config{Servers: []string{st.Resolver}, Mode: dnsres.TrustAD, Timeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for _, name := range []string{"example.com", "mx.other.test"} {
+		if _, err := r.TLSA(context.Background(), 25, name); err == nil || !strings.Contains(err.Error(), "REFUSED") {
+			t.Errorf("TLSA for %s: %v; want REFUSED from the test resolver", name, err)
+		}
+	}
+	if a, err := r.Host(context.Background(), "mx.only.test"); err != nil || a.Security != dnsres.Secure {
+		t.Fatalf("the test zone itself: %+v %v", a, err)
+	}
+	t.Logf("refusals and the zone answered in %v", time.Since(start))
 }
