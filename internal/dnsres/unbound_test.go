@@ -18,7 +18,8 @@ func TestThroughUnbound(t *testing.T) {
 	tlsa := "3 1 1 " + hexKey
 	st := dnsstack.Start(t, dnsstack.Options{},
 		dnsstack.Zone{Name: "dane.test", Signed: true, Records: []string{
-			"dane.test. 2 IN MX 10 mx.dane.test.", "mx.dane.test. 2 IN A 127.0.0.1", "_25._tcp.mx.dane.test. 2 IN TLSA " + tlsa}},
+			"dane.test. 2 IN MX 10 mx.dane.test.", "mx.dane.test. 2 IN A 127.0.0.1", "_25._tcp.mx.dane.test. 2 IN TLSA " + tlsa,
+			"alias.dane.test. 2 IN CNAME mx.dane.test."}},
 		dnsstack.Zone{Name: "bogus.test", Signed: true, Tamper: true, Records: []string{
 			"bogus.test. 2 IN MX 10 mx.bogus.test.", "mx.bogus.test. 2 IN A 127.0.0.1", "_25._tcp.mx.bogus.test. 2 IN TLSA " + tlsa}},
 		dnsstack.Zone{Name: "plain.test", Records: []string{
@@ -36,6 +37,9 @@ func TestThroughUnbound(t *testing.T) {
 	h, err := r.Host(ctx, "mx.dane.test")
 	if err != nil || h.Security != dnsres.Secure {
 		t.Fatalf("signed A with no AAAA: %+v %v", h, err)
+	}
+	if h, err := r.Host(ctx, "alias.dane.test"); err != nil || h.Security != dnsres.Secure || h.Canonical != "mx.dane.test" {
+		t.Fatalf("alias: %+v %v; want secure, canonical mx.dane.test", h, err)
 	}
 	a, err := r.TLSA(ctx, 25, "mx.dane.test")
 	if err != nil || a.Security != dnsres.Secure || len(a.Records) != 1 || a.Records[0].Certificate != hexKey {
