@@ -139,6 +139,7 @@ func (c *Config) ApplyDefaults() {
 		setInt(c, &sc.MaxPerDomainConnections, sc.Key+".max_per_domain_connections", DefaultMaxPerDomainConnections)
 		setDuration(c, &sc.ConnectionIdleTimeout, sc.Key+".connection_idle_timeout", DefaultConnectionIdleTimeout)
 	}
+	c.dnsDefaults()
 }
 
 func setInt(c *Config, v *int, key string, def int) {

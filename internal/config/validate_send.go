@@ -76,4 +76,5 @@ func (v *validator) sendConnector(sc *SendConnector) {
 	v.positiveInt(join(key, "max_messages_per_connection"), sc.MaxMessagesPerConnection, DefaultMaxMessagesPerConnection)
 	v.positiveInt(join(key, "max_per_domain_connections"), sc.MaxPerDomainConnections, DefaultMaxPerDomainConnections)
 	v.positiveDuration(join(key, "connection_idle_timeout"), sc.ConnectionIdleTimeout, DefaultConnectionIdleTimeout)
+	v.sendConnectorDANE(sc)
 }

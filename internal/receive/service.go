@@ -248,6 +248,7 @@ func (s *Service) handle(conn net.Conn) {
 	}
 	sess := newSession(s, st, c, conn, local, remote)
 	sess.run()
+	sess.release()
 }
 
 // admit enforces the global and per-IP connection limits. It returns the

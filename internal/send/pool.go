@@ -29,7 +29,8 @@ const (
 //
 // A connection is reused only for the same next hop: the same address and
 // host name, source IP, EHLO name, connector, TLS requirement and level,
-// expected certificate name, trusted roots and client certificate. Its TLS
+// expected certificate name, trusted roots, client certificate and the
+// target's DANE or MTA-STS policy. Its TLS
 // verdict was judged once, at connect, and stands for every message sent
 // over it; a certificate the peer changes is therefore seen by the next
 // connection, at most MaxMessagesPerConnection messages or one idle
@@ -64,6 +65,7 @@ type hopKey struct {
 	expected   string // the name DomainValidation checks; "" below that level
 	clientCert string // the client certificate that would be presented
 	roots      *x509.CertPool
+	policy     string // the target's DANE or MTA-STS policy, as published
 }
 
 type hop struct {
@@ -269,7 +271,7 @@ func (p *Pool) Open() int {
 }
 
 // hopKey is what a delivery through c to t may share a connection with.
-func (s *Sender) hopKey(c Connector, t Target, helo, domain string, useTLS bool) hopKey {
+func (s *Sender) hopKey(c Connector, t Target, helo, domain string, useTLS bool, pol *TargetPolicy) hopKey {
 	k := hopKey{
 		connector: c.Name, log: c.Log, addr: t.Addr(), host: t.Host, sourceIP: c.SourceIP, helo: helo,
 		useTLS: useTLS, requireTLS: c.requireTLS(), level: c.Level, roots: s.Roots,
@@ -286,6 +288,12 @@ func (s *Sender) hopKey(c Connector, t Target, helo, domain string, useTLS bool)
 		}
 	}
 	k.clientCert = c.CertificateName + "|" + k.clientCert
+	if pol != nil {
+		// The published records decide the check: a changed TLSA record
+		// set or MTA-STS policy makes a new connection.
+		k.policy = fmt.Sprintf("%s|%s|%q|%t|%t|%s|%s|%s", pol.Type, pol.Domain, pol.Strings, pol.RequireTLS, pol.Enforce,
+			pol.ServerName, pol.Check.Level, pol.Check.ExpectedName)
+	}
 	return k
 }
 

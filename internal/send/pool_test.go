@@ -328,3 +328,28 @@ func TestPoolNeverSharesAcrossTLSPoliciesOrClientCertificates(t *testing.T) {
 	}
 	closePool(t, pool, srv)
 }
+
+// A target's DANE or MTA-STS policy is part of what a kept connection was
+// judged under: a different policy (other TLSA records, report-only
+// against enforced, another required name) never shares a connection.
+func TestPoolKeyIncludesTargetPolicy(t *testing.T) {
+	s := &Sender{ServerFQDN: "server.fabrikam.com", Pool: NewPool()}
+	c := Connector{Name: "Internet", RequireTLS: true}
+	tgt := Target{Host: "mx.contoso.com", IP: "127.0.0.1", Port: 25}
+	dane := TargetPolicy{Type: PolicyTLSA, Domain: "contoso.com", RequireTLS: true, Enforce: true,
+		Strings: []string{"_25._tcp.mx.contoso.com. IN TLSA 3 1 1 aa"}}
+	rotated := dane
+	rotated.Strings = []string{"_25._tcp.mx.contoso.com. IN TLSA 3 1 1 bb"}
+	testing := dane
+	testing.Enforce = false
+	key := func(p *TargetPolicy) hopKey { return s.hopKey(c, tgt, "mail.fabrikam.com", "contoso.com", true, p) }
+	same := dane
+	if key(&dane) != key(&same) {
+		t.Fatal("the same policy gives different keys: nothing would be reused")
+	}
+	for name, p := range map[string]*TargetPolicy{"no policy": nil, "other TLSA records": &rotated, "report-only": &testing} {
+		if key(&dane) == key(p) {
+			t.Errorf("%s shares the key of an enforced DANE policy", name)
+		}
+	}
+}

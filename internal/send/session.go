@@ -54,9 +54,9 @@ const (
 // over a fresh one in the same attempt, so the queue does not count a
 // failure that was only the pool's; a failure after the content was sent
 // is an ordinary failure (a duplicate is possible, a loss is not).
-func (s *Sender) session(ctx context.Context, c Connector, m Message, t Target, helo, domain string, useTLS bool) *sessionResult {
-	if s.Pool == nil {
-		cn := s.connect(ctx, c, t, helo, domain, useTLS, ConnectOptions{})
+func (s *Sender) session(ctx context.Context, c Connector, m Message, t Target, helo, domain string, useTLS bool, pol *TargetPolicy) *sessionResult {
+	if s.Pool == nil || (pol != nil && pol.Refusal != nil) {
+		cn := s.connect(ctx, c, t, helo, domain, useTLS, ConnectOptions{}, pol)
 		res := &sessionResult{target: t, tls: cn.TLS}
 		if cn.fail != nil {
 			res.fail = cn.fail
@@ -68,7 +68,7 @@ func (s *Sender) session(ctx context.Context, c Connector, m Message, t Target, 
 		cn.release()
 		return res
 	}
-	key := s.hopKey(c, t, helo, domain, useTLS)
+	key := s.hopKey(c, t, helo, domain, useTLS, pol)
 	for {
 		pc, err := s.Pool.acquire(ctx, key, c.maxPerHop())
 		if err != nil {
@@ -79,7 +79,7 @@ func (s *Sender) session(ctx context.Context, c Connector, m Message, t Target, 
 			conn := pc.cn.conn
 			pc.cn.stop = context.AfterFunc(ctx, func() { conn.Close() })
 		} else {
-			cn := s.connect(ctx, c, t, helo, domain, useTLS, ConnectOptions{})
+			cn := s.connect(ctx, c, t, helo, domain, useTLS, ConnectOptions{}, pol)
 			if cn.fail != nil {
 				s.Pool.release(key)
 				return &sessionResult{target: t, tls: cn.TLS, fail: cn.fail}
