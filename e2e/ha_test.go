@@ -302,7 +302,7 @@ func TestHATwoNodesSharedQueue(t *testing.T) {
 	mark := paused.proc.mark()
 	close(release) // the sink answers the paused node 550
 	paused.proc.signal(t, syscall.SIGCONT)
-	paused.proc.waitLog(t, mark, pollDeadline, "outcome not recorded")
+	paused.proc.waitLog(t, mark, pollDeadline, "outcome not recorded: the message was taken over")
 
 	// Settle: everything acknowledged is delivered; count copies.
 	waitQueueEmpty(t, awaitAdmin(t, nodes[0].cfg), "shared")

@@ -166,6 +166,37 @@ func TestPostgresStore(t *testing.T) {
 		}
 	})
 
+	t.Run("a DSN that cannot be queued leaves the failure unrecorded until it can", func(t *testing.T) {
+		dsn := newDB(t)
+		clock := NewFakeClock(t0)
+		store := &dsnFaultStore{PostgresStore: open(t, dsn, "node-a", nil)}
+		rec := &recorder{}
+		d := newScript(func(string, int) Result { return Result{Outcome: Failed, Status: "550 5.1.1 no such user"} })
+		o := testOptions("", clock, d, rec)
+		o.Store = store
+		q := mustOpen(t, o)
+		id := mustPut(t, q, sampleEnv("bob@fabrikam.com"), sampleBody("dsn"))
+		store.failPut.Store(true) // the DSN's Put will fail
+		if n := q.ProcessDue(context.Background()); n != 1 {
+			t.Fatalf("attempts = %d, want 1", n)
+		}
+		if got := rec.Kinds(); len(got) != 0 {
+			t.Fatalf("events %v reported for a failure whose DSN was not queued", got)
+		}
+		m, ok := q.Get(id)
+		if !ok || m.Recipients[0].State != StateReady || len(q.List()) != 1 {
+			t.Fatalf("message after the failed DSN: %+v (found %v); want it pending, alone in the queue", m, ok)
+		}
+		store.failPut.Store(false)
+		clock.Advance(DefaultLease + time.Second) // the lease lapses
+		if n := q.ProcessDue(context.Background()); n != 1 {
+			t.Fatalf("attempts after the lease lapsed = %d, want 1", n)
+		}
+		if got := rec.Kinds(); len(got) != 2 || got[0] != "FAIL bob@fabrikam.com" || !strings.HasPrefix(got[1], "DSN ") {
+			t.Fatalf("events = %v, want FAIL then DSN", got)
+		}
+	})
+
 	t.Run("a newer schema is refused", func(t *testing.T) {
 		dsn := newDB(t)
 		open(t, dsn, "node-a", nil).Close()
@@ -235,4 +266,18 @@ func TestPostgresStore(t *testing.T) {
 			t.Fatalf("queue after the outage = %+v, want only the message accepted after it", left)
 		}
 	})
+}
+
+// dsnFaultStore fails Put (as an unreachable database would) while failPut
+// is set.
+type dsnFaultStore struct {
+	*PostgresStore
+	failPut atomic.Bool
+}
+
+func (s *dsnFaultStore) Put(ctx context.Context, m *Message, body Body) error {
+	if s.failPut.Load() {
+		return fmt.Errorf("store message %s: %w", m.ID, ErrUnavailable)
+	}
+	return s.PostgresStore.Put(ctx, m, body)
 }

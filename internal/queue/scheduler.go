@@ -138,6 +138,16 @@ func (q *Queue) takeDue(now time.Time, limit int) []*entry {
 func (q *Queue) attempt(ctx context.Context, e *entry) (called bool) {
 	// Durable bookkeeping must finish even when ctx is being cancelled.
 	persistCtx := context.WithoutCancel(ctx)
+	if q.shared != nil {
+		// A shared store's Settle waits for an unreachable database; at
+		// shutdown it waits one lease more, then gives up (the lease
+		// lapses and another node repeats the attempt).
+		var cancel context.CancelFunc
+		persistCtx, cancel = context.WithCancel(persistCtx)
+		defer cancel()
+		stop := context.AfterFunc(ctx, func() { time.AfterFunc(q.shared.Lease(), cancel) })
+		defer stop()
+	}
 
 	q.mu.Lock()
 	now := q.clock.Now()
@@ -186,8 +196,17 @@ func (q *Queue) attempt(ctx context.Context, e *entry) (called bool) {
 
 	var related []Event
 	if len(failed) > 0 {
-		if ev, ok := q.queueDSN(persistCtx, after, failed, now); ok {
+		ev, ok := q.queueDSN(persistCtx, after, failed, now)
+		if ok {
 			related = append(related, ev)
+		}
+		if !ok && q.shared != nil && !after.Env.IsDSN() {
+			// The DSN could not be queued (database unreachable): leave
+			// the outcome unrecorded; the lease lapses and the attempt
+			// is repeated — a duplicate attempt, never a lost notice.
+			q.log.Error("outcome not recorded: its DSN could not be queued; the message will be attempted again", "id", after.ID)
+			q.finish(persistCtx, e, true)
+			return called
 		}
 	}
 
