@@ -337,6 +337,21 @@ func TestHATwoNodesSharedQueue(t *testing.T) {
 			t.Errorf("round %d: takeover took %v, want within the lease (%v) plus a delivery", i, d, haLease)
 		}
 	}
+	// Tracking events name the node that recorded them.
+	// (The tracking writer flushes once a second: poll.)
+	for _, n := range nodes {
+		pollUntil(t, "a tracking event of "+n.name+" with S:Node="+n.name, func() (bool, string) {
+			found := false
+			filepath.WalkDir(filepath.Join(dir, strings.ToLower(n.name)+"-data"), func(path string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() && strings.Contains(path, "MessageTracking") {
+					b, _ := os.ReadFile(path)
+					found = found || strings.Contains(string(b), "S:Node="+n.name)
+				}
+				return nil
+			})
+			return found, ""
+		})
+	}
 	if os.Getenv("HA_REPORT") != "" {
 		os.WriteFile(os.Getenv("HA_REPORT"), fmt.Appendf(nil, "acknowledged=%d lost=%d duplicates=%d kill_duplicates=%d takeover=%v\n", total, lost, dup, killDups, takeovers), 0o644)
 	}
