@@ -15,7 +15,7 @@ import (
 func init() {
 	cmd := &cobra.Command{
 		Use:   "queue",
-		Short: "List, retry and remove queued messages on the running server (like Get-Queue / Retry-Queue)",
+		Short: "List, retry, remove and count queued messages on the running server (like Get-Queue / Retry-Queue); export and import a queue",
 	}
 	var cfgPath string
 	var asJSON bool
