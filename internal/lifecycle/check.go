@@ -60,7 +60,7 @@ func (g Guard) Check(warnWithin time.Duration) Report {
 		cr.Presents, cr.Subject = c.Thumbprint, c.Subject
 		cr.DaysLeft = c.Describe(g.Now).DaysLeft
 		cr.Findings = append(cr.Findings, g.certChecks(c, u.Connector)...)
-		cr.Findings = append(cr.Findings, g.useChecks(c, u)...)
+		cr.Findings = append(cr.Findings, g.useChecks(c, c, u)...)
 		for _, x := range g.Extra {
 			cr.Findings = append(cr.Findings, x(c, u)...)
 		}
@@ -72,7 +72,7 @@ func (g Guard) Check(warnWithin time.Duration) Report {
 				continue
 			}
 			cr.Candidates = append(cr.Candidates, o.Thumbprint)
-			for _, f := range append(g.certChecks(o, u.Connector), g.useChecks(o, u)...) {
+			for _, f := range append(g.certChecks(o, u.Connector), g.useChecks(o, c, u)...) {
 				if f.Check == CheckExpiry && o.Expired(g.Now) {
 					continue // an older, expired candidate that is not presented is harmless
 				}
@@ -84,4 +84,22 @@ func (g Guard) Check(warnWithin time.Duration) Report {
 		r.Connectors = append(r.Connectors, cr)
 	}
 	return r
+}
+
+// Presenting lists the connectors that present the certificate with this
+// thumbprint.
+func (g Guard) Presenting(thumbprint string) []string {
+	var out []string
+	for _, u := range Uses(g.Cfg) {
+		var sel certs.Selection
+		if u.Send {
+			sel = g.Store.SelectClient(g.request(u))
+		} else {
+			sel = g.Store.Select(g.request(u))
+		}
+		if sel.Cert != nil && sel.Cert.Thumbprint == thumbprint {
+			out = append(out, u.Connector)
+		}
+	}
+	return out
 }

@@ -51,7 +51,7 @@ func (g Guard) Admit(c *certs.Certificate) (Findings, []Use) {
 	uses := g.usesFor(c)
 	fs = append(fs, g.certChecks(c, "")...)
 	for _, u := range uses {
-		fs = append(fs, g.useChecks(c, u)...)
+		fs = append(fs, g.useChecks(c, g.current(u), u)...)
 		for _, x := range g.Extra {
 			fs = append(fs, x(c, u)...)
 		}
@@ -83,6 +83,14 @@ func (g Guard) usesFor(c *certs.Certificate) []Use {
 		out = append(out, u)
 	}
 	return out
+}
+
+// current is the certificate the connector presents now, or nil.
+func (g Guard) current(u Use) *certs.Certificate {
+	if u.Send {
+		return g.Store.SelectClient(g.request(u)).Cert
+	}
+	return g.Store.Select(g.request(u)).Cert
 }
 
 func (g Guard) request(u Use) certs.Request {
@@ -157,16 +165,32 @@ func (g Guard) certChecks(c *certs.Certificate, connector string) Findings {
 	return fs
 }
 
-// useChecks are the checks for one connector.
-func (g Guard) useChecks(c *certs.Certificate, u Use) Findings {
+// useChecks are the checks for one connector that presents cur now (nil:
+// nothing). The FQDN must stay in the certificate: it is an error when c
+// lacks it and cur had it (or the connector selects by name); names cur
+// held that c drops are warnings, as senders may connect by them.
+func (g Guard) useChecks(c, cur *certs.Certificate, u Use) Findings {
 	var fs Findings
 	add := func(sev, check, problem, fix string) {
 		fs = append(fs, Finding{Severity: sev, Check: check, Connector: u.Connector, Thumbprint: c.Thumbprint, Problem: problem, Fix: fix})
 	}
-	if u.FQDN != "" && !certs.MatchesName(c.Leaf, u.FQDN) {
+	if u.FQDN != "" && !certs.MatchesName(c.Leaf, u.FQDN) && (u.Pin == "" || cur == nil || certs.MatchesName(cur.Leaf, u.FQDN)) {
 		add(SevError, CheckName, fmt.Sprintf("certificate %s does not hold %s (the connector's FQDN) in its CN or SANs (%s); senders that validate the name refuse it (450 4.7.320 SubjectMismatch)",
 			c.Thumbprint, u.FQDN, strings.Join(c.SANs, ";")),
 			fmt.Sprintf("request it again with that name: mailflow cert request --subject \"CN=%s\" --san %s …", u.FQDN, u.FQDN))
+	}
+	if cur != nil && cur != c {
+		var dropped []string
+		for _, n := range cur.Leaf.DNSNames {
+			if !certs.MatchesName(c.Leaf, n) {
+				dropped = append(dropped, n)
+			}
+		}
+		if len(dropped) > 0 {
+			add(SevWarning, CheckName, fmt.Sprintf("certificate %s drops name(s) %s that the certificate presented now (%s) holds; senders connecting by those names will refuse it",
+				c.Thumbprint, strings.Join(dropped, ", "), cur.Thumbprint),
+				"request it again with every name: --san "+strings.Join(cur.Leaf.DNSNames, " --san "))
+		}
 	}
 	if u.Pin != "" && !c.HasName(u.Pin) {
 		cmdlet, send := "Set-ReceiveConnector", ""

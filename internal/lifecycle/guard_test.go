@@ -127,7 +127,7 @@ func TestRenewalGuard(t *testing.T) {
 			}
 			var hit *Finding
 			for i := range fs {
-				if fs[i].Check == tc.check {
+				if fs[i].Check == tc.check && fs[i].Severity == SevError && hit == nil {
 					hit = &fs[i]
 				}
 			}
