@@ -332,3 +332,17 @@ func parseOID(s string) (asn1.ObjectIdentifier, error) {
 	}
 	return oid, nil
 }
+
+// GenerateKey creates a private key of one of KeyTypes (also "rsa-2048",
+// "rsa-3072" spellings).
+func GenerateKey(kind string) (crypto.Signer, error) {
+	k, err := generateKey(kind)
+	if err != nil {
+		return nil, err
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("key type %s cannot sign", kind)
+	}
+	return s, nil
+}
