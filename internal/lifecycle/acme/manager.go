@@ -74,6 +74,7 @@ type Manager struct {
 	failures int
 	ari      map[string]time.Time // thumbprint → renewal time chosen from the CA's window
 	last     error
+	next     time.Time // when Run steps next
 }
 
 // New prepares a manager; nothing is contacted until Step.
@@ -381,10 +382,20 @@ func (m *Manager) accountKey() (crypto.Signer, error) {
 	return k, nil
 }
 
+// NextStep is when Run looks again (zero before the first step).
+func (m *Manager) NextStep() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.next
+}
+
 // Run calls Step whenever it is due until ctx ends.
 func (m *Manager) Run(ctx context.Context) {
 	for {
 		next := m.Step(ctx)
+		m.mu.Lock()
+		m.next = next
+		m.mu.Unlock()
 		t := m.o.Clock.NewTimer(next.Sub(m.o.Clock.Now()))
 		select {
 		case <-ctx.Done():

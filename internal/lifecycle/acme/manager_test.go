@@ -27,10 +27,10 @@ func (in *installed) count() int {
 	return len(in.certs)
 }
 
-func newManager(t *testing.T, p *pebbleCA, clock queue.Clock, reuse bool) (*Manager, *installed, *logBuffer) {
+func newManager(t *testing.T, p *testkit.Pebble, clock queue.Clock, reuse bool) (*Manager, *installed, *testkit.LogBuffer) {
 	t.Helper()
 	dir := t.TempDir()
-	logger, logs := newLogger(t)
+	logger, logs := testkit.RecordLogs(t)
 	in := &installed{}
 	file := filepath.Join(dir, "mail.contoso.com.pem")
 	m, err := New(Options{
@@ -68,7 +68,7 @@ func samePublicKey(a, b *certs.Certificate) bool {
 // time (two thirds of a one-hour certificate, or Pebble's ARI window), with
 // the key kept (reuse_key) or replaced.
 func TestObtainAndRenew(t *testing.T) {
-	p := startPebble(t, 3600)
+	p := testkit.StartPebble(t, 3600)
 	for _, reuse := range []bool{true, false} {
 		name := "new key"
 		if reuse {
@@ -122,7 +122,7 @@ func TestObtainAndRenew(t *testing.T) {
 // a warning says so, and attempts are retried with growing backoff until
 // the CA is back.
 func TestRenewalWhileCAUnreachable(t *testing.T) {
-	p := startPebble(t, 3600)
+	p := testkit.StartPebble(t, 3600)
 	clock := queue.NewFakeClock(time.Now())
 	m, in, logs := newManager(t, p, clock, true)
 	ctx := context.Background()
@@ -158,8 +158,8 @@ func TestRenewalWhileCAUnreachable(t *testing.T) {
 // A rate-limit answer is surfaced with the CA's detail and waits at least
 // RateLimitBackoff.
 func TestRateLimitIsSurfaced(t *testing.T) {
-	p := startPebble(t, 3600)
-	p.rateLimited.Store(true)
+	p := testkit.StartPebble(t, 3600)
+	p.RateLimited.Store(true)
 	clock := queue.NewFakeClock(time.Now())
 	m, in, logs := newManager(t, p, clock, false)
 	at := m.Step(context.Background())
@@ -173,7 +173,7 @@ func TestRateLimitIsSurfaced(t *testing.T) {
 	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "rateLimited") {
 		t.Fatalf("not logged as an error:\n%s", logs)
 	}
-	if p.orders.Load() == 0 {
+	if p.Orders.Load() == 0 {
 		t.Fatal("no order reached the CA")
 	}
 }
@@ -181,7 +181,7 @@ func TestRateLimitIsSurfaced(t *testing.T) {
 // A directory whose HTTPS certificate is not trusted is refused with the
 // fix (trust.ca_files).
 func TestDirectoryMustBeTrusted(t *testing.T) {
-	p := startPebble(t, 3600)
+	p := testkit.StartPebble(t, 3600)
 	p.Roots = nil // system roots only: the loopback test CA is not among them
 	m, _, _ := newManager(t, p, queue.NewFakeClock(time.Now()), false)
 	m.Step(context.Background())
@@ -193,7 +193,7 @@ func TestDirectoryMustBeTrusted(t *testing.T) {
 // Run obtains at once and renews when the injected clock reaches the
 // renewal time, without waiting.
 func TestRunRenewsOnTheInjectedClock(t *testing.T) {
-	p := startPebble(t, 3600)
+	p := testkit.StartPebble(t, 3600)
 	clock := queue.NewFakeClock(time.Now())
 	m, in, _ := newManager(t, p, clock, true)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,18 +1,13 @@
-package acme
+package testkit
 
 import (
-	"bytes"
 	"crypto/x509"
 	"encoding/pem"
 	"io"
 	"log"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -22,11 +17,11 @@ import (
 	"github.com/letsencrypt/pebble/v2/wfe"
 )
 
-// pebbleCA is Pebble, Let's Encrypt's ACME test server, run in-process on
+// Pebble is Pebble, Let's Encrypt's ACME test server, run in-process on
 // loopback over HTTPS. Challenges are accepted without validation
 // (PEBBLE_VA_ALWAYS_VALID) and certificates live validity seconds.
-type pebbleCA struct {
-	t         *testing.T
+type Pebble struct {
+	t         testing.TB
 	handler   http.Handler
 	srv       *httptest.Server
 	addr      string
@@ -34,13 +29,15 @@ type pebbleCA struct {
 	// Roots trusts both the HTTPS certificate of the directory and the
 	// chain of the certificates Pebble issues, as trust.ca_files would.
 	Roots       *x509.CertPool
-	RootPEM     []byte // Pebble's issuing root
-	HTTPSPEM    []byte // the directory's HTTPS certificate
-	rateLimited atomic.Bool
-	orders      atomic.Int32
+	RootPEM     []byte       // Pebble's issuing root
+	HTTPSPEM    []byte       // the directory's HTTPS certificate
+	RateLimited atomic.Bool  // answer newOrder with rateLimited
+	Orders      atomic.Int32 // newOrder requests seen
 }
 
-func startPebble(t *testing.T, validity uint64) *pebbleCA {
+// StartPebble runs Pebble with certificates living validity seconds; it
+// stops when the test ends.
+func StartPebble(t testing.TB, validity uint64) *Pebble {
 	t.Setenv("PEBBLE_VA_ALWAYS_VALID", "1")
 	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
 	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
@@ -52,15 +49,15 @@ func startPebble(t *testing.T, validity uint64) *pebbleCA {
 	})
 	v := va.New(logger, 0, 0, false, "", store)
 	front := wfe.New(logger, store, v, authority, nil, false, false, 0, 0)
-	p := &pebbleCA{t: t}
+	p := &Pebble{t: t}
 	inner := front.Handler()
 	// A CA that enforces rate limits answers newOrder with a
 	// urn:ietf:params:acme:error:rateLimited problem; Pebble has no rate
 	// limits, so the test can switch that answer on in front of it.
 	p.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && r.URL.Path == "/order-plz" {
-			p.orders.Add(1)
-			if p.rateLimited.Load() {
+			p.Orders.Add(1)
+			if p.RateLimited.Load() {
 				w.Header().Set("Content-Type", "application/problem+json")
 				w.Header().Set("Replay-Nonce", "bm9uY2U")
 				w.WriteHeader(http.StatusTooManyRequests)
@@ -84,8 +81,14 @@ func startPebble(t *testing.T, validity uint64) *pebbleCA {
 	return p
 }
 
+// TrustPEM is what trust.ca_files needs to use this CA: the directory's
+// HTTPS certificate and the issuing root.
+func (p *Pebble) TrustPEM() []byte {
+	return append(append([]byte{}, p.HTTPSPEM...), p.RootPEM...)
+}
+
 // Stop makes the CA unreachable (connection refused); its state stays.
-func (p *pebbleCA) Stop() {
+func (p *Pebble) Stop() {
 	if p.srv != nil {
 		p.srv.Close()
 		p.srv = nil
@@ -93,7 +96,7 @@ func (p *pebbleCA) Stop() {
 }
 
 // Restart serves the same CA again on the same address.
-func (p *pebbleCA) Restart() {
+func (p *Pebble) Restart() {
 	p.t.Helper()
 	ln, err := net.Listen("tcp", p.addr)
 	if err != nil {
@@ -103,44 +106,4 @@ func (p *pebbleCA) Restart() {
 	p.srv.Listener.Close()
 	p.srv.Listener = ln
 	p.srv.StartTLS()
-}
-
-// logBuffer is a slog handler's destination the test can read.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newLogger(t *testing.T) (*slog.Logger, *logBuffer) {
-	b := &logBuffer{}
-	w := io.MultiWriter(b, testWriter{t})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})), b
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimRight(p, "\n")))
-	return len(p), nil
-}
-
-func writeFile(t *testing.T, dir, name string, data []byte) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
