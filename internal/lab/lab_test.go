@@ -69,16 +69,16 @@ func TestLabReproducesBothFieldReports(t *testing.T) {
 	for _, f := range r.Failed() {
 		t.Errorf("step did not behave as expected: %s", f)
 	}
-	if !r.OK || len(r.Scenarios) != 2 {
+	if !r.OK || len(r.Scenarios) != 3 {
 		var b strings.Builder
 		WriteText(&b, r)
 		t.Fatalf("report OK=%v with %d scenarios:\n%s", r.OK, len(r.Scenarios), b.String())
 	}
-	if started, sc, steps, done := rec.count(); started != 1 || sc != 2 || done != 2 || steps != r.StepCount() {
+	if started, sc, steps, done := rec.count(); started != 1 || sc != 3 || done != 3 || steps != r.StepCount() {
 		t.Errorf("observer saw started=%d scenarios=%d steps=%d done=%d, report has %d steps", started, sc, steps, done, r.StepCount())
 	}
 	pki := l.PKI()
-	s1, s2 := r.Scenarios[0], r.Scenarios[1]
+	s1, s2, s3 := r.Scenarios[0], r.Scenarios[1], r.Scenarios[2]
 
 	checks := []struct {
 		name string
@@ -121,6 +121,14 @@ func TestLabReproducesBothFieldReports(t *testing.T) {
 			return strings.Contains(st.Observed, pki.Contoso.Thumbprint+" → "+pki.Renewed.Thumbprint) &&
 				evidenceHas(st, ","+pki.Renewed.Thumbprint+",Certificate thumbprint")
 		}},
+		{"renewal from a new intermediate refused with the new pin", findStep(s3, "Import the renewal as it is"), func(st *Step) bool {
+			return evidenceHas(st, "tls_certificate_name: '<I>CN=Contoso Lab Issuing CA 2<S>CN=mail.contoso.com'") &&
+				evidenceHas(st, "Set-ReceiveConnector", "-TlsCertificateName '<I>CN=Contoso Lab Issuing CA 2<S>CN=mail.contoso.com'") &&
+				evidenceHas(st, "without the old certificate", "event 12014")
+		}},
+		{"imported with the new pin, mail delivered over it", findStep(s3, "Import it with the new pin"), func(st *Step) bool {
+			return evidenceHas(st, "tls_certificate_name", "Contoso Lab Issuing CA 2") && evidenceHas(st, "SEND", "250 2.6.0") && evidenceHas(st, "mailbox]")
+		}},
 	}
 	for _, c := range checks {
 		if c.st == nil {
@@ -131,8 +139,8 @@ func TestLabReproducesBothFieldReports(t *testing.T) {
 			t.Errorf("%s: evidence missing in step %q:\nobserved: %s\n%s", c.name, c.st.Name, c.st.Observed, strings.Join(c.st.Evidence, "\n"))
 		}
 	}
-	if got := l.Servers(); len(got) != 4 {
-		t.Errorf("%d servers running before Close, want 4: %+v", len(got), got)
+	if got := l.Servers(); len(got) != 6 {
+		t.Errorf("%d servers running before Close, want 6: %+v", len(got), got)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,224 @@
+package lab
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/lifecycle"
+)
+
+// Scenario 3 follows the second report's renewal question one step
+// further: contoso renews mail.contoso.com through a third-party CA
+// (certificate request, signed reply, import) and the CA has meanwhile
+// switched to a new intermediate. The renewal's issuer differs, so
+// Default Frontend's pin <I>CN=Contoso Lab CA<S>CN=mail.contoso.com would
+// select nothing once the old certificate expires or is removed. mailflow
+// refuses the import and prints the new pin; importing with the new pin
+// swaps the certificate live and mail keeps flowing.
+const (
+	scenario3Name   = "Scenario 3: a renewal from a new intermediate CA would break the pin; refused, then imported with the new pin"
+	scenario3Report = `"Exchange 2010 hybrid: does a renewed certificate with more SAN entries still work?" (the second report), at the next renewal`
+	newIntermediate = "CN=Contoso Lab Issuing CA 2"
+)
+
+func (l *Lab) scenario3(ctx context.Context) *Scenario {
+	sc := &Scenario{
+		Name: scenario3Name, FieldReport: scenario3Report,
+		Summary: "the renewal guard refuses a certificate the pin would not select and prints the new pin; imported with it, the certificate is swapped live while mail flows",
+	}
+	r := l.newRun(ctx, sc)
+	pki := l.pki
+	var (
+		w       *world
+		req     *certs.PendingRequest
+		reply   string
+		renewed *certs.Certificate
+		newPin  string
+	)
+	oldPin := pki.Contoso.Name()
+
+	r.step("Start from the fixed state: Default Frontend pins mail.contoso.com and mail flows",
+		fmt.Sprintf("%s presents CN=mail.contoso.com (pinned %q) and a message from the cloud is delivered", defaultFrontend, oldPin),
+		func(s *Step) error {
+			var err error
+			if w, _, err = l.startScenario(s, "scenario 3", "scenario3", false); err != nil {
+				return err
+			}
+			if _, err := w.Onprem.Admin.SetConnector("receive", defaultFrontend, map[string]any{"tls_certificate_name": oldPin}); err != nil {
+				return err
+			}
+			s.evidence(fileLines(w.Onprem.Config, "tls_certificate_name")...)
+			return r.deliverFromCloud(s, w, "scenario 3: before the renewal", pki.Contoso.Thumbprint)
+		})
+
+	r.step("Request the renewal for the third-party CA (mailflow cert request)",
+		"a PKCS#10 request for CN=mail.contoso.com with both SANs; the key stays in the store as a pending request",
+		func(s *Step) error {
+			cfg := w.Onprem.srv.Runtime().Cfg
+			var err error
+			req, err = certs.NewRequest(certs.RequestTemplate{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com", "autodiscover.contoso.com"}, KeyType: "ecdsa-p256"})
+			if err != nil {
+				return err
+			}
+			if err := lifecycle.Pending(cfg).Save(req); err != nil {
+				return err
+			}
+			pending, err := lifecycle.Pending(cfg).List()
+			if err != nil {
+				return err
+			}
+			s.evidence(fmt.Sprintf("mailflow cert request --config %s --subject \"CN=mail.contoso.com\" --san mail.contoso.com --san autodiscover.contoso.com --key ecdsa-p256 --out mail.csr", w.Onprem.Config),
+				fmt.Sprintf("pending request %s, key %s", req.ID, req.KeyFile))
+			s.expect(len(pending) == 1 && pending[0].ID == req.ID, "%d pending requests, want the new one", len(pending))
+			s.observe("pending request %s for %s (%s)", req.ID, req.Subject, strings.Join(req.SANs, ", "))
+			return nil
+		})
+
+	r.step("The CA signs it with its new intermediate and sends the chain",
+		fmt.Sprintf("a certificate for the request's key issued by %s (itself issued by CN=Contoso Lab CA), sent with the intermediate", newIntermediate),
+		func(s *Step) error {
+			var err error
+			reply, err = l.signAsCA(w.Dir, req.CSR)
+			if err != nil {
+				return err
+			}
+			s.evidence("the CA's reply: " + reply)
+			s.observe("the CA returned %s", filepath.Base(reply))
+			return nil
+		})
+
+	r.step("Import the renewal as it is: refused, with the new pin",
+		fmt.Sprintf("the renewal guard refuses it (its issuer is %s, so the pin %q would select nothing: STARTTLS would no longer be offered, event 12014) and prints tls_certificate_name '<I>%s<S>CN=mail.contoso.com'; nothing changes", newIntermediate, oldPin, newIntermediate),
+		func(s *Step) error {
+			rt := w.Onprem.srv.Runtime()
+			before, err := os.ReadFile(w.Onprem.Config)
+			if err != nil {
+				return err
+			}
+			c, _, err := lifecycle.CompleteRequest(rt.Cfg, reply)
+			if err != nil {
+				return err
+			}
+			renewed, newPin = c, c.Name()
+			fs, _ := lifecycle.Guard{Cfg: rt.Cfg, Store: rt.Store, Roots: rt.Roots, Now: time.Now()}.Admit(c)
+			for _, f := range fs {
+				s.evidence(f.String())
+			}
+			s.expect(fs.Refused(), "the guard accepted a certificate the pin does not select")
+			var pinFinding *lifecycle.Finding
+			for i := range fs {
+				if fs[i].Check == lifecycle.CheckPin {
+					pinFinding = &fs[i]
+				}
+			}
+			if s.expect(pinFinding != nil, "no pin finding") {
+				s.expect(strings.Contains(pinFinding.Problem, "tls_certificate_name: '"+newPin+"'"), "the finding does not print the new pin %s", newPin)
+				s.expect(strings.Contains(pinFinding.Fix, "-TlsCertificateName '"+newPin+"'"), "the fix does not give the Set-ReceiveConnector value")
+			}
+			// What the pin would do once the old certificate is gone.
+			after := certs.NewStore(c, pki.Server1)
+			sel := after.Select(certs.Request{CertificateName: oldPin, ConnectorFQDN: onpremFQDN, Connector: defaultFrontend})
+			s.expect(sel.Cert == nil, "without the old certificate the pin still selects %v", sel.Cert)
+			s.evidence("without the old certificate: " + sel.Warning)
+			now, err := os.ReadFile(w.Onprem.Config)
+			s.expect(err == nil && string(now) == string(before), "the refused import changed %s", w.Onprem.Config)
+			p, err := probeCertificate(ctx, tenantSource, w.Onprem.SMTP)
+			if err != nil {
+				return err
+			}
+			s.expect(p.Cert.Thumbprint == pki.Contoso.Thumbprint, "after the refusal %s presents %s", defaultFrontend, p.Cert.Thumbprint)
+			s.observe("refused; new pin %s", newPin)
+			return nil
+		})
+
+	r.step("Import it with the new pin, live (mailflow cert import --repin)",
+		fmt.Sprintf("the certificate is added and %s re-pinned without a restart; new sessions get the renewal, and mail from the cloud is delivered over it", defaultFrontend),
+		func(s *Step) error {
+			cfg := w.Onprem.srv.Runtime().Cfg
+			path, err := lifecycle.WriteIssued(cfg, renewed)
+			if err != nil {
+				return err
+			}
+			if _, err := w.Onprem.Admin.ImportCertificate(path, "", ""); err != nil {
+				return err
+			}
+			list, err := w.Onprem.Admin.SetConnector("receive", defaultFrontend, map[string]any{"tls_certificate_name": newPin})
+			if err != nil {
+				return err
+			}
+			if err := lifecycle.Pending(cfg).Remove(req.ID); err != nil {
+				return err
+			}
+			s.evidence(fmt.Sprintf("mailflow cert import %s --config %s --repin", filepath.Base(reply), w.Onprem.Config))
+			s.evidence(fileLines(w.Onprem.Config, "tls_certificate_name")...)
+			if df := connector(list, "receive", defaultFrontend); s.expect(df != nil && df.Certificate != nil, "%s missing", defaultFrontend) {
+				s.evidence(receiveLine(df))
+			}
+			return r.deliverFromCloud(s, w, "scenario 3: after the renewal", renewed.Thumbprint)
+		})
+	return r.done()
+}
+
+// deliverFromCloud sends a message from the cloud user to on-premises and
+// expects it delivered over the certificate with thumbprint want.
+func (r *run) deliverFromCloud(s *Step, w *world, subject, want string) error {
+	sub, err := submit(r.ctx, clientSource, w.Tenant.SMTP, cloudUser, onpremUser, subject)
+	if err != nil {
+		return err
+	}
+	d, err := r.expectDelivered(s, w.Tenant, w.Onprem, sub, 0)
+	if err != nil || d == nil {
+		return err
+	}
+	s.expect(d.sent.Thumbprint == want, "on-premises presented %s, want %s", d.sent.Thumbprint, want)
+	return nil
+}
+
+// signAsCA plays the third-party CA: it signs the request with a new
+// intermediate (issued by the lab CA) and writes the reply, the
+// certificate followed by the intermediate, as CAs send it.
+func (l *Lab) signAsCA(dir string, csrDER []byte) (string, error) {
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		return "", err
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return "", fmt.Errorf("the request's signature: %w", err)
+	}
+	now := time.Now()
+	inter, err := certs.Generate(certs.Template{Subject: newIntermediate, IsCA: true, Issuer: l.pki.CA, KeyType: "ecdsa-p256",
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(5, 0, 0)})
+	if err != nil {
+		return "", err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if err != nil {
+		return "", err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial.Add(serial, big.NewInt(1)), RawSubject: csr.RawSubject, DNSNames: csr.DNSNames,
+		NotBefore: now.Add(-time.Minute), NotAfter: now.AddDate(1, 0, 0),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, inter.Leaf, csr.PublicKey, inter.PrivateKey)
+	if err != nil {
+		return "", err
+	}
+	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: inter.Chain[0]})...)
+	path := filepath.Join(dir, "mail-contoso-renewal.cer")
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		return "", err
+	}
+	return path, nil
+}
