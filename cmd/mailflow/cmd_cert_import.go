@@ -120,7 +120,7 @@ func importCertificate(w io.Writer, cfgPath, file, keyFile, passFile string, for
 			return err
 		}
 		for _, f := range repins {
-			if err := node.SetConnectorFields(cfgPath, kindOf(cfg, f.Connector), f.Connector, map[string]any{"tls_certificate_name": cand.Name()}, node.Check(now, nil)); err != nil {
+			if err := config.SetConnectorFields(cfgPath, kindOf(cfg, f.Connector), f.Connector, map[string]any{"tls_certificate_name": cand.Name()}, node.Check(now, nil)); err != nil {
 				return fmt.Errorf("certificate added, but re-pinning %s failed: %w", f.Connector, err)
 			}
 		}
