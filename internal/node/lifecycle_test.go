@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailflowhq/mailflow/internal/acmelab"
 	"github.com/mailflowhq/mailflow/internal/node"
 	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/testkit"
@@ -73,12 +74,16 @@ func TestExpiryMonitorWithInjectedClock(t *testing.T) {
 	}
 }
 
-// An ACME certificate from Pebble: obtained at start-up and presented by
+// An ACME certificate from Pebble, validated over a real tls-alpn-01
+// challenge on loopback: obtained at start-up and presented by
 // the connector whose FQDN it holds; renewed live (reuse_key keeps the
 // key) when the injected clock reaches its renewal time, with a session in
 // flight finishing on the old certificate and mail flowing on the new.
 func TestACMECertificateLive(t *testing.T) {
-	p := testkit.StartPebble(t, 3600)
+	// A real tls-alpn-01 validation: the CA resolves mail.contoso.com to
+	// 127.0.0.1 and connects to the challenge listener's port.
+	challengePort := testkit.FreePort(t)
+	p := testkit.StartACME(t, acmelab.Options{Validity: 3600, TLSPort: challengePort})
 	f := newFixture(t)
 	testkit.WriteFile(t, filepath.Join(f.dir, "certs", "pebble.pem"), string(p.TrustPEM()))
 	f.write(t, fmt.Sprintf(`server:
@@ -96,7 +101,7 @@ certificates:
       directory: %s
       email: postmaster@contoso.com
       challenge: tls-alpn-01
-      challenge_listen: 127.0.0.1:0
+      challenge_listen: 127.0.0.1:%d
       reuse_key: true
 admin:
   listen: off
@@ -107,7 +112,7 @@ receive_connectors:
     fqdn: mail.contoso.com
     auth_mechanism: [Tls]
     permission_groups: [AnonymousUsers]
-`, p.Directory, f.port))
+`, p.Directory, challengePort, f.port))
 	// Pebble does not backdate (public CAs do): a clock a minute ahead
 	// keeps the fresh certificate from being "not yet valid".
 	clock := queue.NewFakeClock(time.Now().Add(time.Minute))

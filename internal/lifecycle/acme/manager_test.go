@@ -3,12 +3,14 @@ package acme
 import (
 	"context"
 	"crypto"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mailflowhq/mailflow/internal/acmelab"
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/queue"
@@ -27,7 +29,7 @@ func (in *installed) count() int {
 	return len(in.certs)
 }
 
-func newManager(t *testing.T, p *testkit.Pebble, clock queue.Clock, reuse bool) (*Manager, *installed, *testkit.LogBuffer) {
+func newManager(t *testing.T, p *acmelab.CA, clock queue.Clock, reuse bool) (*Manager, *installed, *testkit.LogBuffer) {
 	t.Helper()
 	dir := t.TempDir()
 	logger, logs := testkit.RecordLogs(t)
@@ -148,7 +150,9 @@ func TestRenewalWhileCAUnreachable(t *testing.T) {
 	if !strings.Contains(logs.String(), "keeping the current certificate "+first.Thumbprint) || !strings.Contains(logs.String(), "level=WARN") {
 		t.Fatalf("no warning:\n%s", logs)
 	}
-	p.Restart()
+	if err := p.Restart(); err != nil {
+		t.Fatal(err)
+	}
 	m.Step(ctx)
 	if in.count() != 2 || m.LastError() != nil {
 		t.Fatalf("after the CA came back: installed %d, error %v", in.count(), m.LastError())
@@ -207,4 +211,36 @@ func TestRunRenewsOnTheInjectedClock(t *testing.T) {
 	}
 	clock.Advance(time.Hour)
 	testkit.Eventually(t, time.Minute, "Run renews after the clock passes the renewal time", func() bool { return in.count() >= 2 })
+}
+
+// A real http-01 validation: the CA resolves the names to 127.0.0.1 and
+// fetches the key authorisations from the challenge listener.
+func TestHTTP01ValidatedForReal(t *testing.T) {
+	port := testkit.FreePort(t)
+	p := testkit.StartACME(t, acmelab.Options{Validity: 3600, HTTPPort: port})
+	m, in, _ := newManager(t, p, queue.NewFakeClock(time.Now()), false)
+	m.o.ACME.Challenge = config.ChallengeHTTP
+	m2, err := New(Options{Entry: m.o.Entry, ACME: config.ACME{Domains: m.o.ACME.Domains, Directory: p.Directory, Challenge: config.ChallengeHTTP,
+		ChallengeListen: fmt.Sprintf("127.0.0.1:%d", port), KeyType: "ecdsa-p256"},
+		File: m.o.File, StateDir: m.o.StateDir, Roots: p.Roots, Clock: m.o.Clock, Logger: m.o.Logger, Install: m.o.Install})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2.Step(context.Background())
+	if in.count() != 1 || m2.LastError() != nil {
+		t.Fatalf("http-01: installed %d, error %v", in.count(), m2.LastError())
+	}
+}
+
+// A challenge the CA cannot validate (nothing answers on its port) fails
+// with the CA's reason, and the attempt is retried later.
+func TestChallengeFailureIsReported(t *testing.T) {
+	port := testkit.FreePort(t)
+	p := testkit.StartACME(t, acmelab.Options{Validity: 3600, TLSPort: port})
+	clock := queue.NewFakeClock(time.Now())
+	m, in, _ := newManager(t, p, clock, false) // its listener is 127.0.0.1:0, not the CA's port
+	at := m.Step(context.Background())
+	if in.count() != 0 || m.LastError() == nil || at.Sub(clock.Now()) != time.Minute {
+		t.Fatalf("unanswerable challenge: installed %d, error %v, retry in %s", in.count(), m.LastError(), at.Sub(clock.Now()))
+	}
 }

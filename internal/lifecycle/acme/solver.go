@@ -16,46 +16,71 @@ import (
 	protocol "github.com/mholt/acmez/v3/acme"
 )
 
-// listenSolver answers tls-alpn-01 or http-01 on a listener opened for the
-// challenge and closed after it.
+// listenSolver answers tls-alpn-01 or http-01 on one listener opened for
+// the challenges of an order (one per domain, told apart by SNI or by URL
+// path) and closed when the last one is cleaned up.
 type listenSolver struct {
 	addr string
 	alpn bool
 
-	mu  sync.Mutex
-	ln  net.Listener
-	srv *http.Server
+	mu    sync.Mutex
+	ln    net.Listener
+	srv   *http.Server
+	chals map[string]protocol.Challenge // by identifier (tls-alpn-01) or token path (http-01)
+}
+
+func (s *listenSolver) key(chal protocol.Challenge) string {
+	if s.alpn {
+		return strings.ToLower(chal.Identifier.Value)
+	}
+	return chal.HTTP01ResourcePath()
+}
+
+func (s *listenSolver) lookup(k string) (protocol.Challenge, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.chals[k]
+	return c, ok
 }
 
 func (s *listenSolver) Present(_ context.Context, chal protocol.Challenge) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.chals == nil {
+		s.chals = map[string]protocol.Challenge{}
+	}
+	s.chals[s.key(chal)] = chal
 	if s.ln != nil {
-		s.ln.Close()
+		return nil
 	}
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
+		delete(s.chals, s.key(chal))
 		return fmt.Errorf("open %s for the %s challenge: %w — set acme.challenge_listen to an address the CA reaches (port 443 for tls-alpn-01, 80 for http-01, or a port forwarded there)", s.addr, chal.Type, err)
 	}
 	if s.alpn {
-		cert, err := acmez.TLSALPN01ChallengeCert(chal)
-		if err != nil {
-			ln.Close()
-			return err
-		}
 		ln = tls.NewListener(ln, &tls.Config{
-			NextProtos:   []string{acmez.ACMETLS1Protocol},
-			Certificates: []tls.Certificate{*cert},
-			MinVersion:   tls.VersionTLS12,
+			NextProtos: []string{acmez.ACMETLS1Protocol},
+			MinVersion: tls.VersionTLS12,
+			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+				c, ok := s.lookup(strings.ToLower(hello.ServerName))
+				if !ok {
+					return nil, fmt.Errorf("no tls-alpn-01 challenge for %q", hello.ServerName)
+				}
+				return acmez.TLSALPN01ChallengeCert(c)
+			},
 		})
 		go serveALPN(ln)
 	} else {
-		mux := http.NewServeMux()
-		mux.HandleFunc(chal.HTTP01ResourcePath(), func(w http.ResponseWriter, _ *http.Request) {
+		s.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, ok := s.lookup(r.URL.Path)
+			if !ok {
+				http.NotFound(w, r)
+				return
+			}
 			w.Header().Set("Content-Type", "text/plain")
-			w.Write([]byte(chal.KeyAuthorization))
-		})
-		s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+			w.Write([]byte(c.KeyAuthorization))
+		})}
 		go s.srv.Serve(ln)
 	}
 	s.ln = ln
@@ -80,9 +105,13 @@ func serveALPN(ln net.Listener) {
 	}
 }
 
-func (s *listenSolver) CleanUp(context.Context, protocol.Challenge) error {
+func (s *listenSolver) CleanUp(_ context.Context, chal protocol.Challenge) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.chals, s.key(chal))
+	if len(s.chals) > 0 {
+		return nil
+	}
 	if s.srv != nil {
 		s.srv.Close()
 		s.srv = nil
