@@ -90,7 +90,7 @@ func Start(o Options) (*CA, error) {
 	logger := log.New(logw, "pebble ", log.LstdFlags)
 	store := db.NewMemoryStore()
 	authority := ca.New(logger, store, "", "ecdsa", 0, 1, map[string]ca.Profile{
-		"default": {Description: "mailflow lab certificates", ValidityPeriod: o.Validity},
+		"default": {Description: "mailflow lab certificates", ValidityPeriod: o.Validity, PromoteCommonName: true},
 	})
 	validator := va.New(logger, o.HTTPPort, o.TLSPort, false, resolver, store)
 	front := wfe.New(logger, store, validator, authority, nil, false, false, 0, 0)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/mailflowhq/mailflow/internal/acmelab"
 	"github.com/mailflowhq/mailflow/internal/admin"
 	"github.com/mailflowhq/mailflow/internal/tracking"
 )
@@ -55,6 +56,7 @@ type Lab struct {
 	obs     Observer
 	wait    time.Duration
 	worlds  []*world
+	acme    []*acmelab.CA
 }
 
 // Run builds the lab PKI in the lab directory and plays every scenario.
@@ -178,6 +180,10 @@ func (l *Lab) Close() error {
 		err = errors.Join(err, w.close(context.Background()))
 	}
 	l.worlds = nil
+	for _, ca := range l.acme {
+		ca.Close()
+	}
+	l.acme = nil
 	if l.logFile != nil {
 		err = errors.Join(err, l.logFile.Close())
 		l.logFile = nil

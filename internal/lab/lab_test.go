@@ -126,6 +126,10 @@ func TestLabReproducesBothFieldReports(t *testing.T) {
 				evidenceHas(st, "Set-ReceiveConnector", "-TlsCertificateName '<I>CN=Contoso Lab Issuing CA 2<S>CN=mail.contoso.com'") &&
 				evidenceHas(st, "without the old certificate", "event 12014")
 		}},
+		{"ACME certificate renewed live under the same pin", findStep(s3, "An ACME certificate"), func(st *Step) bool {
+			return strings.Contains(st.Observed, "renewed to") && evidenceHas(st, "issued by CN=Pebble Intermediate CA") &&
+				evidenceHas(st, ",CN=Pebble Intermediate CA") && evidenceHas(st, "SEND", "250 2.6.0")
+		}},
 		{"imported with the new pin, mail delivered over it", findStep(s3, "Import it with the new pin"), func(st *Step) bool {
 			return evidenceHas(st, "tls_certificate_name", "Contoso Lab Issuing CA 2") && evidenceHas(st, "SEND", "250 2.6.0") && evidenceHas(st, "mailbox]")
 		}},

@@ -12,8 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailflowhq/mailflow/internal/acmelab"
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/lifecycle"
+	"github.com/mailflowhq/mailflow/internal/lifecycle/acme"
 )
 
 // Scenario 3 follows the second report's renewal question one step
@@ -25,7 +27,7 @@ import (
 // refuses the import and prints the new pin; importing with the new pin
 // swaps the certificate live and mail keeps flowing.
 const (
-	scenario3Name   = "Scenario 3: a renewal from a new intermediate CA would break the pin; refused, then imported with the new pin"
+	scenario3Name   = "Scenario 3: a renewal from a new intermediate CA would break the pin; refused, then imported with the new pin; an ACME certificate renewing live"
 	scenario3Report = `"Exchange 2010 hybrid: does a renewed certificate with more SAN entries still work?" (the second report), at the next renewal`
 	newIntermediate = "CN=Contoso Lab Issuing CA 2"
 )
@@ -49,8 +51,11 @@ func (l *Lab) scenario3(ctx context.Context) *Scenario {
 	r.step("Start from the fixed state: Default Frontend pins mail.contoso.com and mail flows",
 		fmt.Sprintf("%s presents CN=mail.contoso.com (pinned %q) and a message from the cloud is delivered", defaultFrontend, oldPin),
 		func(s *Step) error {
-			var err error
-			if w, _, err = l.startScenario(s, "scenario 3", "scenario3", false); err != nil {
+			tweak, err := l.startACME(s, "scenario3")
+			if err != nil {
+				return err
+			}
+			if w, _, err = l.startScenario(s, "scenario 3", "scenario3", false, tweak); err != nil {
 				return err
 			}
 			if _, err := w.Onprem.Admin.SetConnector("receive", defaultFrontend, map[string]any{"tls_certificate_name": oldPin}); err != nil {
@@ -165,7 +170,92 @@ func (l *Lab) scenario3(ctx context.Context) *Scenario {
 			}
 			return r.deliverFromCloud(s, w, "scenario 3: after the renewal", renewed.Thumbprint)
 		})
+
+	r.step("An ACME certificate from the lab's ACME CA renews live",
+		fmt.Sprintf("the acme: certificate for %s obtained at start-up (a real tls-alpn-01 validation on loopback) is pinned on %s; a renewal keeps issuer and subject, so the pin picks it up: new sessions get it and mail is delivered over it", hybridFQDN, defaultFrontend),
+		func(s *Step) error {
+			ms := w.Onprem.srv.ACMEManagers()
+			if len(ms) != 1 {
+				return fmt.Errorf("%d ACME certificates configured, want 1", len(ms))
+			}
+			m := ms[0]
+			first, err := r.waitACME(m)
+			if err != nil {
+				return err
+			}
+			s.evidence("obtained at start-up: " + describe(first) + ", issued by " + first.Issuer)
+			pin := first.Name()
+			if _, err := w.Onprem.Admin.SetConnector("receive", defaultFrontend, map[string]any{"tls_certificate_name": pin}); err != nil {
+				return err
+			}
+			s.evidence(fileLines(w.Onprem.Config, "tls_certificate_name")...)
+			if err := r.deliverFromCloud(s, w, "scenario 3: over the ACME certificate", first.Thumbprint); err != nil {
+				return err
+			}
+			if err := m.RenewNow(r.ctx); err != nil {
+				return fmt.Errorf("ACME renewal: %w", err)
+			}
+			second := m.Current()
+			s.expect(second != nil && second.Thumbprint != first.Thumbprint, "the renewal did not change the certificate")
+			s.expect(second != nil && second.Name() == pin, "the renewal's issuer and subject %s differ from the pin %s", second.Name(), pin)
+			s.evidence("renewed: " + describe(second) + ", issued by " + second.Issuer)
+			p, err := probeCertificate(r.ctx, tenantSource, w.Onprem.SMTP)
+			if err != nil {
+				return err
+			}
+			s.expect(p.Cert.Thumbprint == second.Thumbprint, "after the renewal a new session gets %s, want %s", p.Cert.Thumbprint, second.Thumbprint)
+			if err := r.deliverFromCloud(s, w, "scenario 3: after the ACME renewal", second.Thumbprint); err != nil {
+				return err
+			}
+			s.observe("ACME certificate %s renewed to %s live; the pin %s selects the renewal", first.Thumbprint, second.Thumbprint, pin)
+			return nil
+		})
 	return r.done()
+}
+
+// startACME starts the lab's ACME CA for a scenario (its validations reach
+// the on-premises challenge listener on loopback) and returns the
+// configuration change that trusts it and adds an acme: certificate.
+func (l *Lab) startACME(s *Step, sub string) (func(*configData), error) {
+	dir := filepath.Join(l.dir, sub)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	p, err := freePorts(1)
+	if err != nil {
+		return nil, err
+	}
+	ca, err := acmelab.Start(acmelab.Options{Validity: 3600, TLSPort: p[0]})
+	if err != nil {
+		return nil, fmt.Errorf("start the lab ACME CA: %w", err)
+	}
+	l.acme = append(l.acme, ca)
+	trust := filepath.Join(dir, "lab-acme-ca.pem")
+	if err := os.WriteFile(trust, ca.TrustPEM(), 0o644); err != nil {
+		return nil, err
+	}
+	s.evidence(fmt.Sprintf("[lab ACME CA] directory %s, validates tls-alpn-01 on 127.0.0.1:%d, trusted through %s", ca.Directory, p[0], trust))
+	return func(d *configData) {
+		d.ExtraCAFile, d.ACMEDirectory, d.ACMEListen = trust, ca.Directory, fmt.Sprintf("127.0.0.1:%d", p[0])
+	}, nil
+}
+
+// waitACME waits until the ACME manager holds a certificate.
+func (r *run) waitACME(m *acme.Manager) (*certs.Certificate, error) {
+	ctx, cancel := context.WithTimeout(r.ctx, r.lab.wait)
+	defer cancel()
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		if c := m.Current(); c != nil {
+			return c, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("no ACME certificate within %s (last error: %v)", r.lab.wait, m.LastError())
+		case <-tick.C:
+		}
+	}
 }
 
 // deliverFromCloud sends a message from the cloud user to on-premises and

@@ -47,8 +47,28 @@ type Guard struct {
 // must allow a TLS server, and c must be valid now. It returns the
 // findings (errors refuse the swap) and the connectors concerned.
 func (g Guard) Admit(c *certs.Certificate) (Findings, []Use) {
+	return g.admit(c, g.usesFor(c))
+}
+
+// AdmitReplacing is Admit for a certificate that replaces old (the
+// previous content of the same certificate entry, as an ACME renewal
+// does), or that is new when old is nil: the connectors concerned are the
+// ones presenting old and the ones that would present c, not every
+// connector whose certificate shares a name with c.
+func (g Guard) AdmitReplacing(c, old *certs.Certificate) (Findings, []Use) {
+	after := certs.NewStore(append(g.without(old), c)...)
+	var uses []Use
+	for _, u := range Uses(g.Cfg) {
+		cur, next := g.current(u), selectIn(after, g.request(u), u.Send)
+		if (old != nil && cur == old) || next == c {
+			uses = append(uses, u)
+		}
+	}
+	return g.admit(c, uses)
+}
+
+func (g Guard) admit(c *certs.Certificate, uses []Use) (Findings, []Use) {
 	var fs Findings
-	uses := g.usesFor(c)
 	fs = append(fs, g.certChecks(c, "")...)
 	for _, u := range uses {
 		fs = append(fs, g.useChecks(c, g.current(u), u)...)
@@ -57,6 +77,23 @@ func (g Guard) Admit(c *certs.Certificate) (Findings, []Use) {
 		}
 	}
 	return fs, uses
+}
+
+func (g Guard) without(old *certs.Certificate) []*certs.Certificate {
+	var out []*certs.Certificate
+	for _, c := range g.Store.All() {
+		if c != old {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func selectIn(s *certs.Store, r certs.Request, send bool) *certs.Certificate {
+	if send {
+		return s.SelectClient(r).Cert
+	}
+	return s.Select(r).Cert
 }
 
 // usesFor finds the connectors c is meant for: those that would present c

@@ -69,6 +69,7 @@ type Manager struct {
 	o      Options
 	client *acmez.Client
 
+	op       sync.Mutex // one obtain at a time (Run and RenewNow)
 	mu       sync.Mutex
 	account  *protocol.Account
 	failures int
@@ -192,6 +193,8 @@ func (m *Manager) RenewalTime(ctx context.Context, c *certs.Certificate) time.Ti
 // keep the current certificate, are logged (a warning while it is still
 // valid, an error otherwise) and are retried with backoff.
 func (m *Manager) Step(ctx context.Context) time.Time {
+	m.op.Lock()
+	defer m.op.Unlock()
 	cur := m.Current()
 	now := m.o.Clock.Now()
 	if cur != nil {
@@ -199,6 +202,22 @@ func (m *Manager) Step(ctx context.Context) time.Time {
 			return at
 		}
 	}
+	return m.attempt(ctx, cur, now)
+}
+
+// RenewNow renews at once, whatever the renewal time (an administrator's
+// "renew now"); the result is logged and recorded like a scheduled
+// renewal, and a failure keeps the current certificate.
+func (m *Manager) RenewNow(ctx context.Context) error {
+	m.op.Lock()
+	defer m.op.Unlock()
+	m.attempt(ctx, m.Current(), m.o.Clock.Now())
+	return m.LastError()
+}
+
+// attempt obtains a certificate and installs it; it returns when to look
+// again.
+func (m *Manager) attempt(ctx context.Context, cur *certs.Certificate, now time.Time) time.Time {
 	c, err := m.obtain(ctx, cur)
 	step := StepFailed
 	if err == nil {

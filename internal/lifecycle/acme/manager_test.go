@@ -116,6 +116,10 @@ func TestObtainAndRenew(t *testing.T) {
 			if got := strings.Join(in.steps, ","); got != "obtained,renewed" {
 				t.Fatalf("recorded steps %s", got)
 			}
+			// "Renew now" does not wait for the renewal time.
+			if err := m.RenewNow(ctx); err != nil || in.count() != 3 || m.Current().Thumbprint == second.Thumbprint {
+				t.Fatalf("RenewNow: %v, %d installed", err, in.count())
+			}
 		})
 	}
 }
