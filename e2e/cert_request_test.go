@@ -152,3 +152,49 @@ func TestCertificateRequestImportLive(t *testing.T) {
 func pemCert(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// A certificate with its key but without its intermediate CA: refused with
+// the fix, the configuration untouched; with --force it is added and the
+// problems are logged as warnings.
+func TestCertImportForce(t *testing.T) {
+	dir := t.TempDir()
+	pki, err := lab.NewPKI(dir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "onprem.yaml")
+	fe := strings.Replace(testkit.DefaultFrontend(testkit.FreePort(t), pki.Contoso.Name()), "fqdn: server1.contoso.local", "fqdn: mail.contoso.com", 1)
+	testkit.WriteFile(t, cfg, testkit.LabOnPrem+"admin:\n  listen: off\n"+fe)
+	inter, err := certs.Generate(certs.Template{Subject: "CN=Contoso Lab Issuing CA 2", IsCA: true, Issuer: pki.CA, KeyType: "ecdsa-p256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := certs.Generate(certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com", "autodiscover.contoso.com"}, Issuer: inter, KeyType: "ecdsa-p256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf.Chain = leaf.Chain[:1] // the intermediate is missing
+	file := filepath.Join(dir, "leaf-only.pem")
+	if err := certs.WritePEM(file, leaf); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := os.ReadFile(cfg)
+	code, out, errOut := mailflow(t, "cert", "import", file, "--config", cfg)
+	if code != 1 || !strings.Contains(out, "not complete to a trusted root") || !strings.Contains(out, "CN=Contoso Lab Issuing CA 2") ||
+		!strings.Contains(out, "intermediate CA certificate") || !strings.Contains(out, "Nothing was changed") {
+		t.Fatalf("import without the intermediate: exit %d\n%s%s", code, out, errOut)
+	}
+	if now, _ := os.ReadFile(cfg); !bytes.Equal(now, good) {
+		t.Fatal("the refused import changed the configuration")
+	}
+	code, out, errOut = mailflow(t, "cert", "import", file, "--config", cfg, "--force")
+	if code != 0 || !strings.Contains(out, "added "+file) {
+		t.Fatalf("import --force: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "WARN certificate imported despite a problem (--force)") || !strings.Contains(errOut, "check=chain") {
+		t.Fatalf("--force did not log the warnings:\n%s", errOut)
+	}
+	if now, _ := os.ReadFile(cfg); !strings.Contains(string(now), file) {
+		t.Fatal("--force did not add the certificate")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -246,5 +247,33 @@ func TestChallengeFailureIsReported(t *testing.T) {
 	at := m.Step(context.Background())
 	if in.count() != 0 || m.LastError() == nil || at.Sub(clock.Now()) != time.Minute {
 		t.Fatalf("unanswerable challenge: installed %d, error %v, retry in %s", in.count(), m.LastError(), at.Sub(clock.Now()))
+	}
+}
+
+// dns-01 goes through the administrator's hook: "HOOK present NAME VALUE"
+// before the validation and "HOOK cleanup NAME VALUE" after it.
+func TestDNS01RunsTheHook(t *testing.T) {
+	p := testkit.StartPebble(t, 3600)
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	hook := filepath.Join(dir, "hook.sh")
+	testkit.WriteFile(t, hook, "#!/bin/sh\necho \"$@\" >> "+calls+"\n")
+	if err := os.Chmod(hook, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m, in, _ := newManager(t, p, queue.NewFakeClock(time.Now()), false)
+	m2, err := New(Options{Entry: m.o.Entry, ACME: config.ACME{Domains: []string{"mail.contoso.com"}, Directory: p.Directory, Challenge: config.ChallengeDNS,
+		DNSHook: hook, KeyType: "ecdsa-p256"},
+		File: m.o.File, StateDir: m.o.StateDir, Roots: p.Roots, Clock: m.o.Clock, Logger: m.o.Logger, Install: m.o.Install})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2.Step(context.Background())
+	if in.count() != 1 {
+		t.Fatalf("dns-01: %v", m2.LastError())
+	}
+	got := string(testkit.ReadFile(t, calls))
+	if !strings.Contains(got, "present _acme-challenge.mail.contoso.com ") || !strings.Contains(got, "cleanup _acme-challenge.mail.contoso.com ") {
+		t.Fatalf("hook calls:\n%s", got)
 	}
 }
