@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -34,7 +35,10 @@ Exit status: 0 pass, 1 a problem was found, 2 could not check (configuration doe
 			g := lifecycle.Guard{Cfg: rt.Cfg, Store: rt.Store, Roots: rt.Roots, Now: now}
 			r := g.Check(time.Duration(rt.Cfg.ExpiryWarning()))
 			if asJSON {
-				if err := printJSON(cmd.OutOrStdout(), r); err != nil {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				enc.SetEscapeHTML(false) // keep <I>…<S>… readable
+				if err := enc.Encode(r); err != nil {
 					return err
 				}
 				return exitCode(r.ExitCode())

@@ -49,7 +49,7 @@ func (g Guard) Check(warnWithin time.Duration) Report {
 		} else {
 			sel = g.Store.Select(req)
 		}
-		cr := ConnectorReport{Connector: u.Connector, Send: u.Send, FQDN: u.FQDN, Pin: u.Pin}
+		cr := ConnectorReport{Connector: u.Connector, Send: u.Send, FQDN: u.FQDN, Pin: u.Pin, Findings: Findings{}}
 		if sel.Cert == nil {
 			cr.Findings = append(cr.Findings, Finding{Severity: SevError, Check: CheckPresent, Connector: u.Connector,
 				Problem: sel.Warning, Fix: "add a certificate holding " + sel.Sought + " (mailflow cert request, or an acme: entry) or fix tls_certificate_name (mailflow cert list shows the values)"})
