@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mailflowhq/mailflow/internal/lifecycle"
 	"github.com/mailflowhq/mailflow/internal/node"
 )
 
@@ -32,7 +31,7 @@ Exit status: 0 pass, 1 a problem was found, 2 could not check (configuration doe
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			g := lifecycle.Guard{Cfg: rt.Cfg, Store: rt.Store, Roots: rt.Roots, Now: now}
+			g := rt.Guard(now)
 			r := g.Check(time.Duration(rt.Cfg.ExpiryWarning()))
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())

@@ -74,7 +74,7 @@ func importCertificate(w io.Writer, cfgPath, file, keyFile, passFile string, for
 		return err
 	}
 
-	g := lifecycle.Guard{Cfg: cfg, Store: rt.Store, Roots: rt.Roots, Now: now}
+	g := rt.Guard(now)
 	findings, _ := g.Admit(cand)
 	var repins []lifecycle.Finding
 	var rest lifecycle.Findings
@@ -146,7 +146,7 @@ func importCertificate(w io.Writer, cfgPath, file, keyFile, passFile string, for
 	if err != nil {
 		return err
 	}
-	using := lifecycle.Guard{Cfg: after.Cfg, Store: after.Store, Now: now}.Presenting(cand.Thumbprint)
+	using := after.Guard(now).Presenting(cand.Thumbprint)
 	if len(using) == 0 {
 		fmt.Fprintf(w, "No connector presents it yet: pin it with tls_certificate_name: '%s' or set a connector's fqdn to a name it holds (%s)\n",
 			strings.ReplaceAll(cand.Name(), "'", "''"), strings.Join(cand.SANs, ", "))

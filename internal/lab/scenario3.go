@@ -114,7 +114,7 @@ func (l *Lab) scenario3(ctx context.Context) *Scenario {
 				return err
 			}
 			renewed, newPin = c, c.Name()
-			fs, _ := lifecycle.Guard{Cfg: rt.Cfg, Store: rt.Store, Roots: rt.Roots, Now: time.Now()}.Admit(c)
+			fs, _ := rt.Guard(time.Now()).Admit(c)
 			for _, f := range fs {
 				s.evidence(f.String())
 			}

@@ -19,7 +19,8 @@ import (
 // other capabilities: the DANE work adds one that compares the
 // certificate (or its key, for "3 1 1") with the TLSA records published for
 // the connector's name, so a renewal that would invalidate them is refused
-// like any other finding.
+// like any other finding. node.Runtime.Guard is where checkers are added,
+// so that cert import, cert check and ACME renewals all run them.
 type Checker func(c *certs.Certificate, use Use) Findings
 
 // Use is one connector that presents (or would present) a certificate.

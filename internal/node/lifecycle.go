@@ -72,7 +72,7 @@ func (s *Node) ACMEManagers() []*acme.Manager { return s.acme }
 // expired, and records them in the tracking log.
 func (s *Node) CheckExpiry() lifecycle.Findings {
 	rt := s.Runtime()
-	g := lifecycle.Guard{Cfg: rt.Cfg, Store: rt.Store, Roots: rt.Roots, Now: s.now()}
+	g := rt.Guard(s.now())
 	fs := g.Expiry(time.Duration(rt.Cfg.ExpiryWarning()))
 	for _, f := range fs {
 		event := 12017
@@ -111,7 +111,7 @@ func (s *Node) InstallCertificate(file string, c *certs.Certificate) error {
 	s.reload.Lock()
 	defer s.reload.Unlock()
 	rt := s.Runtime()
-	g := lifecycle.Guard{Cfg: rt.Cfg, Store: rt.Store, Roots: rt.Roots, Now: s.now()}
+	g := rt.Guard(s.now())
 	var prev *certs.Certificate
 	for _, o := range rt.Store.All() {
 		if sameFile(o.Source, file) {
@@ -184,3 +184,12 @@ func (s *Node) trackCertificate(step, where string, c *certs.Certificate, detail
 // EventAgentInfo is the tracking event id of certificate lifecycle
 // records.
 const EventAgentInfo = "AGENTINFO"
+
+// Guard is the renewal guard for this runtime: its configuration,
+// certificates and trust, at now. Every caller (cert import, cert check,
+// ACME installs, the expiry monitor, the lab) builds it here, so a check
+// added to Extra — the DANE TLSA comparison is meant to be added here,
+// built from rt.Cfg — applies everywhere at once.
+func (rt *Runtime) Guard(now time.Time) lifecycle.Guard {
+	return lifecycle.Guard{Cfg: rt.Cfg, Store: rt.Store, Roots: rt.Roots, Now: now}
+}
