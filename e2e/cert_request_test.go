@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
-	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
@@ -38,7 +38,7 @@ func openssl(t *testing.T, dir string, args ...string) string {
 func TestCertificateRequestImportLive(t *testing.T) {
 	need(t, "openssl")
 	dir := t.TempDir()
-	pki, err := lab.NewPKI(dir, time.Now())
+	pki, err := labpki.New(dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func pemCert(der []byte) []byte {
 // problems are logged as warnings.
 func TestCertImportForce(t *testing.T) {
 	dir := t.TempDir()
-	pki, err := lab.NewPKI(dir, time.Now())
+	pki, err := labpki.New(dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"context"
 	"crypto"
 	"fmt"
 	"os"
@@ -15,22 +14,6 @@ import (
 	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 )
-
-func startWith(t *testing.T, cfg string, opts node.Options) *node.Node {
-	t.Helper()
-	srv, err := node.Start(cfg, opts)
-	if err != nil {
-		t.Fatalf("start %s: %v", cfg, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return srv
-}
 
 // trackingText is the message tracking log written so far.
 func trackingText(t *testing.T, srv *node.Node) string {

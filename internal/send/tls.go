@@ -136,8 +136,10 @@ func (s *Sender) startTLS(cn *Connection, c Connector, domain string, opts Conne
 	return true, StageTLS, nil
 }
 
-// clientCertificate picks the certificate to present (reference §4). A
-// pinned TlsCertificateName that cannot be found stops the delivery.
+// clientCertificate picks the client certificate to present (the
+// connector's TlsCertificateName, else the best match for its FQDN; see
+// certs.SelectClient). A pinned TlsCertificateName that cannot be found
+// stops the delivery.
 func (s *Sender) clientCertificate(c Connector, now time.Time, log *protolog.Session) (*certs.Certificate, *failure) {
 	if s.Store == nil {
 		if c.CertificateName != "" {

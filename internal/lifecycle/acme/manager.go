@@ -73,7 +73,7 @@ type Manager struct {
 	mu       sync.Mutex
 	account  *protocol.Account
 	failures int
-	ari      map[string]time.Time // thumbprint → renewal time chosen from the CA's window
+	ari      map[string]time.Time // thumbprint → renewal time chosen (CA's window, at least Backoff[0] after issuance)
 	last     error
 	next     time.Time // when Run steps next
 }
@@ -241,6 +241,9 @@ func (m *Manager) attempt(ctx context.Context, cur *certs.Certificate, now time.
 	next := m.RenewalTime(ctx, c)
 	if floor := now.Add(m.o.Backoff[0]); next.Before(floor) {
 		next = floor // a CA window already open must not make a renewal loop
+		m.mu.Lock()
+		m.ari[c.Thumbprint] = next
+		m.mu.Unlock()
 	}
 	m.o.Logger.Info("ACME certificate "+step+" and applied live", "entry", m.o.Entry, "domains", strings.Join(m.o.ACME.Domains, ","),
 		"thumbprint", c.Thumbprint, "issuer", c.Issuer, "not_after", c.Leaf.NotAfter.UTC().Format(time.RFC3339),
