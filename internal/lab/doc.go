@@ -2,10 +2,12 @@
 // published articles (scenario 1: Exchange Online deferring mail with 450
 // 4.7.320 SubjectMismatch because an on-premises receive connector with no
 // pinned certificate presents its self-signed CN=SERVER1; scenario 2: an
-// Exchange 2010 hybrid connector's certificate and SAN questions) and their
-// fixes, plus scenario 3: a certificate renewal from a new intermediate CA
-// that would break scenario 2's pin, and an ACME certificate renewing live —
-// reproduced end to end on loopback — a lab PKI, a "tenant" and an
+// Exchange 2010 hybrid connector's certificate and SAN questions) and the
+// device relay administrators are asked to build (scenario 3: SMTP AUTH on
+// Client Frontend, relay through the tenant attributed by certificate, 550
+// 5.7.64 with the wrong one), and a certificate renewal from a new
+// intermediate CA that would break a pin plus an ACME certificate renewing
+// live (scenario 4), with their fixes, reproduced end to end on loopback — a lab PKI, a "tenant" and an
 // "on-premises" mailflow, the failing delivery, the evidence in the logs,
 // the diagnosis and the live fix — built only from mailflow's public
 // pieces (config, node, admin API, diag), nothing private.

@@ -2,313 +2,173 @@ package lab
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/mailflowhq/mailflow/internal/acmelab"
-	"github.com/mailflowhq/mailflow/internal/certs"
-	"github.com/mailflowhq/mailflow/internal/lifecycle"
-	"github.com/mailflowhq/mailflow/internal/lifecycle/acme"
+	"github.com/mailflowhq/mailflow/internal/diag/explain"
+	"github.com/mailflowhq/mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/users"
 )
 
-// Scenario 3 follows the second report's renewal question one step
-// further: contoso renews mail.contoso.com through a third-party CA
-// (certificate request, signed reply, import) and the CA has meanwhile
-// switched to a new intermediate. The renewal's issuer differs, so
-// Default Frontend's pin <I>CN=Contoso Lab CA<S>CN=mail.contoso.com would
-// select nothing once the old certificate expires or is removed. mailflow
-// refuses the import and prints the new pin; importing with the new pin
-// swaps the certificate live and mail keeps flowing.
+// Scenario 3 is the relay admins are being pushed to build as the cloud
+// retires basic authentication for direct submission: a device
+// authenticates on the on-premises Client Frontend, and on-premises relays
+// its mail through the tenant, which recognises the on-premises server by
+// its client certificate (an inbound connector of type OnPremises with
+// TlsSenderCertificateName). With the wrong certificate the tenant answers
+// Exchange Online's 550 5.7.64 TenantAttribution.
 const (
-	scenario3Name   = "Scenario 3: a renewal from a new intermediate CA would break the pin; refused, then imported with the new pin; an ACME certificate renewing live"
-	scenario3Report = `"Exchange 2010 hybrid: does a renewed certificate with more SAN entries still work?" (the second report), at the next renewal`
-	newIntermediate = "CN=Contoso Lab Issuing CA 2"
+	scenario3Name   = "Scenario 3: device submission on Client Frontend, relayed through the tenant by certificate"
+	scenario3Report = `"Client submission and device relay: authenticated SMTP and a certificate-based connector to the tenant"`
+
+	deviceUser     = "scanner01"
+	devicePassword = "Lab-Scanner-Pw-4821"
+	deviceAddress  = "scanner01@" + onpremDomain
+	outsideRcpt    = "someone@fabrikam.example"
 )
 
 func (l *Lab) scenario3(ctx context.Context) *Scenario {
 	sc := &Scenario{
 		Name: scenario3Name, FieldReport: scenario3Report,
-		Summary: "the renewal guard refuses a certificate the pin would not select and prints the new pin; imported with it, the certificate is swapped live while mail flows",
+		Summary: "a scanner authenticates after STARTTLS on Client Frontend; on-premises relays to an outside recipient through the tenant, which attributes it by contoso's certificate; with the wrong certificate the tenant refuses with 550 5.7.64 and explain says why",
 	}
 	r := l.newRun(ctx, sc)
 	pki := l.pki
 	var (
-		w       *world
-		req     *certs.PendingRequest
-		reply   string
-		renewed *certs.Certificate
-		newPin  string
+		w   *world
+		sub submission
 	)
-	oldPin := pki.Contoso.Name()
 
-	r.step("Start from the fixed state: Default Frontend pins mail.contoso.com and mail flows",
-		fmt.Sprintf("%s presents CN=mail.contoso.com (pinned %q) and a message from the cloud is delivered", defaultFrontend, oldPin),
-		func(s *Step) error {
-			tweak, err := l.startACME(s, "scenario3")
-			if err != nil {
-				return err
-			}
-			if w, _, err = l.startScenario(s, "scenario 3", "scenario3", false, tweak); err != nil {
-				return err
-			}
-			if _, err := w.Onprem.Admin.SetConnector("receive", defaultFrontend, map[string]any{"tls_certificate_name": oldPin}); err != nil {
-				return err
-			}
-			s.evidence(fileLines(w.Onprem.Config, "tls_certificate_name")...)
-			return r.deliverFromCloud(s, w, "scenario 3: before the renewal", pki.Contoso.Thumbprint)
-		})
-
-	r.step("Request the renewal for the third-party CA (mailflow cert request)",
-		"a PKCS#10 request for CN=mail.contoso.com with both SANs; the key stays in the store as a pending request",
-		func(s *Step) error {
-			cfg := w.Onprem.srv.Runtime().Cfg
-			var err error
-			req, err = certs.NewRequest(certs.RequestTemplate{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com", "autodiscover.contoso.com"}, KeyType: "ecdsa-p256"})
-			if err != nil {
-				return err
-			}
-			if err := lifecycle.Pending(cfg).Save(req); err != nil {
-				return err
-			}
-			pending, err := lifecycle.Pending(cfg).List()
-			if err != nil {
-				return err
-			}
-			s.evidence(fmt.Sprintf("mailflow cert request --config %s --subject \"CN=mail.contoso.com\" --san mail.contoso.com --san autodiscover.contoso.com --key ecdsa-p256 --out mail.csr", w.Onprem.Config),
-				fmt.Sprintf("pending request %s, key %s", req.ID, req.KeyFile))
-			s.expect(len(pending) == 1 && pending[0].ID == req.ID, "%d pending requests, want the new one", len(pending))
-			s.observe("pending request %s for %s (%s)", req.ID, req.Subject, strings.Join(req.SANs, ", "))
-			return nil
-		})
-
-	r.step("The CA signs it with its new intermediate and sends the chain",
-		fmt.Sprintf("a certificate for the request's key issued by %s (itself issued by CN=Contoso Lab CA), sent with the intermediate", newIntermediate),
+	r.step("Start the servers and add the device's user live",
+		fmt.Sprintf("on-premises %q offers AUTH only after STARTTLS to ExchangeUsers; its %q sends everything else to the tenant presenting CN=mail.contoso.com (thumbprint %s); the tenant's %q (OnPremises) expects %s; user %s is added through the admin API",
+			clientFrontend, onpremRelayCloud, pki.Contoso.Thumbprint, tenantFromOnpremC, hybridFQDN, deviceUser),
 		func(s *Step) error {
 			var err error
-			reply, err = l.signAsCA(w.Dir, req.CSR)
+			if w, _, err = l.startScenario(s, "scenario 3", "scenario3", worldShape{Devices: true}); err != nil {
+				return err
+			}
+			cf, err := describeReceive(w.Onprem, clientFrontend)
 			if err != nil {
 				return err
 			}
-			s.evidence("the CA's reply: " + reply)
-			s.observe("the CA returned %s", filepath.Base(reply))
+			out, err := describeSend(w.Onprem, onpremRelayCloud)
+			if err != nil {
+				return err
+			}
+			in, err := describeReceive(w.Tenant, tenantFromOnpremC)
+			if err != nil {
+				return err
+			}
+			s.evidence(cf.line, out.line, in.line)
+			s.expect(strings.Contains(cf.info.Relay, "after SMTP AUTH (ExchangeUsers); nothing before it"), "%s relays for %q", clientFrontend, cf.info.Relay)
+			s.expect(strings.Contains(in.info.Relay, "client certificate holds "+hybridFQDN+" (OnPremises)"), "%s relays for %q", tenantFromOnpremC, in.info.Relay)
+			hash, err := users.Hash(devicePassword, users.DefaultParams)
+			if err != nil {
+				return err
+			}
+			if err := w.Onprem.Admin.AddUser(deviceUser, hash, []string{deviceAddress}); err != nil {
+				return fmt.Errorf("add user %s: %w", deviceUser, err)
+			}
+			list, err := w.Onprem.Admin.Users()
+			if err != nil {
+				return err
+			}
+			s.evidence(fmt.Sprintf("[on-premises admin] POST /api/v1/users {\"name\":%q,\"hash\":\"$argon2id$…\",\"send_as\":[%q]} → 201", deviceUser, deviceAddress))
+			s.expect(len(list) == 1 && list[0].Name == deviceUser, "users: %+v", list)
+			s.observe("%s relays %s; %s relays %s; user %s may send as %s", clientFrontend, cf.info.Relay, tenantFromOnpremC, in.info.Relay, deviceUser, deviceAddress)
 			return nil
 		})
 
-	r.step("Import the renewal as it is: refused, with the new pin",
-		fmt.Sprintf("the renewal guard refuses it (its issuer is %s, so the pin %q would select nothing: STARTTLS would no longer be offered, event 12014) and prints tls_certificate_name '<I>%s<S>CN=mail.contoso.com'; nothing changes", newIntermediate, oldPin, newIntermediate),
+	r.step("The device authenticates on Client Frontend and submits to an outside recipient",
+		fmt.Sprintf("AUTH before STARTTLS gets 530 5.7.0; after STARTTLS AUTH PLAIN as %s gets 235 2.7.0 and the message for %s is queued (250 2.6.0); the transcript shows no password", deviceUser, outsideRcpt),
 		func(s *Step) error {
-			rt := w.Onprem.srv.Runtime()
-			before, err := os.ReadFile(w.Onprem.Config)
+			var clear string
+			var err error
+			sub, clear, err = submitAuth(ctx, clientSource, w.Onprem.Submit, deviceUser, devicePassword, deviceAddress, outsideRcpt, "scenario 3: scan from the device")
+			s.evidence(sub.Transcript...)
 			if err != nil {
 				return err
 			}
-			c, _, err := lifecycle.CompleteRequest(rt.Cfg, reply)
-			if err != nil {
-				return err
-			}
-			renewed, newPin = c, c.Name()
-			fs, _ := rt.Guard(time.Now()).Admit(c)
-			for _, f := range fs {
-				s.evidence(f.String())
-			}
-			s.expect(fs.Refused(), "the guard accepted a certificate the pin does not select")
-			var pinFinding *lifecycle.Finding
-			for i := range fs {
-				if fs[i].Check == lifecycle.CheckPin {
-					pinFinding = &fs[i]
-				}
-			}
-			if s.expect(pinFinding != nil, "no pin finding") {
-				s.expect(strings.Contains(pinFinding.Problem, "tls_certificate_name: '"+newPin+"'"), "the finding does not print the new pin %s", newPin)
-				s.expect(strings.Contains(pinFinding.Fix, "-TlsCertificateName '"+newPin+"'"), "the fix does not give the Set-ReceiveConnector value")
-			}
-			// What the pin would do once the old certificate is gone.
-			after := certs.NewStore(c, pki.Server1)
-			sel := after.Select(certs.Request{CertificateName: oldPin, ConnectorFQDN: onpremFQDN, Connector: defaultFrontend})
-			s.expect(sel.Cert == nil, "without the old certificate the pin still selects %v", sel.Cert)
-			s.evidence("without the old certificate: " + sel.Warning)
-			now, err := os.ReadFile(w.Onprem.Config)
-			s.expect(err == nil && string(now) == string(before), "the refused import changed %s", w.Onprem.Config)
-			p, err := probeCertificate(ctx, tenantSource, w.Onprem.SMTP)
-			if err != nil {
-				return err
-			}
-			s.expect(p.Cert.Thumbprint == pki.Contoso.Thumbprint, "after the refusal %s presents %s", defaultFrontend, p.Cert.Thumbprint)
-			s.observe("refused; new pin %s", newPin)
+			s.expect(clear == "530 5.7.0 Must issue a STARTTLS command first", "AUTH before STARTTLS answered %q", clear)
+			s.expect(strings.HasPrefix(sub.Reply, "250 2.6.0") && sub.QueueID != "", "DATA answered %q", sub.Reply)
+			s.expect(!strings.Contains(strings.Join(sub.Transcript, "\n"), devicePassword), "the transcript holds the password")
+			s.observe("AUTH in clear text: %s; after STARTTLS authenticated and queued as %s", clear, sub.QueueID)
 			return nil
 		})
 
-	r.step("Import it with the new pin, live (mailflow cert import --repin)",
-		fmt.Sprintf("the certificate is added and %s re-pinned without a restart; new sessions get the renewal, and mail from the cloud is delivered over it", defaultFrontend),
+	r.step("On-premises relays through the tenant with mutual TLS; the tenant recognises the certificate",
+		fmt.Sprintf("on-premises SENDs via %q; the tenant's %q receives contoso's client certificate (thumbprint %s), logs the attribution and accepts the outside recipient (RECEIVE)",
+			onpremRelayCloud, tenantFromOnpremC, pki.Contoso.Thumbprint),
 		func(s *Step) error {
-			cfg := w.Onprem.srv.Runtime().Cfg
-			path, err := lifecycle.WriteIssued(cfg, renewed)
+			evs, last, err := r.waitOutcome(w.Onprem, sub.MessageID, 0, attemptEnds...)
+			s.evidence(traceLines("on-premises", evs)...)
 			if err != nil {
 				return err
 			}
-			if _, err := w.Onprem.Admin.ImportCertificate(path, "", ""); err != nil {
-				return err
+			if !s.expect(last.EventID == tracking.EventSend, "on-premises ended %s %q, want SEND", last.EventID, status(last)) {
+				return nil
 			}
-			list, err := w.Onprem.Admin.SetConnector("receive", defaultFrontend, map[string]any{"tls_certificate_name": newPin})
+			if rec, ok := lastEvent(evs, "RECEIVE"); s.expect(ok, "no on-premises RECEIVE") {
+				s.expect(rec.SourceContext == "AuthenticatedUser="+deviceUser && rec.Directionality == "Originating",
+					"on-premises RECEIVE has source-context %q directionality %q", rec.SourceContext, rec.Directionality)
+			}
+			tevs, err := r.waitTrace(w.Tenant, sub.MessageID, "RECEIVE", func(e []tracking.Event) bool { return countEvents(e, "RECEIVE") > 0 })
+			s.evidence(traceLines("tenant", tevs, "RECEIVE")...)
 			if err != nil {
 				return err
 			}
-			if err := lifecycle.Pending(cfg).Remove(req.ID); err != nil {
-				return err
-			}
-			s.evidence(fmt.Sprintf("mailflow cert import %s --config %s --repin", filepath.Base(reply), w.Onprem.Config))
-			s.evidence(fileLines(w.Onprem.Config, "tls_certificate_name")...)
-			if df := connector(list, "receive", defaultFrontend); s.expect(df != nil && df.Certificate != nil, "%s missing", defaultFrontend) {
-				s.evidence(receiveLine(df))
-			}
-			return r.deliverFromCloud(s, w, "scenario 3: after the renewal", renewed.Thumbprint)
-		})
-
-	r.step("An ACME certificate from the lab's ACME CA renews live",
-		fmt.Sprintf("the acme: certificate for %s obtained at start-up (a real tls-alpn-01 validation on loopback) is pinned on %s; a renewal keeps issuer and subject, so the pin picks it up: new sessions get it and mail is delivered over it", hybridFQDN, defaultFrontend),
-		func(s *Step) error {
-			ms := w.Onprem.srv.ACMEManagers()
-			if len(ms) != 1 {
-				return fmt.Errorf("%d ACME certificates configured, want 1", len(ms))
-			}
-			m := ms[0]
-			first, err := r.waitACME(m)
+			sess, err := r.waitSession(w.Tenant, "SmtpReceive", "session holding "+sub.MessageID, time.Time{},
+				func(all []*logSession) *logSession { return sessionWith(all, sub.MessageID) })
 			if err != nil {
 				return err
 			}
-			s.evidence("obtained at start-up: " + describe(first) + ", issued by " + first.Issuer)
-			pin := first.Name()
-			if _, err := w.Onprem.Admin.SetConnector("receive", defaultFrontend, map[string]any{"tls_certificate_name": pin}); err != nil {
-				return err
+			s.evidence(prefixed("tenant SmtpReceive", sess.tlsLines())...)
+			rec, ok := sess.find("Tenant attribution by certificate")
+			if ok {
+				s.evidence("[tenant SmtpReceive] " + formatRecord(&rec))
 			}
-			s.evidence(fileLines(w.Onprem.Config, "tls_certificate_name")...)
-			if err := r.deliverFromCloud(s, w, "scenario 3: over the ACME certificate", first.Thumbprint); err != nil {
-				return err
-			}
-			if err := m.RenewNow(r.ctx); err != nil {
-				return fmt.Errorf("ACME renewal: %w", err)
-			}
-			second := m.Current()
-			s.expect(second != nil && second.Thumbprint != first.Thumbprint, "the renewal did not change the certificate")
-			s.expect(second != nil && second.Name() == pin, "the renewal's issuer and subject %s differ from the pin %s", second.Name(), pin)
-			s.evidence("renewed: " + describe(second) + ", issued by " + second.Issuer)
-			p, err := probeCertificate(r.ctx, tenantSource, w.Onprem.SMTP)
-			if err != nil {
-				return err
-			}
-			s.expect(p.Cert.Thumbprint == second.Thumbprint, "after the renewal a new session gets %s, want %s", p.Cert.Thumbprint, second.Thumbprint)
-			if err := r.deliverFromCloud(s, w, "scenario 3: after the ACME renewal", second.Thumbprint); err != nil {
-				return err
-			}
-			s.observe("ACME certificate %s renewed to %s live; the pin %s selects the renewal", first.Thumbprint, second.Thumbprint, pin)
+			got, gotCert := sess.certificate("Received certificate")
+			s.expect(strings.HasSuffix(sess.Connector, tenantFromOnpremC), "the tenant took it on %s, want %s", sess.Connector, tenantFromOnpremC)
+			s.expect(gotCert && got.Thumbprint == pki.Contoso.Thumbprint, "the tenant received client certificate %q, want contoso's %s", got.Thumbprint, pki.Contoso.Thumbprint)
+			s.expect(ok && rec.Data == "CN=mail.contoso.com", "no attribution line for CN=mail.contoso.com (got %q)", rec.Data)
+			s.observe("the tenant recognised %s (%s) on %s and accepted %s", got.Subject, got.Thumbprint, sess.Connector, outsideRcpt)
 			return nil
 		})
+
+	r.step("Negative control: the wrong certificate gets 550 5.7.64 TenantAttribution, and explain says why",
+		fmt.Sprintf("with %q pinned to the self-signed CN=SERVER1 (thumbprint %s) the tenant refuses the outside recipient with 550 5.7.64 TenantAttribution; Relay Access Denied, on-premises FAILs the message, mailflow explain names TlsSenderCertificateName; the pin is restored",
+			onpremRelayCloud, pki.Server1.Thumbprint),
+		func(s *Step) error {
+			if _, err := w.Onprem.Admin.SetConnector("send", onpremRelayCloud, map[string]any{"tls_certificate_name": pki.Server1.Name()}); err != nil {
+				return fmt.Errorf("pin CN=SERVER1 on %s: %w", onpremRelayCloud, err)
+			}
+			s.evidence(fmt.Sprintf("[on-premises admin] PATCH /api/v1/connectors/send/%s {\"fields\":{\"tls_certificate_name\":%q}} → 200", onpremRelayCloud, pki.Server1.Name()))
+			bad, _, err := submitAuth(ctx, clientSource, w.Onprem.Submit, deviceUser, devicePassword, deviceAddress, outsideRcpt, "scenario 3: negative control, wrong certificate")
+			if err != nil {
+				return err
+			}
+			evs, last, err := r.waitOutcome(w.Onprem, bad.MessageID, 0, attemptEnds...)
+			s.evidence(traceLines("on-premises", evs)...)
+			if err != nil {
+				return err
+			}
+			st := status(last)
+			s.expect(last.EventID == tracking.EventFail && strings.Contains(st, "550 5.7.64 TenantAttribution; Relay Access Denied"),
+				"the attempt ended %s %q, want FAIL 550 5.7.64 TenantAttribution", last.EventID, st)
+			ex := explain.Text(st) // the status on-premises recorded, as an admin would paste it
+			s.evidence("explain: "+ex.Title, "cause: "+ex.Cause)
+			for _, f := range ex.Fix {
+				s.evidence("fix: " + f)
+			}
+			s.expect(ex.Topic == "eop.5.7.64.TenantAttribution" && strings.Contains(ex.Cause, "TlsSenderCertificateName"), "explain: topic %q", ex.Topic)
+			if _, err := w.Onprem.Admin.SetConnector("send", onpremRelayCloud, map[string]any{"tls_certificate_name": pki.Contoso.Name()}); err != nil {
+				return fmt.Errorf("restore the pin on %s: %w", onpremRelayCloud, err)
+			}
+			s.evidence(fmt.Sprintf("[on-premises admin] restored tls_certificate_name %q on %s", pki.Contoso.Name(), onpremRelayCloud))
+			s.observe("FAIL %s; explain: %s", st, ex.Title)
+			return nil
+		})
+
 	return r.done()
-}
-
-// startACME starts the lab's ACME CA for a scenario (its validations reach
-// the on-premises challenge listener on loopback) and returns the
-// configuration change that trusts it and adds an acme: certificate.
-func (l *Lab) startACME(s *Step, sub string) (func(*configData), error) {
-	dir := filepath.Join(l.dir, sub)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	p, err := freePorts(1)
-	if err != nil {
-		return nil, err
-	}
-	ca, err := acmelab.Start(acmelab.Options{Validity: 3600, TLSPort: p[0]})
-	if err != nil {
-		return nil, fmt.Errorf("start the lab ACME CA: %w", err)
-	}
-	l.acme = append(l.acme, ca)
-	trust := filepath.Join(dir, "lab-acme-ca.pem")
-	if err := os.WriteFile(trust, ca.TrustPEM(), 0o644); err != nil {
-		return nil, err
-	}
-	s.evidence(fmt.Sprintf("[lab ACME CA] directory %s, validates tls-alpn-01 on 127.0.0.1:%d, trusted through %s", ca.Directory, p[0], trust))
-	return func(d *configData) {
-		d.ExtraCAFile, d.ACMEDirectory, d.ACMEListen = trust, ca.Directory, fmt.Sprintf("127.0.0.1:%d", p[0])
-	}, nil
-}
-
-// waitACME waits until the ACME manager holds a certificate.
-func (r *run) waitACME(m *acme.Manager) (*certs.Certificate, error) {
-	ctx, cancel := context.WithTimeout(r.ctx, r.lab.wait)
-	defer cancel()
-	tick := time.NewTicker(pollInterval)
-	defer tick.Stop()
-	for {
-		if c := m.Current(); c != nil {
-			return c, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("no ACME certificate within %s (last error: %v)", r.lab.wait, m.LastError())
-		case <-tick.C:
-		}
-	}
-}
-
-// deliverFromCloud sends a message from the cloud user to on-premises and
-// expects it delivered over the certificate with thumbprint want.
-func (r *run) deliverFromCloud(s *Step, w *world, subject, want string) error {
-	sub, err := submit(r.ctx, clientSource, w.Tenant.SMTP, cloudUser, onpremUser, subject)
-	if err != nil {
-		return err
-	}
-	d, err := r.expectDelivered(s, w.Tenant, w.Onprem, sub, 0)
-	if err != nil || d == nil {
-		return err
-	}
-	s.expect(d.sent.Thumbprint == want, "on-premises presented %s, want %s", d.sent.Thumbprint, want)
-	return nil
-}
-
-// signAsCA plays the third-party CA: it signs the request with a new
-// intermediate (issued by the lab CA) and writes the reply, the
-// certificate followed by the intermediate, as CAs send it.
-func (l *Lab) signAsCA(dir string, csrDER []byte) (string, error) {
-	csr, err := x509.ParseCertificateRequest(csrDER)
-	if err != nil {
-		return "", err
-	}
-	if err := csr.CheckSignature(); err != nil {
-		return "", fmt.Errorf("the request's signature: %w", err)
-	}
-	now := time.Now()
-	inter, err := certs.Generate(certs.Template{Subject: newIntermediate, IsCA: true, Issuer: l.pki.CA, KeyType: "ecdsa-p256",
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(5, 0, 0)})
-	if err != nil {
-		return "", err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	if err != nil {
-		return "", err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial.Add(serial, big.NewInt(1)), RawSubject: csr.RawSubject, DNSNames: csr.DNSNames,
-		NotBefore: now.Add(-time.Minute), NotAfter: now.AddDate(1, 0, 0),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, inter.Leaf, csr.PublicKey, inter.PrivateKey)
-	if err != nil {
-		return "", err
-	}
-	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: inter.Chain[0]})...)
-	path := filepath.Join(dir, "mail-contoso-renewal.cer")
-	if err := os.WriteFile(path, out, 0o644); err != nil {
-		return "", err
-	}
-	return path, nil
 }
