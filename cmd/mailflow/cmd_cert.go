@@ -23,7 +23,7 @@ func init() {
 		Use:   "cert",
 		Short: "List and create certificates (like Get-ExchangeCertificate / New-ExchangeCertificate)",
 	}
-	cmd.AddCommand(newCertListCmd(), newCertNewCmd(), newCertRequestCmd(), newCertImportCmd(), newCertCheckCmd(), newCertRemoveCmd(), newCertLabCmd())
+	cmd.AddCommand(newCertListCmd(), newCertNewCmd(), newCertRequestCmd(), newCertImportCmd(), newCertCheckCmd(), newCertRemoveCmd(), newCertLabCmd(), newCertTLSACmd())
 	rootCmd.AddCommand(cmd)
 }
 

@@ -37,10 +37,20 @@ the warnings. --repin also points the connectors whose pin would no longer selec
 certificate (a new issuer, e.g. a new intermediate CA) at it.
 
 A connector pinned with "<I>issuer<S>subject" picks up a renewal with the same issuer and
-subject by itself (the newest NotBefore wins).`,
+subject by itself (the newest NotBefore wins).
+
+When a receive connector now presents another certificate, the TLSA records published
+for its fqdn and port are looked up through the configured dns resolvers; if DANE
+senders would refuse the new key (450 4.7.323 tlsa-invalid) a warning prints the record
+to publish and the rollover steps.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return importCertificate(cmd.OutOrStdout(), cfgPath, absPath(args[0]), absPath(keyFile), absPath(passFile), force, repin)
+			before := presentedNow(cfgPath)
+			if err := importCertificate(cmd.OutOrStdout(), cfgPath, absPath(args[0]), absPath(keyFile), absPath(passFile), force, repin); err != nil {
+				return err
+			}
+			warnTLSA(cmd, cfgPath, before)
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "mailflow.yaml", "configuration file")
@@ -92,7 +102,11 @@ func importCertificate(w io.Writer, cfgPath, file, keyFile, passFile string, for
 		return &exitError{code: 1}
 	}
 	for _, f := range rest {
-		slog.Warn("certificate imported despite a problem (--force)", "thumbprint", cand.Thumbprint, "check", f.Check, "connector", f.Connector, "problem", f.Problem, "fix", f.Fix)
+		msg := "certificate imported with a warning"
+		if f.Severity == lifecycle.SevError {
+			msg = "certificate imported despite a problem (--force)"
+		}
+		slog.Warn(msg, "thumbprint", cand.Thumbprint, "check", f.Check, "connector", f.Connector, "problem", f.Problem, "fix", f.Fix)
 	}
 
 	importFile, importKey, importPass := file, keyFile, passFile

@@ -2,313 +2,230 @@ package lab
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/mailflowhq/mailflow/internal/acmelab"
-	"github.com/mailflowhq/mailflow/internal/certs"
-	"github.com/mailflowhq/mailflow/internal/lifecycle"
-	"github.com/mailflowhq/mailflow/internal/lifecycle/acme"
+	"github.com/mailflowhq/mailflow/internal/dane"
+	"github.com/mailflowhq/mailflow/internal/diag/explain"
+	"github.com/mailflowhq/mailflow/internal/diag/probe"
+	"github.com/mailflowhq/mailflow/internal/dnsres"
+	"github.com/mailflowhq/mailflow/internal/dnsres/dnstest"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
-// Scenario 4 follows the second report's renewal question one step
-// further: contoso renews mail.contoso.com through a third-party CA
-// (certificate request, signed reply, import) and the CA has meanwhile
-// switched to a new intermediate. The renewal's issuer differs, so
-// Default Frontend's pin <I>CN=Contoso Lab CA<S>CN=mail.contoso.com would
-// select nothing once the old certificate expires or is removed. mailflow
-// refuses the import and prints the new pin; importing with the new pin
-// swaps the certificate live and mail keeps flowing.
+// Scenario 4 is scenario 1's failure in its DANE form: contoso publishes a
+// DNSSEC-signed TLSA record (3 1 1) for its MX, Exchange Online validates
+// it, and a certificate renewal with a new key — without a TLSA update —
+// makes every delivery defer with 450 4.7.323 tlsa-invalid. mailflow's
+// renewal warning and probe show it; publishing the new record fixes it.
+//
+// The lab's DNS is an in-process server that plays the validating resolver
+// (it sets the AD bit on contoso.com's answers) so the lab runs anywhere;
+// the test suite runs the same flow through a real unbound over a zone
+// signed with ldns-signzone.
 const (
-	scenario4Name   = "Scenario 4: a renewal from a new intermediate CA would break the pin; refused, then imported with the new pin; an ACME certificate renewing live"
-	scenario4Report = `"Exchange 2010 hybrid: does a renewed certificate with more SAN entries still work?" (the second report), at the next renewal`
-	newIntermediate = "CN=Contoso Lab Issuing CA 2"
+	scenario4Name   = "Scenario 4: DANE — a renewal with a new key breaks 450 4.7.323 tlsa-invalid"
+	scenario4Report = "scenario 1's failure in its DANE form: Exchange Online validates the DNSSEC-signed TLSA records of a domain's MX, and a renewal with a new key breaks delivery"
 )
 
 func (l *Lab) scenario4(ctx context.Context) *Scenario {
 	sc := &Scenario{
 		Name: scenario4Name, FieldReport: scenario4Report,
-		Summary: "the renewal guard refuses a certificate the pin would not select and prints the new pin; imported with it, the certificate is swapped live while mail flows",
+		Summary: "the cloud delivers to contoso's MX under DANE; a renewal with a new key breaks it with 450 4.7.323 tlsa-invalid; mailflow cert import warns, the probe shows the mismatch and the record to publish; publishing it beside the old one and retrying delivers",
 	}
 	r := l.newRun(ctx, sc)
 	pki := l.pki
 	var (
-		w       *world
-		req     *certs.PendingRequest
-		reply   string
-		renewed *certs.Certificate
-		newPin  string
+		w        *world
+		zone     *dnstest.Server
+		resolver *dnsres.Resolver
+		owner    string
+		current  dane.Record
+		sub      submission
+		detail   string
 	)
-	oldPin := pki.Contoso.Name()
 
-	r.step("Start from the fixed state: Default Frontend pins mail.contoso.com and mail flows",
-		fmt.Sprintf("%s presents CN=mail.contoso.com (pinned %q) and a message from the cloud is delivered", defaultFrontend, oldPin),
+	r.step("Start contoso's MX and a DANE-validating tenant; publish the TLSA record mailflow prints",
+		fmt.Sprintf("on-premises %q answers as the MX %s presenting CN=mail.contoso.com (thumbprint %s); the tenant resolves through a validating resolver and its connector %q delivers by MX with dane: opportunistic; the lab's DNS serves contoso.com (MX, A) and the 3 1 1 record of `mailflow cert tlsa`, DNSSEC-authentic",
+			defaultFrontend, hybridFQDN, pki.Contoso.Thumbprint, tenantToOnprem),
 		func(s *Step) error {
-			tweak, err := l.startACME(s, "scenario4")
-			if err != nil {
-				return err
-			}
-			if w, _, err = l.startScenario(s, "scenario 4", "scenario4", worldShape{Config: tweak}); err != nil {
-				return err
-			}
-			if _, err := w.Onprem.Admin.SetConnector("receive", defaultFrontend, map[string]any{"tls_certificate_name": oldPin}); err != nil {
-				return err
-			}
-			s.evidence(fileLines(w.Onprem.Config, "tls_certificate_name")...)
-			return r.deliverFromCloud(s, w, "scenario 4: before the renewal", pki.Contoso.Thumbprint)
-		})
-
-	r.step("Request the renewal for the third-party CA (mailflow cert request)",
-		"a PKCS#10 request for CN=mail.contoso.com with both SANs; the key stays in the store as a pending request",
-		func(s *Step) error {
-			cfg := w.Onprem.srv.Runtime().Cfg
 			var err error
-			req, err = certs.NewRequest(certs.RequestTemplate{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com", "autodiscover.contoso.com"}, KeyType: "ecdsa-p256"})
+			if zone, err = dnstest.Listen(); err != nil {
+				return fmt.Errorf("start the lab's DNS: %w", err)
+			}
+			l.closers = append(l.closers, zone.Close)
+			var df connectorView
+			if w, df, err = l.startScenario(s, "scenario 4", "scenario4", worldShape{Configure: func(d *configData) {
+				d.DANE, d.DNSResolver = true, zone.Addr
+				d.FrontendFQDN, d.FrontendPin = hybridFQDN, pki.Contoso.Name()
+			}}); err != nil {
+				return err
+			}
+			s.expect(df.thumbprint() == pki.Contoso.Thumbprint, "%s presents %s, want CN=mail.contoso.com %s", defaultFrontend, df.thumbprint(), pki.Contoso.Thumbprint)
+			rt := w.Onprem.srv.Runtime()
+			recs, problems, err := dane.ConnectorRecords(rt.Cfg, rt.Store, defaultFrontend, dane.DefaultParams, time.Now())
 			if err != nil {
 				return err
 			}
-			if err := lifecycle.Pending(cfg).Save(req); err != nil {
+			if !s.expect(len(recs) == 1 && len(problems) == 0, "cert tlsa gave %d records, problems %v", len(recs), problems) {
+				return nil
+			}
+			current, owner = recs[0], recs[0].Owner
+			s.evidence("$ mailflow cert tlsa --config "+w.Onprem.Config+" --connector "+probe.ShellQuote(defaultFrontend), current.String())
+			if err := zone.AddRecords(onpremDomain+". 300 IN MX 10 "+hybridFQDN+".", hybridFQDN+". 300 IN A 127.0.0.1",
+				owner+" 300 IN TLSA "+current.TLSA.String()); err != nil {
 				return err
 			}
-			pending, err := lifecycle.Pending(cfg).List()
-			if err != nil {
+			zone.Secure(onpremDomain)
+			s.evidence("[lab DNS, DNSSEC-authentic] "+onpremDomain+". MX 10 "+hybridFQDN+".", "[lab DNS, DNSSEC-authentic] "+hybridFQDN+". A 127.0.0.1",
+				"[lab DNS, DNSSEC-authentic] "+owner+" TLSA "+current.TLSA.String())
+			if resolver, err = dnsres.New(dnsres.Config{Servers: []string{zone.Addr}, Mode: dnsres.TrustAD, Timeout: 5 * time.Second}); err != nil {
 				return err
 			}
-			s.evidence(fmt.Sprintf("mailflow cert request --config %s --subject \"CN=mail.contoso.com\" --san mail.contoso.com --san autodiscover.contoso.com --key ecdsa-p256 --out mail.csr", w.Onprem.Config),
-				fmt.Sprintf("pending request %s, key %s", req.ID, req.KeyFile))
-			s.expect(len(pending) == 1 && pending[0].ID == req.ID, "%d pending requests, want the new one", len(pending))
-			s.observe("pending request %s for %s (%s)", req.ID, req.Subject, strings.Join(req.SANs, ", "))
+			s.observe("%s publishes %s", onpremDomain, current)
 			return nil
 		})
 
-	r.step("The CA signs it with its new intermediate and sends the chain",
-		fmt.Sprintf("a certificate for the request's key issued by %s (itself issued by CN=Contoso Lab CA), sent with the intermediate", newIntermediate),
+	r.step("The cloud delivers under DANE",
+		fmt.Sprintf("the tenant finds %s by MX, matches its certificate against the TLSA record (SmtpSend: \"Remote certificate validation succeeded (DANE, matched TLSA 3 1 1 …)\") and delivers", hybridFQDN),
 		func(s *Step) error {
-			var err error
-			reply, err = l.signAsCA(w.Dir, req.CSR)
+			first, err := submit(ctx, clientSource, w.Tenant.SMTP, cloudUser, onpremUser, "scenario 4: mail under DANE")
 			if err != nil {
 				return err
 			}
-			s.evidence("the CA's reply: " + reply)
-			s.observe("the CA returned %s", filepath.Base(reply))
-			return nil
+			since := time.Now().Add(-time.Minute)
+			if d, err := r.expectDelivered(s, w.Tenant, w.Onprem, first, 0); err != nil || d == nil {
+				return err
+			}
+			return r.expectSendLog(s, w, since, "Remote certificate validation succeeded (DANE, matched TLSA "+current.TLSA.String())
 		})
 
-	r.step("Import the renewal as it is: refused, with the new pin",
-		fmt.Sprintf("the renewal guard refuses it (its issuer is %s, so the pin %q would select nothing: STARTTLS would no longer be offered, event 12014) and prints tls_certificate_name '<I>%s<S>CN=mail.contoso.com'; nothing changes", newIntermediate, oldPin, newIntermediate),
+	r.step("Renew the certificate with a new key: mailflow cert import warns",
+		fmt.Sprintf("on-premises imports the renewal of CN=mail.contoso.com (new key, thumbprint %s); %s picks it up (same issuer and subject) and the import warns that its key matches none of the TLSA records at %s, with the record to publish and the rollover steps", pki.Renewed.Thumbprint, defaultFrontend, owner),
 		func(s *Step) error {
 			rt := w.Onprem.srv.Runtime()
-			before, err := os.ReadFile(w.Onprem.Config)
+			before, err := dane.Connectors(rt.Cfg, rt.Store, "", time.Now())
 			if err != nil {
 				return err
 			}
-			c, _, err := lifecycle.CompleteRequest(rt.Cfg, reply)
+			info, err := w.Onprem.Admin.ImportCertificate(pki.RenewedFile, "", "")
+			if err != nil {
+				return fmt.Errorf("import the renewal: %w", err)
+			}
+			s.evidence(fmt.Sprintf("[on-premises admin] POST /api/v1/certificates → %s", infoLine(info)))
+			rt = w.Onprem.srv.Runtime()
+			after, err := dane.Connectors(rt.Cfg, rt.Store, "", time.Now())
 			if err != nil {
 				return err
 			}
-			renewed, newPin = c, c.Name()
-			fs, _ := rt.Guard(time.Now()).Admit(c)
-			for _, f := range fs {
-				s.evidence(f.String())
+			warnings := dane.RenewalWarnings(ctx, resolver, before, after, dane.DefaultParams, func(tp string) string {
+				return "mailflow cert remove " + tp + " --config " + w.Onprem.Config
+			})
+			for _, wl := range warnings {
+				s.evidence(prefixed("mailflow cert import", strings.Split(strings.TrimRight(wl, "\n"), "\n"))...)
 			}
-			s.expect(fs.Refused(), "the guard accepted a certificate the pin does not select")
-			var pinFinding *lifecycle.Finding
-			for i := range fs {
-				if fs[i].Check == lifecycle.CheckPin {
-					pinFinding = &fs[i]
+			s.expect(len(warnings) == 1 && strings.Contains(strings.Join(warnings, ""), "450 4.7.323 tlsa-invalid"), "the import gave %d warnings, want one naming 450 4.7.323", len(warnings))
+			s.observe("the renewal (thumbprint %s) is presented and the import warned: %d warning(s)", pki.Renewed.Thumbprint, len(warnings))
+			return nil
+		})
+
+	r.step("The cloud defers: 450 4.7.323 tlsa-invalid",
+		"a DEFER in the tenant's trace with {LED=450 4.7.323 tlsa-invalid …} naming the TLSA record seen and the record of the presented key; the message stays queued",
+		func(s *Step) error {
+			var err error
+			if sub, err = submit(ctx, clientSource, w.Tenant.SMTP, cloudUser, onpremUser, "scenario 4: after the renewal"); err != nil {
+				return err
+			}
+			evs, last, err := r.waitOutcome(w.Tenant, sub.MessageID, 0, attemptEnds...)
+			s.evidence(traceLines("tenant", evs)...)
+			if err != nil {
+				return err
+			}
+			detail = status(last)
+			s.expect(last.EventID == tracking.EventDefer, "the attempt ended %s, want DEFER", last.EventID)
+			s.expect(strings.Contains(detail, tlscheck.StatusTLSAInvalid) && strings.Contains(detail, current.TLSA.String()),
+				"the deferral reads %q, want %s with the TLSA record seen", detail, tlscheck.StatusTLSAInvalid)
+			ex := explain.Text(detail)
+			s.evidence("explain: "+ex.Title, "explain, see also: "+strings.Join(ex.SeeAlso, " | "))
+			s.observe("DEFER %s", detail)
+			return nil
+		})
+
+	var fixRecord string
+	r.step("The probe shows the mismatch and the record to publish",
+		fmt.Sprintf("mailflow probe %s:%d --resolver … reports the TLSA record at %s (secure), that the presented chain matches none, 450 4.7.323, and the fix: publish the renewed key's record beside the old one", hybridFQDN, w.portOnprem(), owner),
+		func(s *Step) error {
+			target := fmt.Sprintf("%s:%d", hybridFQDN, w.Ports.Onprem)
+			rep := probe.Run(ctx, probe.Options{Target: target, DNS: resolver, Level: tlscheck.EncryptionOnly, Source: tenantSource})
+			s.evidence(fmt.Sprintf("$ mailflow probe %s --resolver %s --policy EncryptionOnly --source %s", target, zone.Addr, tenantSource),
+				fmt.Sprintf("[mailflow probe] %s %s", strings.ToUpper(rep.Verdict.Result), rep.Verdict.Status))
+			if d := rep.DNS; d != nil && d.TLSA != nil {
+				s.evidence(fmt.Sprintf("[mailflow probe] TLSA %s (%s): %s", d.TLSA.Owner, d.TLSA.Security, strings.Join(d.TLSA.Records, "; ")),
+					fmt.Sprintf("[mailflow probe] presented key: %s IN TLSA %s", d.TLSA.Owner, d.TLSA.Presented))
+			}
+			if rep.Fix != nil {
+				for _, st := range rep.Fix.Steps {
+					s.evidence("[mailflow probe] fix: " + st)
 				}
 			}
-			if s.expect(pinFinding != nil, "no pin finding") {
-				s.expect(strings.Contains(pinFinding.Problem, "tls_certificate_name: '"+newPin+"'"), "the finding does not print the new pin %s", newPin)
-				s.expect(strings.Contains(pinFinding.Fix, "-TlsCertificateName '"+newPin+"'"), "the fix does not give the Set-ReceiveConnector value")
+			s.expect(rep.Verdict.Status == tlscheck.StatusTLSAInvalid, "the probe says %q, want %s", rep.Verdict.Status, tlscheck.StatusTLSAInvalid)
+			if s.expect(rep.DNS != nil && rep.DNS.TLSA != nil && rep.DNS.TLSA.Presented != "", "the probe reports no TLSA information") {
+				fixRecord = rep.DNS.TLSA.Presented
 			}
-			// What the pin would do once the old certificate is gone.
-			after := certs.NewStore(c, pki.Server1)
-			sel := after.Select(certs.Request{CertificateName: oldPin, ConnectorFQDN: onpremFQDN, Connector: defaultFrontend})
-			s.expect(sel.Cert == nil, "without the old certificate the pin still selects %v", sel.Cert)
-			s.evidence("without the old certificate: " + sel.Warning)
-			now, err := os.ReadFile(w.Onprem.Config)
-			s.expect(err == nil && string(now) == string(before), "the refused import changed %s", w.Onprem.Config)
-			p, err := probeCertificate(ctx, tenantSource, w.Onprem.SMTP)
-			if err != nil {
-				return err
-			}
-			s.expect(p.Cert.Thumbprint == pki.Contoso.Thumbprint, "after the refusal %s presents %s", defaultFrontend, p.Cert.Thumbprint)
-			s.observe("refused; new pin %s", newPin)
+			s.observe("the probe fails the MX with %s and names %s IN TLSA %s", rep.Verdict.Status, owner, fixRecord)
 			return nil
 		})
 
-	r.step("Import it with the new pin, live (mailflow cert import --repin)",
-		fmt.Sprintf("the certificate is added and %s re-pinned without a restart; new sessions get the renewal, and mail from the cloud is delivered over it", defaultFrontend),
+	r.step("Publish the new record beside the old one and retry: delivered",
+		"the lab's DNS adds the renewed key's 3 1 1 record (the old one stays until its TTL passes, as the rollover says); Retry-Queue on the tenant delivers, matched against the new record",
 		func(s *Step) error {
-			cfg := w.Onprem.srv.Runtime().Cfg
-			path, err := lifecycle.WriteIssued(cfg, renewed)
+			if err := zone.AddRecords(owner + " 300 IN TLSA " + fixRecord); err != nil {
+				return err
+			}
+			s.evidence("[lab DNS, DNSSEC-authentic] + " + owner + " TLSA " + fixRecord)
+			before, err := w.Tenant.Admin.Trace(tracking.Filter{MessageID: sub.MessageID})
 			if err != nil {
 				return err
 			}
-			if _, err := w.Onprem.Admin.ImportCertificate(path, "", ""); err != nil {
+			since := time.Now().Add(-time.Second)
+			if err := w.Tenant.Admin.Retry(sub.QueueID); err != nil {
+				return fmt.Errorf("retry %s on the tenant: %w", sub.QueueID, err)
+			}
+			s.evidence(fmt.Sprintf("[tenant admin] POST /api/v1/queue/retry?id=%s → 200", sub.QueueID))
+			d, err := r.expectDelivered(s, w.Tenant, w.Onprem, sub, outcomes(before))
+			if err != nil || d == nil {
 				return err
 			}
-			list, err := w.Onprem.Admin.SetConnector("receive", defaultFrontend, map[string]any{"tls_certificate_name": newPin})
-			if err != nil {
-				return err
-			}
-			if err := lifecycle.Pending(cfg).Remove(req.ID); err != nil {
-				return err
-			}
-			s.evidence(fmt.Sprintf("mailflow cert import %s --config %s --repin", filepath.Base(reply), w.Onprem.Config))
-			s.evidence(fileLines(w.Onprem.Config, "tls_certificate_name")...)
-			if df := connector(list, "receive", defaultFrontend); s.expect(df != nil && df.Certificate != nil, "%s missing", defaultFrontend) {
-				s.evidence(receiveLine(df))
-			}
-			return r.deliverFromCloud(s, w, "scenario 4: after the renewal", renewed.Thumbprint)
+			s.expect(d.sent.Thumbprint == pki.Renewed.Thumbprint, "on-premises presented %s, want the renewal %s", d.sent.Thumbprint, pki.Renewed.Thumbprint)
+			return r.expectSendLog(s, w, since, "Remote certificate validation succeeded (DANE, matched TLSA "+fixRecord)
 		})
 
-	r.step("An ACME certificate from the lab's ACME CA renews live",
-		fmt.Sprintf("the acme: certificate for %s obtained at start-up (a real tls-alpn-01 validation on loopback) is pinned on %s; a renewal keeps issuer and subject, so the pin picks it up: new sessions get it and mail is delivered over it", hybridFQDN, defaultFrontend),
-		func(s *Step) error {
-			ms := w.Onprem.srv.ACMEManagers()
-			if len(ms) != 1 {
-				return fmt.Errorf("%d ACME certificates configured, want 1", len(ms))
-			}
-			m := ms[0]
-			first, err := r.waitACME(m)
-			if err != nil {
-				return err
-			}
-			s.evidence("obtained at start-up: " + describe(first) + ", issued by " + first.Issuer)
-			pin := first.Name()
-			if _, err := w.Onprem.Admin.SetConnector("receive", defaultFrontend, map[string]any{"tls_certificate_name": pin}); err != nil {
-				return err
-			}
-			s.evidence(fileLines(w.Onprem.Config, "tls_certificate_name")...)
-			if err := r.deliverFromCloud(s, w, "scenario 4: over the ACME certificate", first.Thumbprint); err != nil {
-				return err
-			}
-			if err := m.RenewNow(r.ctx); err != nil {
-				return fmt.Errorf("ACME renewal: %w", err)
-			}
-			second := m.Current()
-			s.expect(second != nil && second.Thumbprint != first.Thumbprint, "the renewal did not change the certificate")
-			s.expect(second != nil && second.Name() == pin, "the renewal's issuer and subject %s differ from the pin %s", second.Name(), pin)
-			s.evidence("renewed: " + describe(second) + ", issued by " + second.Issuer)
-			p, err := probeCertificate(r.ctx, tenantSource, w.Onprem.SMTP)
-			if err != nil {
-				return err
-			}
-			s.expect(p.Cert.Thumbprint == second.Thumbprint, "after the renewal a new session gets %s, want %s", p.Cert.Thumbprint, second.Thumbprint)
-			if err := r.deliverFromCloud(s, w, "scenario 4: after the ACME renewal", second.Thumbprint); err != nil {
-				return err
-			}
-			s.observe("ACME certificate %s renewed to %s live; the pin %s selects the renewal", first.Thumbprint, second.Thumbprint, pin)
-			return nil
-		})
 	return r.done()
 }
 
-// startACME starts the lab's ACME CA for a scenario (its validations reach
-// the on-premises challenge listener on loopback) and returns the
-// configuration change that trusts it and adds an acme: certificate.
-func (l *Lab) startACME(s *Step, sub string) (func(*configData), error) {
-	dir := filepath.Join(l.dir, sub)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	p, err := freePorts(1)
-	if err != nil {
-		return nil, err
-	}
-	ca, err := acmelab.Start(acmelab.Options{Validity: 3600, TLSPort: p[0]})
-	if err != nil {
-		return nil, fmt.Errorf("start the lab ACME CA: %w", err)
-	}
-	l.acme = append(l.acme, ca)
-	trust := filepath.Join(dir, "lab-acme-ca.pem")
-	if err := os.WriteFile(trust, ca.TrustPEM(), 0o644); err != nil {
-		return nil, err
-	}
-	s.evidence(fmt.Sprintf("[lab ACME CA] directory %s, validates tls-alpn-01 on 127.0.0.1:%d, trusted through %s", ca.Directory, p[0], trust))
-	return func(d *configData) {
-		d.ExtraCAFile, d.ACMEDirectory, d.ACMEListen = trust, ca.Directory, fmt.Sprintf("127.0.0.1:%d", p[0])
-	}, nil
-}
-
-// waitACME waits until the ACME manager holds a certificate.
-func (r *run) waitACME(m *acme.Manager) (*certs.Certificate, error) {
-	ctx, cancel := context.WithTimeout(r.ctx, r.lab.wait)
-	defer cancel()
-	tick := time.NewTicker(pollInterval)
-	defer tick.Stop()
-	for {
-		if c := m.Current(); c != nil {
-			return c, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("no ACME certificate within %s (last error: %v)", r.lab.wait, m.LastError())
-		case <-tick.C:
-		}
-	}
-}
-
-// deliverFromCloud sends a message from the cloud user to on-premises and
-// expects it delivered over the certificate with thumbprint want.
-func (r *run) deliverFromCloud(s *Step, w *world, subject, want string) error {
-	sub, err := submit(r.ctx, clientSource, w.Tenant.SMTP, cloudUser, onpremUser, subject)
+// expectSendLog checks that a tenant SmtpSend session since then logged
+// the line, and adds that session's TLS lines as evidence.
+func (r *run) expectSendLog(s *Step, w *world, since time.Time, line string) error {
+	w.Tenant.flushLogs()
+	sends, err := readSessions(w.Tenant.logDir(), "SmtpSend", since)
 	if err != nil {
 		return err
 	}
-	d, err := r.expectDelivered(s, w.Tenant, w.Onprem, sub, 0)
-	if err != nil || d == nil {
-		return err
+	for i := len(sends) - 1; i >= 0; i-- {
+		if sends[i].contains(line) {
+			s.evidence(prefixed("tenant SmtpSend", sends[i].tlsLines())...)
+			return nil
+		}
 	}
-	s.expect(d.sent.Thumbprint == want, "on-premises presented %s, want %s", d.sent.Thumbprint, want)
+	s.expect(false, "no tenant SmtpSend session logged %q", line)
 	return nil
 }
 
-// signAsCA plays the third-party CA: it signs the request with a new
-// intermediate (issued by the lab CA) and writes the reply, the
-// certificate followed by the intermediate, as CAs send it.
-func (l *Lab) signAsCA(dir string, csrDER []byte) (string, error) {
-	csr, err := x509.ParseCertificateRequest(csrDER)
-	if err != nil {
-		return "", err
+func (w *world) portOnprem() int {
+	if w == nil {
+		return 0
 	}
-	if err := csr.CheckSignature(); err != nil {
-		return "", fmt.Errorf("the request's signature: %w", err)
-	}
-	now := time.Now()
-	inter, err := certs.Generate(certs.Template{Subject: newIntermediate, IsCA: true, Issuer: l.pki.CA, KeyType: "ecdsa-p256",
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(5, 0, 0)})
-	if err != nil {
-		return "", err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	if err != nil {
-		return "", err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial.Add(serial, big.NewInt(1)), RawSubject: csr.RawSubject, DNSNames: csr.DNSNames,
-		NotBefore: now.Add(-time.Minute), NotAfter: now.AddDate(1, 0, 0),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, inter.Leaf, csr.PublicKey, inter.PrivateKey)
-	if err != nil {
-		return "", err
-	}
-	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: inter.Chain[0]})...)
-	path := filepath.Join(dir, "mail-contoso-renewal.cer")
-	if err := os.WriteFile(path, out, 0o644); err != nil {
-		return "", err
-	}
-	return path, nil
+	return w.Ports.Onprem
 }

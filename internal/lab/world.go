@@ -70,9 +70,9 @@ func (l *Lab) startScenario(s *Step, name, sub string, shape worldShape) (*world
 type worldShape struct {
 	Hybrid  bool // scenario 2: relay connector, mutual TLS connectors
 	Devices bool // scenario 3: Client Frontend, relay via the tenant, OnPremises connector
-	// Config changes the configuration data before it is written
-	// (scenario 4: trust the lab ACME CA, add an acme: certificate).
-	Config func(*configData)
+	// Configure, when set, changes the configuration data before the
+	// files are written (scenario 4's DANE set-up).
+	Configure func(*configData)
 }
 
 // startWorld writes the configurations of a scenario into dir and starts
@@ -92,8 +92,8 @@ func startWorld(name, dir string, shape worldShape, pki *labpki.PKI, logger *slo
 		if err != nil {
 			return nil, err
 		}
-		if shape.Config != nil {
-			shape.Config(&d)
+		if shape.Configure != nil {
+			shape.Configure(&d)
 		}
 		onCfg, tenCfg, err := writeConfigs(dir, d)
 		if err != nil {

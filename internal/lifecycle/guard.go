@@ -70,7 +70,16 @@ func (g Guard) AdmitReplacing(c, old *certs.Certificate) (Findings, []Use) {
 
 func (g Guard) admit(c *certs.Certificate, uses []Use) (Findings, []Use) {
 	var fs Findings
-	fs = append(fs, g.certChecks(c, "")...)
+	for _, f := range g.certChecks(c, "") {
+		if f.Check == CheckChain && !g.chainWasFine(uses) {
+			// Not a regression: the connectors concerned present a
+			// certificate that does not chain to a trusted root either
+			// (a self-signed certificate for DANE "3 1 1", a private CA),
+			// or none is concerned yet.
+			f.Severity = SevWarning
+		}
+		fs = append(fs, f)
+	}
 	for _, u := range uses {
 		fs = append(fs, g.useChecks(c, g.current(u), u)...)
 		for _, x := range g.Extra {
@@ -78,6 +87,17 @@ func (g Guard) admit(c *certs.Certificate, uses []Use) (Findings, []Use) {
 		}
 	}
 	return fs, uses
+}
+
+// chainWasFine reports whether a connector concerned presents, now, a
+// certificate whose chain verifies.
+func (g Guard) chainWasFine(uses []Use) bool {
+	for _, u := range uses {
+		if cur := g.current(u); cur != nil && g.verifyChain(cur) == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (g Guard) without(old *certs.Certificate) []*certs.Certificate {

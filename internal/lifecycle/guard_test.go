@@ -208,3 +208,16 @@ func TestCheckReport(t *testing.T) {
 		t.Fatalf("a healthy certificate: %+v", r.Connectors[0].Findings)
 	}
 }
+
+// A renewal is judged against what is presented now: replacing a
+// self-signed certificate (DANE "3 1 1" without a CA) with another one is
+// not refused for its chain, only warned about.
+func TestSelfSignedRenewalOfSelfSignedIsAWarning(t *testing.T) {
+	cfg := loadConfig(t, "")
+	cur := gen(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}})
+	next := gen(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, NotBefore: now.Add(-time.Hour)})
+	fs, uses := Guard{Cfg: cfg, Store: certs.NewStore(cur), Roots: x509.NewCertPool(), Now: now}.Admit(next)
+	if fs.Refused() || len(uses) != 1 || len(fs) != 1 || fs[0].Check != CheckChain || fs[0].Severity != SevWarning {
+		t.Fatalf("findings %v uses %v", fs, uses)
+	}
+}
