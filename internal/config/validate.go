@@ -55,6 +55,7 @@ func (c *Config) Validate() error {
 	v.queue()
 	v.limits()
 	v.admin()
+	v.metrics()
 	return v.errs.err()
 }
 
@@ -179,6 +180,21 @@ func (v *validator) positiveDuration(key string, d, def Duration) {
 	if d <= 0 {
 		v.add(key, fmt.Sprintf("%s must be a positive duration", d),
 			fmt.Sprintf("write a positive duration, or remove the key for the default (%s)", def))
+	}
+}
+
+func (v *validator) metrics() {
+	l := v.c.Metrics.Listen
+	if l == "" {
+		return
+	}
+	host, port, err := net.SplitHostPort(l)
+	if err == nil && host != "" {
+		_, err = netip.ParseAddr(host)
+	}
+	if err != nil || port == "" {
+		v.add("metrics.listen", fmt.Sprintf("%q is not IP:port", l),
+			`write "127.0.0.1:9125" (only Prometheus on this machine) or "0.0.0.0:9125"; remove the key to serve /metrics only on the admin listener`)
 	}
 }
 

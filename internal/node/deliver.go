@@ -40,6 +40,14 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Failed, Status: status, Detail: detail})
 			continue
 		}
+		hop := dec.Connector
+		if dec.Local {
+			hop = HopLocal
+		}
+		if d.s.Suspended(hop) {
+			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, Status: "451 4.4.0", Detail: statusSuspended, Route: hop, Local: dec.Local})
+			continue
+		}
 		if dec.Local {
 			results = append(results, d.local(m, body, rcpt))
 			continue

@@ -26,6 +26,11 @@ type Options struct {
 	Clock  queue.Clock // nil = system clock
 	// Dialer, when set, replaces the send side's network dialer.
 	Dialer func(ctx context.Context, network, laddr, raddr string) (net.Conn, error)
+	// Observer, when set, sees every queue event after message tracking
+	// (metrics); Sessions sees receive sessions and handshakes. Both only
+	// observe: they are called after the fact and cannot change delivery.
+	Observer queue.Observer
+	Sessions receive.SessionObserver
 }
 
 // Server is a running mailflow transport.
@@ -46,6 +51,11 @@ type Node struct {
 	recvLog  *protolog.Writer
 	sendLog  *protolog.Writer
 	track    *tracking.Writer
+
+	// Administration state that observes or holds delivery.
+	suspended sync.Map // lower-case next hop → name as given (hops.go)
+	outcomes  outcomes // last delivery outcome per next hop (health.go)
+	closing   atomic.Bool
 
 	cancel context.CancelFunc
 	done   chan error
@@ -116,6 +126,7 @@ func Start(path string, opts Options) (*Node, error) {
 	s.recv = receive.NewService(receive.Options{
 		Submitter: q, Log: s.recvLog, Logger: s.log,
 		OnAccepted: func(id string, env queue.Envelope) { s.trackReceive(id, env) },
+		Observer:   opts.Sessions,
 	})
 	if err := s.recv.Apply(rt.Recv); err != nil {
 		q.Close()
@@ -201,6 +212,7 @@ func (s *Node) now() time.Time { return s.clock.Now() }
 // Close stops accepting, lets sessions finish (bounded by ctx), stops the
 // scheduler and flushes the logs.
 func (s *Node) Close(ctx context.Context) error {
+	s.closing.Store(true)
 	err := s.recv.Close(ctx)
 	s.cancel()
 	if qerr := <-s.done; qerr != nil && !errors.Is(qerr, context.Canceled) {

@@ -1,0 +1,80 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/mailflowhq/mailflow/internal/config"
+)
+
+// PasswordFile is where mailflow admin passwd keeps the web login
+// password's bcrypt hash: admin.password beside the data directory's other
+// secrets (mode 0600).
+func PasswordFile(cfg *config.Config) string {
+	return filepath.Join(cfg.DataDir(), "admin.password")
+}
+
+// MinPasswordLength is the shortest password mailflow admin passwd takes.
+const MinPasswordLength = 12
+
+// SetPassword stores the bcrypt hash of password at path (0600), replacing
+// any earlier one atomically.
+func SetPassword(path, password string) error {
+	if len(password) < MinPasswordLength {
+		return fmt.Errorf("the password has %d characters: use at least %d", len(password), MinPasswordLength)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return fmt.Errorf("hash the password: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
+	}
+	// A new file is created 0600 first: WriteAtomic keeps the mode it finds.
+	if f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
+		f.Close()
+	}
+	if err := config.WriteAtomic(path, append(hash, '\n')); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return os.Chmod(path, 0o600)
+}
+
+// passwordOK reports whether password matches the stored hash; false when
+// no password was set.
+func passwordOK(path, password string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	return bcrypt.CompareHashAndPassword([]byte(strings.TrimSpace(string(b))), []byte(password)) == nil
+}
+
+// checkSecret is Login.Check: the token (constant-time compare), else the
+// password. The file is read on every login, so mailflow admin passwd
+// takes effect without a restart.
+func (a *API) checkSecret(secret string) (string, bool) {
+	secret = strings.TrimSpace(secret)
+	if secret == "" {
+		return "", false
+	}
+	if tokenOK("Bearer "+secret, a.token) {
+		return "admin (token)", true
+	}
+	if passwordOK(a.passwordFile, secret) {
+		return "admin (password)", true
+	}
+	return "", false
+}
+
+// HasPassword reports whether a web login password is set.
+func HasPassword(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, fs.ErrNotExist)
+}
