@@ -29,8 +29,8 @@ type API struct {
 	log       *slog.Logger
 	// passwordFile holds the bcrypt hash set by mailflow admin passwd.
 	passwordFile string
-	ln        net.Listener
-	http      *http.Server
+	ln           net.Listener
+	http         *http.Server
 }
 
 // Start opens the admin API as the configuration says. It returns nil, nil

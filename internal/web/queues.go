@@ -1,0 +1,100 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/node"
+	"github.com/mailflowhq/mailflow/internal/queue"
+)
+
+type queueRow struct {
+	Item    node.QueuedRecipient
+	Explain *diag.Explanation // of the last error, when there is one
+	Text    string            // the explanation as mailflow explain prints it
+}
+
+type hopView struct {
+	Hop  node.Hop
+	Rows []queueRow
+}
+
+func (w *Web) queuesPage(rw http.ResponseWriter, r *http.Request, s *session) {
+	var hops []hopView
+	for _, h := range w.n.Hops() {
+		hv := hopView{Hop: h}
+		for _, it := range h.Items {
+			row := queueRow{Item: it}
+			if it.Rcpt.LastError != "" {
+				e := diag.Explain(it.Rcpt.LastError)
+				var b strings.Builder
+				e.WriteText(&b)
+				row.Explain, row.Text = &e, b.String()
+			}
+			hv.Rows = append(hv.Rows, row)
+		}
+		hops = append(hops, hv)
+	}
+	w.render(rw, r, s, "queues", "Queues", hops, "", "")
+}
+
+func (w *Web) queueRetry(rw http.ResponseWriter, r *http.Request, s *session) {
+	w.queueAction(rw, r, s, "queue.retry", w.n.Queue().Retry, "Retry scheduled for %s: the queue delivers it now.")
+}
+
+func (w *Web) queueRemove(rw http.ResponseWriter, r *http.Request, s *session) {
+	w.queueAction(rw, r, s, "queue.remove", w.n.Queue().Remove, "Removed %s from the queue (no DSN).")
+}
+
+func (w *Web) queueAction(rw http.ResponseWriter, r *http.Request, s *session, action string, do func(string) error, done string) {
+	id := r.PathValue("id")
+	m, ok := w.n.Queue().Get(id)
+	if !ok || id == "" {
+		w.record(r, s, AuditEntry{Action: action, Target: id, Result: "refused", Error: "not in the queue"})
+		w.back(rw, r, s, "/queues", fmt.Sprintf("Message %q is not in the queue (delivered or removed meanwhile).", id))
+		return
+	}
+	entry := AuditEntry{Action: action, Target: id, Before: m.Recipients}
+	if err := do(id); err != nil {
+		entry.Result, entry.Error = "failed", err.Error()
+		w.record(r, s, entry)
+		if errors.Is(err, queue.ErrNotFound) {
+			w.back(rw, r, s, "/queues", err.Error())
+			return
+		}
+		w.render(rw, r, s, "queues", "Queues", nil, "", err.Error())
+		return
+	}
+	if after, ok := w.n.Queue().Get(id); ok {
+		entry.After = after.Recipients
+	}
+	w.record(r, s, entry)
+	w.back(rw, r, s, "/queues", fmt.Sprintf(done, id))
+}
+
+func (w *Web) hopSuspend(rw http.ResponseWriter, r *http.Request, s *session) {
+	hop := r.PathValue("hop")
+	err := w.n.Suspend(hop)
+	w.hopDone(rw, r, s, "queue.suspend", hop, err, "Next hop %s suspended: its messages wait until resumed.")
+}
+
+func (w *Web) hopResume(rw http.ResponseWriter, r *http.Request, s *session) {
+	hop := r.PathValue("hop")
+	err := w.n.Resume(hop)
+	w.hopDone(rw, r, s, "queue.resume", hop, err, "Next hop %s resumed: its messages are retried now.")
+}
+
+func (w *Web) hopDone(rw http.ResponseWriter, r *http.Request, s *session, action, hop string, err error, done string) {
+	e := AuditEntry{Action: action, Target: hop}
+	if err != nil {
+		e.Result, e.Error = "refused", err.Error()
+		w.record(r, s, e)
+		w.back(rw, r, s, "/queues", err.Error())
+		return
+	}
+	w.record(r, s, e)
+	w.back(rw, r, s, "/queues", fmt.Sprintf(done, hop))
+}
