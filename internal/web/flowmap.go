@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/metrics"
 	"github.com/mailflowhq/mailflow/internal/node"
 	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
@@ -20,6 +21,7 @@ import (
 type mapBox struct {
 	X, Y, W, H int
 	Title      string
+	Full       string // the untruncated title (tooltip)
 	Lines      []string
 	Link       string
 	Health     string
@@ -41,11 +43,11 @@ type flowMap struct {
 }
 
 const (
-	boxW, boxH, gap = 280, 78, 26
+	boxW, boxH, gap = 250, 78, 26
 	colLeft         = 20
-	colMid          = 500
+	colMid          = 540
 	midW            = 200
-	colRight        = 900
+	colRight        = 1010
 	mapWidth        = colRight + boxW + 20
 )
 
@@ -112,9 +114,10 @@ func (w *Web) flowMap() flowMap {
 				e.Label = "client certificate " + shortSubject(sel.Cert.Subject)
 			}
 		}
-		e.Health, e.Title = w.hopHealth(sc.Name)
+		var last string
+		e.Health, last, e.Title = w.hopHealth(sc.Name)
 		if e.Label == "" {
-			e.Label = e.Title
+			e.Label = last
 		}
 		b.Health = e.Health
 		right = append(right, b)
@@ -122,7 +125,7 @@ func (w *Web) flowMap() flowMap {
 	}
 	local := mapBox{Title: "Local mailboxes", Lines: []string{"accepted domains", strings.Join(rt.Cfg.AcceptedDomains, ", ")}}
 	le := mapEdge{Label: "local delivery", Label2: "no TLS (in process)"}
-	le.Health, le.Title = w.hopHealth(node.HopLocal)
+	le.Health, _, le.Title = w.hopHealth(node.HopLocal)
 	local.Health = le.Health
 	right = append(right, local)
 	redges = append(redges, le)
@@ -145,6 +148,10 @@ func (w *Web) flowMap() flowMap {
 				e.X1, e.Y1, e.X2, e.Y2 = m.Server.X+m.Server.W, sy, b.X, b.Y+b.H/2
 			}
 			e.LX, e.LY = (e.X1+e.X2)/2, (e.Y1+e.Y2)/2-8
+			b.Full, b.Title = b.Title, fit(b.Title, 30)
+			for j, l := range b.Lines {
+				b.Lines[j] = fit(l, 38)
+			}
 			m.Boxes = append(m.Boxes, *b)
 			m.Edges = append(m.Edges, *e)
 		}
@@ -155,22 +162,35 @@ func (w *Web) flowMap() flowMap {
 }
 
 // hopHealth colours a next hop by its last delivery outcome: delivered
-// ok, deferred warn (a certificate failure, 4.7.x, bad), failed bad.
-func (w *Web) hopHealth(hop string) (string, string) {
+// ok, deferred warn (a certificate failure, 4.7.x, bad), failed bad. It
+// returns the class, a short label and the full last status.
+func (w *Web) hopHealth(hop string) (health, short, full string) {
 	o, ok := w.n.LastOutcome(hop)
 	if !ok {
-		return "unknown", "no delivery yet"
+		return "unknown", "no delivery yet", "no delivery attempt since start"
 	}
+	code := metrics.EnhancedStatus(o.Status, "")
+	full = o.Time.UTC().Format("15:04:05Z") + " " + o.Status
 	switch o.Outcome {
 	case queue.Delivered:
-		return "ok", "last: delivered " + o.Time.UTC().Format("15:04:05Z")
+		return "ok", "last: delivered", full
 	case queue.Failed:
-		return "bad", "last: " + o.Status
+		return "bad", "last: failed " + code, full
 	}
-	if strings.Contains(o.Status, " 4.7.") {
-		return "bad", "last: " + o.Status
+	if strings.HasPrefix(code, "4.7.") {
+		return "bad", "last: deferred " + code, full
 	}
-	return "warn", "last: " + o.Status
+	return "warn", "last: deferred " + code, full
+}
+
+// fit shortens a box title to what the box holds; the full text is in the
+// connector's page.
+func fit(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }
 
 // shortSubject is the CN of a Windows-form subject, or the subject.

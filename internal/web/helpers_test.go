@@ -19,16 +19,21 @@ import (
 	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
+// frontend is the fixture's main receive connector.
+const frontend = "Default Frontend SERVER1"
+
 // xssName is a receive connector name that would run script if any page
 // rendered it as HTML.
 const xssName = `Frontend <img src=x onerror="window.__xss=1">`
 
-// config is an on-premises server: one receive connector (named name) on
-// port for 127.0.0.0/8 presenting pin, relaying for anonymous senders;
+// config is an on-premises server: the receive connector Default Frontend
+// SERVER1 on port for 127.0.0.0/8 presenting pin, relaying for anonymous
+// senders;
 // send connectors that loop back to this server: "To partner" expects
 // mail.partner.example with DomainValidation from that connector (it
 // presents CN=SERVER1: 450 4.7.320, the message stays queued) and "To fail"
-// reaches a second connector on port2 that does not relay (550 5.7.54).
+// reaches a second connector, named name, on port2 that does not relay
+// (550 5.7.54).
 func config(name string, port, port2 int, pin string) string {
 	return "# web admin center fixture\n" + testkit.LabOnPrem + `admin:
   listen: 127.0.0.1:0
@@ -36,9 +41,9 @@ metrics:
   listen: 127.0.0.1:0
 queue:
   retry_intervals: [1h]
-` + strings.Replace(testkit.DefaultFrontend(port, pin), "Default Frontend SERVER1", name, 1) + fmt.Sprintf(`    protocol_logging_level: Verbose
+` + testkit.DefaultFrontend(port, pin) + fmt.Sprintf(`    protocol_logging_level: Verbose
     anonymous_relay: true
-  - name: No relay
+  - name: %q
     bindings: ["127.0.0.1:%d"]
     remote_ip_ranges: ["127.0.0.0/8"]
 send_connectors:
@@ -53,7 +58,7 @@ send_connectors:
     address_spaces: [fail.example]
     smart_hosts: ["127.0.0.1"]
     port: %d
-`, port2, port, port2)
+`, name, port2, port, port2)
 }
 
 type env struct {

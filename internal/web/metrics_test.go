@@ -74,7 +74,7 @@ func value(t dto.MetricType, m *dto.Metric) float64 {
 // moved by exactly that much, scraped both on the admin listener (bearer
 // token) and on the separate metrics listener (no token).
 func TestMetricsCountDeliveriesDeferralsFailures(t *testing.T) {
-	e := newEnv(t, "Default Frontend SERVER1")
+	e := newEnv(t, "No relay")
 	adminURL := e.base + "/metrics"
 	openURL := "http://" + e.d.MetricsAddr.String() + "/metrics"
 
@@ -88,7 +88,7 @@ func TestMetricsCountDeliveriesDeferralsFailures(t *testing.T) {
 	e.send(t, "admin@contoso.com", "user@partner.example", "deferred one")
 	e.send(t, "admin@contoso.com", "user@fail.example", "failed one")
 
-	front := "Default Frontend SERVER1"
+	front := frontend
 	want := map[string]float64{
 		"mailflow_messages_accepted_total{connector=" + front + "}":                                                                             3,
 		"mailflow_deliveries_total{result=delivered,send_connector=Local,status=2.0.0}":                                                         2, // the message and the DSN

@@ -18,14 +18,15 @@ type queueRow struct {
 }
 
 type hopView struct {
-	Hop  node.Hop
-	Rows []queueRow
+	Hop          node.Hop
+	Ready, Retry int
+	Rows         []queueRow
 }
 
 func (w *Web) queuesPage(rw http.ResponseWriter, r *http.Request, s *session) {
 	var hops []hopView
 	for _, h := range w.n.Hops() {
-		hv := hopView{Hop: h}
+		hv := hopView{Hop: h, Ready: h.ByState[queue.StateReady], Retry: h.ByState[queue.StateRetry]}
 		for _, it := range h.Items {
 			row := queueRow{Item: it}
 			if it.Rcpt.LastError != "" {

@@ -109,7 +109,7 @@ func TestChangesRefusedWithoutSessionOrCSRF(t *testing.T) {
 }
 
 func TestSecurityHeadersAndCookie(t *testing.T) {
-	e := newEnv(t, "Default Frontend SERVER1")
+	e := newEnv(t, "No relay")
 	resp, err := e.browser(t).c.PostForm(e.base+"/login", url.Values{"token": {e.token}})
 	if err != nil {
 		t.Fatal(err)
