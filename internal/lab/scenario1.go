@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/diag/explain"
 	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/tracking"
 )
@@ -92,7 +92,7 @@ func (l *Lab) scenario1(ctx context.Context) *Scenario {
 			rc, ok := queuedRecipient(q, sub.QueueID, onpremUser)
 			if s.expect(ok, "message %s is not in the tenant's queue", sub.QueueID) {
 				s.evidence(fmt.Sprintf("[tenant queue] %s %s state=%s attempts=%d next=%s lasterror=%s",
-					sub.QueueID, rc.Addr, rc.State, rc.Attempts, rc.NextAttempt.UTC().Format(time.RFC3339), rc.LastError))
+					sub.QueueID, rc.Addr, rc.State, rc.Attempts, rc.NextAttempt.UTC().Format(time.RFC3339), rc.LastError.String()))
 				s.expect(rc.State == queue.StateRetry, "recipient state %s, want Retry", rc.State)
 			}
 			s.observe("DEFER %s", detail)
@@ -128,7 +128,7 @@ func (l *Lab) scenario1(ctx context.Context) *Scenario {
 		fmt.Sprintf("mailflow explain reads SubjectMismatch (expected %s, presented CN=SERVER1); of the installed certificates the CA-issued CN=mail.contoso.com (thumbprint %s) holds %s and is the one to pin",
 			hybridFQDN, pki.Contoso.Thumbprint, hybridFQDN),
 		func(s *Step) error {
-			ex := diag.Explain(detail)
+			ex := explain.Text(detail)
 			s.evidence("explain: "+ex.Title, "cause: "+ex.Cause)
 			for _, f := range ex.Fix {
 				s.evidence("fix: " + f)
