@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,36 +98,10 @@ func (m *Metrics) Observe(ev queue.Event) {
 	if hop == "" {
 		hop = node.HopUnroutable
 	}
-	m.deliveries.WithLabelValues(hop, result, EnhancedStatus(ev.Result.Status, ev.Result.Detail)).Inc()
+	m.deliveries.WithLabelValues(hop, result, node.Enhanced(ev.Result)).Inc()
 	if result == "delivered" && ev.Msg != nil && !ev.Msg.Created.IsZero() {
 		m.latency.WithLabelValues(hop).Observe(ev.Time.Sub(ev.Msg.Created).Seconds())
 	}
-}
-
-// EnhancedStatus extracts the enhanced status code ("4.7.320") from a
-// reply ("450 4.7.320 …"), or "" when there is none.
-func EnhancedStatus(status, detail string) string {
-	for _, s := range []string{status, detail} {
-		for _, f := range strings.Fields(s) {
-			if isEnhanced(f) {
-				return f
-			}
-		}
-	}
-	return ""
-}
-
-func isEnhanced(f string) bool {
-	parts := strings.Split(f, ".")
-	if len(parts) != 3 || len(parts[0]) != 1 || !strings.ContainsAny(parts[0], "245") {
-		return false
-	}
-	for _, p := range parts[1:] {
-		if p == "" || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
-			return false
-		}
-	}
-	return true
 }
 
 // nodeCollector reads gauges from the node when Prometheus scrapes.

@@ -46,7 +46,7 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 			hop = HopLocal
 		}
 		if d.s.Suspended(hop) {
-			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, Status: "451 4.4.0", Detail: statusSuspended, Route: hop, Local: dec.Local})
+			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, Failure: lasterror.Local(451, "4.4.0", suspendedText), Route: hop, Local: dec.Local})
 			continue
 		}
 		if dec.Local {

@@ -7,15 +7,26 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/lasterror"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 	"github.com/mailflowhq/mailflow/internal/queue"
 )
 
 // Outcome is the last delivery attempt through one next hop.
 type Outcome struct {
-	Outcome queue.Outcome
-	Status  string // "450 4.7.320 …"
-	Time    time.Time
+	Outcome  queue.Outcome
+	Status   string // the reply, or the failure as the queue shows it
+	Enhanced string // "4.7.320"; "" when the reply had none
+	Time     time.Time
+}
+
+// Enhanced is the enhanced status code of an attempt's result: the
+// failure's, or the one in the delivering reply.
+func Enhanced(r queue.Result) string {
+	if r.Failure != nil {
+		return r.Failure.Enhanced
+	}
+	return lasterror.New(r.Status).Enhanced
 }
 
 // outcomes remembers the last delivery outcome per next hop for the mail
@@ -33,12 +44,10 @@ func (o *outcomes) record(hop string, r queue.Result, at time.Time) {
 		o.last = map[string]Outcome{}
 	}
 	st := r.Status
-	if r.Detail != "" && !strings.HasPrefix(r.Detail, r.Status) {
-		st = r.Status + " " + r.Detail
-	} else if r.Detail != "" {
-		st = r.Detail
+	if r.Failure != nil {
+		st = r.Failure.String()
 	}
-	o.last[strings.ToLower(hop)] = Outcome{Outcome: r.Outcome, Status: st, Time: at}
+	o.last[strings.ToLower(hop)] = Outcome{Outcome: r.Outcome, Status: st, Enhanced: Enhanced(r), Time: at}
 }
 
 // LastOutcome is the last delivery outcome through hop (a send connector

@@ -132,5 +132,6 @@ func (s *Node) SuspendedHops() []string {
 	return out
 }
 
-// statusSuspended is what a recipient of a suspended hop records.
-const statusSuspended = "451 4.4.0 Next hop suspended by an administrator; resume it to deliver"
+// suspendedText is what a recipient of a suspended hop records (after
+// 451 4.4.0).
+const suspendedText = "Next hop suspended by an administrator; resume it to deliver"

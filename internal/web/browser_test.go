@@ -12,7 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/diag/probe"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
@@ -92,7 +92,7 @@ func TestBrowserAdminCenter(t *testing.T) {
 	testkit.Poll(t, 30*time.Second, "the partner message to be deferred", func() (bool, string) {
 		for _, m := range e.d.Node.Queue().List() {
 			for _, r := range m.Recipients {
-				if r.Attempts == 1 && r.LastError != "" {
+				if r.Attempts == 1 && r.LastError != nil {
 					queued = m.ID
 					return true, ""
 				}
@@ -223,7 +223,7 @@ func TestBrowserAdminCenter(t *testing.T) {
 		if !ok {
 			return false, "gone"
 		}
-		return m.Recipients[0].Attempts >= 2, m.Recipients[0].LastError
+		return m.Recipients[0].Attempts >= 2, m.Recipients[0].LastError.String()
 	})
 
 	// Trace: search by sender, open the message, see its events.
@@ -250,9 +250,9 @@ func TestBrowserAdminCenter(t *testing.T) {
 	run("probe", chromedp.Navigate(e.base+"/diagnostics"), chromedp.WaitVisible(chromedp.CSS(`#probe-form`)),
 		chromedp.SetValue(chromedp.CSS(`#host`), e.smtp), chromedp.SetValue(chromedp.CSS(`#expect`), "mail.contoso.com"),
 		chromedp.Click(chromedp.CSS(`#probe`)), chromedp.WaitVisible(chromedp.CSS(`#verdict`)))
-	want := diag.Probe(context.Background(), diag.ProbeOptions{Target: e.smtp, Expect: "mail.contoso.com", Level: tlscheck.DomainValidation,
+	want := probe.Run(context.Background(), probe.Options{Target: e.smtp, Expect: "mail.contoso.com", Level: tlscheck.DomainValidation,
 		Roots: e.d.Node.Runtime().Roots, Certificates: e.d.Node.Runtime().Store})
-	if got := text(`#verdict`); got != want.Verdict.Result || got != diag.ProbePass {
+	if got := text(`#verdict`); got != want.Verdict.Result || got != probe.Pass {
 		t.Errorf("probe verdict in the page = %q, mailflow probe = %q (want pass: mail.contoso.com is pinned now)", got, want.Verdict.Result)
 	}
 	if got := text(`#probe-report`); !strings.Contains(got, e.pki.Contoso.Thumbprint) {

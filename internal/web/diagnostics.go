@@ -7,7 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/diag/explain"
+	"github.com/mailflowhq/mailflow/internal/diag/probe"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
@@ -18,7 +19,7 @@ type probeForm struct {
 type diagData struct {
 	Probe      probeForm
 	Policies   []string
-	Report     *diag.ProbeReport
+	Report     *probe.Report
 	ReportText string
 	Explain    string
 	ExplainOut string
@@ -56,7 +57,7 @@ func (w *Web) probePost(rw http.ResponseWriter, r *http.Request, s *session) {
 	rt := w.n.Runtime()
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
 	defer cancel()
-	rep := diag.Probe(ctx, diag.ProbeOptions{Target: d.Probe.Host, Expect: d.Probe.Expect, Level: level, Source: d.Probe.Source,
+	rep := probe.Run(ctx, probe.Options{Target: d.Probe.Host, Expect: d.Probe.Expect, Level: level, Source: d.Probe.Source,
 		Roots: rt.Roots, Certificates: rt.Store})
 	var b strings.Builder
 	rep.WriteText(&b)
@@ -74,7 +75,7 @@ func (w *Web) explainPost(rw http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	var b strings.Builder
-	diag.Explain(d.Explain).WriteText(&b)
+	explain.Text(d.Explain).WriteText(&b)
 	d.ExplainOut = b.String()
 	w.render(rw, r, s, "diagnostics", "Diagnostics", d, "", "")
 }

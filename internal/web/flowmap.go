@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
-	"github.com/mailflowhq/mailflow/internal/metrics"
 	"github.com/mailflowhq/mailflow/internal/node"
 	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
@@ -169,7 +168,7 @@ func (w *Web) hopHealth(hop string) (health, short, full string) {
 	if !ok {
 		return "unknown", "no delivery yet", "no delivery attempt since start"
 	}
-	code := metrics.EnhancedStatus(o.Status, "")
+	code := o.Enhanced
 	full = o.Time.UTC().Format("15:04:05Z") + " " + o.Status
 	switch o.Outcome {
 	case queue.Delivered:

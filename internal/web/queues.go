@@ -6,15 +6,16 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/diag/explain"
 	"github.com/mailflowhq/mailflow/internal/node"
 	"github.com/mailflowhq/mailflow/internal/queue"
 )
 
 type queueRow struct {
-	Item    node.QueuedRecipient
-	Explain *diag.Explanation // of the last error, when there is one
-	Text    string            // the explanation as mailflow explain prints it
+	Item      node.QueuedRecipient
+	LastError string               // as mailflow queue list shows it
+	Explain   *explain.Explanation // of the last error, when there is one
+	Text      string               // the explanation as mailflow explain prints it
 }
 
 type hopView struct {
@@ -29,8 +30,9 @@ func (w *Web) queuesPage(rw http.ResponseWriter, r *http.Request, s *session) {
 		hv := hopView{Hop: h, Ready: h.ByState[queue.StateReady], Retry: h.ByState[queue.StateRetry]}
 		for _, it := range h.Items {
 			row := queueRow{Item: it}
-			if it.Rcpt.LastError != "" {
-				e := diag.Explain(it.Rcpt.LastError)
+			if f := it.Rcpt.LastError; f != nil {
+				row.LastError = f.String()
+				e := explain.Text(row.LastError)
 				var b strings.Builder
 				e.WriteText(&b)
 				row.Explain, row.Text = &e, b.String()
