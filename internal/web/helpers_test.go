@@ -171,3 +171,8 @@ func (b *browser) csrf(path string) string {
 	}
 	return m[1]
 }
+
+// auditLog is where the admin center writes its audit log by default.
+func (e *env) auditLog(t *testing.T) string {
+	return filepath.Join(e.d.Node.Runtime().Cfg.LogDir(), "Audit", "audit.log")
+}
