@@ -172,11 +172,15 @@ func TestBrowserAdminCenter(t *testing.T) {
 	connURL := e.base + "/connectors/receive/" + url.PathEscape(frontend)
 	run("connector page", chromedp.Navigate(connURL), chromedp.WaitVisible(chromedp.CSS(`#connector-form`)))
 	// An invalid change is refused with the file's words and changes nothing.
-	run("bad edit", chromedp.SetValue(chromedp.CSS(`#f-bindings`), "127.0.0.1:notaport"), chromedp.Click(chromedp.CSS(`#save`)),
+	// The refusal echoes the bad value: as text.
+	badBinding := `127.0.0.1:<img src=x onerror="window.__xss=3">`
+	run("bad edit", chromedp.SetValue(chromedp.CSS(`#f-bindings`), badBinding), chromedp.Click(chromedp.CSS(`#save`)),
 		chromedp.WaitVisible(chromedp.CSS(`#error`)))
-	if got := text(`#error`); !strings.Contains(got, "onprem.yaml:") || !strings.Contains(got, "bindings") || !strings.Contains(got, "Fix:") {
-		t.Errorf("refused edit shows %q, want file:line: key: … Fix: …", got)
+	if got := text(`#error`); !strings.Contains(got, "onprem.yaml:") || !strings.Contains(got, "bindings") || !strings.Contains(got, "Fix:") ||
+		!strings.Contains(got, `<img src=x onerror=`) {
+		t.Errorf("refused edit shows %q, want file:line: key: … Fix: … quoting the value", got)
 	}
+	noXSS("refused connector edit")
 	run("connector page again", chromedp.Navigate(connURL), chromedp.WaitVisible(chromedp.CSS(`#connector-form`)),
 		chromedp.SetValue(chromedp.CSS(`#f-tls_certificate_name`), e.pki.Contoso.Name()), chromedp.Click(chromedp.CSS(`#save`)),
 		chromedp.WaitVisible(chromedp.CSS(`#flash`)))
