@@ -90,16 +90,25 @@ func (s *Node) CertificateUses() []CertificateUse {
 			}
 		}
 		for _, sc := range rt.Cfg.SendConnectors {
-			if sc.TLSCertificateName == "" {
-				continue
-			}
-			if sel := rt.Store.SelectClient(certs.Request{CertificateName: sc.TLSCertificateName, Connector: sc.Name}); sel.Cert == c {
+			if cc := s.ClientCertificate(sc.Name); cc == c {
 				u.Uses = append(u.Uses, ConnectorUse{Kind: "send", Connector: sc.Name, Ranges: sc.AddressSpaces})
 			}
 		}
 		out = append(out, u)
 	}
 	return out
+}
+
+// ClientCertificate is the certificate the send connector named presents
+// when a next hop asks for one (pinned, or chosen by its FQDN), exactly as
+// a delivery chooses it; nil for none or an unknown connector.
+func (s *Node) ClientCertificate(connector string) *certs.Certificate {
+	rt := s.Runtime()
+	sc, ok := rt.Send[strings.ToLower(connector)]
+	if !ok {
+		return nil
+	}
+	return rt.Sender.SelectClient(sc, s.now()).Cert
 }
 
 // DroppedLogLines counts protocol log lines dropped because a log's buffer

@@ -138,6 +138,18 @@ func (s *Sender) startTLS(cn *Connection, c Connector, domain string, opts Conne
 
 // clientCertificate picks the certificate to present (reference §4). A
 // pinned TlsCertificateName that cannot be found stops the delivery.
+//
+// SelectClient is the choice alone, for what shows it (the admin center,
+// metrics): the same certificate a delivery would present.
+func (s *Sender) SelectClient(c Connector, now time.Time) certs.Selection {
+	if s.Store == nil {
+		return certs.Selection{}
+	}
+	return s.Store.SelectClient(certs.Request{
+		CertificateName: c.CertificateName, ConnectorFQDN: c.FQDN, ServerFQDN: s.ServerFQDN, Connector: c.Name, Now: now,
+	})
+}
+
 func (s *Sender) clientCertificate(c Connector, now time.Time, log *protolog.Session) (*certs.Certificate, *failure) {
 	if s.Store == nil {
 		if c.CertificateName != "" {
@@ -147,9 +159,7 @@ func (s *Sender) clientCertificate(c Connector, now time.Time, log *protolog.Ses
 		}
 		return nil, nil
 	}
-	sel := s.Store.SelectClient(certs.Request{
-		CertificateName: c.CertificateName, ConnectorFQDN: c.FQDN, ServerFQDN: s.ServerFQDN, Connector: c.Name, Now: now,
-	})
+	sel := s.SelectClient(c, now)
 	if sel.Cert != nil {
 		if sel.Warning != "" {
 			log.Info("", sel.Warning)

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/node"
 	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
@@ -30,6 +29,7 @@ type mapEdge struct {
 	X1, Y1, X2, Y2 int
 	LX, LY         int // label position
 	Label, Label2  string
+	Label3         string // a third line: the client certificate a send connector presents
 	Health         string
 	Title          string // tooltip: why this colour
 }
@@ -108,15 +108,13 @@ func (w *Web) flowMap() flowMap {
 		if sc.TLSDomain != "" {
 			e.Label2 += " expects " + sc.TLSDomain
 		}
-		if sc.TLSCertificateName != "" {
-			if sel := rt.Store.SelectClient(certs.Request{CertificateName: sc.TLSCertificateName, Connector: sc.Name, Now: now}); sel.Cert != nil {
-				e.Label = "client certificate " + shortSubject(sel.Cert.Subject)
+		e.Health, e.Label, e.Title = w.hopHealth(sc.Name)
+		if cc := w.n.ClientCertificate(sc.Name); cc != nil {
+			info := cc.Describe(now)
+			e.Label3 = fmt.Sprintf("client certificate %s (%d days)", shortSubject(info.Subject), info.DaysLeft)
+			if h := expiryHealth(info); h != "ok" && e.Health != "bad" {
+				e.Health, e.Title = h, e.Title+"; client certificate "+info.Subject+" "+info.Status
 			}
-		}
-		var last string
-		e.Health, last, e.Title = w.hopHealth(sc.Name)
-		if e.Label == "" {
-			e.Label = last
 		}
 		b.Health = e.Health
 		right = append(right, b)
