@@ -151,7 +151,7 @@ func (w *Web) certificateImport(rw http.ResponseWriter, r *http.Request, s *sess
 		}
 	}
 	save := func(field, suffix string) (string, error) {
-		f, hdr, err := r.FormFile(field)
+		f, _, err := r.FormFile(field)
 		if err == http.ErrMissingFile {
 			return "", nil
 		}
@@ -159,7 +159,7 @@ func (w *Web) certificateImport(rw http.ResponseWriter, r *http.Request, s *sess
 			return "", fmt.Errorf("%s: %w", field, err)
 		}
 		defer f.Close()
-		return saveUpload(f, hdr, filepath.Join(dir, stamp+suffix), &saved)
+		return saveUpload(f, filepath.Join(dir, stamp+suffix), &saved)
 	}
 	var ref config.CertificateRef
 	var err error
@@ -210,7 +210,9 @@ func certSuffix(r *http.Request) string {
 	return ".pem"
 }
 
-func saveUpload(f multipart.File, _ *multipart.FileHeader, path string, saved *[]string) (string, error) {
+// saveUpload writes an uploaded file (at most 1 MB: certificates and keys
+// are a few KB) to path, 0600, and records it for clean-up.
+func saveUpload(f multipart.File, path string, saved *[]string) (string, error) {
 	out, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("save upload: %w", err)

@@ -190,8 +190,9 @@ func (w *Web) refuse(rw http.ResponseWriter, r *http.Request, why string) {
 	http.Error(rw, "Forbidden: "+why, http.StatusForbidden)
 }
 
-// record writes an audit entry for a change; the change is reported as
-// failed when the audit log cannot be written.
+// record writes an audit entry for a change, after it was applied or
+// refused. An audit log that cannot be written is logged as an error with
+// the entry's action and target (the change itself stands).
 func (w *Web) record(r *http.Request, s *session, e AuditEntry) {
 	e.Time = w.now().UTC()
 	e.Remote = remoteHost(r)
