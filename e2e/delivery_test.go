@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/admin"
-	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 	"github.com/mailflowhq/mailflow/internal/tracking"
 )
@@ -28,35 +28,37 @@ import (
 //	127.0.0.1 → on-prem "Relay SERVER1"          a local client submits on-premises
 //	127.0.0.3 → tenant "Inbound from contoso"    on-prem's send connector (source_ip), domain secure
 const (
-	// contosoPin is the fix of the first seed: pin the CA-issued
-	// mail.contoso.com certificate on the connector the cloud lands on.
+	// contosoPin is the fix of the 450 4.7.320 SubjectMismatch case: pin
+	// the CA-issued mail.contoso.com certificate on the connector the cloud
+	// lands on.
 	contosoPin = "<I>CN=Contoso Lab CA<S>CN=mail.contoso.com"
 	tenantPin  = "<I>CN=Contoso Lab CA<S>CN=mail.protection.outlook.com"
 )
 
 type hybrid struct {
-	pki                    *lab.PKI
+	pki                    *labpki.PKI
 	tenantCfg, onpremCfg   string
 	tenantPort, onpremPort int
 }
 
 // newHybrid writes tenant.yaml and onprem.yaml sharing one lab PKI. The
-// on-premises "Inbound from Office 365" connector starts as in the first
-// seed: tls_certificate_name null and an fqdn that only the self-signed
-// CN=SERVER1 certificate holds, so automatic selection presents SERVER1.
+// on-premises "Inbound from Office 365" connector starts with no pinned
+// certificate (tls_certificate_name null) and an fqdn that only the
+// self-signed CN=SERVER1 certificate holds, so automatic selection presents
+// SERVER1 and Exchange Online defers with 450 4.7.320 SubjectMismatch.
 func newHybrid(t *testing.T) *hybrid {
 	t.Helper()
 	base := t.TempDir()
-	pki, err := lab.NewPKI(base, time.Now())
+	pki, err := labpki.New(base, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &hybrid{pki: pki, tenantPort: testkit.FreePort(t), onpremPort: testkit.FreePort(t)}
-	tenantDir, onpremDir := filepath.Join(base, "tenant"), filepath.Join(base, "onprem")
-	for _, d := range []string{tenantDir, onpremDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
+	// On-premises lives beside the lab PKI (testkit.LabOnPrem names it by
+	// relative paths), the tenant in a directory of its own.
+	tenantDir := filepath.Join(base, "tenant")
+	if err := os.MkdirAll(tenantDir, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	h.tenantCfg = filepath.Join(tenantDir, "tenant.yaml")
 	testkit.WriteFile(t, h.tenantCfg, fmt.Sprintf(`server:
@@ -104,29 +106,17 @@ admin:
   listen: 127.0.0.1:%[6]d
 `, pki.CAFile, pki.TenantFile, h.tenantPort, h.onpremPort, tenantPin, testkit.FreePort(t)))
 
-	h.onpremCfg = filepath.Join(onpremDir, "onprem.yaml")
-	testkit.WriteFile(t, h.onpremCfg, fmt.Sprintf(`server:
-  name: SERVER1
-  fqdn: server1.contoso.local
-  data_dir: ./data
-accepted_domains: [contoso.com]
-trust:
-  ca_files: [%[1]s]
-  system_roots: false
-certificates:
-  - file: %[2]s
-  - file: %[3]s
-    password_file: %[4]s
-receive_connectors:
+	h.onpremCfg = filepath.Join(base, "onprem.yaml")
+	testkit.WriteFile(t, h.onpremCfg, testkit.LabOnPrem+fmt.Sprintf(`receive_connectors:
   - name: Default Frontend SERVER1
-    bindings: ["127.0.0.1:%[5]d"]
+    bindings: ["127.0.0.1:%[1]d"]
     remote_ip_ranges: ["0.0.0.0-255.255.255.255"]
     fqdn: server1.contoso.local
     auth_mechanism: [Tls]
     permission_groups: [AnonymousUsers]
     protocol_logging_level: Verbose
   - name: Inbound from Office 365
-    bindings: ["127.0.0.1:%[5]d"]
+    bindings: ["127.0.0.1:%[1]d"]
     remote_ip_ranges: ["127.0.0.2/32"]
     fqdn: server1.contoso.local
     auth_mechanism: [Tls]
@@ -137,7 +127,7 @@ receive_connectors:
     tls_sender_certificate_name: mail.protection.outlook.com
     protocol_logging_level: Verbose
   - name: Relay SERVER1
-    bindings: ["127.0.0.1:%[5]d"]
+    bindings: ["127.0.0.1:%[1]d"]
     remote_ip_ranges: ["127.0.0.1/32"]
     fqdn: server1.contoso.local
     auth_mechanism: [Tls, ExternalAuthoritative]
@@ -146,23 +136,24 @@ receive_connectors:
 send_connectors:
   - name: Outbound to Office 365
     address_spaces: [tenant.example]
-    smart_hosts: ["127.0.0.1:%[6]d"]
+    smart_hosts: ["127.0.0.1:%[2]d"]
     fqdn: mail.contoso.com
     source_ip: 127.0.0.3
     require_tls: true
     tls_auth_level: DomainValidation
     tls_domain: mail.protection.outlook.com
-    tls_certificate_name: "%[7]s"
+    tls_certificate_name: "%[3]s"
     protocol_logging_level: Verbose
 queue:
   retry_intervals: [1h]
 admin:
-  listen: 127.0.0.1:%[8]d
-`, pki.CAFile, pki.Server1File, pki.ContosoPFX, pki.ContosoPass, h.onpremPort, h.tenantPort, contosoPin, testkit.FreePort(t)))
+  listen: 127.0.0.1:%[4]d
+`, h.onpremPort, h.tenantPort, contosoPin, testkit.FreePort(t)))
 	return h
 }
 
-// TestHybridCertificateFixEndToEnd is the first seed, end to end: the
+// TestHybridCertificateFixEndToEnd is the 450 4.7.320 SubjectMismatch case,
+// end to end: the
 // tenant's DomainValidation send connector meets on-premises presenting the
 // self-signed CN=SERVER1 certificate and defers with 450 4.7.320
 // SubjectMismatch; the on-premises connector is fixed live (connector set
@@ -177,10 +168,10 @@ func TestHybridCertificateFixEndToEnd(t *testing.T) {
 
 	// A local client submits through the tenant's relay connector, over
 	// STARTTLS, as an application server would.
-	const subject = "hybrid seed e2e"
+	const subject = "hybrid subject mismatch e2e"
 	r := pySMTP(t, pyOpts{port: h.tenantPort, source: "127.0.0.1", starttls: true,
 		from: "alice@tenant.example", rcpts: []string{"user@contoso.com"},
-		body: "Subject: " + subject + "\r\nMessage-ID: <seed-1@tenant.example>\r\n\r\nfrom the cloud\r\n"})
+		body: "Subject: " + subject + "\r\nMessage-ID: <subject-mismatch-1@tenant.example>\r\n\r\nfrom the cloud\r\n"})
 	if code(r.Data) != 250 {
 		t.Fatalf("tenant relay connector: STARTTLS %v MAIL %v RCPT %v DATA %v", r.StartTLS, r.Mail, r.Rcpt, r.Data)
 	}
@@ -209,8 +200,9 @@ func TestHybridCertificateFixEndToEnd(t *testing.T) {
 	}
 
 	// `mailflow trace` shows the DEFER with Exchange's message trace detail.
-	out = cliLive(t, "trace", "--config", h.tenantCfg, "--recipient", "user@contoso.com")
-	detail := regexp.MustCompile(`(?m)^.*DEFER\s+` + msg.id + `\s.*$`).FindString(out)
+	deferLine := regexp.MustCompile(`(?m)^.*DEFER\s+` + msg.id + `\s.*$`)
+	out = traceWith(t, deferLine, "--config", h.tenantCfg, "--recipient", "user@contoso.com")
+	detail := deferLine.FindString(out)
 	if detail == "" {
 		t.Fatalf("trace has no DEFER line for %s:\n%s", msg.id, out)
 	}
@@ -226,7 +218,7 @@ func TestHybridCertificateFixEndToEnd(t *testing.T) {
 		t.Errorf("LastAttemptedServerName %q and FQDN %q differ in %s", m[1], m[2], detail)
 	}
 
-	// The fix, live on the running on-premises server (the seed's
+	// The fix, live on the running on-premises server (Exchange's
 	// Set-ReceiveConnector -TlsCertificateName), then Retry-Queue.
 	cliLive(t, "connector", "set", "Inbound from Office 365", "--config", h.onpremCfg, "--tls-certificate-name", contosoPin)
 	var conns []admin.ConnectorInfo
@@ -326,6 +318,20 @@ func cliLive(t *testing.T, args ...string) string {
 		t.Fatalf("mailflow %s did not reach the running server:\n%s", strings.Join(args, " "), stderr)
 	}
 	return stdout
+}
+
+// traceWith runs `mailflow trace` until its output matches want and
+// returns it. The queue shows a new state before the tracking event of the
+// same attempt is written (the event follows the durable state), so a
+// trace read right after the queue changed may not have it yet.
+func traceWith(t *testing.T, want *regexp.Regexp, args ...string) string {
+	t.Helper()
+	var out string
+	pollUntil(t, "a trace line matching "+want.String(), func() (bool, string) {
+		out = cliLive(t, append([]string{"trace"}, args...)...)
+		return want.MatchString(out), out
+	})
+	return out
 }
 
 func decodeCLI(t *testing.T, s string, v any) {

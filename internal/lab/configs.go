@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"text/template"
 
-	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 )
 
 // The lab's organisations. The tenant plays Exchange Online for contoso
@@ -71,7 +71,8 @@ var configFuncs = template.FuncMap{"q": strconv.Quote}
 // onpremTemplate is contoso's on-premises server at the start of a
 // scenario: Default Frontend with no pinned certificate (so the
 // self-signed CN=SERVER1 certificate, found by the connector FQDN, is
-// presented), as the first field report found it.
+// presented), as the 450 4.7.320 SubjectMismatch report (scenario 1)
+// found it.
 var onpremTemplate = template.Must(template.New("onprem").Funcs(configFuncs).Parse(`# mailflow lab, {{.Scenario}}: contoso's on-premises Exchange-style server.
 # Written by mailflow lab; paths are relative to this file.
 server:
@@ -184,26 +185,6 @@ admin:
   listen: 127.0.0.1:{{.P.TenantAdmin}}
 `))
 
-// hybridConnectorConfig is the receive connector Exchange's Hybrid Configuration
-// Wizard creates on an on-premises Exchange 2010 server for mail from the
-// cloud: selected by the cloud's source address, with its own FQDN (and so
-// its own certificate), domain security with the cloud's certificate,
-// TLS required. port is the on-premises SMTP port it binds.
-func hybridConnectorConfig(port int) config.ReceiveConnector {
-	return config.ReceiveConnector{
-		Name:                     hybridConnector,
-		Bindings:                 []string{"127.0.0.1:" + strconv.Itoa(port)},
-		RemoteIPRanges:           []string{tenantSource + "/32"},
-		FQDN:                     hybridFQDN,
-		AuthMechanism:            []string{"Tls"},
-		PermissionGroups:         []string{"AnonymousUsers", "Partners"},
-		RequireTLS:               true,
-		DomainSecureEnabled:      true,
-		TLSSenderCertificateName: cloudName,
-		ProtocolLoggingLevel:     "Verbose",
-	}
-}
-
 // writeConfigs writes onprem.yaml and tenant.yaml into dir.
 func writeConfigs(dir string, d configData) (onprem, tenant string, err error) {
 	onprem = filepath.Join(dir, "onprem.yaml")
@@ -224,7 +205,7 @@ func writeConfigs(dir string, d configData) (onprem, tenant string, err error) {
 }
 
 // newConfigData fills the names and the PKI's files relative to dir.
-func newConfigData(scenario string, hybrid bool, p ports, dir string, pki *PKI) (configData, error) {
+func newConfigData(scenario string, hybrid bool, p ports, dir string, pki *labpki.PKI) (configData, error) {
 	d := configData{
 		Scenario: scenario, Hybrid: hybrid, P: p,
 		TenantPin: pki.Tenant.Name(), ContosoPin: pki.Contoso.Name(),

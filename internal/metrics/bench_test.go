@@ -15,7 +15,7 @@ func BenchmarkObserveDelivery(b *testing.B) {
 	m := New()
 	msg := &queue.Message{ID: "0123456789ABCDEF", Created: time.Now()}
 	ok := queue.Event{Kind: queue.EventSend, Msg: msg, Time: time.Now(), Result: queue.Result{Route: "To partner", Status: "250 2.6.0 Queued mail for delivery"}}
-	def := queue.Event{Kind: queue.EventDefer, Msg: msg, Time: time.Now(), Result: queue.Result{Route: "To partner", Failure: lasterror.New("450 4.7.320 Certificate validation failed")}}
+	def := queue.Event{Kind: queue.EventDefer, Msg: msg, Time: time.Now(), Result: queue.Result{Route: "To partner", LastError: lasterror.New("450 4.7.320 Certificate validation failed")}}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		if i%2 == 0 {

@@ -23,8 +23,8 @@ type Outcome struct {
 // Enhanced is the enhanced status code of an attempt's result: the
 // failure's, or the one in the delivering reply.
 func Enhanced(r queue.Result) string {
-	if r.Failure != nil {
-		return r.Failure.Enhanced
+	if r.LastError != nil {
+		return r.LastError.Enhanced
 	}
 	return lasterror.New(r.Status).Enhanced
 }
@@ -44,8 +44,8 @@ func (o *outcomes) record(hop string, r queue.Result, at time.Time) {
 		o.last = map[string]Outcome{}
 	}
 	st := r.Status
-	if r.Failure != nil {
-		st = r.Failure.String()
+	if r.LastError != nil {
+		st = r.LastError.String()
 	}
 	o.last[strings.ToLower(hop)] = Outcome{Outcome: r.Outcome, Status: st, Enhanced: Enhanced(r), Time: at}
 }

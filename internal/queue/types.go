@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 // Envelope is what the receiver knew about a message when it accepted it.
@@ -51,9 +52,9 @@ type Recipient struct {
 	// String is what the queue list, the trace and the DSN show, e.g.
 	// "{LED=450 4.7.320 Certificate validation failed …};{MSG=…};…". See
 	// recipient_json.go for how it is stored.
-	LastError   *lasterror.Failure `json:"-"`
-	LastAttempt time.Time          `json:"last_attempt,omitzero"`
-	NextAttempt time.Time          `json:"next_attempt,omitzero"`
+	LastError   *lasterror.Record `json:"-"`
+	LastAttempt time.Time         `json:"last_attempt,omitzero"`
+	NextAttempt time.Time         `json:"next_attempt,omitzero"`
 	// Route is the send connector (or "Local") the last attempt used.
 	Route string `json:"route,omitempty"`
 }
@@ -148,10 +149,10 @@ type Result struct {
 	// mail for delivery"), or a note for an event that is not an attempt
 	// ("removed by an administrator").
 	Status string
-	// Failure is why a Deferred or Failed attempt did not deliver; the queue
+	// LastError is why a Deferred or Failed attempt did not deliver; the queue
 	// keeps it as Recipient.LastError. Without one the queue records a
 	// generic failure (451 4.4.0 or 550 5.0.0).
-	Failure    *lasterror.Failure
+	LastError  *lasterror.Record
 	RemoteHost string
 	RemoteIP   string
 	// Route names what handled the recipient: the send connector's name,
@@ -162,16 +163,16 @@ type Result struct {
 	Local bool
 }
 
-// Event kinds reported to the Observer, named like Exchange message
-// tracking event ids.
+// Event kinds reported to the Observer: the message tracking event ids,
+// defined once by package tracking.
 const (
-	EventSend    = "SEND"    // handed to the next hop
-	EventDeliver = "DELIVER" // stored in a local mailbox
-	EventDefer   = "DEFER"   // transient failure, will retry
-	EventFail    = "FAIL"    // permanent failure
-	EventDSN     = "DSN"     // a delivery status notification was queued
-	EventExpire  = "EXPIRE"  // the message expired for this recipient
-	EventRemove  = "REMOVE"  // an administrator removed the message
+	EventSend    = tracking.EventSend    // handed to the next hop
+	EventDeliver = tracking.EventDeliver // stored in a local mailbox
+	EventDefer   = tracking.EventDefer   // transient failure, will retry
+	EventFail    = tracking.EventFail    // permanent failure
+	EventDSN     = tracking.EventDSN     // a delivery status notification was queued
+	EventExpire  = tracking.EventExpire  // the message expired for this recipient
+	EventRemove  = tracking.EventRemove  // an administrator removed the message
 )
 
 // Event is one tracking record.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
+	"github.com/mailflowhq/mailflow/internal/neterr"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 	"github.com/mailflowhq/mailflow/internal/smtp"
 )
@@ -48,7 +49,7 @@ type Failure struct {
 	Stage   Stage  // where it happened
 	// LastError is the record a sender keeps (its String is Exchange's
 	// LastError / message-trace text).
-	LastError *lasterror.Failure
+	LastError *lasterror.Record
 }
 
 func (f *failure) export(stage Stage, t Target, now time.Time) *Failure {
@@ -244,7 +245,7 @@ func (s *Sender) connect(ctx context.Context, c Connector, t Target, helo, domai
 			r, err := cl.Hello(helo)
 			cn.TLSHello = r
 			if err != nil {
-				if isRemoteAlert(err) {
+				if _, alert := neterr.RemoteAlert(err); alert {
 					return failed(StageTLS, tlsFailure(err))
 				}
 				return failed(StageTLS, classifySession("EHLO", err))

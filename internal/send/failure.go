@@ -4,18 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"os"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
+	"github.com/mailflowhq/mailflow/internal/neterr"
 	"github.com/mailflowhq/mailflow/internal/smtp"
 )
 
-// Exchange's connection-level statuses (reference §6).
+// Exchange's connection-level statuses, as its queue (Get-Queue LastError)
+// and message trace show them.
 const (
 	StatusDNSFailed       = "450 4.4.312 DNS query failed"
 	StatusTimedOut        = "450 4.4.315 Connection timed out"
@@ -55,7 +53,7 @@ type failure struct {
 	reason  string
 	message string
 	outcome Outcome
-	// ours: a status mailflow made up (see lasterror.Failure.Ours).
+	// ours: a status mailflow made up (see lasterror.Record.Ours).
 	ours bool
 	// tlsHandshake: the TLS handshake itself failed (not a certificate
 	// verdict); opportunistic TLS may retry in plaintext.
@@ -69,13 +67,13 @@ func (f *failure) Error() string { return f.status + " " + f.message }
 // LastError is the record a sender keeps of a connection-level failure it
 // words itself (status is one of the Status* constants): the diagnostics
 // use it to show the LastError a sender would record.
-func LastError(status, reason, message string, t Target, at time.Time) *lasterror.Failure {
+func LastError(status, reason, message string, t Target, at time.Time) *lasterror.Record {
 	return (&failure{status: status, reason: reason, message: message, ours: true}).lastError(t, at)
 }
 
 // lastError is the failure's record for the queue and the trace: the
 // attempt on t at now.
-func (f *failure) lastError(t Target, now time.Time) *lasterror.Failure {
+func (f *failure) lastError(t Target, now time.Time) *lasterror.Record {
 	e := lasterror.New(f.status)
 	e.Message, e.Reason, e.Ours, e.Attempt = f.message, f.reason, f.ours, true
 	e.Host, e.IP, e.Port, e.Time = t.Host, t.IP, t.Port, now
@@ -103,7 +101,7 @@ func classifyDial(err error) *failure {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return deferred(StatusCancelled, ReasonCancelled, "the delivery was cancelled")
-	case isTimeout(err):
+	case neterr.IsTimeout(err):
 		return deferred(StatusTimedOut, ReasonTimedOut, winsock(wsaTimedOut))
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return deferred(StatusRefused, ReasonRefused, winsock(wsaRefused))
@@ -122,9 +120,9 @@ func classifySession(stage string, err error) *failure {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return deferred(StatusCancelled, ReasonCancelled, "the delivery was cancelled")
-	case isTimeout(err):
+	case neterr.IsTimeout(err):
 		return deferred(StatusTimedOut, ReasonTimedOut, "timed out waiting for the remote server at "+stage)
-	case isClosed(err):
+	case neterr.IsClosed(err):
 		return deferred(StatusClosedAbruptly, ReasonClosed, "the remote server closed the connection at "+stage)
 	case errors.As(err, &re):
 		return deferred(StatusCannotConnect, ReasonCannotConnect, "the remote server replied to "+stage+": "+re.Reply.Text())
@@ -134,45 +132,12 @@ func classifySession(stage string, err error) *failure {
 	return deferred(StatusCannotConnect, ReasonCannotConnect, stage+": "+err.Error())
 }
 
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
-		errors.As(err, &ne) && ne.Timeout()
-}
-
-func isClosed(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
-}
-
 // tlsFailure maps a failed handshake that was not a certificate verdict.
 func tlsFailure(err error) *failure {
-	if isTimeout(err) {
+	if neterr.IsTimeout(err) {
 		return deferred(StatusTimedOut, ReasonTimedOut, "timed out during the TLS handshake")
 	}
-	f := deferred(StatusCannotConnect, ReasonTLS, "TLS negotiation failed with error "+tlsErrorName(err))
+	f := deferred(StatusCannotConnect, ReasonTLS, "TLS negotiation failed with error "+neterr.HandshakeName(err))
 	f.tlsHandshake = true
 	return f
-}
-
-// isRemoteAlert reports a TLS alert from the peer. In TLS 1.3 a server
-// rejecting our client certificate says so only after our side of the
-// handshake completed, so the alert surfaces on the first read under TLS.
-func isRemoteAlert(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "remote error"
-}
-
-// tlsErrorName gives a short, stable name for a handshake error.
-func tlsErrorName(err error) string {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "remote error" {
-		return "RemoteAlert(" + strings.TrimPrefix(op.Err.Error(), "tls: ") + ")"
-	}
-	if isClosed(err) {
-		return "SocketClosed"
-	}
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "smtp: TLS handshake: ")
-	return msg
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 	"github.com/mailflowhq/mailflow/internal/testpeer"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
@@ -30,7 +31,7 @@ func TestPostfixReceiver(t *testing.T) {
 		"smtpd_tls_req_ccert":      "yes",
 		"smtpd_tls_CAfile":         ca,
 	})
-	dns := &fakeDNS{hosts: map[string][]string{"mail.contoso.com": {"127.0.0.1"}}}
+	dns := &testkit.DNS{Hosts: map[string][]string{"mail.contoso.com": {"127.0.0.1"}}}
 	c := contosoConnector(pf.Port)
 	c.Log = false
 	c.CommandTimeout = 30 * time.Second
@@ -61,10 +62,10 @@ func TestPostfixReceiver(t *testing.T) {
 	// "421 4.7.1 … No client certificate presented": never delivered.
 	s.Store = nil
 	r = s.Send(context.Background(), c, message("user@contoso.com"))[0]
-	if r.Outcome != Deferred || !strings.Contains(r.Failure.String(), "421 4.7.1") {
+	if r.Outcome != Deferred || !strings.Contains(r.LastError.String(), "421 4.7.1") {
 		t.Errorf("without a client certificate: %+v", r)
 	}
-	t.Logf("without a client certificate Postfix gave: %s", r.Failure.String())
+	t.Logf("without a client certificate Postfix gave: %s", r.LastError.String())
 
 	// Postfix's certificate does not hold the expected name: 4.7.320.
 	s.Store = certs.NewStore(p.client)

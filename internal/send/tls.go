@@ -136,11 +136,8 @@ func (s *Sender) startTLS(cn *Connection, c Connector, domain string, opts Conne
 	return true, StageTLS, nil
 }
 
-// clientCertificate picks the certificate to present (reference §4). A
-// pinned TlsCertificateName that cannot be found stops the delivery.
-//
-// SelectClient is the choice alone, for what shows it (the admin center,
-// metrics): the same certificate a delivery would present.
+// SelectClient is the client certificate choice alone, for what shows it
+// (the admin center, metrics): the same certificate a delivery presents.
 func (s *Sender) SelectClient(c Connector, now time.Time) certs.Selection {
 	if s.Store == nil {
 		return certs.Selection{}
@@ -150,6 +147,10 @@ func (s *Sender) SelectClient(c Connector, now time.Time) certs.Selection {
 	})
 }
 
+// clientCertificate picks the client certificate to present (the
+// connector's TlsCertificateName, else the best match for its FQDN; see
+// certs.SelectClient). A pinned TlsCertificateName that cannot be found
+// stops the delivery.
 func (s *Sender) clientCertificate(c Connector, now time.Time, log *protolog.Session) (*certs.Certificate, *failure) {
 	if s.Store == nil {
 		if c.CertificateName != "" {

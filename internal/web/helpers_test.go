@@ -15,7 +15,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/admin"
 	"github.com/mailflowhq/mailflow/internal/daemon"
-	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
@@ -63,7 +63,7 @@ send_connectors:
 
 type env struct {
 	dir, cfg string
-	pki      *lab.PKI
+	pki      *labpki.PKI
 	d        *daemon.Daemon
 	base     string
 	token    string
@@ -73,7 +73,7 @@ type env struct {
 func newEnv(t *testing.T, name string) *env {
 	t.Helper()
 	dir := t.TempDir()
-	pki, err := lab.NewPKI(dir, time.Now())
+	pki, err := labpki.New(dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/domain"
 	"github.com/mailflowhq/mailflow/internal/send"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
@@ -208,7 +209,7 @@ func DefaultEHLOName() string {
 // SplitTarget reads "host", "host:port", "[ip]", "[ip]:port" or a bare IPv6
 // address, with defPort for none.
 func SplitTarget(s string, defPort int) (host string, port int, err error) {
-	host, port, err = send.SplitHostPort(s, defPort)
+	host, port, err = domain.SplitHostPort(s, defPort)
 	if err != nil {
 		return "", 0, fmt.Errorf("target %w", err)
 	}
@@ -315,9 +316,14 @@ func (p Runner) probe(ctx context.Context, asked, host string, port int, expect 
 	for _, t := range targets {
 		r.Addresses = append(r.Addresses, t.IP)
 	}
-	t := targets[0]
-	r.IP = t.IP
-	cn := p.Sender.Connect(ctx, c, t, p.Domain, p.Connect)
+	r.IP = targets[0].IP
+	return p.connect(ctx, r, targets[0])
+}
+
+// connect opens a session to t as the sender would, records what it showed
+// and judges it.
+func (p Runner) connect(ctx context.Context, r *Report, t send.Target) *Report {
+	cn := p.Sender.Connect(ctx, p.Connector, t, p.Domain, p.Connect)
 	p.observe(r, cn)
 	if cn.Failure != nil {
 		p.Failed(r, cn.Failure, t)
@@ -476,14 +482,5 @@ func (p Runner) Resolved(ctx context.Context, t send.Target, expect string) *Rep
 	if c.Level == tlscheck.DomainValidation {
 		r.Expect = expect
 	}
-	cn := p.Sender.Connect(ctx, c, t, p.Domain, p.Connect)
-	p.observe(r, cn)
-	if cn.Failure != nil {
-		p.Failed(r, cn.Failure, t)
-	} else {
-		cn.Close()
-		p.passed(r, cn)
-	}
-	p.Finish(r)
-	return r
+	return p.connect(ctx, r, t)
 }

@@ -46,6 +46,11 @@ type Options struct {
 	// Certificates are the candidates for a receive connector's fix; nil =
 	// the configuration's certificates.
 	Certificates *certs.Store
+	// Version predicts a receive connector's certificate by the rules of
+	// an Exchange release (certs.Version) instead of this server's own
+	// choice, and names the fix that release needs (Exchange 2010: the
+	// connector FQDN, as it has no TlsCertificateName).
+	Version certs.Version
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
 	// Resolver and Dialer replace the network for tests; nil = the
@@ -268,7 +273,7 @@ func sendTest(ctx context.Context, s *send.Sender, c send.Connector, opts Option
 	m := send.Message{ID: "validate", From: from, Rcpts: []string{opts.SendTest}, Body: send.BytesBody([]byte(body)), Size: int64(len(body)), RecipientDomain: domain}
 	res := s.Send(ctx, c, m)[0]
 	return &SendTest{
-		From: from, To: opts.SendTest, Outcome: res.Outcome.String(), Status: res.Status, Detail: res.Failure.String(),
+		From: from, To: opts.SendTest, Outcome: res.Outcome.String(), Status: res.Status, Detail: res.LastError.String(),
 		RemoteHost: res.RemoteHost, RemoteIP: res.RemoteIP, Attempts: res.Attempts,
 	}
 }
