@@ -1,8 +1,10 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 func (w *Web) home(rw http.ResponseWriter, r *http.Request) {
@@ -33,13 +35,22 @@ func (w *Web) loginPost(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := safeNext(r.PostFormValue("next"))
+	addr := remoteHost(r)
+	if blocked, until := w.throttle.blocked(addr, w.now()); blocked {
+		w.record(r, nil, AuditEntry{Action: "login", Result: "refused", Error: "too many failed logins from this address"})
+		w.renderCode(rw, r, nil, http.StatusTooManyRequests, "login", "Log in", loginData{Next: next, TokenFile: w.login.TokenFile}, "",
+			fmt.Sprintf("Too many failed logins from %s: try again after %s UTC.", addr, until.UTC().Format(time.TimeOnly)))
+		return
+	}
 	who, ok := w.login.Check(r.PostFormValue("token"))
 	if !ok {
+		w.throttle.fail(addr, w.now())
 		w.record(r, nil, AuditEntry{Action: "login", Result: "refused", Error: "wrong token or password"})
 		w.renderCode(rw, r, nil, http.StatusUnauthorized, "login", "Log in", loginData{Next: next, TokenFile: w.login.TokenFile}, "",
 			"Wrong token or password. The token is in "+w.login.TokenFile+"; a password is set with mailflow admin passwd.")
 		return
 	}
+	w.throttle.reset(addr)
 	s := w.sessions.create(who)
 	w.setSessionCookie(rw, s.id, 0)
 	w.record(r, s, AuditEntry{Action: "login"})

@@ -22,13 +22,22 @@ type hopView struct {
 	Hop          node.Hop
 	Ready, Retry int
 	Rows         []queueRow
+	More         int // recipients not shown (beyond maxQueueRows)
 }
+
+// maxQueueRows bounds the rows shown per next hop, so a large queue still
+// renders quickly; the counts above the table are complete.
+const maxQueueRows = 200
 
 func (w *Web) queuesPage(rw http.ResponseWriter, r *http.Request, s *session) {
 	var hops []hopView
 	for _, h := range w.n.Hops() {
 		hv := hopView{Hop: h, Ready: h.ByState[queue.StateReady], Retry: h.ByState[queue.StateRetry]}
-		for _, it := range h.Items {
+		for i, it := range h.Items {
+			if i == maxQueueRows {
+				hv.More = len(h.Items) - i
+				break
+			}
 			row := queueRow{Item: it}
 			if f := it.Rcpt.LastError; f != nil {
 				row.LastError = f.String()

@@ -6,8 +6,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailflowhq/mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 	"github.com/mailflowhq/mailflow/internal/web"
 )
 
@@ -40,5 +42,41 @@ func TestCookieOnTLS(t *testing.T) {
 	}
 	if hsts := resp.Header.Get("Strict-Transport-Security"); !strings.Contains(hsts, "max-age=") {
 		t.Errorf("Strict-Transport-Security = %q", hsts)
+	}
+}
+
+// TestLoginThrottle: ten wrong secrets from one address lock it out for
+// the window, even with the right secret; the lock ends with the window.
+func TestLoginThrottle(t *testing.T) {
+	e := newEnv(t, "No relay")
+	clock := testkit.NewClock(time.Now())
+	h, err := web.New(e.d.Node, admin.Login{TokenFile: "admin.token",
+		Check: func(s string) (string, bool) { return "admin (token)", s == "right" }}, web.Options{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	c := srv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	login := func(secret string) int {
+		resp, err := c.PostForm(srv.URL+"/login", url.Values{"token": {secret}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := 0; i < 10; i++ {
+		if code := login("wrong"); code != http.StatusUnauthorized {
+			t.Fatalf("wrong secret #%d: %d", i+1, code)
+		}
+	}
+	if code := login("right"); code != http.StatusTooManyRequests {
+		t.Fatalf("right secret after ten failures: %d, want 429", code)
+	}
+	clock.Advance(16 * time.Minute)
+	if code := login("right"); code != http.StatusSeeOther {
+		t.Fatalf("right secret after the window: %d, want 303", code)
 	}
 }

@@ -46,6 +46,7 @@ type Web struct {
 	log      *slog.Logger
 	now      func() time.Time
 	sessions *sessions
+	throttle throttle
 	audit    *audit
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
