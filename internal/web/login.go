@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -64,11 +65,22 @@ func (w *Web) logout(rw http.ResponseWriter, r *http.Request, s *session) {
 	http.Redirect(rw, r, "/login", http.StatusSeeOther)
 }
 
-// safeNext keeps a post-login redirect on this site: a path, never
-// "//host" or a URL.
+// safeNext keeps a post-login redirect on this site: a path that parses,
+// never "//host", "/\\host" or a URL. Control characters are refused
+// outright: browsers drop tabs and newlines from a URL, so "/\t/host"
+// would become "//host".
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
-		return "/map"
+	const home = "/map"
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return home
+	}
+	for _, c := range next {
+		if c < 0x20 || c == 0x7f {
+			return home
+		}
+	}
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" {
+		return home
 	}
 	return next
 }
