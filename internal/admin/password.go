@@ -1,9 +1,7 @@
 package admin
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,10 +69,4 @@ func (a *API) checkSecret(secret string) (string, bool) {
 		return "admin (password)", true
 	}
 	return "", false
-}
-
-// HasPassword reports whether a web login password is set.
-func HasPassword(path string) bool {
-	_, err := os.Stat(path)
-	return !errors.Is(err, fs.ErrNotExist)
 }

@@ -61,9 +61,6 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
-// Registry is the registry the metrics live in (tests gather from it).
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
-
 // SessionEnded implements receive.SessionObserver.
 func (m *Metrics) SessionEnded(connector, result string) {
 	m.sessions.WithLabelValues(connector, result).Inc()

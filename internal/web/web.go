@@ -86,9 +86,6 @@ func UI(n *node.Node, opts Options) func(admin.Login) http.Handler {
 	}
 }
 
-// AuditLog is the audit log's path.
-func (w *Web) AuditLog() string { return w.audit.path }
-
 func (w *Web) routes() {
 	m := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
