@@ -47,7 +47,7 @@ func Start(path string, opts Options) (*Daemon, error) {
 	m := metrics.New()
 	nopts := opts.Node
 	nopts.Logger = opts.Logger
-	nopts.Observer, nopts.Sessions = m, m
+	nopts.Observer, nopts.Sessions, nopts.Outbound = m, m, m
 	n, err := node.Start(path, nopts)
 	if err != nil {
 		return nil, err

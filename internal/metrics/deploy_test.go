@@ -19,7 +19,7 @@ const deployDir = "../../deploy"
 func exported(t *testing.T) map[string]bool {
 	m := New()
 	ch := make(chan *prometheus.Desc, 64)
-	for _, c := range []prometheus.Collector{m.sessions, m.handshakes, m.accepted, m.deliveries, m.latency, &nodeCollector{}} {
+	for _, c := range []prometheus.Collector{m.sessions, m.handshakes, m.outbound, m.accepted, m.deliveries, m.latency, &nodeCollector{}} {
 		c.Describe(ch)
 	}
 	close(ch)

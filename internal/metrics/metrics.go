@@ -18,6 +18,7 @@ type Metrics struct {
 	reg        *prometheus.Registry
 	sessions   *prometheus.CounterVec
 	handshakes *prometheus.CounterVec
+	outbound   *prometheus.CounterVec
 	accepted   *prometheus.CounterVec
 	deliveries *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
@@ -35,6 +36,10 @@ func New() *Metrics {
 		Name: "mailflow_starttls_handshakes_total",
 		Help: "Inbound STARTTLS handshakes by receive connector, presented certificate thumbprint, TLS version and result (ok, failed).",
 	}, []string{"connector", "thumbprint", "tls_version", "result"})
+	m.outbound = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mailflow_outbound_starttls_total",
+		Help: "Outbound STARTTLS sessions by send connector, the next hop's certificate thumbprint, TLS version and result (ok; rejected: the connector's TLS check refused the certificate, usually inside the handshake, so without a version; failed: no TLS session).",
+	}, []string{"send_connector", "thumbprint", "tls_version", "result"})
 	m.accepted = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mailflow_messages_accepted_total",
 		Help: "Messages accepted (250 after DATA) by receive connector.",
@@ -48,7 +53,7 @@ func New() *Metrics {
 		Help:    "Time from queueing to successful delivery, per recipient, by send connector (or Local).",
 		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600},
 	}, []string{"send_connector"})
-	m.reg.MustRegister(m.sessions, m.handshakes, m.accepted, m.deliveries, m.latency,
+	m.reg.MustRegister(m.sessions, m.handshakes, m.outbound, m.accepted, m.deliveries, m.latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -73,6 +78,11 @@ func (m *Metrics) Handshake(connector, thumbprint, version string, ok bool) {
 		result = "failed"
 	}
 	m.handshakes.WithLabelValues(connector, thumbprint, version, result).Inc()
+}
+
+// OutboundTLS implements node.OutboundObserver.
+func (m *Metrics) OutboundTLS(connector, thumbprint, version, result string) {
+	m.outbound.WithLabelValues(connector, thumbprint, version, result).Inc()
 }
 
 // Accepted implements receive.SessionObserver.

@@ -31,6 +31,16 @@ type Options struct {
 	// observe: they are called after the fact and cannot change delivery.
 	Observer queue.Observer
 	Sessions receive.SessionObserver
+	Outbound OutboundObserver
+}
+
+// OutboundObserver is told of each outbound STARTTLS session a send
+// connector made (metrics), after the delivery attempt: the certificate
+// the next hop presented, the TLS version ("" when the handshake did not
+// complete), and the result: "ok", "rejected" (the connector's TLS check
+// refused the certificate) or "failed" (no TLS session otherwise).
+type OutboundObserver interface {
+	OutboundTLS(connector, thumbprint, version, result string)
 }
 
 // Server is a running mailflow transport.

@@ -102,6 +102,10 @@ func TestMetricsCountDeliveriesDeferralsFailures(t *testing.T) {
 		// To partner's sender rejects CN=SERVER1 inside the handshake.
 		"mailflow_starttls_handshakes_total{connector=" + front + ",result=failed,thumbprint=" + e.pki.Server1.Thumbprint + ",tls_version=}": 1,
 		"mailflow_starttls_handshakes_total{connector=No relay,result=ok,thumbprint=" + e.pki.Server1.Thumbprint + ",tls_version=TLS 1.3}":   1,
+		// The same two sessions seen from the send connectors (To partner's
+		// check aborts the handshake: no version).
+		"mailflow_outbound_starttls_total{result=rejected,send_connector=To partner,thumbprint=" + e.pki.Server1.Thumbprint + ",tls_version=}": 1,
+		"mailflow_outbound_starttls_total{result=ok,send_connector=To fail,thumbprint=" + e.pki.Server1.Thumbprint + ",tls_version=TLS 1.3}":   1,
 	}
 	var after map[string]float64
 	testkit.Poll(t, 30*time.Second, "counters to move", func() (bool, string) {
