@@ -17,10 +17,11 @@ func init() {
 	var dir string
 	cmd := &cobra.Command{
 		Use:   "lab [--json] [--keep] [--dir DIR]",
-		Short: "Reproduce two reported hybrid TLS failures end to end on loopback: the 450 4.7.320 failure, its diagnosis and live fix, hybrid mutual TLS",
+		Short: "Reproduce reported hybrid TLS failures end to end on loopback: the 450 4.7.320 failure and its live fix, hybrid mutual TLS, device relay through the tenant",
 		Long: `Build a lab CA and certificates, start a "tenant" (playing Exchange Online) and an
 "on-premises" mailflow on loopback, and play two failures administrators have reported
-(the title of each published report is printed with it) step by step:
+(the title of each published report is printed with it) and the device relay they are
+being asked to build, step by step:
 
   1. Exchange Online defers mail for on-premises with 450 4.7.320 SubjectMismatch because
      Default Frontend presents its self-signed CN=SERVER1 certificate: the trace, the
@@ -29,6 +30,10 @@ func init() {
      certificate, mutual TLS both ways, and the questions answered by running them: a
      certificate whose CN is another name but whose SAN holds the expected name passes
      DomainValidation; a renewal with an extra SAN is picked up without re-pinning.
+  3. A scanner authenticates (SMTP AUTH after STARTTLS) on the on-premises Client
+     Frontend; on-premises relays its mail for an outside recipient through the tenant,
+     which recognises contoso's client certificate (an OnPremises inbound connector); with
+     the wrong certificate the tenant answers 550 5.7.64 TenantAttribution, explained.
 
 Every change goes through the admin API, as an administrator's would. The exit status is 0
 only if every step behaved as expected. The lab directory (a temporary one unless --dir)

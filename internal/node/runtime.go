@@ -64,6 +64,7 @@ func BuildFrom(cfg *config.Config, now time.Time) (*Runtime, error) {
 		rs = append(rs, route.SendConnector{Name: sc.Name, AddressSpaces: sc.AddressSpaces})
 	}
 	warnings = append(warnings, cfg.OpenRelayWarnings()...)
+	warnings = append(warnings, cfg.BasicAuthWarnings()...)
 	return &Runtime{
 		Cfg: cfg, Store: store, Roots: roots, Recv: recv,
 		Router: route.New(cfg.AcceptedDomains, rs), Send: sendConns, Warnings: warnings,
