@@ -22,7 +22,7 @@ func init() {
 		Short: "Set the web admin center's login password (read from standard input)",
 		Long: `Set a password for the web admin center's login form, besides the admin token
 (which always works). The first line of standard input is the password (at least
-12 characters); its bcrypt hash is stored as admin.password in the data directory
+12 characters); its argon2id hash is stored as admin.password in the data directory
 (mode 0600). A running server uses it at the next login, no restart.`,
 		Example: `  printf '%s\n' 'correct horse battery staple' | mailflow admin passwd --config onprem.yaml`,
 		Args:    cobra.NoArgs,

@@ -38,6 +38,11 @@ token as a bearer credential, and /healthz and /readyz without it.`,
 				return err
 			}
 			slog.SetDefault(logger)
+			// Catch the signals before anything listens: a SIGTERM that arrives
+			// as soon as "ready" is printed must stop gracefully, not kill.
+			sigs := make(chan os.Signal, 4)
+			signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+			defer signal.Stop(sigs)
 			d, err := daemon.Start(cfgPath, daemon.Options{Logger: logger})
 			if err != nil {
 				return err
@@ -53,8 +58,6 @@ token as a bearer credential, and /healthz and /readyz without it.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "mailflow: /metrics (no token) on %s\n", d.MetricsAddr)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "mailflow: ready")
-			sigs := make(chan os.Signal, 4)
-			signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 			for sig := range sigs {
 				if sig == syscall.SIGHUP {
 					if err := srv.Reload(); err != nil {

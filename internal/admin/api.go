@@ -27,7 +27,7 @@ type API struct {
 	token     string
 	tokenFile string
 	log       *slog.Logger
-	// passwordFile holds the bcrypt hash set by mailflow admin passwd.
+	// passwordFile holds the argon2id hash set by mailflow admin passwd.
 	passwordFile string
 	ln           net.Listener
 	http         *http.Server

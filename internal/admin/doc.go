@@ -19,5 +19,5 @@
 // The same listener serves, beside /api/v1/: /metrics behind the same
 // bearer token (Extras.Metrics), /healthz and /readyz without it, and the
 // web admin center at / (Extras.UI), which lets people in with the token or
-// the password mailflow admin passwd stores (bcrypt, PasswordFile).
+// the password mailflow admin passwd stores (argon2id, PasswordFile).
 package admin

@@ -6,13 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/users"
 )
 
 // PasswordFile is where mailflow admin passwd keeps the web login
-// password's bcrypt hash: admin.password beside the data directory's other
+// password's argon2id hash (as SMTP AUTH users' passwords): admin.password beside the data directory's other
 // secrets (mode 0600).
 func PasswordFile(cfg *config.Config) string {
 	return filepath.Join(cfg.DataDir(), "admin.password")
@@ -21,15 +20,15 @@ func PasswordFile(cfg *config.Config) string {
 // MinPasswordLength is the shortest password mailflow admin passwd takes.
 const MinPasswordLength = 12
 
-// SetPassword stores the bcrypt hash of password at path (0600), replacing
+// SetPassword stores the argon2id hash of password at path (0600), replacing
 // any earlier one atomically.
 func SetPassword(path, password string) error {
 	if len(password) < MinPasswordLength {
 		return fmt.Errorf("the password has %d characters: use at least %d", len(password), MinPasswordLength)
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	hash, err := users.Hash(password, users.DefaultParams)
 	if err != nil {
-		return fmt.Errorf("hash the password: %w", err)
+		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
@@ -38,7 +37,7 @@ func SetPassword(path, password string) error {
 	if f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
 		f.Close()
 	}
-	if err := config.WriteAtomic(path, append(hash, '\n')); err != nil {
+	if err := config.WriteAtomic(path, []byte(hash+"\n")); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return os.Chmod(path, 0o600)
@@ -51,7 +50,7 @@ func passwordOK(path, password string) bool {
 	if err != nil {
 		return false
 	}
-	return bcrypt.CompareHashAndPassword([]byte(strings.TrimSpace(string(b))), []byte(password)) == nil
+	return users.Verify(strings.TrimSpace(string(b)), password)
 }
 
 // checkSecret is Login.Check: the token (constant-time compare), else the
