@@ -53,6 +53,9 @@ func passwordOK(path, password string) bool {
 	return users.Verify(strings.TrimSpace(string(b)), password)
 }
 
+// passwordChecks bounds concurrent password checks.
+var passwordChecks = make(chan struct{}, 4)
+
 // checkSecret is Login.Check: the token (constant-time compare), else the
 // password. The file is read on every login, so mailflow admin passwd
 // takes effect without a restart.
@@ -64,7 +67,12 @@ func (a *API) checkSecret(secret string) (string, bool) {
 	if tokenOK("Bearer "+secret, a.token) {
 		return "admin (token)", true
 	}
-	if passwordOK(a.passwordFile, secret) {
+	// Each argon2id check holds about 19 MiB: a burst of logins waits its
+	// turn rather than exhausting memory.
+	passwordChecks <- struct{}{}
+	ok := passwordOK(a.passwordFile, secret)
+	<-passwordChecks
+	if ok {
 		return "admin (password)", true
 	}
 	return "", false
