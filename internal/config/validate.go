@@ -57,6 +57,7 @@ func (c *Config) Validate() error {
 	v.limits()
 	v.admin()
 	v.metrics()
+	v.dns()
 	return v.errs.err()
 }
 
