@@ -15,7 +15,7 @@ import (
 func init() {
 	cmd := &cobra.Command{
 		Use:   "queue",
-		Short: "List, retry, remove and count queued messages on the running server (like Get-Queue / Retry-Queue); export and import a queue",
+		Short: "List, retry, remove and count queued messages, suspend and resume next hops, on the running server (like Get-Queue / Retry-Queue / Suspend-Queue); export and import a queue",
 	}
 	var cfgPath string
 	var asJSON bool
@@ -82,6 +82,61 @@ func init() {
 			}, nil)
 		},
 	}
+	hops := &cobra.Command{
+		Use:   "hops",
+		Short: "List the queue by next hop (send connector, Local, Unroutable), with suspensions",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return onServer(cfgPath, func(c *admin.Client) error {
+				list, err := c.Hops()
+				if err != nil || asJSON {
+					if err == nil {
+						err = printJSON(cmd.OutOrStdout(), list)
+					}
+					return err
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NEXT HOP\tREADY\tRETRY\tOLDEST\tSUSPENDED")
+				for _, h := range list {
+					oldest := "-"
+					if !h.Oldest.IsZero() {
+						oldest = h.Oldest.UTC().Format(time.RFC3339)
+					}
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%v\n", h.Name, h.Ready, h.Retry, oldest, h.Suspended)
+				}
+				return tw.Flush()
+			}, nil)
+		},
+	}
+	hops.Flags().BoolVar(&asJSON, "json", false, "JSON output")
+	suspend := &cobra.Command{
+		Use:   "suspend HOP",
+		Short: "Hold delivery to a next hop (like Suspend-Queue) until resumed or restarted",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return onServer(cfgPath, func(c *admin.Client) error {
+				if err := c.Suspend(args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "next hop %s suspended: its messages wait (451 4.4.0) until mailflow queue resume\n", args[0])
+				return nil
+			}, nil)
+		},
+	}
+	resume := &cobra.Command{
+		Use:   "resume HOP",
+		Short: "Resume delivery to a suspended next hop and retry its messages now",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return onServer(cfgPath, func(c *admin.Client) error {
+				if err := c.Resume(args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "next hop %s resumed; its messages are retried now\n", args[0])
+				return nil
+			}, nil)
+		},
+	}
 	var statsJSON bool
 	stats := &cobra.Command{
 		Use:   "stats",
@@ -97,7 +152,7 @@ func init() {
 					return printJSON(cmd.OutOrStdout(), st)
 				}
 				w := cmd.OutOrStdout()
-				fmt.Fprintf(w, "backend %s%s, %d message(s)\n", st.Backend, orDefault(prefixed(", answered by node ", st.Node), ""), st.Messages)
+				fmt.Fprintf(w, "backend %s%s, %d message(s)\n", st.Backend, prefixed(", answered by node ", st.Node), st.Messages)
 				for _, state := range []queue.State{queue.StateReady, queue.StateRetry, queue.StateDelivered, queue.StateFailed} {
 					fmt.Fprintf(w, "  %-10s %d\n", state, st.Recipients[state])
 				}
@@ -109,7 +164,7 @@ func init() {
 		},
 	}
 	stats.Flags().BoolVar(&statsJSON, "json", false, "JSON output")
-	cmd.AddCommand(list, retry, remove, stats, queueExportCmd(&cfgPath), queueImportCmd(&cfgPath))
+	cmd.AddCommand(list, retry, remove, hops, suspend, resume, stats, queueExportCmd(&cfgPath), queueImportCmd(&cfgPath))
 	rootCmd.AddCommand(cmd)
 }
 

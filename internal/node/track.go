@@ -52,6 +52,15 @@ func (o *observer) Observe(ev queue.Event) {
 	}
 	e.CustomData = nodeData(ev.Node)
 	o.s.track.Log(e)
+	switch ev.Kind {
+	case queue.EventSend, queue.EventDeliver, queue.EventDefer, queue.EventFail:
+		if hop := ev.Result.Route; hop != "" {
+			o.s.outcomes.record(hop, ev.Result, ev.Time)
+		}
+	}
+	if next := o.s.opts.Observer; next != nil {
+		next.Observe(ev)
+	}
 }
 
 // nodeData names, in the custom-data column, the node that recorded an
