@@ -79,6 +79,9 @@ func TestPoolSendsMessagesToOneHopOverOneConnection(t *testing.T) {
 		if r.Outcome != Delivered || r.TLS == nil || !r.TLS.Verdict.OK || r.TLS.Peer.Thumbprint != p.server.Thumbprint {
 			t.Fatalf("message %d: %+v (TLS %+v)", i, r, r.TLS)
 		}
+		if want := i%20 != 0; r.Reused != want {
+			t.Fatalf("message %d: Reused = %v, want %v", i, r.Reused, want)
+		}
 	}
 	closePool(t, pool, srv)
 	accepted, _, _ := srv.Connections()

@@ -100,6 +100,9 @@ func (s *Sender) session(ctx context.Context, c Connector, m Message, t Target, 
 			continue
 		}
 		s.keepOrClose(pc, c, end)
+		for i := range res.results {
+			res.results[i].Reused = reused
+		}
 		return res
 	}
 }
