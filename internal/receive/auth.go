@@ -72,6 +72,9 @@ func (s *session) authAdvertised() bool {
 func (s *session) replyR(r smtp.Reply) { s.reply(r.Code, r.Enhanced, r.Lines...) }
 
 func (s *session) auth(cmd smtp.Command) {
+	// Until the exchange below has read them, the next lines may be SASL
+	// responses the client sent without waiting for a 334: LOGIN has two.
+	s.strayResponses = 2
 	switch {
 	case !s.authAvailable():
 		s.errors++
@@ -128,12 +131,9 @@ func (s *session) auth(cmd smtp.Command) {
 	resp := ac.Initial
 	for {
 		challenge, done, err := srv.Next(resp)
-		if err != nil {
+		if err != nil || done {
+			s.strayResponses = 0
 			s.authResult(ac.Mechanism, err)
-			return
-		}
-		if done {
-			s.authResult(ac.Mechanism, nil)
 			return
 		}
 		// RFC 4954: continue-req = "334" SP [base64] CRLF — the space
@@ -147,6 +147,9 @@ func (s *session) auth(cmd smtp.Command) {
 		}
 		s.conn.SetReadDeadline(time.Now().Add(s.readTimeout()))
 		line, err := s.r.ReadLine(smtp.MaxAuthLine)
+		if s.strayResponses > 0 {
+			s.strayResponses--
+		}
 		if err != nil {
 			if errors.Is(err, smtp.ErrLineTooLong) || errors.Is(err, smtp.ErrBareLF) || errors.Is(err, smtp.ErrBareCR) {
 				s.log.AuthResponse()
@@ -167,6 +170,27 @@ func (s *session) auth(cmd smtp.Command) {
 			return
 		}
 	}
+}
+
+// strayAuthResponse answers line without logging it when it may be a SASL
+// response pipelined behind an AUTH that ended before reading it (refused
+// before STARTTLS, locked out, a garbled first response): it would hold
+// credentials. Such a line is no command the session knows; it gets the
+// reply of a syntax error, which does not echo it. A known command ends
+// the suspicion and is handled as usual.
+func (s *session) strayAuthResponse(line string) bool {
+	if s.strayResponses == 0 {
+		return false
+	}
+	s.strayResponses--
+	if cmd, err := smtp.ParseCommand(line); err == nil && knownVerbs[cmd.Verb] {
+		s.strayResponses = 0
+		return false
+	}
+	s.log.AuthResponse()
+	s.errors++
+	s.reply(500, "5.5.2", "Syntax error, command unrecognized")
+	return true
 }
 
 // authProtocolError answers a malformed exchange: cancellation, bad base64,

@@ -400,3 +400,53 @@ func TestUserMessageRate(t *testing.T) {
 	w.clock.Advance(time.Minute)
 	c.expect("MAIL FROM:<bob@contoso.com>", "250 2.1.0 Sender OK")
 }
+
+// TestAuthRefusedPipelinedResponsesNotLogged: a client that pipelines its
+// SASL responses behind an AUTH that is refused (here before STARTTLS, and
+// after a garbled first LOGIN response) sends them as lines of their own.
+// They are answered as unknown commands but never logged, nor echoed in a
+// reply; the next real command is handled and logged as usual.
+func TestAuthRefusedPipelinedResponsesNotLogged(t *testing.T) {
+	w := newAuthWorld(t, "  max_protocol_errors: 50\n", clientFrontend)
+	guess := "Guess0Guess1" // 12 bytes: base64 without padding, a valid verb
+	c := w.dial(t, "127.0.0.1")
+	c.ehlo("device.contoso.com")
+	c.send("AUTH LOGIN\r\n" + b64("alice") + "\r\n" + b64(alicePassword) + "\r\nNOOP\r\n")
+	for _, want := range []string{"530 5.7.0 Must issue a STARTTLS command first", "500 5.5.2 Syntax error, command unrecognized",
+		"500 5.5.2 Syntax error, command unrecognized", "250 2.0.0 OK"} {
+		if r := c.mustReply(); r.Text != want {
+			t.Fatalf("got %q, want %q", r.Text, want)
+		}
+	}
+	c.send("AUTH PLAIN\r\n" + b64(guess) + "\r\nNOOP\r\n")
+	for _, want := range []string{"530 5.7.0 Must issue a STARTTLS command first", "500 5.5.2 Syntax error, command unrecognized", "250 2.0.0 OK"} {
+		if r := c.mustReply(); r.Text != want {
+			t.Fatalf("got %q, want %q", r.Text, want)
+		}
+	}
+	c.quit()
+	c2, _ := w.secured(t, "127.0.0.1")
+	c2.send("AUTH LOGIN\r\n%%%\r\n" + b64(guess) + "\r\nNOOP\r\n")
+	for _, want := range []string{"334 VXNlcm5hbWU6", "501 5.5.2 Cannot decode the authentication response: it must be base64",
+		"500 5.5.2 Syntax error, command unrecognized", "250 2.0.0 OK"} {
+		if r := c2.mustReply(); r.Text != want {
+			t.Fatalf("got %q, want %q", r.Text, want)
+		}
+	}
+	c2.quit()
+
+	var noops int
+	for _, rec := range w.protocolLog() {
+		for _, secret := range []string{b64(alicePassword), b64(guess), strings.ToUpper(b64(guess))} {
+			if strings.Contains(rec.Data, secret) {
+				t.Errorf("protocol log holds a SASL response: %c %q", rec.Event, rec.Data)
+			}
+		}
+		if rec.Event == '<' && rec.Data == "NOOP" {
+			noops++
+		}
+	}
+	if noops != 3 {
+		t.Errorf("protocol log has %d NOOP lines, want 3 (commands after the responses are logged)", noops)
+	}
+}

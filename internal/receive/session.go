@@ -43,11 +43,14 @@ type session struct {
 	user     *users.User // authenticated (SMTP AUTH), nil before
 	authUser string      // identity given in the current AUTH exchange
 	authMech string
-	from     *smtp.Path
-	rcpts    []string
-	declared int64 // SIZE= from MAIL
-	errors   int
-	quit     bool
+	// strayResponses counts the lines after an AUTH that may still be SASL
+	// responses the client pipelined behind it (see strayAuthResponse).
+	strayResponses int
+	from           *smtp.Path
+	rcpts          []string
+	declared       int64 // SIZE= from MAIL
+	errors         int
+	quit           bool
 }
 
 func newSession(srv *Service, st *Settings, c *Connector, conn net.Conn, local, remote netip.AddrPort) *session {
@@ -87,8 +90,10 @@ func (s *session) run() {
 			}
 			continue
 		}
-		s.log.Received(line)
-		s.command(line)
+		if !s.strayAuthResponse(line) {
+			s.log.Received(line)
+			s.command(line)
+		}
 		// Flush only when the client has nothing more pipelined, so a
 		// PIPELINING client gets its replies in one write.
 		if s.r.Buffered() == 0 || s.quit {
@@ -177,6 +182,7 @@ func (s *session) command(line string) {
 		return
 	}
 	switch cmd.Verb {
+	// The verbs handled here are those of knownVerbs.
 	case "EHLO", "HELO":
 		s.hello(cmd)
 	case "STARTTLS":
@@ -215,6 +221,10 @@ func (s *session) command(line string) {
 		s.reply(500, "5.3.3", "Unrecognized command '"+cmd.Verb+"'")
 	}
 }
+
+// knownVerbs are the commands the session answers (see command).
+var knownVerbs = map[string]bool{"EHLO": true, "HELO": true, "STARTTLS": true, "MAIL": true, "RCPT": true, "DATA": true,
+	"RSET": true, "NOOP": true, "QUIT": true, "VRFY": true, "EXPN": true, "HELP": true, "BDAT": true, "AUTH": true}
 
 func (s *session) syntax(msg string) {
 	s.errors++
