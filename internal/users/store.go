@@ -303,17 +303,10 @@ func (s *Store) write(m map[string]*User) error {
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
 		return fmt.Errorf("users file %s: %w", s.path, err)
 	}
-	// Create the file 0600 first: config.WriteAtomic keeps the mode of an
-	// existing file, so the hashes are never readable by others, not even
-	// for a moment.
-	if _, err := os.Stat(s.path); errors.Is(err, fs.ErrNotExist) {
-		fh, err := os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return fmt.Errorf("users file %s: %w", s.path, err)
-		}
-		fh.Close()
-	}
-	return config.WriteAtomic(s.path, append(data, '\n'))
+	// 0600 on every write, whatever the old file's mode: the hashes are
+	// never readable by others, not even for a moment (the temporary file
+	// is created 0600 too).
+	return config.WriteAtomicMode(s.path, append(data, '\n'), 0o600)
 }
 
 func sortedUsers(m map[string]*User) []*User {

@@ -104,3 +104,33 @@ func TestValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteRestoresMode0600: a users file that was made readable by others
+// while the server ran (chmod, a restore from a backup) is written back
+// with mode 0600 by the next change: every write leaves the hashes private.
+func TestWriteRestoresMode0600(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetParams(cheap)
+	for i, name := range []string{"one", "two"} {
+		u, err := s.NewUser(name, "pw-"+name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Add(u); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			if err := os.Chmod(path, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("users file mode %v (%v) after a change, want 0600", st.Mode().Perm(), err)
+	}
+}
