@@ -3,13 +3,12 @@ package hybrid
 import (
 	"crypto/x509"
 	"fmt"
-	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/domain"
 	"github.com/mailflowhq/mailflow/internal/netrange"
 	"github.com/mailflowhq/mailflow/internal/node"
 	"github.com/mailflowhq/mailflow/internal/receive"
@@ -231,15 +230,12 @@ func receiverFor(rt *node.Runtime, sc send.Connector, src netip.Addr) (*receive.
 	}
 	localIP := netip.IPv4Unspecified()
 	if len(sc.Hosts) > 0 {
-		host := sc.Hosts[0]
-		if h, p, err := net.SplitHostPort(host); err == nil {
-			host = h
-			if n, err := strconv.Atoi(p); err == nil {
-				port = n
+		// Read as the sender reads it (domain.SplitHostPort).
+		if host, p, err := domain.SplitHostPort(sc.Hosts[0], port); err == nil {
+			port = p
+			if a, err := netip.ParseAddr(host); err == nil {
+				localIP = a
 			}
-		}
-		if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
-			localIP = a
 		}
 	}
 	local := netip.AddrPortFrom(localIP, uint16(port))
