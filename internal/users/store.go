@@ -117,7 +117,12 @@ type fileFormat struct {
 	Users []*User `json:"users"`
 }
 
+// load reads the file under the write lock, as change writes it: a reload
+// that read the file before a change was written must not make the users
+// of before that change live again after it.
 func (s *Store) load() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	st, err := os.Stat(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -150,9 +155,7 @@ func (s *Store) load() error {
 		}
 		users[k] = u
 	}
-	s.mu.Lock()
 	s.users = users
-	s.mu.Unlock()
 	return nil
 }
 

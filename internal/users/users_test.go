@@ -2,6 +2,7 @@ package users
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,5 +133,44 @@ func TestWriteRestoresMode0600(t *testing.T) {
 	st, err := os.Stat(path)
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("users file mode %v (%v) after a change, want 0600", st.Mode().Perm(), err)
+	}
+}
+
+// TestReloadDuringChanges: a reload (SIGHUP, the admin API) while users
+// are being added never brings back the file as it was before a change
+// that has already returned: every added user is live at the end.
+func TestReloadDuringChanges(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetParams(cheap)
+	const n = 40
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < n; i++ {
+			u, err := s.NewUser(fmt.Sprintf("user%02d", i), "pw", nil)
+			if err == nil {
+				err = s.Add(u)
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for reloading := true; reloading; {
+		select {
+		case <-done:
+			reloading = false
+		default:
+			if err := s.Reload(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got := s.Len(); got != n {
+		t.Fatalf("%d users live after %d adds and concurrent reloads", got, n)
 	}
 }
