@@ -124,6 +124,7 @@ func (c *Config) ApplyDefaults() {
 		}
 		setDuration(c, &sc.ConnectTimeout, sc.Key+".connect_timeout", DefaultConnectTimeout)
 	}
+	c.dnsDefaults()
 }
 
 func setInt(c *Config, v *int, key string, def int) {

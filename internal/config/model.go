@@ -43,6 +43,7 @@ type Config struct {
 	Queue             Queue              `yaml:"queue"`
 	Limits            Limits             `yaml:"limits"`
 	Admin             Admin              `yaml:"admin"`
+	DNS               DNS                `yaml:"dns"`
 
 	// lines maps dotted keys ("receive_connectors[1].bindings[0]") to
 	// their line in Path, so that checks made after loading (certificate
@@ -128,8 +129,12 @@ type SendConnector struct {
 	SourceIP             string   `yaml:"source_ip"`
 	ProtocolLoggingLevel string   `yaml:"protocol_logging_level"` // None (default) | Verbose
 	ConnectTimeout       Duration `yaml:"connect_timeout"`        // default 30s
-	Line                 int      `yaml:"-"`                      // line of this entry in the file
-	Key                  string   `yaml:"-"`                      // dotted key of this entry, "send_connectors[0]"
+	// DANE is opportunistic | required | off: how authenticated TLSA
+	// records of the next hop are used (default opportunistic when
+	// dns.dnssec is trust_ad, else off).
+	DANE string `yaml:"dane"`
+	Line int    `yaml:"-"` // line of this entry in the file
+	Key  string `yaml:"-"` // dotted key of this entry, "send_connectors[0]"
 }
 
 // Queue holds retry and expiry settings.

@@ -73,4 +73,5 @@ func (v *validator) sendConnector(sc *SendConnector) {
 	}
 	v.enumValue(join(key, "protocol_logging_level"), "protocol logging level", &sc.ProtocolLoggingLevel, ProtocolLoggingLevels())
 	v.positiveDuration(join(key, "connect_timeout"), sc.ConnectTimeout, DefaultConnectTimeout)
+	v.sendConnectorDANE(sc)
 }

@@ -70,6 +70,9 @@ func (l *Lab) startScenario(s *Step, name, sub string, shape worldShape) (*world
 type worldShape struct {
 	Hybrid  bool // scenario 2: relay connector, mutual TLS connectors
 	Devices bool // scenario 3: Client Frontend, relay via the tenant, OnPremises connector
+	// Configure, when set, changes the configuration data before the
+	// files are written (scenario 4's DANE set-up).
+	Configure func(*configData)
 }
 
 // startWorld writes the configurations of a scenario into dir and starts
@@ -88,6 +91,9 @@ func startWorld(name, dir string, shape worldShape, pki *labpki.PKI, logger *slo
 		d, err := newConfigData(name, shape, pt, dir, pki)
 		if err != nil {
 			return nil, err
+		}
+		if shape.Configure != nil {
+			shape.Configure(&d)
 		}
 		onCfg, tenCfg, err := writeConfigs(dir, d)
 		if err != nil {

@@ -213,6 +213,8 @@ func (s *Node) bind(rt *Runtime) *Runtime {
 		Store: rt.Store, Roots: rt.Roots, ServerFQDN: rt.Cfg.Server.FQDN,
 		Log: s.sendLog, Now: s.clock.Now, Dialer: s.opts.Dialer,
 	}
+	rt.Sender.DNS = rt.SenderDNS()
+	rt.Sender.Policies, rt.Sender.Observer = rt.Policies, rt.Observer
 	rt.Recv.Now = s.clock.Now
 	return rt
 }

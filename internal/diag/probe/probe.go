@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/dnsres"
 	"github.com/mailflowhq/mailflow/internal/domain"
 	"github.com/mailflowhq/mailflow/internal/send"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
@@ -82,6 +83,12 @@ type Options struct {
 	Resolver send.Resolver
 	// Dialer connects (laddr is Source); nil = a net.Dialer.
 	Dialer func(ctx context.Context, network, laddr, raddr string) (net.Conn, error)
+	// DNS resolves with DNSSEC status; with a validating resolver the
+	// probe applies DANE as a sender with dane: opportunistic does. It
+	// replaces Resolver.
+	DNS *dnsres.Resolver
+	// MX is set for a host probed as an MX of a domain (MX sets it).
+	MX *MXContext
 }
 
 // Report is the result of probing one endpoint. Its JSON form is
@@ -112,8 +119,15 @@ type Report struct {
 	Verdict  Verdict    `json:"verdict"`
 	Findings []Finding  `json:"findings"`
 	Fix      *Fix       `json:"fix,omitempty"`
+	// DNS is what the DNSSEC-aware resolver said (DNSSEC status, TLSA
+	// records, match); nil when the probe used the system resolver.
+	DNS *DNSInfo `json:"dns,omitempty"`
+	// TLSPolicy is the policy the sender's policy step chose for the host
+	// (DANE, the connector's own, …).
+	TLSPolicy *PolicyInfo `json:"tls_policy,omitempty"`
 
-	SourceAsked bool `json:"-"` // Source was chosen by the caller, not the system
+	SourceAsked bool   `json:"-"` // Source was chosen by the caller, not the system
+	leafTLSA    string // the 3 1 1 record of the presented leaf
 }
 
 // TLS is the TLS session observed.
@@ -248,7 +262,10 @@ func Run(ctx context.Context, opts Options) *Report {
 		ConnectTimeout: probeDuration(opts.ConnectTimeout, DefaultConnectTimeout),
 		CommandTimeout: probeDuration(opts.CommandTimeout, DefaultCommandTimeout),
 	}
-	s := &send.Sender{Roots: opts.Roots, ServerFQDN: helo, Resolver: opts.Resolver, Dialer: opts.Dialer, Now: func() time.Time { return now }}
+	s := &send.Sender{Roots: opts.Roots, ServerFQDN: helo, Resolver: opts.Resolver, Dialer: opts.Dialer, Now: func() time.Time { return now }, DNS: opts.DNS}
+	if opts.DNS != nil && opts.DNS.Validating() {
+		c.DANE = send.DANEOpportunistic
+	}
 	if opts.ClientCertificate != nil {
 		// The sender's own selection, pinned to the one certificate given.
 		s.Store = certs.NewStore(opts.ClientCertificate)
@@ -257,7 +274,10 @@ func Run(ctx context.Context, opts Options) *Report {
 	copts := send.ConnectOptions{ServerName: opts.SNI, LegacyTLS: true, FinishHandshake: true, Now: now}
 	run := Runner{
 		Sender: s, Connector: c, Connect: copts, Now: now, Cloud: true,
-		Certificates: opts.Certificates, ConnectorName: opts.Connector,
+		Certificates: opts.Certificates, ConnectorName: opts.Connector, MX: opts.MX,
+	}
+	if opts.MX != nil {
+		run.Domain = opts.MX.Domain
 	}
 	r := run.probe(ctx, opts.Target, host, port, expect)
 	if opts.Expect == "" && opts.Level == tlscheck.DomainValidation {
@@ -287,6 +307,9 @@ type Runner struct {
 	Domain string
 	// Verify is the command that checks the fix; "" = the probe itself.
 	Verify string
+	// MX is set when the host came from a domain's MX records: DANE then
+	// also needs the MX RRset to be secure.
+	MX *MXContext
 }
 
 // probe runs one endpoint: resolve as the sender does, connect to the first
@@ -316,8 +339,13 @@ func (p Runner) probe(ctx context.Context, asked, host string, port int, expect 
 	for _, t := range targets {
 		r.Addresses = append(r.Addresses, t.IP)
 	}
-	r.IP = targets[0].IP
-	return p.connect(ctx, r, targets[0])
+	t := targets[0]
+	if p.MX != nil {
+		t.FromMX = true
+		t.Secure = t.Secure && p.MX.Security == dnsres.Secure
+	}
+	r.IP = t.IP
+	return p.connect(ctx, r, t)
 }
 
 // connect opens a session to t as the sender would, records what it showed
@@ -325,6 +353,7 @@ func (p Runner) probe(ctx context.Context, asked, host string, port int, expect 
 func (p Runner) connect(ctx context.Context, r *Report, t send.Target) *Report {
 	cn := p.Sender.Connect(ctx, p.Connector, t, p.Domain, p.Connect)
 	p.observe(r, cn)
+	p.dnsInfo(ctx, r, t, cn)
 	if cn.Failure != nil {
 		p.Failed(r, cn.Failure, t)
 	} else {
@@ -346,6 +375,7 @@ func (p Runner) observe(r *Report, cn *send.Connection) {
 	if cn.Banner.Code != 0 {
 		r.Banner = cn.Banner.Text()
 	}
+	r.leafTLSA = leafRecord(cn)
 	r.Extensions = probeKeywords(cn.Hello.Lines)
 	r.StartTLSOffered = cn.STARTTLSOffered
 	if cn.TLS == nil {
@@ -384,6 +414,14 @@ func probeKeywords(lines []string) []string {
 func (p Runner) passed(r *Report, cn *send.Connection) {
 	r.Verdict.Result = Pass
 	level := p.Connector.Level
+	if d := cn.TLS; d != nil && d.Verdict.DANE != nil {
+		if m := d.Verdict.DANE.Matched; m != nil {
+			r.Verdict.Summary = fmt.Sprintf("A DANE sender accepts this server: the certificate %s matches the DNSSEC-authenticated TLSA record %s at %s (names and dates are not checked for DANE-EE).", probeLeafSubject(r), m, d.Verdict.DANE.Owner)
+		} else {
+			r.Verdict.Summary = "A DANE sender delivers over TLS without authenticating the certificate: " + d.Verdict.Detail + "."
+		}
+		return
+	}
 	switch {
 	case cn.TLS == nil:
 		r.Verdict.Summary = fmt.Sprintf("A sender would deliver without TLS: %s did not offer STARTTLS and the connector does not require TLS.", r.Host)
@@ -412,6 +450,9 @@ func (p Runner) Failed(r *Report, f *send.Failure, t send.Target) {
 		v.Detail = send.LastError(v.Status, v.Reason, v.Message, t, p.Now).String()
 	}
 	switch {
+	case isDANEStatus(v.Status) || v.Reason == send.ReasonDANERequired:
+		v.Result = Fail
+		v.Summary = daneSummary(r)
 	case v.Result == Error:
 		v.Summary = fmt.Sprintf("Could not test %s: %s (%s).", probeEndpoint(r), probeStatusWords(v.Status), v.Message)
 	case v.Status == send.StatusCertificate:
