@@ -166,7 +166,7 @@ func MakePlan(in Input) (*Plan, error) {
 	p.OnPrem = Connectors{
 		Receive: config.ReceiveConnector{
 			Name: OnPremReceiveName, Bindings: bindings, RemoteIPRanges: ranges.Ranges, FQDN: fqdn,
-			AuthMechanism: []string{"Tls"}, PermissionGroups: []string{"AnonymousUsers", "Partners"},
+			AuthMechanism: []string{config.AuthTLS}, PermissionGroups: []string{config.PermAnonymousUsers, config.PermPartners},
 			TLSCertificateName: pin, RequireTLS: true, DomainSecureEnabled: true,
 			TLSSenderCertificateName: CloudName, ProtocolLoggingLevel: "Verbose",
 		},
@@ -181,7 +181,7 @@ func MakePlan(in Input) (*Plan, error) {
 	p.Tenant = Connectors{
 		Receive: config.ReceiveConnector{
 			Name: "Inbound from " + label, Bindings: tenantBindings, RemoteIPRanges: in.OnPremIPs, FQDN: CloudName,
-			AuthMechanism: []string{"Tls"}, PermissionGroups: []string{"AnonymousUsers", "Partners"},
+			AuthMechanism: []string{config.AuthTLS}, PermissionGroups: []string{config.PermAnonymousUsers, config.PermPartners},
 			RequireTLS: true, DomainSecureEnabled: true, TLSSenderCertificateName: fqdn, ProtocolLoggingLevel: "Verbose",
 		},
 		Send: config.SendConnector{
