@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-sasl"
 
@@ -330,7 +331,11 @@ func logSafe(v string) string {
 		return r
 	}, v)
 	if len(v) > 64 {
-		v = v[:64] + "…"
+		cut := 64
+		for cut > 0 && !utf8.RuneStart(v[cut]) {
+			cut-- // not inside a character: the log stays valid UTF-8
+		}
+		v = v[:cut] + "…"
 	}
 	return v
 }

@@ -2,8 +2,10 @@ package receive
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mailflowhq/mailflow/internal/config"
 )
@@ -39,5 +41,21 @@ func TestAuthLimiterBoundedUnderSpray(t *testing.T) {
 	}
 	if _, ok := l.ips[a]; !ok {
 		t.Fatal("the latest address is not tracked")
+	}
+}
+
+// TestLogSafe: a client-chosen name is logged on one line, bounded, and as
+// valid UTF-8 even when the bound falls inside a character.
+func TestLogSafe(t *testing.T) {
+	long := "a" + strings.Repeat("é", 40)
+	for in, want := range map[string]string{
+		"scanner01":         "scanner01",
+		"evil\r\nremote_ip": "evil??remote_ip",
+		long:                "a" + strings.Repeat("é", 31) + "…",
+	} {
+		got := logSafe(in)
+		if got != want || !utf8.ValidString(got) {
+			t.Errorf("logSafe(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
