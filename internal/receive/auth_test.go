@@ -450,3 +450,21 @@ func TestAuthRefusedPipelinedResponsesNotLogged(t *testing.T) {
 		t.Errorf("protocol log has %d NOOP lines, want 3 (commands after the responses are logged)", noops)
 	}
 }
+
+// TestMailAuthParameter: RFC 4954 §5 — a server that offers AUTH accepts
+// the AUTH= parameter of MAIL FROM (Postfix sends AUTH=<> with
+// smtp_send_dummy_mail_auth); where AUTH is not offered it stays unknown.
+func TestMailAuthParameter(t *testing.T) {
+	w := newAuthWorld(t, "", clientFrontend)
+	c, _ := w.secured(t, "127.0.0.1")
+	c.expect("AUTH PLAIN "+plain("", "bob", bobPassword), "235 2.7.0 Authentication successful")
+	c.expect("MAIL FROM:<bob@contoso.com> AUTH=<>", "250 2.1.0 Sender OK")
+	c.expect("RSET", "250 2.0.0 Resetting")
+	c.expect("MAIL FROM:<bob@contoso.com> AUTH=bob+40contoso.com", "250 2.1.0 Sender OK")
+	c.quit()
+
+	h := newHarness(t, harnessConfig("", defaultConnector))
+	c2 := h.dial(t, "127.0.0.1")
+	c2.ehlo("peer.fabrikam.com")
+	c2.expect("MAIL FROM:<a@fabrikam.com> AUTH=<>", "555 5.5.4 Unsupported parameter AUTH")
+}

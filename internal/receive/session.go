@@ -331,6 +331,15 @@ func (s *session) mail(cmd smtp.Command) {
 				return
 			}
 		case "SMTPUTF8":
+		case "AUTH":
+			// RFC 4954 §5: offered with AUTH, and its value (the
+			// submitter of a relayed message) is not trusted, so not
+			// kept: the session's own identity is what counts.
+			if !s.authAdvertised() {
+				s.errors++
+				s.reply(555, "5.5.4", "Unsupported parameter "+k)
+				return
+			}
 		default:
 			s.errors++
 			s.reply(555, "5.5.4", "Unsupported parameter "+k)
