@@ -85,17 +85,17 @@ func TestStoreRefusesReadableFile(t *testing.T) {
 
 func TestValidation(t *testing.T) {
 	for _, n := range []string{"", "a b", strings.Repeat("x", 65), "a\x00b", "ä"} {
-		if ValidName(n) == nil {
+		if CheckName(n) == nil {
 			t.Errorf("name %q accepted", n)
 		}
 	}
 	for _, p := range []string{"", "a\nb", strings.Repeat("x", MaxPassword+1)} {
-		if ValidPassword(p) == nil {
+		if CheckPassword(p) == nil {
 			t.Errorf("password %q accepted", p)
 		}
 	}
 	for _, a := range []string{"nodomain", "@contoso.com", "a@", "<a@b>"} {
-		if ValidSendAs(a) == nil {
+		if CheckSendAs(a) == nil {
 			t.Errorf("send-as %q accepted", a)
 		}
 	}
