@@ -430,8 +430,8 @@ func firstAccepted(st *Settings) string {
 	best := ""
 	for _, pattern := range st.Accepted {
 		// "*.contoso.com" covers contoso.com itself.
-		d := domain.Normalize(strings.TrimPrefix(pattern, "*."))
-		if best == "" || d < best {
+		d := domain.Base(pattern)
+		if d != "" && (best == "" || d < best) {
 			best = d
 		}
 	}
