@@ -238,7 +238,6 @@ func (s *session) authResult(mech string, err error) {
 	user := logSafe(s.authUser)
 	if err == nil && s.user != nil {
 		s.srv.limiter.succeed(now, ip, s.user.Name)
-		s.authMech = mech
 		s.perms |= userPermissions(&s.c.Config)
 		// Exchange's lines: the rights now held, then who authenticated.
 		s.log.Info(s.perms.String(), "Set Session Permissions")

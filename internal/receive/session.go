@@ -42,7 +42,6 @@ type session struct {
 	perms    Permissions
 	user     *users.User // authenticated (SMTP AUTH), nil before
 	authUser string      // identity given in the current AUTH exchange
-	authMech string
 	// strayResponses counts the lines after an AUTH that may still be SASL
 	// responses the client pipelined behind it (see strayAuthResponse).
 	strayResponses int
