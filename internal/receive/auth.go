@@ -52,6 +52,10 @@ var errAuthzid = errors.New("authorization identity differs from the authenticat
 // errUserLocked: the user is locked out for this client.
 var errUserLocked = errors.New("user locked out")
 
+// errIPLocked: the client address was locked out while the exchange was
+// waiting for its response.
+var errIPLocked = errors.New("client address locked out")
+
 // authMechanisms are the mechanisms offered, in EHLO order.
 var authMechanisms = []string{"LOGIN", "PLAIN"}
 
@@ -220,6 +224,11 @@ func (s *session) checkCredentials(mech, authzid, user, pass string) error {
 	if len(user) > 256 || len(pass) > users.MaxPassword {
 		return users.ErrInvalidCredentials
 	}
+	// Checked again here, not only when AUTH arrived: exchanges opened
+	// before the lock-out would each get one more guess.
+	if !s.srv.limiter.ipLocked(s.st.Now(), s.remote.Addr().Unmap()).IsZero() {
+		return errIPLocked
+	}
 	if s.srv.limiter.userLocked(s.st.Now(), user, s.remote.Addr().Unmap()) {
 		return errUserLocked
 	}
@@ -251,6 +260,13 @@ func (s *session) authResult(mech string, err error) {
 	s.user = nil
 	s.errors++
 	switch {
+	case errors.Is(err, errIPLocked):
+		// As when AUTH arrives from a locked address: refused, not counted.
+		s.log.Info("", fmt.Sprintf("Inbound AUTH %s refused: client address locked out after repeated failures", mech))
+		s.authFailedLog(mech, user, "locked_out_ip")
+		s.authEvent(mech, user, false, replyAuthTempFail)
+		s.replyR(replyAuthTempFail)
+		return
 	case errors.Is(err, errUserLocked):
 		// Still a failure of this address: guessing against a locked user
 		// must not keep an address from its own lock-out.

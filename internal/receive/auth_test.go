@@ -468,3 +468,28 @@ func TestMailAuthParameter(t *testing.T) {
 	c2.ehlo("peer.fabrikam.com")
 	c2.expect("MAIL FROM:<a@fabrikam.com> AUTH=<>", "555 5.5.4 Unsupported parameter AUTH")
 }
+
+// TestAuthLockoutReachesExchangesInFlight: LOGIN exchanges an address
+// opened before it was locked out (each waiting at "Password:") get no
+// password check once the lock-out holds: they cannot add guesses beyond
+// the limit, not even a right one.
+func TestAuthLockoutReachesExchangesInFlight(t *testing.T) {
+	w := newAuthWorld(t, "  auth_failures_per_ip: 3\n  max_protocol_errors: 50\n", clientFrontend)
+	var waiting []*client
+	for i := 0; i < 3; i++ {
+		c, _ := w.secured(t, "127.0.0.2")
+		c.expect("AUTH LOGIN "+b64("bob"), "334 UGFzc3dvcmQ6")
+		waiting = append(waiting, c)
+	}
+	a, _ := w.secured(t, "127.0.0.2")
+	for i := 0; i < 3; i++ {
+		a.cmd("AUTH PLAIN " + plain("", "nobody", "guess"))
+	}
+	a.expect("AUTH PLAIN "+plain("", "nobody", "guess"), "454 4.7.0 Temporary authentication failure")
+	waiting[0].expect(b64("wrong"), "454 4.7.0 Temporary authentication failure")
+	waiting[1].expect(b64(bobPassword), "454 4.7.0 Temporary authentication failure")
+	// An address that is not locked is served as before.
+	g, _ := w.secured(t, "127.0.0.3")
+	g.expect("AUTH LOGIN "+b64("bob"), "334 UGFzc3dvcmQ6")
+	g.expect(b64(bobPassword), "235 2.7.0 Authentication successful")
+}
