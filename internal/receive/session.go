@@ -50,6 +50,7 @@ type session struct {
 	declared       int64 // SIZE= from MAIL
 	errors         int
 	quit           bool
+	accepted       int // messages accepted in this session (observer only)
 }
 
 func newSession(srv *Service, st *Settings, c *Connector, conn net.Conn, local, remote netip.AddrPort) *session {
