@@ -103,7 +103,8 @@ func sendDomainKey(c send.Connector, domain string) string {
 // results of one Send share one session.
 func (d *deliverer) observeTLS(connector string, rs []send.Result) {
 	o := d.s.opts.Outbound
-	if o == nil || len(rs) == 0 || rs[0].TLS == nil {
+	if o == nil || len(rs) == 0 || rs[0].TLS == nil || rs[0].Reused {
+		// A kept connection's session was reported when it was made.
 		return
 	}
 	t := rs[0].TLS

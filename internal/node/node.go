@@ -34,6 +34,11 @@ type Options struct {
 	Observer queue.Observer
 	Sessions receive.SessionObserver
 	Outbound OutboundObserver
+	// NewConnectionPerMessage turns connection reuse off: every delivery
+	// opens its own connection. The lab sets it: each of its steps changes
+	// a certificate or a DNS record just before the next delivery, which
+	// must meet the change rather than a connection judged before it.
+	NewConnectionPerMessage bool
 }
 
 // OutboundObserver is told of each outbound STARTTLS session a send
@@ -250,7 +255,7 @@ func (s *Node) apply(rt *Runtime) error {
 // and receiving (mutual TLS), banners and Received headers all read it. It
 // runs before the runtime is published.
 func (s *Node) bind(rt *Runtime) *Runtime {
-	if s.pool == nil {
+	if s.pool == nil && !s.opts.NewConnectionPerMessage {
 		s.pool = send.NewPool()
 	}
 	rt.Sender = &send.Sender{

@@ -252,12 +252,12 @@ func (s *Service) handle(conn net.Conn) {
 	}
 	sess := newSession(s, st, c, conn, local, remote)
 	sess.run()
-	sess.release()
 	result := SessionNoMessage
 	if sess.accepted > 0 {
 		result = SessionAccepted
 	}
 	s.sessionEnded(c.Name(), result)
+	sess.release()
 }
 
 // admit enforces the global and per-IP connection limits. It returns the

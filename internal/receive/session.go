@@ -43,13 +43,15 @@ type session struct {
 	perms    Permissions
 	user     *users.User // authenticated (SMTP AUTH), nil before
 	authUser string      // identity given in the current AUTH exchange
-	authMech string
-	from     *smtp.Path
-	rcpts    []string
-	declared int64 // SIZE= from MAIL
-	errors   int
-	quit     bool
-	accepted int // messages accepted in this session (observer only)
+	// strayResponses counts the lines after an AUTH that may still be SASL
+	// responses the client pipelined behind it (see strayAuthResponse).
+	strayResponses int
+	from           *smtp.Path
+	rcpts          []string
+	declared       int64 // SIZE= from MAIL
+	errors         int
+	quit           bool
+	accepted       int // messages accepted in this session (observer only)
 }
 
 func newSession(srv *Service, st *Settings, c *Connector, conn net.Conn, local, remote netip.AddrPort) *session {
@@ -110,8 +112,10 @@ func (s *session) run() {
 			}
 			continue
 		}
-		s.log.Received(line)
-		s.command(line)
+		if !s.strayAuthResponse(line) {
+			s.log.Received(line)
+			s.command(line)
+		}
 		// Flush only when the client has nothing more pipelined, so a
 		// PIPELINING client gets its replies in one write.
 		if s.r.Buffered() == 0 || s.quit {
@@ -200,6 +204,7 @@ func (s *session) command(line string) {
 		return
 	}
 	switch cmd.Verb {
+	// The verbs handled here are those of knownVerbs.
 	case "EHLO", "HELO":
 		s.hello(cmd)
 	case "STARTTLS":
@@ -238,6 +243,10 @@ func (s *session) command(line string) {
 		s.reply(500, "5.3.3", "Unrecognized command '"+cmd.Verb+"'")
 	}
 }
+
+// knownVerbs are the commands the session answers (see command).
+var knownVerbs = map[string]bool{"EHLO": true, "HELO": true, "STARTTLS": true, "MAIL": true, "RCPT": true, "DATA": true,
+	"RSET": true, "NOOP": true, "QUIT": true, "VRFY": true, "EXPN": true, "HELP": true, "BDAT": true, "AUTH": true}
 
 func (s *session) syntax(msg string) {
 	s.errors++
@@ -344,6 +353,15 @@ func (s *session) mail(cmd smtp.Command) {
 				return
 			}
 		case "SMTPUTF8":
+		case "AUTH":
+			// RFC 4954 §5: offered with AUTH, and its value (the
+			// submitter of a relayed message) is not trusted, so not
+			// kept: the session's own identity is what counts.
+			if !s.authAdvertised() {
+				s.errors++
+				s.reply(555, "5.5.4", "Unsupported parameter "+k)
+				return
+			}
 		default:
 			s.errors++
 			s.reply(555, "5.5.4", "Unsupported parameter "+k)
@@ -434,8 +452,8 @@ func firstAccepted(st *Settings) string {
 	best := ""
 	for _, pattern := range st.Accepted {
 		// "*.contoso.com" covers contoso.com itself.
-		d := domain.Normalize(strings.TrimPrefix(pattern, "*."))
-		if best == "" || d < best {
+		d := domain.Base(pattern)
+		if d != "" && (best == "" || d < best) {
 			best = d
 		}
 	}

@@ -79,6 +79,9 @@ func TestPoolSendsMessagesToOneHopOverOneConnection(t *testing.T) {
 		if r.Outcome != Delivered || r.TLS == nil || !r.TLS.Verdict.OK || r.TLS.Peer.Thumbprint != p.server.Thumbprint {
 			t.Fatalf("message %d: %+v (TLS %+v)", i, r, r.TLS)
 		}
+		if want := i%20 != 0; r.Reused != want {
+			t.Fatalf("message %d: Reused = %v, want %v", i, r.Reused, want)
+		}
 	}
 	closePool(t, pool, srv)
 	accepted, _, _ := srv.Connections()
@@ -351,5 +354,49 @@ func TestPoolKeyIncludesTargetPolicy(t *testing.T) {
 		if key(&dane) == key(p) {
 			t.Errorf("%s shares the key of an enforced DANE policy", name)
 		}
+	}
+}
+
+// Recipients past the peer's per-transaction limit (452 4.5.3) go in the
+// next transaction on the same connection, in the same attempt.
+func TestSendSplitsRecipientsAtThePeersLimit(t *testing.T) {
+	var mu sync.Mutex
+	var perTx []int
+	srv := startServer(t, &smtptest.Server{Hook: func(_ *smtptest.Session, cmd smtp.Command) (smtp.Reply, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch cmd.Verb {
+		case "MAIL":
+			perTx = append(perTx, 0)
+		case "RCPT":
+			if perTx[len(perTx)-1] == 2 {
+				return smtp.Reply{Code: 452, Enhanced: "4.5.3", Lines: []string{"Too many recipients"}}, true
+			}
+			perTx[len(perTx)-1]++
+		}
+		return smtp.Reply{}, false
+	}})
+	for _, pool := range []*Pool{nil, NewPool()} {
+		mu.Lock()
+		perTx = nil
+		mu.Unlock()
+		s := &Sender{ServerFQDN: "server.fabrikam.com", Pool: pool}
+		rcpts := []string{"a@contoso.com", "b@contoso.com", "c@contoso.com", "d@contoso.com", "e@contoso.com"}
+		for i, r := range s.Send(context.Background(), plainConnector(t, srv), numbered(1, rcpts...)) {
+			if r.Outcome != Delivered || r.Rcpt != rcpts[i] {
+				t.Errorf("pool %v: result %d: %+v", pool != nil, i, r)
+			}
+		}
+		mu.Lock()
+		if fmt.Sprint(perTx) != "[2 2 1]" {
+			t.Errorf("pool %v: recipients per transaction %v, want [2 2 1]", pool != nil, perTx)
+		}
+		mu.Unlock()
+		if pool != nil {
+			closePool(t, pool, srv)
+		}
+	}
+	if n, _, _ := srv.Connections(); n != 2 {
+		t.Errorf("%d connections, want 2 (one per Send)", n)
 	}
 }

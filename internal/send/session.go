@@ -62,7 +62,7 @@ func (s *Sender) session(ctx context.Context, c Connector, m Message, t Target, 
 			res.fail = cn.fail
 			return res
 		}
-		if end := s.transaction(ctx, cn, m, t, false, res); end != txBroken && !cn.released {
+		if end := s.transactions(ctx, cn, m, t, false, res); end != txBroken && !cn.released {
 			cn.client.Quit()
 		}
 		cn.release()
@@ -91,7 +91,7 @@ func (s *Sender) session(ctx context.Context, c Connector, m Message, t Target, 
 			pc.cn.log.Info(reuseNote(m.ID, pc.sent, c.maxMessagesPerConnection(), pc.cn.TLS), "")
 		}
 		res := &sessionResult{target: t, tls: pc.cn.TLS}
-		end := s.transaction(ctx, pc.cn, m, t, reused, res)
+		end := s.transactions(ctx, pc.cn, m, t, reused, res)
 		if end == txStale {
 			pc.cn.log.Info("", "The kept connection is no longer usable; sending over a new connection")
 			pc.cn.disconnect = "Remote"
@@ -100,6 +100,9 @@ func (s *Sender) session(ctx context.Context, c Connector, m Message, t Target, 
 			continue
 		}
 		s.keepOrClose(pc, c, end)
+		for i := range res.results {
+			res.results[i].Reused = reused
+		}
 		return res
 	}
 }
@@ -137,6 +140,52 @@ func (s *Sender) keepOrClose(pc *pooledConn, c Connector, end txEnd) {
 // quitTimeout bounds the QUIT of a connection the pool closes: nothing
 // waits for its answer.
 const quitTimeout = 5 * time.Second
+
+// transactions sends m over cn in as many transactions as the peer's
+// recipient limit needs: recipients it refused with "452 4.5.3 too many
+// recipients" go in the next transaction on the same connection, for as
+// long as each transaction gets some recipients through.
+func (s *Sender) transactions(ctx context.Context, cn *Connection, m Message, t Target, reused bool, res *sessionResult) txEnd {
+	end := s.transaction(ctx, cn, m, t, reused, res)
+	cur, curIdx := res, make([]int, len(m.Rcpts)) // curIdx: position in res of each of cur's recipients
+	for i := range curIdx {
+		curIdx[i] = i
+	}
+	for end == txClean && cur.fail == nil {
+		var more []int
+		for i, r := range cur.results {
+			if r.Outcome == Deferred && tooManyRecipients(r.Status) {
+				more = append(more, i)
+			}
+		}
+		if len(more) == 0 || len(more) == len(cur.results) {
+			return end
+		}
+		next := m
+		next.Rcpts = make([]string, len(more))
+		nextIdx := make([]int, len(more))
+		for j, i := range more {
+			next.Rcpts[j] = m.Rcpts[i]
+			nextIdx[j] = curIdx[i]
+		}
+		sub := &sessionResult{target: t, tls: res.tls}
+		end = s.transaction(ctx, cn, next, t, false, sub)
+		if sub.fail != nil || len(sub.results) != len(more) {
+			// The connection failed: these recipients keep the peer's
+			// 452 and are retried by the queue.
+			return end
+		}
+		for j := range more {
+			res.results[nextIdx[j]] = sub.results[j]
+		}
+		m, cur, curIdx = next, sub, nextIdx
+	}
+	return end
+}
+
+// tooManyRecipients recognises the reply to a RCPT past the peer's limit
+// per transaction (RFC 5321 §4.5.3.1.10: 452, enhanced code 4.5.3).
+func tooManyRecipients(status string) bool { return strings.HasPrefix(status, "452 4.5.3") }
 
 // transaction sends m over the ready connection cn (MAIL, RCPT, DATA) and
 // fills res. reused says the connection was kept from an earlier delivery,

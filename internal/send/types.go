@@ -131,6 +131,10 @@ type Result struct {
 	RemoteIP   string // its IP address, without port
 	RemotePort int
 	TLS        *TLSInfo // nil when the session was not encrypted
+	// Reused: the message went over a connection kept from an earlier
+	// delivery; TLS is that connection's, negotiated and judged when it
+	// was made.
+	Reused bool
 	// Attempts lists every host tried for this delivery, in order.
 	Attempts []Attempt
 }
