@@ -19,6 +19,14 @@ type Envelope struct {
 	MessageID   string    `json:"message_id,omitempty"` // the Message-ID header
 	Subject     string    `json:"subject,omitempty"`
 	Size        int64     `json:"size"`
+	// RequireTLS: the message arrived with MAIL FROM … REQUIRETLS (RFC
+	// 8689); every hop must be validated by DANE or MTA-STS and offer
+	// REQUIRETLS. Absent in records written before it existed (false).
+	RequireTLS bool `json:"require_tls,omitempty"`
+	// TLSOptional: the message carries "TLS-Required: No" (RFC 8689 §5):
+	// deliver even when DANE or MTA-STS checks fail. Never set together
+	// with RequireTLS.
+	TLSOptional bool `json:"tls_optional,omitempty"`
 }
 
 // State is where one recipient of a message stands.

@@ -102,7 +102,12 @@ func (s *session) data(cmd smtp.Command) {
 		TLS:         s.tls,
 		Size:        int64(len(body)),
 	}
-	env.MessageID, env.Subject = headerFields(body[len(hdr):])
+	var tlsRequiredNo bool
+	env.MessageID, env.Subject, tlsRequiredNo = headerFields(body[len(hdr):])
+	// RFC 8689 §4.1: with REQUIRETLS on MAIL the TLS-Required header field
+	// is ignored.
+	env.RequireTLS = s.requireTLS
+	env.TLSOptional = tlsRequiredNo && !s.requireTLS
 	ctx, cancel := s.submitContext()
 	id, err := s.srv.opts.Submitter.Put(ctx, env, body)
 	cancel()
@@ -185,7 +190,9 @@ func sanitizeHeader(v string) string {
 
 // headerFields pulls Message-ID and Subject from the header section for
 // tracking. Folded lines are unfolded; only the first occurrence counts.
-func headerFields(msg []byte) (messageID, subject string) {
+// headerFields reads the Message-ID and Subject kept for tracking, and
+// whether the sender asked for "TLS-Required: No" (RFC 8689 §5).
+func headerFields(msg []byte) (messageID, subject string, tlsRequiredNo bool) {
 	end := bytes.Index(msg, []byte("\r\n\r\n"))
 	if end < 0 {
 		end = len(msg)
@@ -207,6 +214,8 @@ func headerFields(msg []byte) (messageID, subject string) {
 			if subject == "" {
 				subject = val
 			}
+		case "tls-required":
+			tlsRequiredNo = strings.EqualFold(val, "no")
 		}
 	}
 	for _, line := range strings.Split(string(hdr), "\r\n") {
@@ -218,7 +227,7 @@ func headerFields(msg []byte) (messageID, subject string) {
 		cur = line
 	}
 	flush()
-	return truncate(messageID, maxHeaderValue), truncate(subject, maxHeaderValue)
+	return truncate(messageID, maxHeaderValue), truncate(subject, maxHeaderValue), tlsRequiredNo
 }
 
 func truncate(s string, n int) string {

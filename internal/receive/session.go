@@ -41,6 +41,9 @@ type session struct {
 	from     *smtp.Path
 	rcpts    []string
 	declared int64 // SIZE= from MAIL
+	// requireTLS: MAIL FROM carried REQUIRETLS (RFC 8689), which is
+	// accepted only under TLS.
+	requireTLS bool
 	errors   int
 	quit     bool
 }
@@ -221,6 +224,7 @@ func (s *session) resetTransaction() {
 	s.from = nil
 	s.rcpts = nil
 	s.declared = 0
+	s.requireTLS = false
 }
 
 func (s *session) hello(cmd smtp.Command) {
@@ -242,6 +246,10 @@ func (s *session) hello(cmd smtp.Command) {
 		lines = append(lines, "STARTTLS")
 	}
 	lines = append(lines, "8BITMIME", "SMTPUTF8")
+	if s.tls {
+		// RFC 8689 §4: offered only once the session is encrypted.
+		lines = append(lines, "REQUIRETLS")
+	}
 	s.reply(250, "", lines...)
 }
 
@@ -282,6 +290,7 @@ func (s *session) mail(cmd smtp.Command) {
 		return
 	}
 	var size int64
+	requireTLS := false
 	for k, v := range params {
 		switch k {
 		case "SIZE":
@@ -299,6 +308,18 @@ func (s *session) mail(cmd smtp.Command) {
 				return
 			}
 		case "SMTPUTF8":
+		case "REQUIRETLS":
+			if !s.tls {
+				// Never offered in plaintext, so this is a client error.
+				s.errors++
+				s.reply(530, "5.7.10", "REQUIRETLS needs an encrypted session: use STARTTLS first")
+				return
+			}
+			if v != "" {
+				s.syntax("REQUIRETLS takes no value")
+				return
+			}
+			requireTLS = true
 		default:
 			s.errors++
 			s.reply(555, "5.5.4", "Unsupported parameter "+k)
@@ -311,6 +332,7 @@ func (s *session) mail(cmd smtp.Command) {
 	}
 	s.from = &path
 	s.declared = size
+	s.requireTLS = requireTLS
 	s.reply(250, "2.1.0", "Sender OK")
 }
 
