@@ -44,8 +44,8 @@ type session struct {
 	// requireTLS: MAIL FROM carried REQUIRETLS (RFC 8689), which is
 	// accepted only under TLS.
 	requireTLS bool
-	errors   int
-	quit     bool
+	errors     int
+	quit       bool
 }
 
 func newSession(srv *Service, st *Settings, c *Connector, conn net.Conn, local, remote netip.AddrPort) *session {
