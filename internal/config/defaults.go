@@ -108,7 +108,11 @@ func (c *Config) ApplyDefaults() {
 			sc.ProtocolLoggingLevel = LoggingNone
 		}
 		setDuration(c, &sc.ConnectTimeout, sc.Key+".connect_timeout", DefaultConnectTimeout)
+		if sc.MTASTS == "" {
+			sc.MTASTS = MTASTSEnforce
+		}
 	}
+	c.applyTLSRPTDefaults()
 }
 
 func setInt(c *Config, v *int, key string, def int) {

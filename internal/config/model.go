@@ -41,6 +41,7 @@ type Config struct {
 	Queue             Queue              `yaml:"queue"`
 	Limits            Limits             `yaml:"limits"`
 	Admin             Admin              `yaml:"admin"`
+	TLSRPT            TLSRPT             `yaml:"tls_rpt"`
 
 	// lines maps dotted keys ("receive_connectors[1].bindings[0]") to
 	// their line in Path, so that checks made after loading (certificate
@@ -121,6 +122,7 @@ type SendConnector struct {
 	SourceIP             string   `yaml:"source_ip"`
 	ProtocolLoggingLevel string   `yaml:"protocol_logging_level"` // None (default) | Verbose
 	ConnectTimeout       Duration `yaml:"connect_timeout"`        // default 30s
+	MTASTS               string   `yaml:"mta_sts"`                // enforce (default: each policy's own mode) | off
 	Line                 int      `yaml:"-"`                      // line of this entry in the file
 	Key                  string   `yaml:"-"`                      // dotted key of this entry, "send_connectors[0]"
 }

@@ -55,6 +55,7 @@ func (c *Config) Validate() error {
 	v.queue()
 	v.limits()
 	v.admin()
+	v.tlsRPT()
 	return v.errs.err()
 }
 
