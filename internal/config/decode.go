@@ -318,6 +318,7 @@ var sectionNames = map[reflect.Type]string{
 	reflect.TypeFor[Queue]():            "queue",
 	reflect.TypeFor[Limits]():           "limits",
 	reflect.TypeFor[Admin]():            "admin",
+	reflect.TypeFor[DNS]():              "dns",
 }
 
 func section(t reflect.Type) string {

@@ -113,6 +113,7 @@ func (c *Config) ApplyDefaults() {
 		}
 	}
 	c.applyTLSRPTDefaults()
+	c.dnsDefaults()
 }
 
 func setInt(c *Config, v *int, key string, def int) {

@@ -42,6 +42,7 @@ type Config struct {
 	Limits            Limits             `yaml:"limits"`
 	Admin             Admin              `yaml:"admin"`
 	TLSRPT            TLSRPT             `yaml:"tls_rpt"`
+	DNS               DNS                `yaml:"dns"`
 
 	// lines maps dotted keys ("receive_connectors[1].bindings[0]") to
 	// their line in Path, so that checks made after loading (certificate
@@ -123,8 +124,12 @@ type SendConnector struct {
 	ProtocolLoggingLevel string   `yaml:"protocol_logging_level"` // None (default) | Verbose
 	ConnectTimeout       Duration `yaml:"connect_timeout"`        // default 30s
 	MTASTS               string   `yaml:"mta_sts"`                // enforce (default: each policy's own mode) | off
-	Line                 int      `yaml:"-"`                      // line of this entry in the file
-	Key                  string   `yaml:"-"`                      // dotted key of this entry, "send_connectors[0]"
+	// DANE is opportunistic | required | off: how authenticated TLSA
+	// records of the next hop are used (default opportunistic when
+	// dns.dnssec is trust_ad, else off).
+	DANE string `yaml:"dane"`
+	Line int    `yaml:"-"` // line of this entry in the file
+	Key  string `yaml:"-"` // dotted key of this entry, "send_connectors[0]"
 }
 
 // Queue holds retry and expiry settings.

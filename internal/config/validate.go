@@ -56,6 +56,7 @@ func (c *Config) Validate() error {
 	v.limits()
 	v.admin()
 	v.tlsRPT()
+	v.dns()
 	return v.errs.err()
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/dnsres"
 	"github.com/mailflowhq/mailflow/internal/receive"
 	"github.com/mailflowhq/mailflow/internal/route"
 	"github.com/mailflowhq/mailflow/internal/send"
@@ -19,13 +20,15 @@ import (
 // Runtime is one immutable, fully validated view of the configuration with
 // everything it refers to loaded.
 type Runtime struct {
-	Cfg      *config.Config
-	Store    *certs.Store
-	Roots    *x509.CertPool
-	Recv     *receive.Settings
-	Router   *route.Router
-	Send     map[string]send.Connector // by lower-case name
-	Sender   *send.Sender              // bound to Store and Roots; set by the Server
+	Cfg    *config.Config
+	Store  *certs.Store
+	Roots  *x509.CertPool
+	Recv   *receive.Settings
+	Router *route.Router
+	Send   map[string]send.Connector // by lower-case name
+	Sender *send.Sender              // bound to Store and Roots; set by the Server
+	// DNS is the resolver of the dns section (DNSSEC status for DANE).
+	DNS      *dnsres.Resolver
 	Warnings []string
 }
 
@@ -49,6 +52,10 @@ func BuildFrom(cfg *config.Config, now time.Time) (*Runtime, error) {
 	errs = append(errs, checkPinnedNames(cfg, store)...)
 	sendConns, serrs := sendConnectors(cfg)
 	errs = append(errs, serrs...)
+	resolver, err := dnsres.New(cfg.DNS.ResolverConfig())
+	if err != nil {
+		errs = append(errs, cfg.ErrorAt("dns.resolvers", err.Error(), `write resolvers as IP addresses, e.g. ["127.0.0.1:53"]`))
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -64,8 +71,9 @@ func BuildFrom(cfg *config.Config, now time.Time) (*Runtime, error) {
 		rs = append(rs, route.SendConnector{Name: sc.Name, AddressSpaces: sc.AddressSpaces})
 	}
 	warnings = append(warnings, cfg.OpenRelayWarnings()...)
+	warnings = append(warnings, cfg.DANEWarnings()...)
 	return &Runtime{
-		Cfg: cfg, Store: store, Roots: roots, Recv: recv,
+		Cfg: cfg, Store: store, Roots: roots, Recv: recv, DNS: resolver,
 		Router: route.New(cfg.AcceptedDomains, rs), Send: sendConns, Warnings: warnings,
 	}, nil
 }
@@ -183,7 +191,13 @@ func sendConnectors(cfg *config.Config) (map[string]send.Connector, config.Error
 			}
 			level = l
 		}
+		dane, err := send.ParseDANEMode(sc.DANE)
+		if err != nil {
+			errs = append(errs, cfg.ErrorAt(fmt.Sprintf("send_connectors[%d].dane", i), err.Error(), "use opportunistic, required or off"))
+			continue
+		}
 		out[strings.ToLower(sc.Name)] = send.Connector{
+			DANE: dane,
 			Name: sc.Name, Hosts: sc.SmartHosts, Port: sc.Port, FQDN: sc.FQDN,
 			RequireTLS: sc.RequireTLS, Level: level, TLSDomain: sc.TLSDomain,
 			CertificateName: sc.TLSCertificateName, SourceIP: sc.SourceIP,

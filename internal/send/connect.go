@@ -9,6 +9,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/protolog"
 	"github.com/mailflowhq/mailflow/internal/smtp"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // Stage is how far a connection got. Diagnostics use it to tell "could not
@@ -98,6 +99,10 @@ type Connection struct {
 	Extensions      map[string]string
 	STARTTLSOffered bool
 
+	// Policy is the TLS policy decided for the target before connecting
+	// (DANE, MTA-STS or the connector's own).
+	Policy TargetPolicy
+
 	// TLS is filled once a handshake was attempted; nil when the session
 	// stayed in plaintext. PeerChain is what the server presented, leaf
 	// first.
@@ -112,13 +117,14 @@ type Connection struct {
 	Stage   Stage
 	Failure *Failure
 
-	fail       *failure
-	client     *smtp.Client
-	conn       net.Conn
-	log        *protolog.Session
-	stop       func() bool
-	disconnect string
-	released   bool
+	fail          *failure
+	policyVerdict *tlscheck.Result // the verdict under Policy (even report-only)
+	client        *smtp.Client
+	conn          net.Conn
+	log           *protolog.Session
+	stop          func() bool
+	disconnect    string
+	released      bool
 }
 
 // Connect takes one target through the connection stage of connector c
@@ -132,7 +138,16 @@ func (s *Sender) Connect(ctx context.Context, c Connector, t Target, domain stri
 	if helo == "" {
 		helo = s.ServerFQDN
 	}
-	cn := s.connect(ctx, c, t, helo, domain, true, opts)
+	pol := s.Policy(ctx, c, domain, t)
+	var cn *Connection
+	if pol.Refusal != nil && pol.Enforce {
+		cn = &Connection{Target: t, Stage: StageResolve, Policy: pol, fail: pol.Refusal.failure(), released: true}
+	} else {
+		if pol.Refusal != nil {
+			pol = connectorPolicy(c, domain)
+		}
+		cn = s.connect(ctx, c, t, helo, domain, true, opts, &pol)
+	}
 	if cn.fail != nil {
 		now := opts.Now
 		if now.IsZero() {
@@ -180,8 +195,11 @@ func (cn *Connection) release() {
 // connect runs the connection stage. useTLS false skips STARTTLS (the
 // plaintext retry of opportunistic TLS). On failure cn.fail is set and the
 // connection released.
-func (s *Sender) connect(ctx context.Context, c Connector, t Target, helo, domain string, useTLS bool, opts ConnectOptions) *Connection {
-	cn := &Connection{Target: t, Stage: StageConnect, disconnect: "Local"}
+func (s *Sender) connect(ctx context.Context, c Connector, t Target, helo, domain string, useTLS bool, opts ConnectOptions, pol *TargetPolicy) *Connection {
+	cn := &Connection{Target: t, Stage: StageConnect, disconnect: "Local", Policy: *pol}
+	if useTLS {
+		defer s.reportSession(cn)
+	}
 	connectTimeout := c.ConnectTimeout
 	if connectTimeout <= 0 {
 		connectTimeout = DefaultConnectTimeout
@@ -205,6 +223,12 @@ func (s *Sender) connect(ctx context.Context, c Connector, t Target, helo, domai
 		cn.log = s.Log.Session(c.Name, cn.LocalAddr, cn.RemoteAddr)
 	}
 	cn.log.Connect()
+	if pol.Note != "" {
+		cn.log.Info("", pol.Note)
+		if pol.Type == PolicyTLSA {
+			cn.log.Info("", "TLSA records seen: "+TLSALines(*pol, 8))
+		}
+	}
 
 	commandTimeout := c.CommandTimeout
 	if commandTimeout <= 0 {
@@ -235,7 +259,7 @@ func (s *Sender) connect(ctx context.Context, c Connector, t Target, helo, domai
 	cn.STARTTLSOffered = cl.HasExtension("STARTTLS")
 	switch {
 	case useTLS && cn.STARTTLSOffered:
-		encrypted, stage, f := s.startTLS(cn, c, domain, opts)
+		encrypted, stage, f := s.startTLS(cn, c, domain, opts, pol)
 		if f != nil {
 			return failed(stage, f)
 		}
@@ -250,10 +274,14 @@ func (s *Sender) connect(ctx context.Context, c Connector, t Target, helo, domai
 			}
 			cn.TLSExtensions = cl.Extensions()
 		}
-	case c.requireTLS():
+	case pol.RequireTLS && pol.Type == PolicyTLSA:
+		cl.Quit()
+		return failed(StageStartTLS, deferred(StatusNoSTARTTLS, ReasonNoSTARTTLS,
+			fmt.Sprintf("%s publishes DNSSEC-authenticated TLSA records (%s) but did not offer STARTTLS", t.Host, TLSALines(*pol, 4))))
+	case pol.RequireTLS:
 		cl.Quit()
 		return failed(StageStartTLS, deferred(StatusCannotConnect, ReasonStartTLSAbsent,
-			fmt.Sprintf("TLS is required (RequireTLS or TlsAuthLevel %s) but %s did not offer STARTTLS", c.Level, t.Host)))
+			fmt.Sprintf("TLS is required (%s) but %s did not offer STARTTLS", requiredBy(c, *pol), t.Host)))
 	}
 	cn.Stage = StageReady
 	return cn
@@ -271,4 +299,38 @@ func (cn *Connection) failed(ctx context.Context, f *failure) {
 	cn.log.Info("", f.status+" ["+f.message+"]")
 	cn.fail = f
 	cn.release()
+}
+
+// requiredBy names what made TLS mandatory, for messages.
+func requiredBy(c Connector, p TargetPolicy) string {
+	if p.Type == PolicyConnector {
+		return fmt.Sprintf("RequireTLS or TlsAuthLevel %s", c.Level)
+	}
+	return fmt.Sprintf("the %s policy of %s", p.Type, p.Domain)
+}
+
+// reportSession reports the policy outcome of a connection (TLS-RPT): a
+// failure before STARTTLS could be tried (connect, greeting, EHLO) is not a
+// TLS policy outcome and is not reported.
+func (s *Sender) reportSession(cn *Connection) {
+	if s.Observer == nil {
+		return
+	}
+	p := cn.Policy
+	switch {
+	case cn.fail != nil && cn.Stage < StageStartTLS:
+		return
+	case !cn.STARTTLSOffered:
+		s.report(p, cn.Target, cn.LocalAddr, cn.fail, ResultStartTLSNotSupported)
+	case cn.policyVerdict != nil && !cn.policyVerdict.OK:
+		s.report(p, cn.Target, cn.LocalAddr, cn.fail, resultTypeOf(*cn.policyVerdict))
+	case cn.fail != nil && cn.Stage == StageStartTLS:
+		s.report(p, cn.Target, cn.LocalAddr, cn.fail, ResultStartTLSNotSupported)
+	case cn.fail != nil:
+		s.report(p, cn.Target, cn.LocalAddr, cn.fail, ResultValidationFailure)
+	case cn.TLS == nil:
+		return // stayed in plaintext without a STARTTLS attempt
+	default:
+		s.report(p, cn.Target, cn.LocalAddr, nil, "")
+	}
 }

@@ -121,7 +121,7 @@ func TestTargets(t *testing.T) {
 	}
 	s := &Sender{Resolver: dns}
 	got, f := s.Targets(context.Background(), Connector{}, "contoso.com")
-	if f != nil || len(got) != 2 || got[0] != (Target{Host: "mx1.contoso.com", IP: "127.0.0.1", Port: 25}) || got[1].IP != "127.0.0.2" {
+	if f != nil || len(got) != 2 || got[0] != (Target{Host: "mx1.contoso.com", IP: "127.0.0.1", Port: 25, FromMX: true}) || got[1].IP != "127.0.0.2" {
 		t.Fatalf("targets = %+v %+v", got, f)
 	}
 	if got[0].Addr() != "127.0.0.1:25" {

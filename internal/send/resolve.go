@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/mailflowhq/mailflow/internal/dnsres"
 )
 
 // Resolver is the DNS a Sender uses; *net.Resolver satisfies it.
@@ -25,6 +27,12 @@ type Target struct {
 	Host string `json:"host"` // name as configured or from MX; the IP itself for literals
 	IP   string `json:"ip"`
 	Port int    `json:"port"`
+	// FromMX: the host came from the recipient domain's MX records.
+	FromMX bool `json:"from_mx,omitempty"`
+	// Secure: the host name was found securely (a smart host named in the
+	// configuration, or a DNSSEC-authentic MX RRset) and its address
+	// records are DNSSEC-authentic, so its TLSA records may be used.
+	Secure bool `json:"dnssec_secure,omitempty"`
 }
 
 // Addr is "ip:port", the address dialled.
@@ -32,9 +40,10 @@ func (t Target) Addr() string { return net.JoinHostPort(t.IP, strconv.Itoa(t.Por
 
 // resolveFailure is returned when no host resolved at all.
 type resolveFailure struct {
-	host string
-	err  error
-	null bool // the domain publishes a null MX (RFC 7505)
+	host  string
+	err   error
+	null  bool // the domain publishes a null MX (RFC 7505)
+	bogus bool // the answer failed DNSSEC validation
 }
 
 func (r *resolveFailure) Error() string { return fmt.Sprintf("resolve %s: %v", r.host, r.err) }
@@ -49,14 +58,15 @@ func (r *resolveFailure) Error() string { return fmt.Sprintf("resolve %s: %v", r
 func (s *Sender) Targets(ctx context.Context, c Connector, domain string) ([]Target, *Failure) {
 	targets, err := s.targets(ctx, c, domain)
 	if err != nil {
-		f, t := dnsFailure(err, domain)
+		f, t := dnsFailure(err, domain, s.daneActive(c))
 		return nil, f.export(StageResolve, t, s.now())
 	}
 	return targets, nil
 }
 
 // dnsFailure is the failure for a resolution error and the host it names.
-func dnsFailure(err error, domain string) (*failure, Target) {
+// A DNSSEC-bogus answer is 4.7.324 dnssec-invalid when DANE is in use.
+func dnsFailure(err error, domain string, dane bool) (*failure, Target) {
 	var rf *resolveFailure
 	errors.As(err, &rf)
 	f := deferred(StatusDNSFailed, ReasonDNS, "The error was: "+err.Error())
@@ -65,6 +75,9 @@ func dnsFailure(err error, domain string) (*failure, Target) {
 		host = rf.host
 		if rf.null {
 			f = &failure{status: StatusNullMX, reason: ReasonNullMX, message: err.Error(), outcome: Failed, ours: true}
+		}
+		if rf.bogus && dane {
+			f = deferred(StatusDNSSECInvalid, ReasonDNSSECInvalid, err.Error()+" — the zone's signatures or its DS record at the parent are wrong")
 		}
 	}
 	return f, Target{Host: host}
@@ -78,8 +91,10 @@ func (s *Sender) targets(ctx context.Context, c Connector, domain string) ([]Tar
 		port = DefaultPort
 	}
 	type named struct {
-		host string
-		port int
+		host   string
+		port   int
+		fromMX bool
+		secure bool // the name itself was found securely
 	}
 	var hosts []named
 	if len(c.Hosts) > 0 {
@@ -88,24 +103,26 @@ func (s *Sender) targets(ctx context.Context, c Connector, domain string) ([]Tar
 			if err != nil {
 				return nil, &resolveFailure{host: h, err: err}
 			}
-			hosts = append(hosts, named{host, p})
+			hosts = append(hosts, named{host, p, false, true})
 		}
 	} else {
 		if domain == "" {
 			return nil, &resolveFailure{host: "(no recipient domain)", err: errors.New("no smart host and no recipient domain to look up")}
 		}
-		mxs, err := s.resolver().LookupMX(ctx, domain)
+		mxs, secure, err := s.lookupMX(ctx, domain)
 		var dnsErr *net.DNSError
 		switch {
+		case errors.Is(err, dnsres.ErrBogus):
+			return nil, &resolveFailure{host: domain, err: err, bogus: true}
 		case err == nil && len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == ""):
 			return nil, &resolveFailure{host: domain, err: errors.New("the domain publishes a null MX (RFC 7505): it accepts no mail"), null: true}
 		case err == nil && len(mxs) > 0:
-			for _, mx := range mxs { // net sorts by preference
-				hosts = append(hosts, named{strings.TrimSuffix(mx.Host, "."), port})
+			for _, mx := range mxs { // sorted by preference
+				hosts = append(hosts, named{strings.TrimSuffix(mx.Host, "."), port, true, secure})
 			}
 		case err == nil || errors.As(err, &dnsErr) && dnsErr.IsNotFound && len(mxs) == 0:
 			// RFC 5321 §5.1: no MX records, the domain itself is the host.
-			hosts = append(hosts, named{domain, port})
+			hosts = append(hosts, named{domain, port, false, secure})
 		default:
 			return nil, &resolveFailure{host: domain, err: err}
 		}
@@ -114,21 +131,21 @@ func (s *Sender) targets(ctx context.Context, c Connector, domain string) ([]Tar
 	var firstErr *resolveFailure
 	for _, h := range hosts {
 		if ip, err := netip.ParseAddr(h.host); err == nil {
-			out = append(out, Target{Host: h.host, IP: ip.String(), Port: h.port})
+			out = append(out, Target{Host: h.host, IP: ip.String(), Port: h.port, FromMX: h.fromMX})
 			continue
 		}
-		addrs, err := s.resolver().LookupHost(ctx, h.host)
+		addrs, secure, err := s.lookupHost(ctx, h.host)
 		if err == nil && len(addrs) == 0 {
 			err = errors.New("no addresses")
 		}
 		if err != nil {
-			if firstErr == nil {
-				firstErr = &resolveFailure{host: h.host, err: err}
+			if firstErr == nil || errors.Is(err, dnsres.ErrBogus) && !firstErr.bogus {
+				firstErr = &resolveFailure{host: h.host, err: err, bogus: errors.Is(err, dnsres.ErrBogus)}
 			}
 			continue
 		}
 		for _, a := range addrs {
-			out = append(out, Target{Host: h.host, IP: a, Port: h.port})
+			out = append(out, Target{Host: h.host, IP: a, Port: h.port, FromMX: h.fromMX, Secure: h.secure && secure})
 		}
 		if len(out) >= maxTargets {
 			break
@@ -141,6 +158,35 @@ func (s *Sender) targets(ctx context.Context, c Connector, domain string) ([]Tar
 		out = out[:maxTargets]
 	}
 	return out, nil
+}
+
+// lookupMX resolves MX records, with their DNSSEC status when the Sender
+// resolves through DNS (secure also for an authenticated denial).
+func (s *Sender) lookupMX(ctx context.Context, domain string) ([]*net.MX, bool, error) {
+	if s.DNS == nil {
+		mxs, err := s.resolver().LookupMX(ctx, domain)
+		return mxs, false, err
+	}
+	a, err := s.DNS.MX(ctx, domain)
+	if err != nil {
+		var de *dnsres.Error
+		if errors.Is(err, dnsres.ErrBogus) || !errors.As(err, &de) {
+			return nil, false, err
+		}
+		return nil, de.NotFound && de.Security == dnsres.Secure,
+			&net.DNSError{Err: de.Error(), Name: domain, IsNotFound: de.NotFound, UnwrapErr: de}
+	}
+	return a.MX, a.Security == dnsres.Secure, nil
+}
+
+// lookupHost resolves a host's addresses, with their DNSSEC status.
+func (s *Sender) lookupHost(ctx context.Context, host string) ([]string, bool, error) {
+	if s.DNS == nil {
+		addrs, err := s.resolver().LookupHost(ctx, host)
+		return addrs, false, err
+	}
+	a, err := s.DNS.Host(ctx, host)
+	return a.Addrs, a.Security == dnsres.Secure, err
 }
 
 // SplitHostPort reads "host", "host:port", an IP address, or an address

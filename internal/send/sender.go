@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/dnsres"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 )
 
@@ -31,6 +32,15 @@ type Sender struct {
 	// Dialer connects; laddr is the connector's SourceIP ("" = any). nil =
 	// a net.Dialer bound to laddr.
 	Dialer func(ctx context.Context, network, laddr, raddr string) (net.Conn, error)
+	// DNS, when set, resolves MX, addresses and TLSA records with their
+	// DNSSEC status (and replaces Resolver); DANE needs it, with a
+	// validating resolver.
+	DNS *dnsres.Resolver
+	// Policies are per-destination TLS policy sources consulted after DANE
+	// and before the connector's own settings (MTA-STS).
+	Policies []PolicySource
+	// Observer receives each policy outcome (TLS-RPT); nil = none.
+	Observer PolicyObserver
 }
 
 func (s *Sender) now() time.Time {
@@ -41,7 +51,10 @@ func (s *Sender) now() time.Time {
 }
 
 func (s *Sender) resolver() Resolver {
-	if s.Resolver != nil {
+	switch {
+	case s.DNS != nil:
+		return s.DNS
+	case s.Resolver != nil:
 		return s.Resolver
 	}
 	return net.DefaultResolver
@@ -87,7 +100,7 @@ func (s *Sender) Send(ctx context.Context, c Connector, m Message) []Result {
 
 	targets, err := s.targets(ctx, c, domain)
 	if err != nil {
-		f, t := dnsFailure(err, domain)
+		f, t := dnsFailure(err, domain, s.daneActive(c))
 		return s.failAll(m, f, t, nil, nil)
 	}
 
@@ -97,12 +110,25 @@ func (s *Sender) Send(ctx context.Context, c Connector, m Message) []Result {
 		if ctx.Err() != nil {
 			break
 		}
-		res := s.session(ctx, c, m, t, helo, domain, true)
-		if res.fail != nil && res.fail.tlsHandshake && !c.requireTLS() {
+		pol := s.Policy(ctx, c, domain, t)
+		if pol.Refusal != nil {
+			f := pol.Refusal.failure()
+			s.report(pol, t, "", f, pol.Refusal.ResultType)
+			if pol.Enforce {
+				res := &sessionResult{target: t, fail: f}
+				s.logRefusal(c, t, pol)
+				attempts = append(attempts, res.attempt())
+				last = res
+				continue
+			}
+			pol = connectorPolicy(c, domain) // report-only policy
+		}
+		res := s.session(ctx, c, m, t, helo, domain, true, &pol)
+		if res.fail != nil && res.fail.tlsHandshake && !pol.RequireTLS {
 			// Opportunistic TLS: a host whose TLS is broken still gets the
 			// mail in plaintext, as Postfix does at level "may".
 			attempts = append(attempts, res.attempt())
-			res = s.session(ctx, c, m, t, helo, domain, false)
+			res = s.session(ctx, c, m, t, helo, domain, false, &pol)
 		}
 		attempts = append(attempts, res.attempt())
 		last = res

@@ -35,9 +35,9 @@ func (r *sessionResult) attempt() Attempt {
 // session runs one SMTP session with t: the connection stage (connect),
 // then the envelope and the content. useTLS false skips STARTTLS (the
 // plaintext retry of opportunistic TLS).
-func (s *Sender) session(ctx context.Context, c Connector, m Message, t Target, helo, domain string, useTLS bool) *sessionResult {
+func (s *Sender) session(ctx context.Context, c Connector, m Message, t Target, helo, domain string, useTLS bool, pol *TargetPolicy) *sessionResult {
 	res := &sessionResult{target: t}
-	cn := s.connect(ctx, c, t, helo, domain, useTLS, ConnectOptions{})
+	cn := s.connect(ctx, c, t, helo, domain, useTLS, ConnectOptions{}, pol)
 	res.tls = cn.TLS
 	if cn.fail != nil {
 		res.fail = cn.fail

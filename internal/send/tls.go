@@ -21,7 +21,7 @@ var errCertificateRejected = errors.New("server certificate rejected by the conn
 // is now encrypted; a nil failure with encrypted false means opportunistic
 // TLS was refused by the server and the session goes on in plaintext. stage
 // says where a failure happened (the STARTTLS command or the handshake).
-func (s *Sender) startTLS(cn *Connection, c Connector, domain string, opts ConnectOptions) (encrypted bool, stage Stage, f *failure) {
+func (s *Sender) startTLS(cn *Connection, c Connector, domain string, opts ConnectOptions, pol *TargetPolicy) (encrypted bool, stage Stage, f *failure) {
 	cl, log, t := cn.client, cn.log, cn.Target
 	now := opts.Now
 	if now.IsZero() {
@@ -32,10 +32,8 @@ func (s *Sender) startTLS(cn *Connection, c Connector, domain string, opts Conne
 		cl.Quit()
 		return false, StageStartTLS, f
 	}
-	expected := c.TLSDomain
-	if expected == "" {
-		expected = domain
-	}
+	check := pol.Check
+	check.Roots, check.Now, check.Usage = s.Roots, now, x509.ExtKeyUsageServerAuth
 	var (
 		verdict   *tlscheck.Result
 		presented *certs.Certificate
@@ -51,9 +49,14 @@ func (s *Sender) startTLS(cn *Connection, c Connector, domain string, opts Conne
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			cn.PeerChain = cs.PeerCertificates
-			v := tlscheck.Verify(cs.PeerCertificates, tlscheck.Policy{
-				Level: c.Level, ExpectedName: expected, Roots: s.Roots, Now: now, Usage: x509.ExtKeyUsageServerAuth,
-			})
+			v := tlscheck.Verify(cs.PeerCertificates, check)
+			cn.policyVerdict = &v
+			if !pol.Enforce {
+				// Report-only policy: the connector's own check decides.
+				own := connectorPolicy(c, domain).Check
+				own.Roots, own.Now = s.Roots, now
+				v = tlscheck.Verify(cs.PeerCertificates, own)
+			}
 			verdict = &v
 			if !v.OK && !opts.FinishHandshake {
 				return errCertificateRejected
@@ -82,7 +85,7 @@ func (s *Sender) startTLS(cn *Connection, c Connector, domain string, opts Conne
 
 	var re *smtp.ReplyError
 	if errors.As(err, &re) {
-		if !c.requireTLS() {
+		if !pol.RequireTLS {
 			log.Info("", "STARTTLS refused ("+re.Reply.Text()+"); continuing without TLS (opportunistic)")
 			return false, StageStartTLS, nil
 		}
@@ -114,7 +117,7 @@ func (s *Sender) startTLS(cn *Connection, c Connector, domain string, opts Conne
 
 	if err != nil {
 		if verdict != nil && !verdict.OK {
-			return false, StageTLS, deferred(StatusCertificate, string(verdict.Reason), verdict.Message())
+			return false, StageTLS, verdictFailure(*verdict)
 		}
 		if errors.Is(err, smtp.ErrInjectedResponse) {
 			return false, StageStartTLS, classifySession("STARTTLS", err)
@@ -131,9 +134,19 @@ func (s *Sender) startTLS(cn *Connection, c Connector, domain string, opts Conne
 		// FinishHandshake: the session was observed to its end, the verdict
 		// stands.
 		cl.Quit()
-		return false, StageTLS, deferred(StatusCertificate, string(verdict.Reason), verdict.Message())
+		return false, StageTLS, verdictFailure(*verdict)
 	}
 	return true, StageTLS, nil
+}
+
+// verdictFailure is the failure for a rejected certificate: 450 4.7.320
+// at a connector's level, Exchange Online's 4.7.322/4.7.323/4.7.325 under
+// DANE, with the TLSA records seen in the message.
+func verdictFailure(v tlscheck.Result) *failure {
+	if v.DANE != nil {
+		return deferred(v.Status(), string(v.Reason), v.Message())
+	}
+	return deferred(StatusCertificate, string(v.Reason), v.Message())
 }
 
 // clientCertificate picks the certificate to present (reference §4). A
@@ -194,6 +207,17 @@ func logCertificate(log *protolog.Session, event string, c *certs.Certificate) {
 }
 
 func logVerdict(log *protolog.Session, v tlscheck.Result) {
+	if v.DANE != nil {
+		switch {
+		case v.OK && v.DANE.Matched != nil:
+			log.Info("", "Remote certificate validation succeeded (DANE, matched TLSA "+v.DANE.Matched.String()+" at "+v.DANE.Owner+")")
+		case v.OK:
+			log.Info("", "Remote certificate not authenticated (DANE): "+v.Detail)
+		default:
+			log.Info("", "Remote certificate validation failed (DANE): "+v.Status()+" "+v.Message())
+		}
+		return
+	}
 	if v.OK {
 		msg := "Remote certificate validation succeeded (" + v.Level.String()
 		if v.Expected != "" {

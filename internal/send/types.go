@@ -42,6 +42,10 @@ type Connector struct {
 	CommandTimeout time.Duration
 	// Log writes the session to the SmtpSend protocol log.
 	Log bool
+	// DANE says how DNSSEC-authentic TLSA records of the next hop are used
+	// (MX hosts, and smart hosts given by name); it needs Sender.DNS with
+	// a validating resolver.
+	DANE DANEMode
 }
 
 // Default timeouts.
@@ -140,7 +144,8 @@ type TLSInfo struct {
 	ServerName  string // SNI sent
 	// Peer is the server's leaf certificate (nil if none was presented).
 	Peer *certs.Info
-	// Verdict is tlscheck's judgement at the connector's level.
+	// Verdict is tlscheck's judgement under the target's policy (the
+	// connector's level, or the TLSA records).
 	Verdict tlscheck.Result
 	// ClientCertificateRequested: the server asked for a client certificate
 	// (a CertificateRequest in the handshake); AcceptableCAs are the issuer

@@ -48,6 +48,9 @@ type Policy struct {
 	// ExtKeyUsageClientAuth for mutual TLS on receive. The zero value
 	// (ExtKeyUsageAny) checks nothing. A leaf without any EKU passes.
 	Usage x509.ExtKeyUsage
+	// DANE, when set, replaces the level's judgement: the peer must
+	// satisfy the authenticated TLSA records (RFC 7672 §3).
+	DANE *DANEPolicy
 }
 
 // Result is the verdict of Verify.
@@ -61,6 +64,8 @@ type Result struct {
 	Thumbprint       string       `json:"thumbprint,omitempty"`
 	Detail           string       `json:"detail,omitempty"` // a sentence for people, with the fix
 	Chain            []certs.Info `json:"chain,omitempty"`  // as presented, leaf first
+	// DANE is the TLSA judgement when the policy had one.
+	DANE *DANEResult `json:"dane,omitempty"`
 }
 
 // Status is the SMTP status a validating sender reports: "" when OK,
@@ -68,6 +73,15 @@ type Result struct {
 func (r Result) Status() string {
 	if r.OK {
 		return ""
+	}
+	if r.DANE != nil {
+		switch r.Reason {
+		case DANECertificateExpired, CertificateExpired, CertificateNotYetValid:
+			return StatusDANEExpired
+		case CertificateHostMismatch:
+			return StatusDANEHostMismatch
+		}
+		return StatusTLSAInvalid
 	}
 	return "450 4.7.320 Certificate validation failed"
 }
@@ -82,6 +96,9 @@ func (r Result) Message() string {
 	if r.Reason == NoCertificate {
 		return string(NoCertificate) + " The remote host presented no certificate."
 	}
+	if r.DANE != nil {
+		return r.Detail
+	}
 	msg := string(r.Reason)
 	if r.Expected != "" {
 		msg += " Expected Subject: " + r.Expected + "."
@@ -95,6 +112,8 @@ func (r Result) Message() string {
 // Checks run in this order and the first failure is the reason:
 //
 //  1. no certificate → NoCertificate (at every level);
+//     with Policy.DANE the TLSA records decide instead of the level (see
+//     verifyDANE: DANE-EE ignores names and dates, DANE-TA does not);
 //  2. EncryptionOnly → OK;
 //  3. DomainValidation: the expected name in the CN or a SAN, else
 //     SubjectMismatch. It comes before the chain because Exchange Online
@@ -123,6 +142,9 @@ func Verify(peer []*x509.Certificate, p Policy) Result {
 	if p.Level == DomainValidation {
 		r.Expected = p.ExpectedName
 	}
+	if p.DANE != nil {
+		r.DANE = &DANEResult{Owner: p.DANE.Owner, Records: p.DANE.Records}
+	}
 	if len(peer) == 0 || peer[0] == nil {
 		return fail(r, NoCertificate, "the remote host presented no certificate")
 	}
@@ -135,6 +157,9 @@ func Verify(peer []*x509.Certificate, p Policy) Result {
 		}
 	}
 
+	if p.DANE != nil {
+		return verifyDANE(r, peer, p.DANE, now)
+	}
 	if p.Level == EncryptionOnly {
 		r.OK = true
 		return r

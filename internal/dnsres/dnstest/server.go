@@ -1,0 +1,174 @@
+// Package dnstest is an in-process DNS server for tests of code that
+// resolves through internal/dnsres: it answers from a table of records and
+// plays a validating resolver by setting the AD bit on names marked secure
+// and answering SERVFAIL with extended error 6 (DNSSEC Bogus) for names
+// marked bogus. Unit tests use it for speed; the integration tests run a
+// real validating resolver (unbound) over a really signed zone.
+package dnstest
+
+import (
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// Server answers queries on a loopback UDP and TCP port.
+type Server struct {
+	Addr string // "127.0.0.1:port"
+
+	mu      sync.Mutex
+	records map[key][]dns.RR
+	secure  map[string]bool
+	bogus   map[string]bool
+	queries int
+	udp     *dns.Server
+	tcp     *dns.Server
+}
+
+type key struct {
+	name  string
+	qtype uint16
+}
+
+// Start runs a server until the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{records: map[key][]dns.RR{}, secure: map[string]bool{}, bogus: map[string]bool{}}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("dnstest: %v", err)
+	}
+	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		pc.Close()
+		t.Fatalf("dnstest: %v", err)
+	}
+	s.Addr = pc.LocalAddr().String()
+	s.udp = &dns.Server{PacketConn: pc, Handler: s}
+	s.tcp = &dns.Server{Listener: ln, Handler: s}
+	udpUp, tcpUp := make(chan struct{}), make(chan struct{})
+	s.udp.NotifyStartedFunc = func() { close(udpUp) }
+	s.tcp.NotifyStartedFunc = func() { close(tcpUp) }
+	go s.udp.ActivateAndServe()
+	go s.tcp.ActivateAndServe()
+	<-udpUp
+	<-tcpUp
+	t.Cleanup(func() { s.udp.Shutdown(); s.tcp.Shutdown() })
+	return s
+}
+
+// Add adds records in zone-file form ("mx.example.test. 60 IN A 127.0.0.1").
+func (s *Server) Add(t testing.TB, rrs ...string) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, text := range rrs {
+		rr, err := dns.NewRR(text)
+		if err != nil {
+			t.Fatalf("dnstest: record %q: %v", text, err)
+		}
+		k := key{strings.ToLower(rr.Header().Name), rr.Header().Rrtype}
+		s.records[k] = append(s.records[k], rr)
+	}
+}
+
+// Replace drops the records of name/type; Add then sets new ones.
+func (s *Server) Replace(name string, qtype uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.records, key{strings.ToLower(dns.Fqdn(name)), qtype})
+}
+
+// Secure marks names (and every name below them) as DNSSEC-authentic.
+func (s *Server) Secure(names ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range names {
+		s.secure[strings.ToLower(dns.Fqdn(n))] = true
+	}
+}
+
+// Bogus marks names (and every name below them) as failing validation.
+func (s *Server) Bogus(names ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range names {
+		s.bogus[strings.ToLower(dns.Fqdn(n))] = true
+	}
+}
+
+// Queries is how many queries were answered.
+func (s *Server) Queries() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queries
+}
+
+func under(set map[string]bool, name string) bool {
+	for n := name; ; {
+		if set[n] {
+			return true
+		}
+		i := strings.IndexByte(n, '.')
+		if i < 0 || i == len(n)-1 {
+			return false
+		}
+		n = n[i+1:]
+	}
+}
+
+// ServeDNS implements dns.Handler.
+func (s *Server) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
+	s.mu.Lock()
+	s.queries++
+	m := new(dns.Msg)
+	m.SetReply(q)
+	m.RecursionAvailable = true
+	m.Compress = true
+	if len(q.Question) != 1 {
+		s.mu.Unlock()
+		m.Rcode = dns.RcodeFormatError
+		w.WriteMsg(m)
+		return
+	}
+	name := strings.ToLower(q.Question[0].Name)
+	opt := q.IsEdns0()
+	if opt != nil {
+		m.SetEdns0(4096, opt.Do())
+	}
+	switch {
+	case under(s.bogus, name):
+		m.Rcode = dns.RcodeServerFailure
+		if o := m.IsEdns0(); o != nil {
+			o.Option = append(o.Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeDNSBogus, ExtraText: "signature failed to verify"})
+		}
+	default:
+		rrs := s.records[key{name, q.Question[0].Qtype}]
+		m.Answer = append(m.Answer, rrs...)
+		if len(rrs) == 0 && !s.nameExists(name) {
+			m.Rcode = dns.RcodeNameError
+		}
+		m.AuthenticatedData = under(s.secure, name)
+	}
+	s.mu.Unlock()
+	if _, isUDP := w.RemoteAddr().(*net.UDPAddr); isUDP {
+		size := 512
+		if opt != nil {
+			size = int(opt.UDPSize())
+		}
+		m.Truncate(size)
+	}
+	w.WriteMsg(m)
+}
+
+func (s *Server) nameExists(name string) bool {
+	for k := range s.records {
+		if k.name == name || strings.HasSuffix(k.name, "."+name) {
+			return true
+		}
+	}
+	return false
+}
