@@ -9,19 +9,21 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mailflowhq/mailflow/internal/dnsres"
 )
 
 // DefaultRefreshAfter is how old a cached policy may get before a delivery
 // starts a background refresh even though the TXT id did not change.
 const DefaultRefreshAfter = 24 * time.Hour
 
-// Source says where a Result's policy came from.
-type Source string
+// Origin says where a Result's policy came from.
+type Origin string
 
 const (
-	SourceNone    Source = "none"    // the domain has no policy (or none could be obtained)
-	SourceCache   Source = "cache"   // a cached, unexpired policy
-	SourceFetched Source = "fetched" // fetched for this lookup
+	OriginNone    Origin = "none"    // the domain has no policy (or none could be obtained)
+	OriginCache   Origin = "cache"   // a cached, unexpired policy
+	OriginFetched Origin = "fetched" // fetched for this lookup
 )
 
 // Result is the policy that applies to a delivery to one domain.
@@ -31,7 +33,7 @@ type Result struct {
 	// (the domain withdrew it); Applies says whether it constrains.
 	Policy *Policy
 	ID     string
-	Source Source
+	Origin Origin
 	// Err is why no policy could be obtained although the domain
 	// publishes a TXT record: a *FetchError whose Type TLS-RPT reports.
 	Err error
@@ -53,6 +55,7 @@ type Client struct {
 
 	mu         sync.Mutex
 	mem        map[string]*Entry
+	failed     map[string]failMemo
 	refreshing map[string]bool
 	wg         sync.WaitGroup
 	ctx        context.Context
@@ -60,8 +63,8 @@ type Client struct {
 }
 
 func (c *Client) now() time.Time {
-	if c.Now != nil {
-		return c.Now()
+	if f := c.fetcher(); f.Now != nil {
+		return f.Now()
 	}
 	return time.Now()
 }
@@ -76,9 +79,35 @@ func (c *Client) logger() *slog.Logger {
 func (c *Client) init() {
 	if c.mem == nil {
 		c.mem = map[string]*Entry{}
+		c.failed = map[string]failMemo{}
 		c.refreshing = map[string]bool{}
 		c.ctx, c.cancel = context.WithCancel(context.Background())
 	}
+}
+
+// FailureMemo is how long a failure to obtain a policy is remembered, so
+// the sender does not fetch again for every MX host and message while a
+// domain's policy server is down.
+const FailureMemo = 5 * time.Minute
+
+type failMemo struct {
+	err   error
+	until time.Time
+}
+
+// SetFetcher replaces how policies are fetched (the trust store or the
+// resolver changed with a configuration reload); the cache stays.
+func (c *Client) SetFetcher(f Fetcher) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Fetcher = f
+}
+
+func (c *Client) fetcher() *Fetcher {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.Fetcher
+	return &f
 }
 
 // Cached returns domain's cached policy (memory, else disk), nil when there
@@ -118,18 +147,18 @@ func (c *Client) Cached(domain string) *Entry {
 // when the TXT id changed or the policy is older than RefreshAfter.
 func (c *Client) Lookup(ctx context.Context, domain string) Result {
 	domain = normalize(domain)
-	res := Result{Domain: domain, Source: SourceNone}
+	res := Result{Domain: domain, Origin: OriginNone}
 	e := c.Cached(domain)
 	now := c.now()
 	valid := e != nil && now.Before(e.Expires())
 
-	txts, terr := c.resolver().LookupTXT(ctx, "_mta-sts."+domain)
+	txts, terr := c.fetcher().resolver().LookupTXT(ctx, "_mta-sts."+domain)
 	id, rerr := "", terr
 	if terr == nil {
 		id, rerr = pickRecord(txts)
 	}
 	if valid {
-		res.Policy, res.ID, res.Source = e.Policy, e.ID, SourceCache
+		res.Policy, res.ID, res.Origin = e.Policy, e.ID, OriginCache
 		refreshAfter := c.RefreshAfter
 		if refreshAfter <= 0 {
 			refreshAfter = DefaultRefreshAfter
@@ -152,12 +181,22 @@ func (c *Client) Lookup(ctx context.Context, domain string) Result {
 		res.Err = &FetchError{Domain: domain, Type: ResultInvalid, Err: rerr}
 		return res
 	}
+	c.mu.Lock()
+	memo, failedRecently := c.failed[domain]
+	c.mu.Unlock()
+	if failedRecently && now.Before(memo.until) {
+		res.Err = memo.err
+		return res
+	}
 	ne, err := c.fetchAndStore(ctx, domain, id)
 	if err != nil {
+		c.mu.Lock()
+		c.failed[domain] = failMemo{err: err, until: now.Add(FailureMemo)}
+		c.mu.Unlock()
 		res.Err = err
 		return res
 	}
-	res.Policy, res.ID, res.Source = ne.Policy, ne.ID, SourceFetched
+	res.Policy, res.ID, res.Origin = ne.Policy, ne.ID, OriginFetched
 	return res
 }
 
@@ -165,7 +204,7 @@ func (c *Client) Lookup(ctx context.Context, domain string) Result {
 // the background refresh).
 func (c *Client) Refresh(ctx context.Context, domain string) (*Entry, error) {
 	domain = normalize(domain)
-	txts, err := c.resolver().LookupTXT(ctx, "_mta-sts."+domain)
+	txts, err := c.fetcher().resolver().LookupTXT(ctx, "_mta-sts."+domain)
 	if err != nil {
 		return nil, &FetchError{Domain: domain, Type: ResultFetchError, Err: err}
 	}
@@ -177,7 +216,7 @@ func (c *Client) Refresh(ctx context.Context, domain string) (*Entry, error) {
 }
 
 func (c *Client) fetchAndStore(ctx context.Context, domain, id string) (*Entry, error) {
-	p, err := c.Fetch(ctx, domain)
+	p, err := c.fetcher().Fetch(ctx, domain)
 	if err != nil {
 		return nil, err
 	}
@@ -185,6 +224,7 @@ func (c *Client) fetchAndStore(ctx context.Context, domain, id string) (*Entry, 
 	c.mu.Lock()
 	c.init()
 	c.mem[domain] = e
+	delete(c.failed, domain)
 	c.mu.Unlock()
 	if path := cacheFile(c.Dir, domain); path != "" {
 		if err := writeEntry(path, e); err != nil {
@@ -240,5 +280,6 @@ func normalize(domain string) string { return strings.ToLower(strings.TrimSuffix
 
 func isNotFound(err error) bool {
 	var de *net.DNSError
-	return errors.As(err, &de) && de.IsNotFound
+	var re *dnsres.Error
+	return errors.As(err, &de) && de.IsNotFound || errors.As(err, &re) && re.NotFound
 }

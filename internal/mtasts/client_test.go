@@ -42,11 +42,11 @@ func TestLookupFetchesThenCaches(t *testing.T) {
 	ctx := context.Background()
 
 	r := c.Lookup(ctx, testDomain)
-	if r.Err != nil || r.Source != SourceFetched || !r.Applies() || r.Policy.Mode != ModeEnforce || r.ID != "one" {
+	if r.Err != nil || r.Origin != OriginFetched || !r.Applies() || r.Policy.Mode != ModeEnforce || r.ID != "one" {
 		t.Fatalf("first lookup: %+v", r)
 	}
 	r = c.Lookup(ctx, "Example.Test.")
-	if r.Source != SourceCache || r.ID != "one" {
+	if r.Origin != OriginCache || r.ID != "one" {
 		t.Fatalf("second lookup: %+v", r)
 	}
 	if ps.hitCount() != 1 {
@@ -58,7 +58,7 @@ func TestLookupFetchesThenCaches(t *testing.T) {
 	ps.serve(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
 	c2 := newTestClient(t, ps, dns, dir, clock)
 	r = c2.Lookup(ctx, testDomain)
-	if r.Source != SourceCache || !r.Applies() || !r.Policy.Matches("mx.example.test") {
+	if r.Origin != OriginCache || !r.Applies() || !r.Policy.Matches("mx.example.test") {
 		t.Fatalf("after restart: %+v", r)
 	}
 
@@ -70,6 +70,17 @@ func TestLookupFetchesThenCaches(t *testing.T) {
 	if r.Applies() || !errors.As(r.Err, &fe) || fe.Type != ResultFetchError || !strings.Contains(fe.Error(), "503") {
 		t.Fatalf("expired, server down: %+v", r)
 	}
+	// The failure is remembered for a while: the next MX host or message
+	// does not wait for the broken server again.
+	hits := ps.hitCount()
+	if r = c2.Lookup(ctx, testDomain); r.Err == nil || ps.hitCount() != hits {
+		t.Fatalf("failure not remembered: %+v, %d fetches", r, ps.hitCount()-hits)
+	}
+	clock.Advance(FailureMemo)
+	ps.serveText(enforcePolicy)
+	if r = c2.Lookup(ctx, testDomain); r.Origin != OriginFetched {
+		t.Fatalf("after the memo: %+v", r)
+	}
 }
 
 func TestIDChangeRefreshesInBackground(t *testing.T) {
@@ -79,14 +90,14 @@ func TestIDChangeRefreshesInBackground(t *testing.T) {
 	clock := testkit.NewClock(time.Now())
 	c := newTestClient(t, ps, dns, t.TempDir(), clock)
 	ctx := context.Background()
-	if r := c.Lookup(ctx, testDomain); r.Source != SourceFetched {
+	if r := c.Lookup(ctx, testDomain); r.Origin != OriginFetched {
 		t.Fatalf("first lookup: %+v", r)
 	}
 	ps.serveText("version: STSv1\nmode: testing\nmx: mx2.example.test\nmax_age: 86400\n")
 	dns.setTXT("_mta-sts."+testDomain, "v=STSv1; id=two")
 	// The delivery that notices the change still gets the cached policy
 	// at once; the new one follows.
-	if r := c.Lookup(ctx, testDomain); r.Source != SourceCache || r.ID != "one" {
+	if r := c.Lookup(ctx, testDomain); r.Origin != OriginCache || r.ID != "one" {
 		t.Fatalf("lookup after id change: %+v", r)
 	}
 	testkit.Poll(t, 10*time.Second, "the policy with id two", func() (bool, string) {
@@ -122,7 +133,7 @@ func TestNoPolicy(t *testing.T) {
 	delete(dns.txt, "_mta-sts."+testDomain)
 	c := newTestClient(t, ps, dns, t.TempDir(), testkit.NewClock(time.Now()))
 	r := c.Lookup(context.Background(), testDomain)
-	if r.Applies() || r.Err != nil || r.Source != SourceNone {
+	if r.Applies() || r.Err != nil || r.Origin != OriginNone {
 		t.Fatalf("no TXT: %+v", r)
 	}
 	if ps.hitCount() != 0 {
@@ -168,10 +179,7 @@ func TestFetchHostile(t *testing.T) {
 			w.Header().Set("Content-Type", "text/plain")
 			w.Write([]byte("version: STSv1\n"))
 			w.(http.Flusher).Flush()
-			select { // a server that stalls mid-body
-			case <-stop:
-			case <-r.Context().Done():
-			}
+			<-stop // a server that stalls mid-body until the test ends
 		}, ResultFetchError, "within"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

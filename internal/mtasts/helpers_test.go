@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -53,6 +54,7 @@ func (d *fakeDNS) setTXT(name string, v ...string) {
 // policyServer is an HTTPS server on loopback with a certificate for
 // mta-sts.<domain> issued by a test CA; handler decides what it serves.
 type policyServer struct {
+	ca      *certs.Certificate
 	srv     *httptest.Server
 	roots   *x509.CertPool
 	port    int
@@ -61,17 +63,21 @@ type policyServer struct {
 	hits    int
 }
 
-func newPolicyServer(t *testing.T, domain string) *policyServer {
+func newPolicyServer(t *testing.T, domains ...string) *policyServer {
 	t.Helper()
+	var sans []string
+	for _, d := range domains {
+		sans = append(sans, "mta-sts."+d)
+	}
 	ca, err := certs.Generate(certs.Template{Subject: "CN=Test MTA-STS CA", IsCA: true, KeyType: "ecdsa-p256"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, err := certs.Generate(certs.Template{SANs: []string{"mta-sts." + domain}, Issuer: ca, KeyType: "ecdsa-p256", ServerAuth: true})
+	leaf, err := certs.Generate(certs.Template{SANs: sans, Issuer: ca, KeyType: "ecdsa-p256", ServerAuth: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps := &policyServer{roots: x509.NewCertPool()}
+	ps := &policyServer{roots: x509.NewCertPool(), ca: ca}
 	ps.roots.AddCert(ca.Leaf)
 	ps.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ps.mu.Lock()
@@ -109,4 +115,18 @@ func (ps *policyServer) hitCount() int {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	return ps.hits
+}
+
+// servePolicies serves a policy per domain, chosen by the Host header.
+func (ps *policyServer) servePolicies(byDomain map[string]string) {
+	ps.serve(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.Host)
+		text, ok := byDomain[strings.TrimPrefix(host, "mta-sts.")]
+		if !ok || r.URL.Path != "/.well-known/mta-sts.txt" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte(text))
+	})
 }
