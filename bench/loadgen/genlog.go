@@ -8,11 +8,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/diag/logs"
 )
 
 // genlogCmd runs `loadgen genlog`: writes an Exchange-format SmtpReceive
-// protocol log of about --size bytes with diag.GenerateProtocolLog (the same
+// protocol log of about --size bytes with logs.GenerateProtocolLog (the same
 // generator the package's own benchmark uses), for the log-analysis part.
 func genlogCmd(args []string) error {
 	fs := flag.NewFlagSet("genlog", flag.ContinueOnError)
@@ -36,7 +36,7 @@ func writeLog(path string, size int64) error {
 	if err != nil {
 		return fmt.Errorf("create log %s: %w", path, err)
 	}
-	if err := diag.GenerateProtocolLog(f, size); err != nil {
+	if err := logs.GenerateProtocolLog(f, size); err != nil {
 		f.Close()
 		return fmt.Errorf("write log %s: %w", path, err)
 	}

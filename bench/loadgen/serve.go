@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/diag/logs"
 	"github.com/mailflowhq/mailflow/internal/node"
 )
 
@@ -98,7 +98,7 @@ func analyzeCmd(args []string) error {
 	}
 	defer stop()
 	now := time.Now()
-	report := diag.AnalyzeLogs(fs.Args(), diag.LogOptions{Now: func() time.Time { return now }})
+	report := logs.Analyze(fs.Args(), logs.Options{Now: func() time.Time { return now }})
 	return report.WriteJSON(os.Stdout)
 }
 

@@ -7,7 +7,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mailflowhq/mailflow/internal/config"
-	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/diag/probe"
+	"github.com/mailflowhq/mailflow/internal/diag/validate"
 	"github.com/mailflowhq/mailflow/internal/node"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
@@ -66,19 +67,19 @@ Exit status: 0 pass, 1 fail, 2 could not test.`,
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			opts := diag.ValidateOptions{
+			opts := validate.Options{
 				Domain: domain, SendTest: sendTest, From: from, Level: level, Expect: expect,
 				Now: func() time.Time { return now },
 			}
 			if len(caFiles) > 0 {
 				roots := rt.Roots.Clone()
-				if err := diag.AppendRoots(roots, caFiles); err != nil {
+				if err := probe.AppendRoots(roots, caFiles); err != nil {
 					return &exitError{code: 2, err: fmt.Errorf("--ca: %w", err)}
 				}
 				opts.Roots = roots
 			}
 			if len(certPaths) > 0 {
-				store, warnings, err := diag.LoadCertificateStore(certPaths, certsPassword)
+				store, warnings, err := probe.LoadCertificateStore(certPaths, certsPassword)
 				for _, w := range warnings {
 					fmt.Fprintln(cmd.ErrOrStderr(), "mailflow: --certs:", w)
 				}
@@ -89,7 +90,7 @@ Exit status: 0 pass, 1 fail, 2 could not test.`,
 			}
 			ctx, stop := probeContext(cmd)
 			defer stop()
-			v, err := diag.ValidateConnector(ctx, rt, args[0], kind, opts)
+			v, err := validate.Connector(ctx, rt, args[0], kind, opts)
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/diag/explain"
 )
 
 // explainMaxStdin bounds what explain reads from standard input: an error
@@ -39,7 +39,7 @@ Exit status: 0 when the string is recognised, 1 when it is not.`,
 			if err != nil {
 				return err
 			}
-			e := diag.Explain(input)
+			e := explain.Text(input)
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)

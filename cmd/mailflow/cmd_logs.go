@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/diag/logs"
 )
 
 func init() {
@@ -49,7 +49,7 @@ Exit status: 0 no findings, 1 findings, 2 a path could not be read.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			now := time.Now()
-			opts := diag.LogOptions{Expect: expect, Now: func() time.Time { return now }}
+			opts := logs.Options{Expect: expect, Now: func() time.Time { return now }}
 			var err error
 			if opts.Since, err = parseLogTimeFlag("since", since, now); err != nil {
 				return &exitError{code: 2, err: err}
@@ -61,12 +61,12 @@ Exit status: 0 no findings, 1 findings, 2 a path could not be read.`,
 				return &exitError{code: 2, err: fmt.Errorf("--until %s is before --since %s", until, since)}
 			}
 			stderr := cmd.ErrOrStderr()
-			var bar *diag.ProgressBar
+			var bar *logs.ProgressBar
 			if !noProgress && isTerminal(stderr) {
-				bar = diag.NewProgressBar(stderr, time.Now)
+				bar = logs.NewProgressBar(stderr, time.Now)
 				opts.Progress = bar.Update
 			}
-			report := diag.AnalyzeLogs(args, opts)
+			report := logs.Analyze(args, opts)
 			out := cmd.OutOrStdout()
 			if asJSON {
 				err = report.WriteJSON(out)

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
-	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/diag/probe"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
@@ -93,13 +93,13 @@ For several endpoints: 1 if any failed, else 2 if any could not be tested.`,
 			switch {
 			case len(args) == 1:
 				opts.Target = args[0]
-				r := diag.Probe(ctx, opts)
+				r := probe.Run(ctx, opts)
 				if err := writeProbe(out, f.asJSON, r, r.WriteText); err != nil {
 					return err
 				}
 				return exitCode(r.ExitCode())
 			case mx != "":
-				b := diag.ProbeMX(ctx, mx, mxPort, opts, parallel, progress.update)
+				b := probe.MX(ctx, mx, mxPort, opts, parallel, progress.update)
 				progress.clear()
 				if err := writeProbe(out, f.asJSON, b, b.WriteText); err != nil {
 					return err
@@ -110,7 +110,7 @@ For several endpoints: 1 if any failed, else 2 if any could not be tested.`,
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			all := make([]diag.ProbeOptions, len(list))
+			all := make([]probe.Options, len(list))
 			for i, t := range list {
 				o := opts
 				o.Target = t.Target
@@ -119,7 +119,7 @@ For several endpoints: 1 if any failed, else 2 if any could not be tested.`,
 				}
 				all[i] = o
 			}
-			b := diag.ProbeMany(ctx, all, parallel, progress.update)
+			b := probe.Many(ctx, all, parallel, progress.update)
 			progress.clear()
 			if err := writeProbe(out, f.asJSON, b, b.WriteText); err != nil {
 				return err
@@ -132,13 +132,14 @@ For several endpoints: 1 if any failed, else 2 if any could not be tested.`,
 	fl.StringVar(&mx, "mx", "", "probe every MX host of DOMAIN, in preference order")
 	fl.IntVar(&mxPort, "port", 25, "port for --mx hosts")
 	fl.StringVar(&targets, "targets", "", `probe every "HOST[:PORT] [EXPECTED-NAME]" line of FILE ("-" = standard input)`)
-	fl.IntVar(&parallel, "parallel", diag.DefaultProbeParallel, "endpoints probed at the same time with --mx or --targets")
+	fl.IntVar(&parallel, "parallel", probe.DefaultParallel, "endpoints probed at the same time with --mx or --targets")
 	rootCmd.AddCommand(cmd)
 }
 
-// register adds the flags; probe adds the connection flags that a
-// connector's own configuration supplies in connector validate.
-func (f *probeFlags) register(cmd *cobra.Command, probe bool) {
+// register adds the flags; withConnection (the probe command) adds the
+// connection flags that a connector's own configuration supplies in
+// connector validate.
+func (f *probeFlags) register(cmd *cobra.Command, withConnection bool) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.policy, "policy", "DomainValidation", "TLS level of the sender: EncryptionOnly, CertificateValidation or DomainValidation")
 	fl.StringVar(&f.expect, "expect", "", "name the sender expects in the certificate (default: the host name)")
@@ -146,9 +147,9 @@ func (f *probeFlags) register(cmd *cobra.Command, probe bool) {
 	fl.BoolVar(&f.noSystemRoots, "no-system-roots", false, "trust only the --ca files, not the system roots")
 	fl.StringArrayVar(&f.certPaths, "certs", nil, "the server's certificates (PEM/PFX file or directory): the fix names the one to pin; repeatable")
 	fl.StringVar(&f.certsPassword, "certs-password-file", "", "file holding the password of the PFX files given with --certs")
-	fl.StringVar(&f.connector, "connector", "", `receive connector named in the fix commands (default "`+diag.DefaultProbeConnector+`")`)
+	fl.StringVar(&f.connector, "connector", "", `receive connector named in the fix commands (default "`+probe.DefaultConnector+`")`)
 	fl.BoolVar(&f.asJSON, "json", false, "write the report as JSON")
-	if !probe {
+	if !withConnection {
 		return
 	}
 	fl.StringVar(&f.source, "source", "", "local IP address to connect from (to land on an IP-scoped receive connector)")
@@ -156,21 +157,21 @@ func (f *probeFlags) register(cmd *cobra.Command, probe bool) {
 	fl.StringVar(&f.sni, "sni", "", `server name to send in the TLS handshake (default: the host name, none for an address; "none" sends none)`)
 	fl.StringVar(&f.clientCert, "client-cert", "", "client certificate to present when asked: PEM with chain and key, or PFX")
 	fl.StringVar(&f.clientCertPassword, "client-cert-password-file", "", "file holding the --client-cert PFX password")
-	fl.DurationVar(&f.connectTimeout, "timeout", diag.DefaultProbeConnectTimeout, "TCP connect timeout")
-	fl.DurationVar(&f.commandTimeout, "command-timeout", diag.DefaultProbeCommandTimeout, "timeout of each wait for the server")
+	fl.DurationVar(&f.connectTimeout, "timeout", probe.DefaultConnectTimeout, "TCP connect timeout")
+	fl.DurationVar(&f.commandTimeout, "command-timeout", probe.DefaultCommandTimeout, "timeout of each wait for the server")
 }
 
 // options turns the flags into probe options.
-func (f *probeFlags) options(cmd *cobra.Command) (diag.ProbeOptions, error) {
+func (f *probeFlags) options(cmd *cobra.Command) (probe.Options, error) {
 	level, err := tlscheck.ParseLevel(f.policy)
 	if err != nil {
-		return diag.ProbeOptions{}, fmt.Errorf("--policy: %w", err)
+		return probe.Options{}, fmt.Errorf("--policy: %w", err)
 	}
-	roots, err := diag.LoadRoots(f.caFiles, !f.noSystemRoots)
+	roots, err := probe.LoadRoots(f.caFiles, !f.noSystemRoots)
 	if err != nil {
-		return diag.ProbeOptions{}, fmt.Errorf("--ca: %w", err)
+		return probe.Options{}, fmt.Errorf("--ca: %w", err)
 	}
-	opts := diag.ProbeOptions{
+	opts := probe.Options{
 		Source: f.source, EHLO: f.ehlo, Level: level, Expect: f.expect, Roots: roots,
 		Connector: f.connector, ConnectTimeout: f.connectTimeout, CommandTimeout: f.commandTimeout,
 	}
@@ -198,7 +199,7 @@ func (f *probeFlags) options(cmd *cobra.Command) (diag.ProbeOptions, error) {
 		opts.ClientCertificate = c
 	}
 	if len(f.certPaths) > 0 {
-		store, warnings, err := diag.LoadCertificateStore(f.certPaths, f.certsPassword)
+		store, warnings, err := probe.LoadCertificateStore(f.certPaths, f.certsPassword)
 		for _, w := range warnings {
 			fmt.Fprintln(cmd.ErrOrStderr(), "mailflow: --certs:", w)
 		}
@@ -226,7 +227,7 @@ func exitCode(code int) error {
 	return &exitError{code: code}
 }
 
-func readProbeTargets(path string) ([]diag.ProbeTarget, error) {
+func readProbeTargets(path string) ([]probe.Target, error) {
 	var in io.Reader = os.Stdin
 	if path != "-" {
 		fh, err := os.Open(path)
@@ -236,7 +237,7 @@ func readProbeTargets(path string) ([]diag.ProbeTarget, error) {
 		defer fh.Close()
 		in = fh
 	}
-	list, err := diag.ParseProbeTargets(in)
+	list, err := probe.ParseTargets(in)
 	if err != nil {
 		return nil, fmt.Errorf("--targets %s: %w", path, err)
 	}
@@ -264,7 +265,7 @@ func newProbeProgress(w io.Writer) *probeProgress {
 	return p
 }
 
-func (p *probeProgress) update(done, total int, last *diag.ProbeReport) {
+func (p *probeProgress) update(done, total int, last *probe.Report) {
 	if !p.on || total == 0 {
 		return
 	}

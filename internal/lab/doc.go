@@ -21,7 +21,7 @@
 //   - Evidence is read where an administrator reads it (evidence.go): the
 //     message trace through the admin API (tracking.Search), the protocol
 //     log files with protolog's reader (the code that reads real Exchange
-//     logs), diag.Explain for the error string and diag.RecommendCertificate
+//     logs), diag/explain.Text for the error string and diag/probe.RecommendCertificate
 //     for the certificate to pin.
 //   - Nothing waits blindly: the queue never retries by itself (retry
 //     interval 1h) and every wait polls an observable state (the trace) with

@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
-	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/diag/probe"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
@@ -15,13 +15,13 @@ type recommendation struct {
 	evidence []string
 }
 
-// recommend asks diag.RecommendCertificate which of on-premises' installed
+// recommend asks probe.RecommendCertificate which of on-premises' installed
 // certificates to pin, judged the way the tenant judges: DomainValidation
 // of name against the tenant's trusted roots.
 func recommend(w *world, name string) recommendation {
 	store := w.Onprem.srv.Runtime().Store
 	roots := w.Tenant.srv.Runtime().Roots
-	best, reasons := diag.RecommendCertificate(store, name, tlscheck.DomainValidation, roots, time.Now())
+	best, reasons := probe.RecommendCertificate(store, name, tlscheck.DomainValidation, roots, time.Now())
 	rec := recommendation{cert: best}
 	for _, r := range reasons {
 		rec.evidence = append(rec.evidence, "candidate: "+r)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mailflowhq/mailflow/internal/diag"
+	"github.com/mailflowhq/mailflow/internal/diag/explain"
 	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/tracking"
 )
@@ -128,7 +128,7 @@ func (l *Lab) scenario1(ctx context.Context) *Scenario {
 		fmt.Sprintf("mailflow explain reads SubjectMismatch (expected %s, presented CN=SERVER1); of the installed certificates the CA-issued CN=mail.contoso.com (thumbprint %s) holds %s and is the one to pin",
 			hybridFQDN, pki.Contoso.Thumbprint, hybridFQDN),
 		func(s *Step) error {
-			ex := diag.Explain(detail)
+			ex := explain.Text(detail)
 			s.evidence("explain: "+ex.Title, "cause: "+ex.Cause)
 			for _, f := range ex.Fix {
 				s.evidence("fix: " + f)
