@@ -63,7 +63,8 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 	}
 	for _, key := range order {
 		g := groups[key]
-		msg := send.Message{ID: m.ID, From: m.Env.From, Rcpts: g.rcpts, Body: body, Size: m.Env.Size, RecipientDomain: g.domain}
+		msg := send.Message{ID: m.ID, From: m.Env.From, Rcpts: g.rcpts, Body: body, Size: m.Env.Size, RecipientDomain: g.domain,
+			RequireTLS: m.Env.RequireTLS, TLSOptional: m.Env.TLSOptional}
 		for _, r := range rt.Sender.Send(ctx, g.conn, msg) {
 			results = append(results, queue.Result{
 				Rcpt: r.Rcpt, Outcome: outcome(r.Outcome), Status: r.Status, Detail: r.Detail,

@@ -13,10 +13,12 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/mailbox"
+	"github.com/mailflowhq/mailflow/internal/mtasts"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/receive"
 	"github.com/mailflowhq/mailflow/internal/send"
+	"github.com/mailflowhq/mailflow/internal/tlsrpt"
 	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
@@ -26,6 +28,9 @@ type Options struct {
 	Clock  queue.Clock // nil = system clock
 	// Dialer, when set, replaces the send side's network dialer.
 	Dialer func(ctx context.Context, network, laddr, raddr string) (net.Conn, error)
+	// MTASTSPort, when set, is the HTTPS port MTA-STS policies are fetched
+	// from instead of 443 (tests serve them on a free port).
+	MTASTSPort int
 }
 
 // Server is a running mailflow transport.
@@ -46,6 +51,10 @@ type Node struct {
 	recvLog  *protolog.Writer
 	sendLog  *protolog.Writer
 	track    *tracking.Writer
+	// MTA-STS policy cache and TLS-RPT counts (tlspolicy.go).
+	sts        *mtasts.Client
+	rpt        *tlsrpt.Store
+	reportDone chan struct{}
 
 	cancel context.CancelFunc
 	done   chan error
@@ -96,6 +105,15 @@ func Start(path string, opts Options) (*Node, error) {
 		return nil, fmt.Errorf("open mailboxes: %w", err)
 	}
 	s.clock = clock
+	if s.rpt, err = tlsrpt.OpenStore(TLSRPTDir(cfg), s.log); err != nil {
+		return nil, err
+	}
+	s.sts = &mtasts.Client{Dir: MTASTSDir(cfg), Logger: s.log}
+	defer func() {
+		if !started {
+			s.sts.Close()
+		}
+	}()
 	s.rt.Store(s.withSender(rt))
 
 	q, err := queue.Open(queue.Options{
@@ -124,6 +142,8 @@ func Start(path string, opts Options) (*Node, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go func() { s.done <- q.Run(ctx) }()
+	s.reportDone = make(chan struct{})
+	go s.reportLoop(ctx)
 	started = true
 	return s, nil
 }
@@ -199,6 +219,7 @@ func (s *Node) withSender(rt *Runtime) *Runtime {
 		// stays in use.
 		rt.Sender.DNS = rt.DNS
 	}
+	s.withPolicies(rt)
 	return rt
 }
 
@@ -212,6 +233,8 @@ func (s *Node) Close(ctx context.Context) error {
 	if qerr := <-s.done; qerr != nil && !errors.Is(qerr, context.Canceled) {
 		err = errors.Join(err, qerr)
 	}
+	<-s.reportDone
+	s.sts.Close()
 	err = errors.Join(err, s.queue.Close())
 	s.closeLogs()
 	return err

@@ -197,7 +197,7 @@ func sendConnectors(cfg *config.Config) (map[string]send.Connector, config.Error
 			continue
 		}
 		out[strings.ToLower(sc.Name)] = send.Connector{
-			DANE: dane,
+			DANE: dane, MTASTS: !strings.EqualFold(sc.MTASTS, config.MTASTSOff),
 			Name: sc.Name, Hosts: sc.SmartHosts, Port: sc.Port, FQDN: sc.FQDN,
 			RequireTLS: sc.RequireTLS, Level: level, TLSDomain: sc.TLSDomain,
 			CertificateName: sc.TLSCertificateName, SourceIP: sc.SourceIP,

@@ -8,15 +8,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/queue"
+	"github.com/mailflowhq/mailflow/internal/tlsrpt/tlsrpttest"
 )
 
 func TestParseRecord(t *testing.T) {
@@ -92,10 +89,6 @@ func TestStoreCountsSurviveRestart(t *testing.T) {
 // here wrote — read the report message and check RFC 8460's structure and
 // field names.
 func TestReportMessageInPython(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not installed")
-	}
 	s, _ := OpenStore("", nil)
 	s.Record(stsOutcome(""))
 	s.Record(stsOutcome(ResultCertificateMismatch))
@@ -104,46 +97,10 @@ func TestReportMessageInPython(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(t.TempDir(), "report.eml")
-	os.WriteFile(file, msg, 0o600)
-	out, err := exec.Command(py, "-c", pythonCheck, file).CombinedOutput()
-	if err != nil {
-		t.Fatalf("python: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "OK sts example.test 1 1 certificate-host-mismatch") {
-		t.Fatalf("python says:\n%s", out)
+	if got := tlsrpttest.CheckWithPython(t, msg); got != "OK sts example.test 1 1 certificate-host-mismatch" {
+		t.Fatalf("python says: %s", got)
 	}
 }
-
-// pythonCheck validates a TLS-RPT report message given as argv[1] and
-// prints "OK <policy-type> <domain> <successes> <failures> <result-type>".
-const pythonCheck = `
-import sys, email, email.policy, gzip, json
-m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.default)
-assert not m.defects, m.defects
-assert m.get_content_type() == 'multipart/report', m.get_content_type()
-assert m.get_param('report-type') == 'tlsrpt', m.get_param('report-type')
-assert m['TLS-Report-Domain'] and m['TLS-Report-Submitter'], 'report header fields missing'
-parts = [p for p in m.iter_parts() if p.get_content_type() == 'application/tlsrpt+gzip']
-assert len(parts) == 1, [p.get_content_type() for p in m.iter_parts()]
-fn = parts[0].get_filename()
-assert fn.endswith('.json.gz') and fn.count('!') == 3, fn
-r = json.loads(gzip.decompress(parts[0].get_content()))
-assert set(r) == {'organization-name', 'date-range', 'contact-info', 'report-id', 'policies'}, set(r)
-assert set(r['date-range']) == {'start-datetime', 'end-datetime'}
-for k in ('start-datetime', 'end-datetime'):
-    assert r['date-range'][k].endswith('Z'), r['date-range'][k]
-p = r['policies'][0]
-assert set(p['policy']) <= {'policy-type', 'policy-string', 'policy-domain', 'mx-host'}, set(p['policy'])
-assert p['policy']['policy-type'] in ('tlsa', 'sts', 'no-policy-found')
-assert set(p['summary']) == {'total-successful-session-count', 'total-failure-session-count'}
-allowed = {'result-type', 'sending-mta-ip', 'receiving-mx-hostname', 'receiving-mx-helo', 'receiving-ip', 'failed-session-count', 'additional-information', 'failure-reason-code'}
-for d in p.get('failure-details', []):
-    assert set(d) <= allowed, set(d) - allowed
-    assert isinstance(d['failed-session-count'], int)
-assert m['TLS-Report-Domain'] == p['policy']['policy-domain']
-print('OK', p['policy']['policy-type'], p['policy']['policy-domain'], p['summary']['total-successful-session-count'], p['summary']['total-failure-session-count'], p['failure-details'][0]['result-type'])
-`
 
 type fakeTXT map[string][]string
 
