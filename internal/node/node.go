@@ -55,6 +55,7 @@ type Node struct {
 	sts        *mtasts.Client
 	rpt        *tlsrpt.Store
 	reportDone chan struct{}
+	reportMu   sync.Mutex
 
 	cancel context.CancelFunc
 	done   chan error

@@ -103,6 +103,10 @@ func (s *Node) SendTLSReports(ctx context.Context) []tlsrpt.Sent {
 	if !t.Sending() || t.From == "" {
 		return nil
 	}
+	// One run at a time: the daily loop and an explicit call must not
+	// both send a day's report.
+	s.reportMu.Lock()
+	defer s.reportMu.Unlock()
 	r := &tlsrpt.Reporter{
 		Store: s.rpt, Resolver: txtResolver(rt), Queue: s.queue, From: t.From, Now: s.clock.Now, Logger: s.log,
 		Meta: tlsrpt.Meta{OrganizationName: t.OrganizationName, ContactInfo: t.ContactInfo, Submitter: rt.Cfg.Server.FQDN},

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailflowhq/mailflow/internal/dnsres"
 	"github.com/mailflowhq/mailflow/internal/queue"
 )
 
@@ -112,7 +113,8 @@ func LookupRUA(ctx context.Context, res Resolver, domain string) ([]string, erro
 	txts, err := res.LookupTXT(ctx, "_smtp._tls."+domain)
 	if err != nil {
 		var de *net.DNSError
-		if errors.As(err, &de) && de.IsNotFound {
+		var re *dnsres.Error
+		if errors.As(err, &de) && de.IsNotFound || errors.As(err, &re) && re.NotFound {
 			return nil, errNoRecord
 		}
 		return nil, fmt.Errorf("look up _smtp._tls.%s: %w", domain, err)
