@@ -214,7 +214,7 @@ func (s *Node) withSender(rt *Runtime) *Runtime {
 		Store: rt.Store, Roots: rt.Roots, ServerFQDN: rt.Cfg.Server.FQDN,
 		Log: s.sendLog, Now: s.clock.Now, Dialer: s.opts.Dialer,
 	}
-	if rt.Cfg.DNS.TrustAD() || len(rt.Cfg.DNS.Resolvers) > 0 {
+	if usesDNSSection(rt.Cfg) {
 		// The configured resolver replaces the system's; without a dns
 		// section the standard library's resolver (and its hosts file)
 		// stays in use.

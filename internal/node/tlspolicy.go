@@ -2,12 +2,14 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/dnsres"
 	"github.com/mailflowhq/mailflow/internal/mtasts"
 	"github.com/mailflowhq/mailflow/internal/send"
 	"github.com/mailflowhq/mailflow/internal/tlsrpt"
@@ -25,6 +27,27 @@ const reportInterval = time.Hour
 // TLS-RPT counts.
 func MTASTSDir(cfg *config.Config) string { return filepath.Join(cfg.DataDir(), "mta-sts") }
 func TLSRPTDir(cfg *config.Config) string { return filepath.Join(cfg.DataDir(), "tlsrpt") }
+
+// usesDNSSection reports whether the configuration's dns section replaces
+// the system resolver.
+func usesDNSSection(cfg *config.Config) bool {
+	return cfg.DNS.TrustAD() || len(cfg.DNS.Resolvers) > 0
+}
+
+// TXTResolver is the DNS of MTA-STS and TLS-RPT discovery for a
+// configuration, for commands that run without a server (mailflow tlsrpt
+// show, mailflow probe): the dns section's resolver when configured, else
+// the system's.
+func TXTResolver(cfg *config.Config) (mtasts.Resolver, error) {
+	if !usesDNSSection(cfg) {
+		return net.DefaultResolver, nil
+	}
+	r, err := dnsres.New(cfg.DNS.ResolverConfig())
+	if err != nil {
+		return nil, fmt.Errorf("dns section of %s: %w", cfg.Path, err)
+	}
+	return mtasts.DNS(r), nil
+}
 
 // txtResolver is the DNS of MTA-STS and TLS-RPT discovery: the dns section's
 // resolver when configured, as the sender uses it, else the system's.
