@@ -155,7 +155,7 @@ func (c *Client) Lookup(ctx context.Context, domain string) Result {
 	txts, terr := c.fetcher().resolver().LookupTXT(ctx, "_mta-sts."+domain)
 	id, rerr := "", terr
 	if terr == nil {
-		id, rerr = pickRecord(txts)
+		id, rerr = PickRecord(txts)
 	}
 	if valid {
 		res.Policy, res.ID, res.Origin = e.Policy, e.ID, OriginCache
@@ -168,7 +168,7 @@ func (c *Client) Lookup(ctx context.Context, domain string) Result {
 		}
 		return res
 	}
-	if terr != nil && isNotFound(terr) || errors.Is(rerr, errNoRecord) {
+	if terr != nil && isNotFound(terr) || errors.Is(rerr, ErrNoRecord) {
 		return res // no policy published
 	}
 	if terr != nil {
@@ -208,7 +208,7 @@ func (c *Client) Refresh(ctx context.Context, domain string) (*Entry, error) {
 	if err != nil {
 		return nil, &FetchError{Domain: domain, Type: ResultFetchError, Err: err}
 	}
-	id, err := pickRecord(txts)
+	id, err := PickRecord(txts)
 	if err != nil {
 		return nil, &FetchError{Domain: domain, Type: ResultInvalid, Err: err}
 	}
@@ -277,6 +277,19 @@ func (c *Client) Close() {
 }
 
 func normalize(domain string) string { return strings.ToLower(strings.TrimSuffix(domain, ".")) }
+
+// Discover reads domain's _mta-sts TXT record and returns the policy id;
+// ErrNoRecord when the domain publishes none.
+func (f *Fetcher) Discover(ctx context.Context, domain string) (string, error) {
+	txts, err := f.resolver().LookupTXT(ctx, "_mta-sts."+normalize(domain))
+	if err != nil {
+		if isNotFound(err) {
+			return "", ErrNoRecord
+		}
+		return "", err
+	}
+	return PickRecord(txts)
+}
 
 func isNotFound(err error) bool {
 	var de *net.DNSError

@@ -34,13 +34,13 @@ func TestParseRecord(t *testing.T) {
 }
 
 func TestPickRecord(t *testing.T) {
-	if _, err := pickRecord([]string{"v=spf1 -all"}); err != errNoRecord {
+	if _, err := PickRecord([]string{"v=spf1 -all"}); err != ErrNoRecord {
 		t.Errorf("no STS record: %v", err)
 	}
-	if _, err := pickRecord([]string{"v=STSv1; id=a", "v=STSv1; id=b"}); err == nil || !strings.Contains(err.Error(), "exactly one") {
+	if _, err := PickRecord([]string{"v=STSv1; id=a", "v=STSv1; id=b"}); err == nil || !strings.Contains(err.Error(), "exactly one") {
 		t.Errorf("two STS records: %v", err)
 	}
-	if id, err := pickRecord([]string{"other", "v=STSv1; id=x1"}); err != nil || id != "x1" {
+	if id, err := PickRecord([]string{"other", "v=STSv1; id=x1"}); err != nil || id != "x1" {
 		t.Errorf("one STS record among others: %q %v", id, err)
 	}
 }

@@ -40,13 +40,13 @@ func ParseRecord(txt string) (id string, err error) {
 	return id, nil
 }
 
-// errNoRecord: the domain publishes no MTA-STS TXT record.
-var errNoRecord = errors.New("no _mta-sts TXT record")
+// ErrNoRecord: the domain publishes no MTA-STS TXT record.
+var ErrNoRecord = errors.New("no _mta-sts TXT record")
 
-// pickRecord finds the one STS record among a name's TXT strings. Strings
+// PickRecord finds the one STS record among a name's TXT strings. Strings
 // not starting with "v=STSv1" belong to something else; more than one STS
 // record is an error (RFC 8461 §3.1: treat as no policy).
-func pickRecord(txts []string) (id string, err error) {
+func PickRecord(txts []string) (id string, err error) {
 	var found []string
 	for _, t := range txts {
 		if strings.HasPrefix(strings.TrimSpace(t), "v=STSv1") {
@@ -55,7 +55,7 @@ func pickRecord(txts []string) (id string, err error) {
 	}
 	switch len(found) {
 	case 0:
-		return "", errNoRecord
+		return "", ErrNoRecord
 	case 1:
 		return ParseRecord(found[0])
 	}

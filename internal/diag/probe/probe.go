@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/mtasts"
 	"github.com/mailflowhq/mailflow/internal/send"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
@@ -81,6 +82,11 @@ type Options struct {
 	Resolver send.Resolver
 	// Dialer connects (laddr is Source); nil = a net.Dialer.
 	Dialer func(ctx context.Context, network, laddr, raddr string) (net.Conn, error)
+	// TXT looks up the MTA-STS and TLS-RPT records of --mx; nil = Resolver
+	// when it can, else the system resolver.
+	TXT mtasts.Resolver
+	// MTASTSPort is the HTTPS port of MTA-STS policies (0 = 443; tests).
+	MTASTSPort int
 }
 
 // Report is the result of probing one endpoint. Its JSON form is
@@ -112,7 +118,14 @@ type Report struct {
 	Findings []Finding  `json:"findings"`
 	Fix      *Fix       `json:"fix,omitempty"`
 
+	// MTASTS is this MX host judged by the domain's MTA-STS policy (--mx
+	// only, when the domain has one).
+	MTASTS *MTASTSHost `json:"mta_sts,omitempty"`
+
 	SourceAsked bool `json:"-"` // Source was chosen by the caller, not the system
+	// peerChain is what the server presented, for policy checks after the
+	// session (MTA-STS).
+	peerChain []*x509.Certificate
 }
 
 // TLS is the TLS session observed.
@@ -357,6 +370,7 @@ func (p Runner) observe(r *Report, cn *send.Connection) {
 	for _, x := range cn.PeerChain {
 		t.Chain = append(t.Chain, certs.FromX509(x).Describe(p.Now))
 	}
+	r.peerChain = cn.PeerChain
 	r.TLS = t
 	if cn.TLS.Peer != nil {
 		v := cn.TLS.Verdict

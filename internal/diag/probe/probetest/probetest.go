@@ -193,7 +193,20 @@ func Banner(host string) *smtp.Reply {
 type DNS struct {
 	MX    map[string][]*net.MX
 	Hosts map[string][]string
+	TXT   map[string][]string
 	Fail  map[string]error
+}
+
+// LookupTXT answers MTA-STS and TLS-RPT discovery from TXT (NXDOMAIN for
+// any other name), so no test asks the real DNS.
+func (d *DNS) LookupTXT(_ context.Context, name string) ([]string, error) {
+	if err := d.Fail[name]; err != nil {
+		return nil, err
+	}
+	if v, ok := d.TXT[name]; ok {
+		return v, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
 }
 
 func (d *DNS) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
