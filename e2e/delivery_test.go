@@ -373,7 +373,7 @@ func waitRecipient(t *testing.T, c *admin.Client, addr string, ok func(queueRcpt
 		}
 		for _, m := range msgs {
 			for _, r := range m.Recipients {
-				rc := queueRcpt{Addr: r.Addr, State: string(r.State), LastError: r.LastError, Attempts: r.Attempts}
+				rc := queueRcpt{Addr: r.Addr, State: string(r.State), LastError: r.LastError.String(), Attempts: r.Attempts}
 				if strings.EqualFold(r.Addr, addr) && ok(rc) {
 					found = queuedRcpt{id: m.ID, rcpt: rc}
 					return true, ""

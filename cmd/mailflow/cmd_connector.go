@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mailflowhq/mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/node"
 )
 
@@ -115,14 +116,22 @@ func selfSigned(b bool) string {
 	return "CA-issued"
 }
 
-// connectorKeys are the settable keys, as snake_case config keys; the flag
-// is the kebab-case form.
-var connectorKeys = []string{
-	"tls_certificate_name", "fqdn", "bindings", "remote_ip_ranges", "auth_mechanism", "permission_groups",
-	"require_tls", "domain_secure_enabled", "tls_sender_certificate_name", "protocol_logging_level",
-	"anonymous_relay", "allow_open_relay", "enabled", "max_message_size", "max_recipients_per_message",
-	"address_spaces", "smart_hosts", "tls_auth_level", "tls_domain", "source_ip", "port", "connect_timeout",
-}
+// connectorKeys are the settable keys of receive and send connectors, as
+// config derives them from its model (snake_case); the flag is the
+// kebab-case form.
+var connectorKeys = func() []string {
+	var keys []string
+	seen := map[string]bool{}
+	for _, kind := range []string{"receive", "send"} {
+		for _, k := range config.SettableConnectorKeys(kind) {
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	return keys
+}()
 
 func newConnectorSetCmd() *cobra.Command {
 	var cfgPath string
@@ -167,7 +176,7 @@ Example (the first seed's fix):
 				}
 				return err
 			}, func() error {
-				err := node.SetConnectorFields(cfgPath, kind, name, fields, node.Check(time.Now(), nil))
+				err := config.SetConnectorFields(cfgPath, kind, name, fields, node.Check(time.Now(), nil))
 				if err == nil {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s connector %q changed in %s; a running server picks it up on SIGHUP or restart.\n", kind, name, cfgPath)
 				}

@@ -43,7 +43,7 @@ func init() {
 						if !r.NextAttempt.IsZero() {
 							next = r.NextAttempt.UTC().Format("2006-01-02 15:04:05Z")
 						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", m.ID, orDefault(m.From, "<>"), r.Addr, r.State, r.Attempts, next, r.LastError)
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", m.ID, orDefault(m.From, "<>"), r.Addr, r.State, r.Attempts, next, r.LastError.String())
 					}
 				}
 				return tw.Flush()

@@ -144,13 +144,9 @@ func SetSendConnectorField(path, connector, key string, value any, checks ...Che
 // absent). A file already listed is refused.
 func AddCertificate(path string, ref CertificateRef, checks ...Check) error {
 	_, err := Apply(path, func(root *yaml.Node) error {
-		seq := mappingValue(root, "certificates")
-		if seq == nil || (seq.Kind == yaml.ScalarNode && seq.Tag == "!!null") {
-			seq = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-			setMappingValue(root, "certificates", seq)
-		}
-		if seq.Kind != yaml.SequenceNode {
-			return fmt.Errorf("certificates (line %d) is not a list", seq.Line)
+		seq, err := listOf(root, "certificates")
+		if err != nil {
+			return err
 		}
 		for _, item := range seq.Content {
 			if f := mappingValue(item, "file"); f != nil && samePath(path, f.Value, ref.File) {
@@ -235,6 +231,20 @@ func findConnector(root *yaml.Node, listKey, kind, name string) (*yaml.Node, err
 		return nil, fmt.Errorf("no %s named %q: the file has no %ss", kind, name, kind)
 	}
 	return nil, fmt.Errorf("no %s named %q; existing: %s", kind, name, strings.Join(names, ", "))
+}
+
+// listOf returns the list under key in the root mapping, creating an
+// empty one when the key is absent or null.
+func listOf(root *yaml.Node, key string) (*yaml.Node, error) {
+	seq := mappingValue(root, key)
+	if seq == nil || (seq.Kind == yaml.ScalarNode && seq.Tag == "!!null") {
+		seq = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+		setMappingValue(root, key, seq)
+	}
+	if seq.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("%s (line %d) is not a list", key, seq.Line)
+	}
+	return seq, nil
 }
 
 // mappingValue returns the value node of key in mapping m, or nil.

@@ -13,6 +13,11 @@ import (
 // validated edit, so a change that is only valid as a whole (require_tls
 // together with Tls in auth_mechanism) is judged as a whole. kind is
 // "receive" or "send". A nil value removes the key (back to its default).
+//
+// A key the connector does not have is refused with the error start-up
+// would print for it (file, line, dotted key, the nearest valid key as the
+// fix), judged on the file as it would be with the key written in; the
+// file is not touched.
 func SetConnectorFields(path, kind, connector string, fields map[string]any, checks ...Check) error {
 	ck, err := connectorKindOf(kind)
 	if err != nil {
@@ -23,6 +28,12 @@ func SetConnectorFields(path, kind, connector string, fields map[string]any, che
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	if unknown := unknownKeys(ck, keys); len(unknown) > 0 {
+		if startup := wouldBeErrors(path, ck, connector, unknown, fields); startup != nil {
+			return fmt.Errorf("set %s of %s %q: the change would make %s invalid, so it was not saved:\n%w",
+				strings.Join(unknown, ", "), ck.label, connector, path, startup)
+		}
+	}
 	_, err = Apply(path, func(root *yaml.Node) error {
 		item, err := findConnector(root, ck.listKey, ck.label, connector)
 		if err != nil {
@@ -59,31 +70,58 @@ func connectorKindOf(kind string) (connectorKind, error) {
 	return connectorKind{}, fmt.Errorf("connector kind %q: use receive or send", kind)
 }
 
-// ConnectorNode returns the mapping of the connector of kind ("receive" or
-// "send") named name, compared ignoring case, in the root mapping Edit
-// passes; the error lists the existing names.
-func ConnectorNode(root *yaml.Node, kind, name string) (*yaml.Node, error) {
-	ck, err := connectorKindOf(kind)
-	if err != nil {
-		return nil, err
-	}
-	return findConnector(root, ck.listKey, ck.label, name)
-}
-
-// UnknownConnectorKeys returns, sorted, the keys of fields that a connector
-// of kind does not have; nil for an unknown kind.
-func UnknownConnectorKeys(kind string, fields map[string]any) []string {
-	ck, err := connectorKindOf(kind)
-	if err != nil {
-		return nil
-	}
+// unknownKeys returns the keys (sorted) that a connector of ck does not
+// have.
+func unknownKeys(ck connectorKind, keys []string) []string {
 	known, _ := fieldsOf(ck.t)
 	var out []string
-	for k := range fields {
+	for _, k := range keys {
 		if _, ok := known[k]; !ok {
 			out = append(out, k)
 		}
 	}
-	sort.Strings(out)
+	return out
+}
+
+// wouldBeErrors writes keys into the named connector in memory and returns
+// the problems Parse reports for the result, or nil when it cannot build
+// that file (unknown connector, unusual layout).
+func wouldBeErrors(path string, ck connectorKind, name string, keys []string, fields map[string]any) Errors {
+	data, err := Edit(path, func(root *yaml.Node) error {
+		item, err := findConnector(root, ck.listKey, ck.label, name)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			var v yaml.Node
+			if err := v.Encode(fields[k]); err != nil {
+				return err
+			}
+			item.Content = append(item.Content, scalar(k), &v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil
+	}
+	_, err = Parse(path, data)
+	return AsErrors(err)
+}
+
+// SettableConnectorKeys lists the keys of a connector of kind ("receive"
+// or "send") that SetConnectorFields sets, in the model's order: every key
+// but name (a connector's identity). nil for an unknown kind.
+func SettableConnectorKeys(kind string) []string {
+	ck, err := connectorKindOf(kind)
+	if err != nil {
+		return nil
+	}
+	_, names := fieldsOf(ck.t)
+	var out []string
+	for _, n := range names {
+		if n != "name" {
+			out = append(out, n)
+		}
+	}
 	return out
 }

@@ -14,8 +14,10 @@
 // other packages (ErrorAt) for problems they find later, such as an
 // unreadable certificate.
 //
-// Editing (SetReceiveConnectorField, AddCertificate, Apply, …) changes the
-// node tree, so comments survive, validates the new bytes with Parse before
+// Editing is config's alone: typed operations (SetConnectorFields,
+// AddReceiveConnector, AddSendConnector, RemoveConnector, AddCertificate,
+// RemoveCertificate; Apply for anything else) change the node tree, so
+// comments survive, validates the new bytes with Parse before
 // writing, and saves atomically (temporary file, fsync, rename, fsync of
 // the directory). A refused edit leaves the file byte-identical.
 package config

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"text/template"
+
+	"github.com/mailflowhq/mailflow/internal/config"
 )
 
 // The lab's organisations. The tenant plays Exchange Online for contoso
@@ -182,20 +184,25 @@ admin:
   listen: 127.0.0.1:{{.P.TenantAdmin}}
 `))
 
-// hybridConnectorYAML is the receive connector the second field report's hybrid
-// wizard creates on an Exchange 2010 server: selected by the cloud's source
-// address, with its own FQDN (and so its own certificate), domain security.
-var hybridConnectorYAML = template.Must(template.New("hybrid").Funcs(configFuncs).Parse(`name: {{.Name}}
-bindings: ["127.0.0.1:{{.Port}}"]
-remote_ip_ranges: ["{{.Source}}/32"]
-fqdn: {{.FQDN}}
-auth_mechanism: [Tls]
-permission_groups: [AnonymousUsers, Partners]
-require_tls: true
-domain_secure_enabled: true
-tls_sender_certificate_name: {{.Sender}}
-protocol_logging_level: Verbose
-`))
+// hybridConnectorConfig is the receive connector Exchange's Hybrid Configuration
+// Wizard creates on an on-premises Exchange 2010 server for mail from the
+// cloud: selected by the cloud's source address, with its own FQDN (and so
+// its own certificate), domain security with the cloud's certificate,
+// TLS required. port is the on-premises SMTP port it binds.
+func hybridConnectorConfig(port int) config.ReceiveConnector {
+	return config.ReceiveConnector{
+		Name:                     hybridConnector,
+		Bindings:                 []string{"127.0.0.1:" + strconv.Itoa(port)},
+		RemoteIPRanges:           []string{tenantSource + "/32"},
+		FQDN:                     hybridFQDN,
+		AuthMechanism:            []string{"Tls"},
+		PermissionGroups:         []string{"AnonymousUsers", "Partners"},
+		RequireTLS:               true,
+		DomainSecureEnabled:      true,
+		TLSSenderCertificateName: cloudName,
+		ProtocolLoggingLevel:     "Verbose",
+	}
+}
 
 // writeConfigs writes onprem.yaml and tenant.yaml into dir.
 func writeConfigs(dir string, d configData) (onprem, tenant string, err error) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/node"
 )
 
@@ -95,13 +96,8 @@ func TestAddReceiveConnector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var snippet bytes.Buffer
-	if err := hybridConnectorYAML.Execute(&snippet, map[string]any{
-		"Name": hybridConnector, "Port": 2601, "Source": tenantSource, "FQDN": hybridFQDN, "Sender": cloudName,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := addReceiveConnector(onCfg, snippet.Bytes()); err != nil {
+	check := node.Check(time.Now(), nil)
+	if err := config.AddReceiveConnector(onCfg, hybridConnectorConfig(2601), check); err != nil {
 		t.Fatal(err)
 	}
 	rt, err := node.Build(onCfg, time.Now())
@@ -121,7 +117,7 @@ func TestAddReceiveConnector(t *testing.T) {
 	}
 
 	// A second connector of the same name is refused and changes nothing.
-	if err := addReceiveConnector(onCfg, snippet.Bytes()); err == nil {
+	if err := config.AddReceiveConnector(onCfg, hybridConnectorConfig(2601), check); err == nil {
 		t.Fatal("a duplicate connector was accepted")
 	}
 	after, err := os.ReadFile(onCfg)
@@ -130,8 +126,5 @@ func TestAddReceiveConnector(t *testing.T) {
 	}
 	if !bytes.Equal(before, after) {
 		t.Error("a refused edit changed the file")
-	}
-	if err := addReceiveConnector(onCfg, []byte("- not a mapping\n")); err == nil {
-		t.Error("a list was accepted as a connector")
 	}
 }

@@ -92,7 +92,7 @@ func (l *Lab) scenario1(ctx context.Context) *Scenario {
 			rc, ok := queuedRecipient(q, sub.QueueID, onpremUser)
 			if s.expect(ok, "message %s is not in the tenant's queue", sub.QueueID) {
 				s.evidence(fmt.Sprintf("[tenant queue] %s %s state=%s attempts=%d next=%s lasterror=%s",
-					sub.QueueID, rc.Addr, rc.State, rc.Attempts, rc.NextAttempt.UTC().Format(time.RFC3339), rc.LastError))
+					sub.QueueID, rc.Addr, rc.State, rc.Attempts, rc.NextAttempt.UTC().Format(time.RFC3339), rc.LastError.String()))
 				s.expect(rc.State == queue.StateRetry, "recipient state %s, want Retry", rc.State)
 			}
 			s.observe("DEFER %s", detail)

@@ -1,14 +1,10 @@
 package lab
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/node"
@@ -66,17 +62,15 @@ func (l *Lab) scenario2(ctx context.Context) *Scenario {
 		fmt.Sprintf("%q (remote range %s/32, Fqdn %s, domain security with %s, RequireTLS) is added to onprem.yaml and applied by the admin API's reload; without a pin it presents the certificate found by its Fqdn: CN=mail.contoso.com (thumbprint %s)",
 			hybridConnector, tenantSource, hybridFQDN, cloudName, pki.Contoso.Thumbprint),
 		func(s *Step) error {
-			var snippet bytes.Buffer
-			err := hybridConnectorYAML.Execute(&snippet, map[string]any{
-				"Name": hybridConnector, "Port": w.Ports.Onprem, "Source": tenantSource, "FQDN": hybridFQDN, "Sender": cloudName,
-			})
+			added := hybridConnectorConfig(w.Ports.Onprem)
+			if err := config.AddReceiveConnector(w.Onprem.Config, added, node.Check(time.Now(), nil)); err != nil {
+				return err
+			}
+			snippet, err := config.ConnectorYAML(added)
 			if err != nil {
 				return err
 			}
-			if err := addReceiveConnector(w.Onprem.Config, snippet.Bytes()); err != nil {
-				return err
-			}
-			for _, line := range strings.Split(strings.TrimSpace(snippet.String()), "\n") {
+			for _, line := range strings.Split(strings.TrimSpace(string(snippet)), "\n") {
 				s.evidence("[onprem.yaml] + " + line)
 			}
 			if err := w.Onprem.Admin.Reload(); err != nil {
@@ -365,35 +359,5 @@ func (r *run) tenantVerdict(s *Step, w *world, since time.Time, want string) err
 	}
 	s.evidence(prefixed("tenant SmtpSend", ss.tlsLines())...)
 	s.expect(ss.contains(want), "the tenant's SmtpSend log lacks %q", want)
-	return nil
-}
-
-// addReceiveConnector appends a receive connector (YAML of one mapping)
-// to the configuration file with a node edit, validated as a live change
-// is (the whole runtime must build) before anything is written.
-func addReceiveConnector(path string, item []byte) error {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(item, &doc); err != nil {
-		return fmt.Errorf("parse the new connector: %w", err)
-	}
-	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-		return errors.New("the new connector is not a YAML mapping")
-	}
-	_, err := config.Apply(path, func(root *yaml.Node) error {
-		for i := 0; i+1 < len(root.Content); i += 2 {
-			if root.Content[i].Value == "receive_connectors" {
-				seq := root.Content[i+1]
-				if seq.Kind != yaml.SequenceNode {
-					return fmt.Errorf("receive_connectors (line %d) is not a list", seq.Line)
-				}
-				seq.Content = append(seq.Content, doc.Content[0])
-				return nil
-			}
-		}
-		return errors.New("the file has no receive_connectors list")
-	}, node.Check(time.Now(), nil))
-	if err != nil {
-		return fmt.Errorf("add a receive connector to %s: %w", path, err)
-	}
 	return nil
 }

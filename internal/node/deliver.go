@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/mailflowhq/mailflow/internal/lasterror"
 	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/route"
 	"github.com/mailflowhq/mailflow/internal/send"
@@ -33,11 +34,11 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 		dec, err := rt.Router.Route(domain)
 		if err != nil {
 			var nr *route.NoRouteError
-			status, detail := "550 5.4.4", "Unable to route: "+err.Error()
+			failure := lasterror.Local(550, "5.4.4", "Unable to route: "+err.Error())
 			if errors.As(err, &nr) {
-				status, detail = nr.Status(), nr.Detail()
+				failure = lasterror.New(nr.Error())
 			}
-			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Failed, Status: status, Detail: detail})
+			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Failed, Failure: failure})
 			continue
 		}
 		if dec.Local {
@@ -46,8 +47,8 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 		}
 		sc, ok := rt.Send[strings.ToLower(dec.Connector)]
 		if !ok {
-			status := fmt.Sprintf("451 4.4.0 send connector %q is no longer configured", dec.Connector)
-			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, Status: status, Detail: status})
+			failure := lasterror.Local(451, "4.4.0", fmt.Sprintf("send connector %q is no longer configured", dec.Connector))
+			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, Failure: failure})
 			continue
 		}
 		// One connection per connector and recipient domain: with an empty
@@ -67,7 +68,7 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 			RequireTLS: m.Env.RequireTLS, TLSOptional: m.Env.TLSOptional}
 		for _, r := range rt.Sender.Send(ctx, g.conn, msg) {
 			results = append(results, queue.Result{
-				Rcpt: r.Rcpt, Outcome: outcome(r.Outcome), Status: r.Status, Detail: r.Detail,
+				Rcpt: r.Rcpt, Outcome: outcome(r.Outcome), Status: r.Status, Failure: r.Failure,
 				RemoteHost: r.RemoteHost, RemoteIP: r.RemoteIP, Route: g.conn.Name,
 			})
 		}
@@ -88,13 +89,13 @@ func outcome(o send.Outcome) queue.Outcome {
 func (d *deliverer) local(m *queue.Message, body func() (io.ReadCloser, error), rcpt string) queue.Result {
 	rc, err := body()
 	if err != nil {
-		status := "451 4.3.0 Cannot read queued message: " + err.Error()
-		return queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, Status: status, Detail: status, Local: true, Route: "Local"}
+		failure := lasterror.Local(451, "4.3.0", "Cannot read queued message: "+err.Error())
+		return queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, Failure: failure, Local: true, Route: "Local"}
 	}
 	defer rc.Close()
 	if _, err := d.s.mailbox.Deliver(rcpt, m.ID, rc); err != nil {
-		status := "451 4.3.0 Local delivery failed: " + err.Error()
-		return queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, Status: status, Detail: status}
+		failure := lasterror.Local(451, "4.3.0", "Local delivery failed: "+err.Error())
+		return queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, Failure: failure}
 	}
 	status := "250 2.0.0 Delivered to mailbox"
 	return queue.Result{Rcpt: rcpt, Outcome: queue.Delivered, Status: status, RemoteHost: d.s.Runtime().Cfg.Server.FQDN, Local: true, Route: "Local"}

@@ -225,7 +225,7 @@ func TestSetConnectorUnknownConnector(t *testing.T) {
 func TestSetConnectorFieldsOfflineUnknownKey(t *testing.T) {
 	f := newFixture(t)
 	good := f.read(t)
-	err := node.SetConnectorFields(f.cfg, "receive", "Default Frontend SERVER1", map[string]any{"fqnd": "x.contoso.com"}, node.Check(time.Now(), nil))
+	err := config.SetConnectorFields(f.cfg, "receive", "Default Frontend SERVER1", map[string]any{"fqnd": "x.contoso.com"}, node.Check(time.Now(), nil))
 	es := config.AsErrors(err)
 	if len(es) != 1 || es[0].Key != "receive_connectors[0].fqnd" || es[0].Line == 0 || !strings.Contains(es[0].Fix, "fqdn") {
 		t.Fatalf("offline unknown key: %v", err)
@@ -234,7 +234,7 @@ func TestSetConnectorFieldsOfflineUnknownKey(t *testing.T) {
 		t.Fatal("refused change modified the file")
 	}
 	// A known key still goes through.
-	if err := node.SetConnectorFields(f.cfg, "receive", "Default Frontend SERVER1", map[string]any{"fqdn": "mail.contoso.com"}, node.Check(time.Now(), nil)); err != nil {
+	if err := config.SetConnectorFields(f.cfg, "receive", "Default Frontend SERVER1", map[string]any{"fqdn": "mail.contoso.com"}, node.Check(time.Now(), nil)); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(f.read(t)), "fqdn: mail.contoso.com") {

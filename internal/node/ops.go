@@ -61,7 +61,7 @@ func (s *Node) Change(edit func(path string, check config.Check) error) error {
 // SetConnector changes fields of a receive or send connector live.
 func (s *Node) SetConnector(kind, name string, fields map[string]any) error {
 	return s.Change(func(path string, check config.Check) error {
-		return SetConnectorFields(path, kind, name, fields, check)
+		return config.SetConnectorFields(path, kind, name, fields, check)
 	})
 }
 

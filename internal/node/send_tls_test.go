@@ -191,13 +191,13 @@ send_connectors:
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := byAddr["user@"+c.domain]
-			t.Logf("%s: %s %s", r.Addr, r.State, r.LastError)
+			t.Logf("%s: %s %s", r.Addr, r.State, r.LastError.String())
 			if r.Route != fmt.Sprintf("To case %d", i) {
 				t.Errorf("routed via %q, want To case %d", r.Route, i)
 			}
 			if c.want == "" {
 				if r.State != queue.StateDelivered {
-					t.Fatalf("state %s (%s), want Delivered", r.State, r.LastError)
+					t.Fatalf("state %s (%s), want Delivered", r.State, r.LastError.String())
 				}
 				// The receiver stores locally after its 250.
 				testkit.Eventually(t, 10*time.Second, "the message in the receiver's mailbox for "+c.domain, func() bool {
@@ -206,13 +206,13 @@ send_connectors:
 				return
 			}
 			if r.State != queue.StateRetry {
-				t.Fatalf("state %s (%s), want Retry (deferred)", r.State, r.LastError)
+				t.Fatalf("state %s (%s), want Retry (deferred)", r.State, r.LastError.String())
 			}
 			const status = "450 4.7.320 Certificate validation failed"
 			reason := string(c.want)
-			if !strings.HasPrefix(r.LastError, "{LED="+status) || !strings.Contains(r.LastError, "[Message="+reason+" ") ||
-				!strings.Contains(r.LastError, "{MSG="+reason+"}") || !strings.Contains(r.LastError, "[LastAttemptedIP=127.0.0.1:"+fmt.Sprint(ports[i])+"]") {
-				t.Fatalf("last error %q, want {LED=%s with [Message=%s …], {MSG=%s} and the attempted address", r.LastError, status, reason, reason)
+			if !strings.HasPrefix(r.LastError.String(), "{LED="+status) || !strings.Contains(r.LastError.String(), "[Message="+reason+" ") ||
+				!strings.Contains(r.LastError.String(), "{MSG="+reason+"}") || !strings.Contains(r.LastError.String(), "[LastAttemptedIP=127.0.0.1:"+fmt.Sprint(ports[i])+"]") {
+				t.Fatalf("last error %q, want {LED=%s with [Message=%s …], {MSG=%s} and the attempted address", r.LastError.String(), status, reason, reason)
 			}
 			if n := mailboxCount(t, receiver, c.domain); n != 0 {
 				t.Fatalf("receiver got %d messages for %s over a refused certificate", n, c.domain)

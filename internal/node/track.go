@@ -38,8 +38,8 @@ func (o *observer) Observe(ev queue.Event) {
 	case "EXPIRE", "REMOVE":
 		e.Source = "QUEUE"
 	}
-	if st := ev.Result.Detail; st != "" {
-		e.RecipientStatus = []string{st}
+	if f := ev.Result.Failure; f != nil {
+		e.RecipientStatus = []string{f.String()}
 	} else if ev.Result.Status != "" {
 		e.RecipientStatus = []string{ev.Result.Status}
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"mime"
 	"mime/quotedprintable"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -62,7 +61,7 @@ func (q *Queue) queueDSN(ctx context.Context, orig *Message, failed []Recipient,
 		snap = &Message{ID: id, Env: env}
 	}
 	return Event{Kind: EventDSN, Msg: snap, Rcpt: env.To[0], Time: now, RelatedID: orig.ID,
-		Result: Result{Rcpt: env.To[0], Outcome: Failed, Detail: fmt.Sprintf("DSN for %d failed recipient(s) of %s", len(failed), orig.ID)}}, true
+		Result: Result{Rcpt: env.To[0], Outcome: Failed, Status: fmt.Sprintf("DSN for %d failed recipient(s) of %s", len(failed), orig.ID)}}, true
 }
 
 // originalHeaders reads the header section of the stored body.
@@ -154,13 +153,13 @@ func (d *dsn) humanText() string {
 	}
 	fmt.Fprintf(&b, "Sent: %s\r\n\r\n", d.arrival().Format(time.RFC1123Z))
 	for _, r := range d.failed {
-		fmt.Fprintf(&b, "%s\r\n    %s\r\n\r\n", oneLine(r.Addr), explain(statusCode(r.LastError), d.expiry))
+		fmt.Fprintf(&b, "%s\r\n    %s\r\n\r\n", oneLine(r.Addr), explain(r.LastError.Class(), d.expiry))
 	}
 	b.WriteString("Diagnostic information for administrators:\r\n\r\n")
 	fmt.Fprintf(&b, "Generating server: %s\r\n", d.fqdn)
 	fmt.Fprintf(&b, "Queue id: %s\r\n\r\n", d.orig.ID)
 	for _, r := range d.failed {
-		fmt.Fprintf(&b, "%s\r\n    Last error: %s\r\n", oneLine(r.Addr), oneLine(r.LastError))
+		fmt.Fprintf(&b, "%s\r\n    Last error: %s\r\n", oneLine(r.Addr), oneLine(r.LastError.String()))
 		if r.Attempts > 0 {
 			fmt.Fprintf(&b, "    Attempts: %d, last at %s", r.Attempts, r.LastAttempt.Format(time.RFC1123Z))
 			if r.Route != "" {
@@ -207,33 +206,13 @@ func (d *dsn) statusFields() string {
 		b.WriteString("\r\n")
 		b.WriteString(foldHeader("Final-Recipient", "rfc822; "+ascii(r.Addr)))
 		b.WriteString(foldHeader("Action", "failed"))
-		b.WriteString(foldHeader("Status", statusCode(r.LastError)))
-		b.WriteString(foldHeader("Diagnostic-Code", "smtp; "+ascii(truncate(r.LastError, 2000))))
+		b.WriteString(foldHeader("Status", r.LastError.Class()))
+		b.WriteString(foldHeader("Diagnostic-Code", "smtp; "+ascii(truncate(r.LastError.String(), 2000))))
 		if !r.LastAttempt.IsZero() {
 			b.WriteString(foldHeader("Last-Attempt-Date", r.LastAttempt.Format(time.RFC1123Z)))
 		}
 	}
 	return b.String()
-}
-
-var enhancedStatus = regexp.MustCompile(`^[245]\.\d{1,3}\.\d{1,3}$`)
-
-// statusCode finds the enhanced status code (x.y.z) in a "550 5.7.1 …"
-// error, falling back to the class of the reply code.
-func statusCode(lastError string) string {
-	fields := strings.Fields(lastError)
-	for i, f := range fields {
-		if i > 2 {
-			break
-		}
-		if enhancedStatus.MatchString(f) {
-			return f
-		}
-	}
-	if len(fields) > 0 && strings.HasPrefix(fields[0], "4") {
-		return "4.0.0"
-	}
-	return "5.0.0"
 }
 
 // ascii keeps a delivery-status field 7-bit clean, as RFC 3464 requires.

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailflowhq/mailflow/internal/lasterror"
 )
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
@@ -72,11 +74,11 @@ func (s *script) Body(id string) []byte {
 }
 
 func deferAll(string, int) Result {
-	return Result{Outcome: Deferred, Status: "450 4.7.320", Detail: "Certificate validation failed [Message=SubjectMismatch]"}
+	return Result{Outcome: Deferred, Failure: lasterror.New("450 4.7.320 Certificate validation failed [Message=SubjectMismatch]")}
 }
 
 func deliverAll(string, int) Result {
-	return Result{Outcome: Delivered, Status: "250 2.0.0", Detail: "OK"}
+	return Result{Outcome: Delivered, Status: "250 2.0.0 OK"}
 }
 
 // recorder collects events.

@@ -354,7 +354,7 @@ func (q *Queue) Remove(id string) error {
 	q.log.Info("message removed from queue", "id", id, "pending", len(snap.Pending()))
 	for _, rcpt := range snap.Pending() {
 		q.emit(Event{Kind: EventRemove, Msg: snap, Rcpt: rcpt, Time: now,
-			Result: Result{Rcpt: rcpt, Outcome: Failed, Detail: "removed by an administrator"}})
+			Result: Result{Rcpt: rcpt, Outcome: Failed, Status: "removed by an administrator"}})
 	}
 	return nil
 }

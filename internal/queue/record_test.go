@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/mailflowhq/mailflow/internal/lasterror"
 )
 
 func TestRecordRoundTrip(t *testing.T) {
@@ -11,7 +13,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		ID:  "19CADC69A8000001",
 		Env: sampleEnv("bob@fabrikam.com", "eve@fabrikam.com"),
 		Recipients: []Recipient{
-			{Addr: "bob@fabrikam.com", State: StateRetry, Attempts: 2, LastError: "450 4.7.320 x", LastAttempt: t0, NextAttempt: t0.Add(time.Minute), Route: "Internet"},
+			{Addr: "bob@fabrikam.com", State: StateRetry, Attempts: 2, LastError: lasterror.New("450 4.7.320 x"), LastAttempt: t0, NextAttempt: t0.Add(time.Minute), Route: "Internet"},
 			{Addr: "eve@fabrikam.com", State: StateDelivered, Attempts: 1},
 		},
 		Created: t0,

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mailflowhq/mailflow/internal/lasterror"
 )
 
 // waitEvent returns the next event, failing the test if none comes.
@@ -158,7 +160,7 @@ func TestRunWaitsForInFlightOnShutdown(t *testing.T) {
 		close(started)
 		<-ctx.Done() // a delivery that only ends on shutdown
 		finished.Store(true)
-		return []Result{{Rcpt: r[0], Outcome: Deferred, Status: "451 4.4.0", Detail: "shutting down"}}
+		return []Result{{Rcpt: r[0], Outcome: Deferred, Failure: lasterror.New("451 4.4.0 shutting down")}}
 	})
 	dir := t.TempDir()
 	q := mustOpen(t, testOptions(dir, clock, d, nil))
@@ -176,7 +178,7 @@ func TestRunWaitsForInFlightOnShutdown(t *testing.T) {
 	}
 	// The interrupted attempt was recorded as a deferral.
 	m, ok := q.Get(id)
-	if !ok || m.Recipients[0].State != StateRetry || m.Recipients[0].LastError != "451 4.4.0 shutting down" {
+	if !ok || m.Recipients[0].State != StateRetry || m.Recipients[0].LastError.String() != "451 4.4.0 shutting down" {
 		t.Fatalf("after shutdown: %+v", m)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailflowhq/mailflow/internal/lasterror"
 )
 
 func TestRetryScheduleWithJitter(t *testing.T) {
@@ -95,9 +97,9 @@ func TestPartialDelivery(t *testing.T) {
 	dir := t.TempDir()
 	clock := NewFakeClock(t0)
 	answers := map[string]Result{
-		"ann@fabrikam.com": {Outcome: Delivered, Status: "250 2.0.0", Detail: "Queued as 1234", Route: "Fabrikam", RemoteHost: "mx.fabrikam.com", RemoteIP: "127.0.0.2"},
-		"ben@tailspin.com": {Outcome: Deferred, Status: "451 4.4.0", Detail: "Connection refused", Route: "Internet"},
-		"cat@fabrikam.com": {Outcome: Failed, Status: "550 5.1.1", Detail: "User unknown", Route: "Fabrikam"},
+		"ann@fabrikam.com": {Outcome: Delivered, Status: "250 2.0.0 Queued as 1234", Route: "Fabrikam", RemoteHost: "mx.fabrikam.com", RemoteIP: "127.0.0.2"},
+		"ben@tailspin.com": {Outcome: Deferred, Failure: lasterror.New("451 4.4.0 Connection refused"), Route: "Internet"},
+		"cat@fabrikam.com": {Outcome: Failed, Failure: lasterror.New("550 5.1.1 User unknown"), Route: "Fabrikam"},
 	}
 	d := newScript(func(rcpt string, _ int) Result { return answers[rcpt] })
 	rec := &recorder{}
@@ -119,7 +121,7 @@ func TestPartialDelivery(t *testing.T) {
 	if !reflect.DeepEqual(states, want) {
 		t.Fatalf("states %v, want %v", states, want)
 	}
-	if got := m.Recipients[2].LastError; got != "550 5.1.1 User unknown" {
+	if got := m.Recipients[2].LastError.String(); got != "550 5.1.1 User unknown" {
 		t.Fatalf("LastError = %q", got)
 	}
 	if m.Recipients[0].Route != "Fabrikam" || m.Recipients[1].Route != "Internet" {
@@ -173,7 +175,7 @@ func TestPartialDelivery(t *testing.T) {
 func TestLocalDeliveryIsReportedAsDeliver(t *testing.T) {
 	rec := &recorder{}
 	d := newScript(func(string, int) Result {
-		return Result{Outcome: Delivered, Status: "250 2.0.0", Detail: "stored", Local: true, Route: "Local"}
+		return Result{Outcome: Delivered, Status: "250 2.0.0 stored", Local: true, Route: "Local"}
 	})
 	q := mustOpen(t, testOptions(t.TempDir(), NewFakeClock(t0), d, rec))
 	mustPut(t, q, sampleEnv("alice@contoso.com"), "x")
@@ -187,7 +189,9 @@ func TestNoDSNForNullSender(t *testing.T) {
 	for _, from := range []string{"", "<>", " <> "} {
 		t.Run("from="+from, func(t *testing.T) {
 			rec := &recorder{}
-			d := newScript(func(string, int) Result { return Result{Outcome: Failed, Status: "550 5.1.1", Detail: "User unknown"} })
+			d := newScript(func(string, int) Result {
+				return Result{Outcome: Failed, Failure: lasterror.New("550 5.1.1 User unknown")}
+			})
 			q := mustOpen(t, testOptions(t.TempDir(), NewFakeClock(t0), d, rec))
 			env := sampleEnv("bob@fabrikam.com")
 			env.From = from
@@ -207,7 +211,7 @@ func TestDSNForADSNFailureIsNeverSent(t *testing.T) {
 	// The original fails, its DSN fails too: no third message.
 	rec := &recorder{}
 	d := newScript(func(string, int) Result {
-		return Result{Outcome: Failed, Status: "550 5.4.4", Detail: "Unable to route"}
+		return Result{Outcome: Failed, Failure: lasterror.New("550 5.4.4 Unable to route")}
 	})
 	q := mustOpen(t, testOptions(t.TempDir(), NewFakeClock(t0), d, rec))
 	mustPut(t, q, sampleEnv("bob@fabrikam.com"), sampleBody("x"))
@@ -324,14 +328,14 @@ func TestDelivererMisbehaviour(t *testing.T) {
 		{"empty status", DelivererFunc(func(_ context.Context, _ *Message, _ func() (ioReadCloser, error), r []string) []Result {
 			return []Result{{Rcpt: strings.ToUpper(r[0]), Outcome: Deferred}}
 		}), "451 4.4.0 delivery deferred without a reason"},
-		{"whole reply in both fields", DelivererFunc(func(_ context.Context, _ *Message, _ func() (ioReadCloser, error), r []string) []Result {
-			return []Result{{Rcpt: r[0], Outcome: Deferred, Status: "451 4.3.0 Local delivery failed", Detail: "451 4.3.0 Local delivery failed"}}
+		{"failure", DelivererFunc(func(_ context.Context, _ *Message, _ func() (ioReadCloser, error), r []string) []Result {
+			return []Result{{Rcpt: r[0], Outcome: Deferred, Failure: lasterror.New("451 4.3.0 Local delivery failed")}}
 		}), "451 4.3.0 Local delivery failed"},
 		{"status only", DelivererFunc(func(_ context.Context, _ *Message, _ func() (ioReadCloser, error), r []string) []Result {
 			return []Result{{Rcpt: r[0], Outcome: Deferred, Status: "452 4.2.2 Mailbox full"}}
 		}), "452 4.2.2 Mailbox full"},
 		{"multi-line reply", DelivererFunc(func(_ context.Context, _ *Message, _ func() (ioReadCloser, error), r []string) []Result {
-			return []Result{{Rcpt: r[0], Outcome: Deferred, Status: "421 4.3.2", Detail: "Service\r\nnot available\n"}}
+			return []Result{{Rcpt: r[0], Outcome: Deferred, Failure: lasterror.New("421 4.3.2 Service\r\nnot available\n")}}
 		}), "421 4.3.2 Service not available"},
 	}
 	for _, tc := range tests {
@@ -343,7 +347,7 @@ func TestDelivererMisbehaviour(t *testing.T) {
 			if !ok {
 				t.Fatal("message lost")
 			}
-			if r := m.Recipients[0]; r.State != StateRetry || r.LastError != tc.wantErr {
+			if r := m.Recipients[0]; r.State != StateRetry || r.LastError.String() != tc.wantErr {
 				t.Fatalf("recipient %+v, want Retry with %q", r, tc.wantErr)
 			}
 		})

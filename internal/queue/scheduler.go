@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mailflowhq/mailflow/internal/lasterror"
 )
 
 // Run is the scheduler loop: it starts deliveries of due messages, up to
@@ -221,8 +223,8 @@ func (q *Queue) deliver(ctx context.Context, m *Message, rcpts []string) (result
 			q.log.Error("delivery agent panicked; recipients deferred", "id", m.ID, "panic", r)
 			results = nil
 			for _, rcpt := range rcpts {
-				results = append(results, Result{Rcpt: rcpt, Outcome: Deferred, Status: "451 4.3.0",
-					Detail: fmt.Sprintf("internal error in the delivery agent: %v", r)})
+				results = append(results, Result{Rcpt: rcpt, Outcome: Deferred,
+					Failure: lasterror.Local(451, "4.3.0", fmt.Sprintf("internal error in the delivery agent: %v", r))})
 			}
 		}
 	}()
@@ -250,7 +252,7 @@ func (q *Queue) applyLocked(m *Message, rcpts []string, results []Result, now ti
 		}
 		res, ok := byRcpt[strings.ToLower(r.Addr)]
 		if !ok {
-			res = Result{Outcome: Deferred, Status: "451 4.4.0", Detail: "the delivery agent returned no result for this recipient"}
+			res = Result{Outcome: Deferred, Failure: lasterror.Local(451, "4.4.0", "the delivery agent returned no result for this recipient")}
 		}
 		res.Rcpt = r.Addr
 		r.Attempts++
@@ -262,20 +264,22 @@ func (q *Queue) applyLocked(m *Message, rcpts []string, results []Result, now ti
 		switch res.Outcome {
 		case Delivered:
 			r.State = StateDelivered
-			r.LastError = ""
+			r.LastError = nil
 			ev.Kind = EventSend
 			if res.Local {
 				ev.Kind = EventDeliver
 			}
 		case Failed:
 			r.State = StateFailed
-			r.LastError = errorText(res, "550 5.0.0", "delivery failed without a reason")
+			r.LastError = lastError(res, 550, "5.0.0", "delivery failed without a reason")
+			ev.Result.Failure = r.LastError
 			ev.Kind = EventFail
 			failed = append(failed, *r)
 			q.log.Warn("delivery failed", "id", m.ID, "rcpt", r.Addr, "error", r.LastError)
 		default:
 			r.State = StateRetry
-			r.LastError = errorText(res, "451 4.4.0", "delivery deferred without a reason")
+			r.LastError = lastError(res, 451, "4.4.0", "delivery deferred without a reason")
+			ev.Result.Failure = r.LastError
 			r.NextAttempt = now.Add(q.backoff(r.Attempts, spread))
 			ev.Kind = EventDefer
 			q.log.Info("delivery deferred", "id", m.ID, "rcpt", r.Addr, "error", r.LastError, "next_attempt", r.NextAttempt)
@@ -285,34 +289,35 @@ func (q *Queue) applyLocked(m *Message, rcpts []string, results []Result, now ti
 	return events, failed
 }
 
-// ExpiredStatus and ExpiredText are the status of a recipient whose message
-// expired, as Exchange words it.
+// The status of a recipient whose message expired, as Exchange words it:
+// 550 4.4.7 QUEUE.Expired; message expired.
 const (
-	ExpiredStatus = "550 4.4.7"
-	ExpiredText   = "QUEUE.Expired; message expired"
+	expiredCode     = 550
+	expiredEnhanced = "4.4.7"
+	ExpiredText     = "QUEUE.Expired; message expired"
 )
 
 // expireLocked fails every pending recipient of an expired message,
-// keeping the last error inside the new one. Caller holds q.mu.
+// keeping the last error inside the new one as its cause. Caller holds q.mu.
 func (q *Queue) expireLocked(m *Message, now time.Time) (events []Event, failed []Recipient) {
 	for i := range m.Recipients {
 		r := &m.Recipients[i]
 		if !r.State.Pending() {
 			continue
 		}
-		detail := ExpiredText
-		if r.LastError != "" {
-			detail += " [{LED=" + r.LastError + "}"
-			if !r.LastAttempt.IsZero() {
-				detail += ";{LRT=" + r.LastAttempt.UTC().Format(time.RFC3339) + "}"
+		exp := lasterror.Local(expiredCode, expiredEnhanced, ExpiredText)
+		if r.LastError != nil {
+			cause := *r.LastError
+			if cause.Time.IsZero() {
+				cause.Time = r.LastAttempt
 			}
-			detail += "]"
+			exp.Cause = &cause
 		}
 		r.State = StateFailed
-		r.LastError = ExpiredStatus + " " + detail
+		r.LastError = exp
 		failed = append(failed, *r)
 		events = append(events, Event{Kind: EventExpire, Rcpt: r.Addr, Time: now,
-			Result: Result{Rcpt: r.Addr, Outcome: Failed, Status: ExpiredStatus, Detail: detail, Route: r.Route}})
+			Result: Result{Rcpt: r.Addr, Outcome: Failed, Failure: exp, Route: r.Route}})
 		q.log.Warn("message expired", "id", m.ID, "rcpt", r.Addr, "error", r.LastError)
 	}
 	return events, failed
@@ -333,24 +338,31 @@ func (q *Queue) backoff(n int, spread float64) time.Duration {
 	return time.Duration(float64(q.retry[i]) * spread)
 }
 
-// errorText joins status and detail into one line (multi-line replies are
-// folded; control characters dropped) for Recipient.LastError.
-func errorText(r Result, fallbackStatus, fallbackDetail string) string {
-	status, detail := oneLine(r.Status), oneLine(r.Detail)
+// lastError is the failure the queue keeps for a recipient: the result's
+// own (or, without one, the reply in Status) with each field on one line
+// (multi-line replies folded, control characters dropped), or
+// code/enhanced/text when the deliverer gave neither (its codes go in front
+// of a failure that has none).
+func lastError(r Result, code int, enhanced, text string) *lasterror.Failure {
+	var f lasterror.Failure
 	switch {
-	case status == "" && detail == "":
-		return fallbackStatus + " " + fallbackDetail
-	case status == "":
-		return fallbackStatus + " " + detail
-	case detail == "" || strings.HasPrefix(status, detail):
-		return status
-	case strings.Contains(detail, status):
-		// The whole reply line is already in the detail: a reply line in
-		// both fields, or a send connector's {LED=<status> …};{MSG=…}
-		// string, which is what the queue's last error must show as is.
-		return detail
+	case r.Failure != nil:
+		f = *r.Failure
+	case r.Status != "":
+		f = *lasterror.New(oneLine(r.Status)) // a bare reply line
+	default:
+		return lasterror.Local(code, enhanced, text)
 	}
-	return status + " " + detail
+	f.Status, f.Message, f.Reason, f.Host, f.IP = oneLine(f.Status), oneLine(f.Message), oneLine(f.Reason), oneLine(f.Host), oneLine(f.IP)
+	f.Text = oneLine(f.Text)
+	if f.Code == 0 && f.Text == "" {
+		if f.Status == "" {
+			f.Status = text
+		}
+		local := lasterror.Local(code, enhanced, f.Status)
+		f.Code, f.Enhanced, f.Status = local.Code, local.Enhanced, local.Status
+	}
+	return &f
 }
 
 func oneLine(s string) string {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/mailflowhq/mailflow/internal/lasterror"
 )
 
 // Envelope is what the receiver knew about a message when it accepted it.
@@ -53,11 +55,13 @@ type Recipient struct {
 	Addr     string `json:"addr"`
 	State    State  `json:"state"`
 	Attempts int    `json:"attempts"`
-	// LastError is the last failure as "<code> <x.y.z> <text>", e.g.
-	// "450 4.7.320 Certificate validation failed [Message=SubjectMismatch]".
-	LastError   string    `json:"last_error,omitempty"`
-	LastAttempt time.Time `json:"last_attempt,omitzero"`
-	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	// LastError is the last failure as fields (nil after a delivery); its
+	// String is what the queue list, the trace and the DSN show, e.g.
+	// "{LED=450 4.7.320 Certificate validation failed …};{MSG=…};…". See
+	// recipient_json.go for how it is stored.
+	LastError   *lasterror.Failure `json:"-"`
+	LastAttempt time.Time          `json:"last_attempt,omitzero"`
+	NextAttempt time.Time          `json:"next_attempt,omitzero"`
 	// Route is the send connector (or "Local") the last attempt used.
 	Route string `json:"route,omitempty"`
 }
@@ -148,14 +152,14 @@ func (o Outcome) String() string {
 type Result struct {
 	Rcpt    string
 	Outcome Outcome
-	// Status is the SMTP reply code and enhanced status code, e.g.
-	// "250 2.0.0", "450 4.7.320", "550 5.4.4".
+	// Status is the next hop's reply to a delivery ("250 2.6.0 … Queued
+	// mail for delivery"), or a note for an event that is not an attempt
+	// ("removed by an administrator").
 	Status string
-	// Detail is the reply text or the local reason, e.g. "Certificate
-	// validation failed [Message=SubjectMismatch]". Recipient.LastError is
-	// Status + " " + Detail, or Detail alone when it already starts with
-	// Status.
-	Detail     string
+	// Failure is why a Deferred or Failed attempt did not deliver; the queue
+	// keeps it as Recipient.LastError. Without one the queue records a
+	// generic failure (451 4.4.0 or 550 5.0.0).
+	Failure    *lasterror.Failure
 	RemoteHost string
 	RemoteIP   string
 	// Route names what handled the recipient: the send connector's name,

@@ -148,8 +148,7 @@ func (e *NoRouteError) Status() string { return "550 5.4.4" }
 
 func (e *NoRouteError) Error() string { return e.Status() + " " + e.Detail() }
 
-// Detail is the text after the status: what is missing and the fix. A
-// Deliverer puts it in queue.Result.Detail with Status().
+// Detail is the text after the status: what is missing and the fix.
 func (e *NoRouteError) Detail() string {
 	d := e.Domain
 	if strings.TrimSpace(d) == "" {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/mailflowhq/mailflow/internal/lasterror"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 	"github.com/mailflowhq/mailflow/internal/smtp"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
@@ -39,15 +40,16 @@ func (s Stage) String() string {
 // MarshalText writes the stage name, so JSON shows a word.
 func (s Stage) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
-// Failure is a connection-level failure in Exchange's terms, as Result and
-// LastError carry it.
+// Failure is a connection-level failure in Exchange's terms, as Result
+// carries it.
 type Failure struct {
 	Status  string // "450 4.7.320 Certificate validation failed"
 	Reason  string // MSG=: tlscheck's reason or a Reason* constant
 	Message string // the [Message=…] text
 	Stage   Stage  // where it happened
-	// Detail is the whole LastError / message-trace string (FormatDetail).
-	Detail string
+	// LastError is the record a sender keeps (its String is Exchange's
+	// LastError / message-trace text).
+	LastError *lasterror.Failure
 }
 
 func (f *failure) export(stage Stage, t Target, now time.Time) *Failure {
@@ -56,8 +58,7 @@ func (f *failure) export(stage Stage, t Target, now time.Time) *Failure {
 	}
 	return &Failure{
 		Status: f.status, Reason: f.reason, Message: f.message, Stage: stage,
-		Detail: FormatDetail(LastError{Status: f.status, Message: f.message, Reason: f.reason,
-			Host: t.Host, IP: t.IP, Port: t.Port, Time: now, Ours: f.ours}),
+		LastError: f.lastError(t, now),
 	}
 }
 

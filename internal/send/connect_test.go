@@ -40,7 +40,7 @@ func TestConnectStages(t *testing.T) {
 				t.Fatalf("stage %s failure %+v", cn.Stage, cn.Failure)
 			}
 			if cn.Failure != nil {
-				if cn.Client() != nil || !strings.HasPrefix(cn.Failure.Detail, "{LED="+tt.status) || cn.Failure.Stage != tt.stage {
+				if cn.Client() != nil || !strings.HasPrefix(cn.Failure.LastError.String(), "{LED="+tt.status) || cn.Failure.Stage != tt.stage {
 					t.Errorf("failure = %+v", cn.Failure)
 				}
 				return

@@ -22,10 +22,9 @@
 //
 // Every failure becomes a per-recipient Result with the status an Exchange
 // server would record (450 4.4.312 DNS query failed … 450 4.7.320
-// Certificate validation failed) and a Detail string in the shape of
-// Exchange's LastError and message-trace reason (FormatDetail), so the
-// queue, the tracking log and the diagnostics show what an Exchange admin
-// expects to read.
+// Certificate validation failed) and a lasterror.Failure with the fields of
+// Exchange's LastError and message-trace reason, so the queue, the tracking
+// log and the diagnostics show what an Exchange admin expects to read.
 //
 // Design choices that differ from a literal reading of Exchange:
 //   - A TlsAuthLevel above EncryptionOnly implies RequireTLS, as both

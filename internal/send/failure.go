@@ -7,11 +7,11 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/mailflowhq/mailflow/internal/lasterror"
 	"github.com/mailflowhq/mailflow/internal/smtp"
 )
 
@@ -49,76 +49,13 @@ const (
 	ReasonConfig         = "ConfigurationError"
 )
 
-// LastError is a delivery failure in the terms of Exchange's LastError.
-type LastError struct {
-	Status  string    // "450 4.7.320 Certificate validation failed", or the peer's reply
-	Message string    // "[Message=…]" text; "" for none
-	Reason  string    // MSG=
-	Host    string    // FQDN= and LastAttemptedServerName=
-	IP      string    // IP= (no port)
-	Port    int       // with IP: LastAttemptedIP=ip:port
-	Time    time.Time // LRT=, shown in UTC
-	// Ours marks a status mailflow generated (connection level): only those
-	// carry the [LastAttemptedServerName] and [LastAttemptedIP] brackets, as
-	// in Exchange; a peer's own reply is quoted bare.
-	Ours bool
-}
-
-// lrtLayout is .NET's "M/d/yyyy h:mm:ss tt" (en-US general date-time).
-const lrtLayout = "1/2/2006 3:04:05 PM"
-
-// FormatDetail renders e the way Exchange's message trace and queue show it:
-//
-//	{LED=450 4.7.320 Certificate validation failed [Message=SubjectMismatch …] [LastAttemptedServerName=host] [LastAttemptedIP=ip:port]};{MSG=SubjectMismatch};{FQDN=host};{IP=ip};{LRT=11/1/2017 12:12:45 PM}
-func FormatDetail(e LastError) string {
-	var b strings.Builder
-	b.WriteString("{LED=")
-	b.WriteString(e.Status)
-	if e.Message != "" {
-		b.WriteString(" [Message=")
-		b.WriteString(e.Message)
-		b.WriteString("]")
-	}
-	if e.Ours {
-		if e.Host != "" {
-			b.WriteString(" [LastAttemptedServerName=")
-			b.WriteString(e.Host)
-			b.WriteString("]")
-		}
-		if e.IP != "" {
-			b.WriteString(" [LastAttemptedIP=")
-			b.WriteString(joinHostPort(e.IP, e.Port))
-			b.WriteString("]")
-		}
-	}
-	b.WriteString("};{MSG=")
-	b.WriteString(e.Reason)
-	b.WriteString("};{FQDN=")
-	b.WriteString(e.Host)
-	b.WriteString("};{IP=")
-	b.WriteString(e.IP)
-	b.WriteString("};{LRT=")
-	if !e.Time.IsZero() {
-		b.WriteString(e.Time.UTC().Format(lrtLayout))
-	}
-	b.WriteString("}")
-	return b.String()
-}
-
-func joinHostPort(ip string, port int) string {
-	if port == 0 {
-		return ip
-	}
-	return net.JoinHostPort(ip, strconv.Itoa(port))
-}
-
 // failure is a problem that applies to every recipient of an attempt.
 type failure struct {
 	status  string
 	reason  string
 	message string
 	outcome Outcome
-	// ours: a status mailflow made up (see LastError.Ours).
+	// ours: a status mailflow made up (see lasterror.Failure.Ours).
 	ours bool
 	// tlsHandshake: the TLS handshake itself failed (not a certificate
 	// verdict); opportunistic TLS may retry in plaintext.
@@ -128,6 +65,22 @@ type failure struct {
 }
 
 func (f *failure) Error() string { return f.status + " " + f.message }
+
+// LastError is the record a sender keeps of a connection-level failure it
+// words itself (status is one of the Status* constants): the diagnostics
+// use it to show the LastError a sender would record.
+func LastError(status, reason, message string, t Target, at time.Time) *lasterror.Failure {
+	return (&failure{status: status, reason: reason, message: message, ours: true}).lastError(t, at)
+}
+
+// lastError is the failure's record for the queue and the trace: the
+// attempt on t at now.
+func (f *failure) lastError(t Target, now time.Time) *lasterror.Failure {
+	e := lasterror.New(f.status)
+	e.Message, e.Reason, e.Ours, e.Attempt = f.message, f.reason, f.ours, true
+	e.Host, e.IP, e.Port, e.Time = t.Host, t.IP, t.Port, now
+	return e
+}
 
 func deferred(status, reason, message string) *failure {
 	return &failure{status: status, reason: reason, message: message, outcome: Deferred, ours: true}

@@ -157,14 +157,11 @@ func (s *Sender) Send(ctx context.Context, c Connector, m Message) []Result {
 
 // failAll gives every recipient the same failure.
 func (s *Sender) failAll(m Message, f *failure, t Target, tlsInfo *TLSInfo, attempts []Attempt) []Result {
-	detail := FormatDetail(LastError{
-		Status: f.status, Message: f.message, Reason: f.reason,
-		Host: t.Host, IP: t.IP, Port: t.Port, Time: s.now(), Ours: f.ours,
-	})
+	now := s.now()
 	out := make([]Result, len(m.Rcpts))
 	for i, rcpt := range m.Rcpts {
 		out[i] = Result{
-			Rcpt: rcpt, Outcome: f.outcome, Status: f.status, Reason: f.reason, Detail: detail,
+			Rcpt: rcpt, Outcome: f.outcome, Status: f.status, Reason: f.reason, Failure: f.lastError(t, now),
 			RemoteHost: t.Host, RemoteIP: t.IP, RemotePort: t.Port, TLS: tlsInfo, Attempts: attempts,
 		}
 	}

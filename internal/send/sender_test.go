@@ -51,7 +51,7 @@ func TestSendDeliversWithDomainValidation(t *testing.T) {
 		t.Fatalf("results = %+v", results)
 	}
 	for _, r := range results {
-		if r.Outcome != Delivered || r.Status != "250 2.6.0 Queued mail for delivery" || r.Detail != "" {
+		if r.Outcome != Delivered || r.Status != "250 2.6.0 Queued mail for delivery" || r.Failure != nil {
 			t.Errorf("result = %+v", r)
 		}
 		if r.RemoteHost != "mail.contoso.com" || r.RemoteIP != "127.0.0.1" || r.TLS == nil || !r.TLS.Verdict.OK {
@@ -174,15 +174,15 @@ func TestSendFailureCodes(t *testing.T) {
 			}
 			r := results[0]
 			if r.Outcome != Deferred || r.Status != tt.status || r.Reason != tt.reason {
-				t.Fatalf("got %s %q %q; want Deferred %q %q\n%s", r.Outcome, r.Status, r.Reason, tt.status, tt.reason, r.Detail)
+				t.Fatalf("got %s %q %q; want Deferred %q %q\n%s", r.Outcome, r.Status, r.Reason, tt.status, tt.reason, r.Failure.String())
 			}
 			if tt.name == "closed abruptly" && !hasRecord(records(), '-', "Remote") {
 				t.Error("protocol log does not say the remote side disconnected")
 			}
-			if !strings.HasPrefix(r.Detail, "{LED="+tt.status+" [Message=") || !strings.Contains(r.Detail, tt.message) ||
-				!strings.Contains(r.Detail, "[LastAttemptedServerName=mail.contoso.com]") ||
-				!strings.HasSuffix(r.Detail, "};{MSG="+tt.reason+"};{FQDN=mail.contoso.com};{IP="+r.RemoteIP+"};{LRT="+when.UTC().Format("1/2/2006 3:04:05 PM")+"}") {
-				t.Errorf("detail = %s", r.Detail)
+			if !strings.HasPrefix(r.Failure.String(), "{LED="+tt.status+" [Message=") || !strings.Contains(r.Failure.String(), tt.message) ||
+				!strings.Contains(r.Failure.String(), "[LastAttemptedServerName=mail.contoso.com]") ||
+				!strings.HasSuffix(r.Failure.String(), "};{MSG="+tt.reason+"};{FQDN=mail.contoso.com};{IP="+r.RemoteIP+"};{LRT="+when.UTC().Format("1/2/2006 3:04:05 PM")+"}") {
+				t.Errorf("detail = %s", r.Failure.String())
 			}
 		})
 	}
@@ -233,12 +233,12 @@ func TestSendCertificateRejected(t *testing.T) {
 			c.Level = tt.level
 			r := s.Send(context.Background(), c, message("a@contoso.com"))[0]
 			if r.Outcome != Deferred || r.Status != StatusCertificate || r.Reason != string(tt.reason) {
-				t.Fatalf("got %s %q %q; want %q\n%s", r.Outcome, r.Status, r.Reason, tt.reason, r.Detail)
+				t.Fatalf("got %s %q %q; want %q\n%s", r.Outcome, r.Status, r.Reason, tt.reason, r.Failure.String())
 			}
 			wantLED := "{LED=450 4.7.320 Certificate validation failed [Message=" + string(tt.reason)
-			if !strings.HasPrefix(r.Detail, wantLED) || !strings.Contains(r.Detail, "{MSG="+string(tt.reason)+"}") ||
-				!strings.Contains(r.Detail, "[LastAttemptedIP=127.0.0.1:"+strconv.Itoa(portOf(t, srv.Addr))+"]") {
-				t.Errorf("detail = %s", r.Detail)
+			if !strings.HasPrefix(r.Failure.String(), wantLED) || !strings.Contains(r.Failure.String(), "{MSG="+string(tt.reason)+"}") ||
+				!strings.Contains(r.Failure.String(), "[LastAttemptedIP=127.0.0.1:"+strconv.Itoa(portOf(t, srv.Addr))+"]") {
+				t.Errorf("detail = %s", r.Failure.String())
 			}
 			if r.TLS == nil || r.TLS.Verdict.Reason != tt.reason || r.TLS.Peer == nil {
 				t.Errorf("TLS info = %+v", r.TLS)
@@ -256,8 +256,8 @@ func TestSendCertificateRejected(t *testing.T) {
 		s := &Sender{Roots: p.roots, ServerFQDN: "server.fabrikam.com", Resolver: contosoDNS()}
 		r := s.Send(context.Background(), contosoConnector(portOf(t, srv.Addr)), message("a@contoso.com"))[0]
 		want := "[Message=SubjectMismatch Expected Subject: mail.contoso.com. Presented Subject: CN=SERVER1. Thumbprint: " + selfSigned.Thumbprint + "]"
-		if !strings.Contains(r.Detail, want) {
-			t.Errorf("detail = %s\nwant it to contain %s", r.Detail, want)
+		if !strings.Contains(r.Failure.String(), want) {
+			t.Errorf("detail = %s\nwant it to contain %s", r.Failure.String(), want)
 		}
 	})
 	t.Run("EncryptionOnly accepts anything", func(t *testing.T) {
@@ -341,7 +341,7 @@ func TestSendMXOrder(t *testing.T) {
 
 	// Unresolvable domain.
 	r = s.Send(context.Background(), c, message("d@nowhere.example"))[0]
-	if r.Outcome != Deferred || r.Status != StatusDNSFailed || !strings.Contains(r.Detail, "{FQDN=nowhere.example}") {
+	if r.Outcome != Deferred || r.Status != StatusDNSFailed || !strings.Contains(r.Failure.String(), "{FQDN=nowhere.example}") {
 		t.Errorf("unresolvable: %+v", r)
 	}
 }
@@ -410,7 +410,7 @@ func TestSendClientCertificateProblems(t *testing.T) {
 			}
 			r := s.Send(context.Background(), c, message("a@contoso.com"))[0]
 			if r.Outcome != Deferred || r.Status != tt.status || r.Reason != tt.reason {
-				t.Fatalf("got %s %q %q\n%s", r.Outcome, r.Status, r.Reason, r.Detail)
+				t.Fatalf("got %s %q %q\n%s", r.Outcome, r.Status, r.Reason, r.Failure.String())
 			}
 			// A local problem: the second host is not tried.
 			if len(r.Attempts) != 1 {
@@ -485,8 +485,8 @@ func TestSendPeerReplies(t *testing.T) {
 		}
 	}
 	wantDetail := "{LED=550 5.1.1 User unknown};{MSG=};{FQDN=127.0.0.1};{IP=127.0.0.1};{LRT=11/1/2017 12:12:45 PM}"
-	if rs[1].Detail != wantDetail {
-		t.Errorf("detail = %s\nwant     %s", rs[1].Detail, wantDetail)
+	if rs[1].Failure.String() != wantDetail {
+		t.Errorf("detail = %s\nwant     %s", rs[1].Failure.String(), wantDetail)
 	}
 	if sess := waitSession(t, srv); len(sess.Messages) != 1 || !slices.Equal(sess.Messages[0].Rcpts, []string{"ok@contoso.com"}) {
 		t.Errorf("server messages = %+v", sess.Messages)
@@ -613,25 +613,6 @@ func TestSendCancelled(t *testing.T) {
 	r = s.Send(ctx, c, message("a@contoso.com"))[0]
 	if r.Status != StatusCancelled || dialled {
 		t.Errorf("pre-cancelled: %+v (dialled %v)", r, dialled)
-	}
-}
-
-func TestFormatDetail(t *testing.T) {
-	when := time.Date(2017, 11, 1, 12, 12, 45, 0, time.FixedZone("CET", 3600))
-	got := FormatDetail(LastError{
-		Status: StatusCertificate, Message: "SubjectMismatch", Reason: "SubjectMismatch",
-		Host: "mail.contoso.com", IP: "1.2.3.4", Port: 25, Time: when, Ours: true,
-	})
-	want := "{LED=450 4.7.320 Certificate validation failed [Message=SubjectMismatch] [LastAttemptedServerName=mail.contoso.com] [LastAttemptedIP=1.2.3.4:25]};{MSG=SubjectMismatch};{FQDN=mail.contoso.com};{IP=1.2.3.4};{LRT=11/1/2017 11:12:45 AM}"
-	if got != want {
-		t.Errorf("got  %s\nwant %s", got, want)
-	}
-	got = FormatDetail(LastError{Status: "550 5.1.1 User unknown", Host: "mx", IP: "::1", Port: 25, Time: when})
-	if want := "{LED=550 5.1.1 User unknown};{MSG=};{FQDN=mx};{IP=::1};{LRT=11/1/2017 11:12:45 AM}"; got != want {
-		t.Errorf("got  %s\nwant %s", got, want)
-	}
-	if got := FormatDetail(LastError{Status: StatusRefused, IP: "::1", Port: 25, Ours: true}); !strings.Contains(got, "[LastAttemptedIP=[::1]:25]") {
-		t.Errorf("IPv6 endpoint: %s", got)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/mailflowhq/mailflow/internal/lasterror"
 	"github.com/mailflowhq/mailflow/internal/smtp"
 )
 
@@ -171,15 +172,14 @@ func (s *Sender) replyResult(rcpt string, r smtp.Reply, t Target, tlsInfo *TLSIn
 	default:
 		out.Outcome = Deferred
 	}
-	out.Detail = FormatDetail(LastError{Status: out.Status, Host: t.Host, IP: t.IP, Port: t.Port, Time: s.now()})
+	out.Failure = lasterror.New(out.Status)
+	out.Failure.Host, out.Failure.IP, out.Failure.Port, out.Failure.Time, out.Failure.Attempt = t.Host, t.IP, t.Port, s.now(), true
 	return out
 }
 
 func (s *Sender) failureResult(rcpt string, f *failure, t Target, tlsInfo *TLSInfo) Result {
 	return Result{
-		Rcpt: rcpt, Outcome: f.outcome, Status: f.status, Reason: f.reason,
-		Detail: FormatDetail(LastError{Status: f.status, Message: f.message, Reason: f.reason,
-			Host: t.Host, IP: t.IP, Port: t.Port, Time: s.now(), Ours: f.ours}),
+		Rcpt: rcpt, Outcome: f.outcome, Status: f.status, Reason: f.reason, Failure: f.lastError(t, s.now()),
 		RemoteHost: t.Host, RemoteIP: t.IP, RemotePort: t.Port, TLS: tlsInfo,
 	}
 }

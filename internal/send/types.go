@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/lasterror"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
@@ -123,9 +124,9 @@ type Result struct {
 	// Reason is the MSG= value: tlscheck's reason for certificate failures
 	// (SubjectMismatch, …), a short identifier for others, "" on delivery.
 	Reason string
-	// Detail is the Exchange LastError / message-trace string (FormatDetail),
-	// "" on delivery.
-	Detail     string
+	// Failure is the record of a failed attempt (its String is Exchange's
+	// LastError / message-trace text); nil on delivery.
+	Failure    *lasterror.Failure
 	RemoteHost string // host name of the last host tried
 	RemoteIP   string // its IP address, without port
 	RemotePort int

@@ -183,7 +183,7 @@ func mxFailure(opts Options, domain string, port int, status, reason, message, f
 	}
 	r.Verdict = Verdict{Result: Error, Status: status, Reason: reason, Message: message,
 		Summary: "Could not test the MX hosts of " + domain + ": " + message + ".",
-		Detail:  send.FormatDetail(send.LastError{Status: status, Message: message, Reason: reason, Host: domain, Time: now, Ours: true})}
+		Detail:  send.LastError(status, reason, message, send.Target{Host: domain}, now).String()}
 	r.Fix = &Fix{Steps: []string{fix}}
 	return r
 }

@@ -408,7 +408,7 @@ func (p Runner) passed(r *Report, cn *send.Connection) {
 // Failed words a failure with the sender's status.
 func (p Runner) Failed(r *Report, f *send.Failure, t send.Target) {
 	v := &r.Verdict
-	v.Status, v.Reason, v.Message, v.Detail = f.Status, f.Reason, f.Message, f.Detail
+	v.Status, v.Reason, v.Message, v.Detail = f.Status, f.Reason, f.Message, f.LastError.String()
 	v.Result = Fail
 	if f.Stage <= send.StageEHLO || f.Reason == send.ReasonCancelled {
 		v.Result = Error
@@ -417,8 +417,7 @@ func (p Runner) Failed(r *Report, f *send.Failure, t send.Target) {
 		v.Status = StatusStartTLSRequired
 		v.Message = fmt.Sprintf("%s did not offer STARTTLS and the sender requires TLS (an Exchange or mailflow send connector with RequireTLS records %s for the same condition)",
 			t.Host, send.StatusCannotConnect)
-		v.Detail = send.FormatDetail(send.LastError{Status: v.Status, Message: v.Message, Reason: v.Reason,
-			Host: t.Host, IP: t.IP, Port: t.Port, Time: p.Now, Ours: true})
+		v.Detail = send.LastError(v.Status, v.Reason, v.Message, t, p.Now).String()
 	}
 	switch {
 	case v.Result == Error:

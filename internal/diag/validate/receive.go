@@ -148,7 +148,7 @@ func validateReceive(rt *node.Runtime, rc *receive.Connector, opts Options, now 
 				probe.PolicyText(opts.Level, rv.Expect), c.Subject, c.Thumbprint)
 		} else {
 			run.Failed(r, &send.Failure{Status: send.StatusCertificate, Reason: string(res.Reason), Message: res.Message(), Stage: send.StageTLS,
-				Detail: send.FormatDetail(send.LastError{Status: send.StatusCertificate, Message: res.Message(), Reason: string(res.Reason), Host: fqdn, Time: now, Ours: true})}, tgt)
+				LastError: send.LastError(send.StatusCertificate, string(res.Reason), res.Message(), send.Target{Host: fqdn}, now)}, tgt)
 		}
 		if rc.Selection.Expired {
 			r.Findings = append(r.Findings, probe.Finding{Severity: "warning", Text: rc.Selection.Warning})
