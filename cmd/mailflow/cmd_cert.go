@@ -21,7 +21,7 @@ func init() {
 		Use:   "cert",
 		Short: "List and create certificates (like Get-ExchangeCertificate / New-ExchangeCertificate)",
 	}
-	cmd.AddCommand(newCertListCmd(), newCertNewCmd(), newCertImportCmd(), newCertRemoveCmd(), newCertLabCmd())
+	cmd.AddCommand(newCertListCmd(), newCertNewCmd(), newCertImportCmd(), newCertRemoveCmd(), newCertLabCmd(), newCertTLSACmd())
 	rootCmd.AddCommand(cmd)
 }
 

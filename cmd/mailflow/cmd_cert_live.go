@@ -20,9 +20,16 @@ func newCertImportCmd() *cobra.Command {
 		Short: "Add a certificate (PEM or PFX) to the running server (no restart), like Import-ExchangeCertificate",
 		Long: `Add a certificate to the store. A connector pinned with tls_certificate_name
 "<I>issuer<S>subject" picks up a renewed certificate with the same issuer and subject
-automatically (the newest NotBefore wins): no re-pinning needed.`,
+automatically (the newest NotBefore wins): no re-pinning needed.
+
+When a receive connector now presents another certificate, the TLSA records published
+for its fqdn and port are looked up through the configured dns resolvers; if DANE
+senders would refuse the new key (450 4.7.323 tlsa-invalid) a warning prints the record
+to publish and the rollover steps.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			before := presentedNow(cfgPath)
+			defer func() { warnTLSA(cmd, cfgPath, before) }()
 			return onServer(cfgPath, func(c *admin.Client) error {
 				info, err := c.ImportCertificate(absPath(args[0]), absPath(keyFile), absPath(passFile))
 				if err != nil {

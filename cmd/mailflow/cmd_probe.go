@@ -13,7 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/diag/probe"
+	"github.com/mailflowhq/mailflow/internal/dnsres"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
@@ -28,6 +30,7 @@ type probeFlags struct {
 	connector                         string
 	asJSON                            bool
 	connectTimeout, commandTimeout    time.Duration
+	resolver, config                  string
 }
 
 func init() {
@@ -60,6 +63,13 @@ rather than unreachable, and reports such a protocol as a warning. --source
 connects from a given local address, to land on a receive connector scoped by
 RemoteIPRanges as the real sender does.
 
+With --resolver HOST:PORT (a validating resolver such as a local unbound; or --config
+FILE for the dns section of a mailflow configuration) the probe resolves as a DANE
+sender does: it reports the DNSSEC status of the MX and address records, the TLSA
+records at _<port>._tcp.<host> and whether the presented chain matches them, and judges
+the host with DANE when the records are authentic (450 4.7.323 tlsa-invalid,
+4.7.324 dnssec-invalid, 4.7.325 certificate-host-mismatch, 4.7.321, 4.7.322).
+
 --mx DOMAIN probes every MX host in preference order; --targets FILE probes one
 "HOST[:PORT] [EXPECTED-NAME]" per line (# comments), --parallel at a time.
 
@@ -69,6 +79,7 @@ For several endpoints: 1 if any failed, else 2 if any could not be tested.`,
   mailflow probe 203.0.113.10:25 --policy DomainValidation --expect mail.contoso.com --certs ./exported-certs --connector "Default Frontend SERVER1"
   mailflow probe mail.contoso.com:25 --source 10.0.0.5 --client-cert tenant.pfx --client-cert-password-file pw.txt
   mailflow probe --mx contoso.com --policy CertificateValidation
+  mailflow probe --mx contoso.com --resolver 127.0.0.1:53 --policy EncryptionOnly
   mailflow probe --targets partners.txt --parallel 16 --json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -157,6 +168,8 @@ func (f *probeFlags) register(cmd *cobra.Command, withConnection bool) {
 	fl.StringVar(&f.sni, "sni", "", `server name to send in the TLS handshake (default: the host name, none for an address; "none" sends none)`)
 	fl.StringVar(&f.clientCert, "client-cert", "", "client certificate to present when asked: PEM with chain and key, or PFX")
 	fl.StringVar(&f.clientCertPassword, "client-cert-password-file", "", "file holding the --client-cert PFX password")
+	fl.StringVar(&f.resolver, "resolver", "", "resolve through this validating resolver HOST:PORT (implies dnssec trust_ad): DNSSEC status, TLSA records and DANE verdict")
+	fl.StringVar(&f.config, "config", "", "use the dns section (resolvers, dnssec) of this mailflow configuration")
 	fl.DurationVar(&f.connectTimeout, "timeout", probe.DefaultConnectTimeout, "TCP connect timeout")
 	fl.DurationVar(&f.commandTimeout, "command-timeout", probe.DefaultCommandTimeout, "timeout of each wait for the server")
 }
@@ -174,6 +187,24 @@ func (f *probeFlags) options(cmd *cobra.Command) (probe.Options, error) {
 	opts := probe.Options{
 		Source: f.source, EHLO: f.ehlo, Level: level, Expect: f.expect, Roots: roots,
 		Connector: f.connector, ConnectTimeout: f.connectTimeout, CommandTimeout: f.commandTimeout,
+	}
+	switch {
+	case f.resolver != "":
+		r, err := dnsres.New(dnsres.Config{Servers: []string{f.resolver}, Mode: dnsres.TrustAD})
+		if err != nil {
+			return opts, fmt.Errorf("--resolver: %w", err)
+		}
+		opts.DNS = r
+	case f.config != "":
+		cfg, err := config.Load(f.config)
+		if err != nil {
+			return opts, err
+		}
+		r, err := dnsres.New(cfg.DNS.ResolverConfig())
+		if err != nil {
+			return opts, fmt.Errorf("--config %s: dns: %w", f.config, err)
+		}
+		opts.DNS = r
 	}
 	if f.source != "" && net.ParseIP(f.source) == nil {
 		return opts, fmt.Errorf("--source %q: give a local IP address (the source of the connection), not a name", f.source)

@@ -2,6 +2,7 @@ package dnsres
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"net"
 	"sort"
@@ -9,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // MXAnswer is a domain's MX RRset, sorted by preference.
@@ -179,4 +182,30 @@ func securityOf(_ *Answer, err error) Security {
 		}
 	}
 	return Insecure
+}
+
+// Parsed returns the records in tlscheck's form, for matching. A record
+// whose data is not hexadecimal keeps no data, which makes it unusable
+// (never a match), as RFC 7671 §4.1 asks of malformed records.
+func (a TLSAAnswer) Parsed() []tlscheck.TLSA {
+	out := make([]tlscheck.TLSA, 0, len(a.Records))
+	for _, r := range a.Records {
+		data, err := hex.DecodeString(r.Certificate)
+		if err != nil {
+			data = nil
+		}
+		out = append(out, tlscheck.TLSA{Usage: r.Usage, Selector: r.Selector, MatchingType: r.MatchingType, Data: data})
+	}
+	return out
+}
+
+// TTL is the smallest TTL of the records (0 with none).
+func (a TLSAAnswer) TTL() uint32 {
+	var ttl uint32
+	for i, r := range a.Records {
+		if i == 0 || r.Hdr.Ttl < ttl {
+			ttl = r.Hdr.Ttl
+		}
+	}
+	return ttl
 }

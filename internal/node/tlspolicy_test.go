@@ -189,8 +189,8 @@ print('submitted')
 		for _, m := range n.Queue().List() {
 			for _, r := range m.Recipients {
 				if r.Addr == "bob@strict.test" {
-					return r.State == queue.StateRetry && strings.Contains(r.LastError, "4.7.5") &&
-						strings.Contains(r.LastError, `add the line "mx: mx.strict.test"`), string(r.State) + " " + r.LastError
+					return r.State == queue.StateRetry && strings.Contains(r.LastError.String(), "4.7.5") &&
+						strings.Contains(r.LastError.String(), `add the line "mx: mx.strict.test"`), string(r.State) + " " + r.LastError.String()
 				}
 			}
 		}

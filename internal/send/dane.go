@@ -2,7 +2,6 @@ package send
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -74,13 +73,8 @@ func (s *Sender) danePolicy(ctx context.Context, c Connector, domain string, t T
 		return required(fmt.Sprintf("the TLSA records at %s are not DNSSEC-signed", ans.Name))
 	}
 	pol := &tlscheck.DANEPolicy{Owner: ans.Name, Names: daneNames(t, domain)}
-	for _, r := range ans.Records {
-		data, err := hex.DecodeString(r.Certificate)
-		if err != nil {
-			data = nil // unusable, kept for the record
-		}
-		rec := tlscheck.TLSA{Usage: r.Usage, Selector: r.Selector, MatchingType: r.MatchingType, Data: data}
-		pol.Records = append(pol.Records, rec)
+	pol.Records = ans.Parsed()
+	for _, rec := range pol.Records {
 		p.Strings = append(p.Strings, ans.Name+" IN TLSA "+rec.String())
 	}
 	p.Check = tlscheck.Policy{DANE: pol}

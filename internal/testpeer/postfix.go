@@ -45,6 +45,27 @@ func (p *Postfix) Maillog() string {
 // as root (postfix start needs it), and stops the instance at cleanup.
 func StartPostfix(t testing.TB, extra map[string]string) *Postfix {
 	t.Helper()
+	return startPostfix(t, extra, "")
+}
+
+// StartPostfixResolving is StartPostfix for an instance that resolves
+// through its own resolv.conf: Postfix resolves through libc, which reads
+// /etc/resolv.conf only, so the instance is started inside a private mount
+// namespace where resolvConf is bind-mounted over /etc/resolv.conf, with
+// chroot off for every service (a chrooted smtp would read the copy in its
+// queue directory instead). Its children inherit the namespace; the rest of
+// the machine is untouched. The DANE sender test uses it to point Postfix
+// at a validating unbound on loopback.
+func StartPostfixResolving(t testing.TB, extra map[string]string, resolvConf string) *Postfix {
+	t.Helper()
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("unshare (util-linux) is not installed: needed to give Postfix its own resolv.conf")
+	}
+	return startPostfix(t, extra, resolvConf)
+}
+
+func startPostfix(t testing.TB, extra map[string]string, resolvConf string) *Postfix {
+	t.Helper()
 	if _, err := exec.LookPath("postfix"); err != nil {
 		if _, err := os.Stat("/usr/sbin/postfix"); err != nil {
 			t.Skip("postfix is not installed: install the postfix package (CI does) to run the Postfix integration test")
@@ -79,6 +100,11 @@ func StartPostfix(t testing.TB, extra map[string]string) *Postfix {
 		t.Fatal("master.cf has no smtp inet line to replace")
 	}
 	master = smtpLine.ReplaceAll(master, []byte("127.0.0.1:"+strconv.Itoa(port)+" inet n - n - - smtpd"))
+	if resolvConf != "" {
+		// Column 5 (chroot) of every service: n.
+		chroot := regexp.MustCompile(`(?m)^(\S+\s+(?:inet|unix|unix-dgram|fifo|pass)\s+\S+\s+\S+\s+)y(\s)`)
+		master = chroot.ReplaceAll(master, []byte("${1}n${2}"))
+	}
 	if err := os.WriteFile(filepath.Join(etc, "master.cf"), master, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +132,11 @@ func StartPostfix(t testing.TB, extra map[string]string) *Postfix {
 	}
 	Run(t, "postconf", args...)
 	inst := &Postfix{Dir: etc, Base: base, Port: port}
-	if out, err := exec.Command("postfix", "-c", etc, "start").CombinedOutput(); err != nil {
+	start := exec.Command("postfix", "-c", etc, "start")
+	if resolvConf != "" {
+		start = exec.Command("unshare", "-m", "sh", "-c", `mount --bind "$1" /etc/resolv.conf && exec postfix -c "$2" start`, "sh", resolvConf, etc)
+	}
+	if out, err := start.CombinedOutput(); err != nil {
 		log, _ := os.ReadFile(filepath.Join(base, "maillog"))
 		t.Fatalf("postfix start: %v\n%s\nmaillog:\n%s", err, out, log)
 	}

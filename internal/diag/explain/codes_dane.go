@@ -9,10 +9,25 @@ import "fmt"
 
 func (c explainCtx) mx() string { return c.hostOr("<MX host>") }
 
+// daneProbe is the probe that judges the MX as a DANE sender does.
+func (c explainCtx) daneProbe() string {
+	return fmt.Sprintf("mailflow probe %s --resolver HOST:PORT --policy EncryptionOnly", c.endpoint())
+}
+
+// daneTLSA is the receiver-side command: what to publish, what is published.
+const daneTLSA = "mailflow cert tlsa --config FILE --check"
+
+func (c explainCtx) daneSeeAlso() []string {
+	return []string{c.daneProbe() + " (HOST:PORT: a validating resolver, e.g. a local unbound)",
+		"mailflow probe --mx <recipient domain> --resolver HOST:PORT",
+		daneTLSA + " (on a mailflow receiver)"}
+}
+
 func daneEvidence(c explainCtx) []string {
 	return []string{
-		fmt.Sprintf("The TLSA records and their DNSSEC status: dig +dnssec _25._tcp.%s TLSA (or delv for a validated answer).", c.mx()),
-		fmt.Sprintf("What the MX presents: %s, and openssl s_client -starttls smtp -connect %s:25 -showcerts.", c.probe(), c.mx()),
+		fmt.Sprintf("What a DANE sender sees — DNSSEC status, TLSA records, whether the presented chain matches them — in one report: %s, with HOST:PORT a validating resolver (the probe applies DANE exactly as mailflow's sender does).", c.daneProbe()),
+		fmt.Sprintf("The TLSA records and their DNSSEC status by hand: dig +dnssec _25._tcp.%s TLSA (or delv for a validated answer).", c.mx()),
+		fmt.Sprintf("What the MX presents: openssl s_client -starttls smtp -connect %s:25 -showcerts.", c.mx()),
 	}
 }
 
@@ -24,7 +39,7 @@ func buildDANE321(c explainCtx, e *Explanation) {
 		"Restore STARTTLS on the MX: give the receive connector a certificate for its name and Tls in AuthMechanism: " + pinFix(c.mx()),
 		fmt.Sprintf("If the domain no longer runs DANE, remove the TLSA records at _25._tcp.%s (and wait for their TTL) rather than leaving them unserved.", c.mx()),
 	}
-	e.SeeAlso = []string{c.probe()}
+	e.SeeAlso = c.daneSeeAlso()
 }
 
 func buildDANE322(c explainCtx, e *Explanation) {
@@ -35,7 +50,7 @@ func buildDANE322(c explainCtx, e *Explanation) {
 		fmt.Sprintf("Renew the certificate for %s and enable it for SMTP; if a TLSA record pins the key (usage 3, selector 1) and the renewal changes the key, publish the new TLSA record alongside the old one first, wait two TTLs, then switch the certificate.", c.mx()),
 		c.restartAndVerify(),
 	}
-	e.SeeAlso = []string{c.probe()}
+	e.SeeAlso = c.daneSeeAlso()
 }
 
 func buildDANE323(c explainCtx, e *Explanation) {
@@ -43,16 +58,17 @@ func buildDANE323(c explainCtx, e *Explanation) {
 	e.Cause = fmt.Sprintf("The TLSA records at _25._tcp.%s are DNSSEC-authentic, but the certificate the MX presented matches none of them, or the records are malformed (this also covers a certificate whose start date is in the future). Typical after a certificate renewal with a new key without updating TLSA.", c.mx())
 	e.Evidence = append(daneEvidence(c), "The SHA-256 of the presented key, to compare with a '3 1 1' record: openssl x509 -in cert.pem -noout -pubkey | openssl pkey -pubin -outform DER | openssl dgst -sha256.")
 	e.Fix = []string{
-		fmt.Sprintf("Publish a TLSA record that matches the certificate in use: _25._tcp.%s IN TLSA 3 1 1 <sha256 of the public key> (or 2 1 1 for the issuing CA's key); keep old and new records during a rollover.", c.mx()),
-		"Verify after the TTL: " + c.probe() + ".",
+		fmt.Sprintf("Publish a TLSA record that matches the certificate in use: _25._tcp.%s IN TLSA 3 1 1 <sha256 of the public key> (or 2 1 1 for the issuing CA's key); keep old and new records during a rollover. On a mailflow receiver %s prints the exact record and compares it with what is published; mailflow cert import warns as soon as a new key breaks DANE.", c.mx(), daneTLSA),
+		"Verify after the TTL: " + c.daneProbe() + ".",
 	}
-	e.SeeAlso = []string{c.probe()}
+	e.SeeAlso = c.daneSeeAlso()
 }
 
 func buildDANE324(c explainCtx, e *Explanation) {
 	e.Title = "DANE: dnssec-invalid — the domain's DNSSEC records do not validate"
 	e.Cause = "The destination domain claims to be DNSSEC-signed (DS records at the parent), but its answers do not validate: a DS that no longer matches the DNSKEY after a key rollover, expired RRSIG signatures, or a broken chain of trust. Exchange Online refuses to deliver rather than ignore DANE."
 	e.Evidence = []string{
+		fmt.Sprintf("%s: a bogus answer is reported with the resolver's extended DNS error (EDE 6 DNSSEC Bogus, 7 Signature Expired, 9 DNSKEY Missing …).", c.daneProbe()),
 		fmt.Sprintf("delv %s MX and dig +dnssec %s DNSKEY: a validation failure names the broken link.", c.mx(), c.mx()),
 		"The DS records at the registrar against the zone's current DNSKEY.",
 	}
@@ -60,7 +76,7 @@ func buildDANE324(c explainCtx, e *Explanation) {
 		"Repair the signing: re-sign the zone (fresh RRSIGs) and make the DS at the registrar match the current key-signing key.",
 		"If the zone cannot be repaired quickly, remove the DS records at the registrar (the domain becomes unsigned and DANE no longer applies), then fix and re-enable DNSSEC.",
 	}
-	e.SeeAlso = []string{c.probe()}
+	e.SeeAlso = c.daneSeeAlso()
 }
 
 func buildDANE325(c explainCtx, e *Explanation) {
@@ -71,7 +87,7 @@ func buildDANE325(c explainCtx, e *Explanation) {
 		fmt.Sprintf("Present a certificate whose SAN contains %s: %s", c.mx(), pinFix(c.mx())),
 		c.restartAndVerify(),
 	}
-	e.SeeAlso = []string{c.probe()}
+	e.SeeAlso = c.daneSeeAlso()
 }
 
 // ---- MTA-STS ----

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mailflowhq/mailflow/internal/dnsres"
 	"github.com/mailflowhq/mailflow/internal/send"
 )
 
@@ -136,9 +137,29 @@ func mxHosts(ctx context.Context, domain string, port int, opts Options, paralle
 		resolver = opts.Resolver
 	}
 	domain = strings.TrimSuffix(strings.TrimSpace(domain), ".")
-	mxs, err := resolver.LookupMX(ctx, domain)
+	mxSec := dnsres.Insecure
+	var mxs []*net.MX
+	var err error
+	if opts.DNS != nil {
+		var a dnsres.MXAnswer
+		a, err = opts.DNS.MX(ctx, domain)
+		mxs, mxSec = a.MX, a.Security
+		var de *dnsres.Error
+		if errors.As(err, &de) && de.NotFound {
+			mxSec = de.Security
+			err = &net.DNSError{Err: de.Error(), Name: domain, IsNotFound: true}
+		}
+	} else {
+		mxs, err = resolver.LookupMX(ctx, domain)
+	}
+	opts.MX = &MXContext{Domain: domain, Security: mxSec}
 	var dnsErr *net.DNSError
 	switch {
+	case errors.Is(err, dnsres.ErrBogus):
+		r := mxFailure(opts, domain, port, send.StatusDNSSECInvalid, send.ReasonDNSSECInvalid, err.Error(),
+			"Repair the DNSSEC of "+domain+": re-sign the zone and make the DS at the parent match its key (or remove the DS while fixing it); DANE senders deliver nothing while the MX lookup is bogus.")
+		r.Verdict.Result = Fail
+		return newProbeBatch(domain, []*Report{r}), false
 	case err == nil && len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == ""):
 		return newProbeBatch(domain, []*Report{mxFailure(opts, domain, port, send.StatusNullMX, send.ReasonNullMX,
 			domain+" publishes a null MX (RFC 7505): it accepts no mail", "The domain says it receives no mail; if it should, publish MX records for its mail servers.")}), false

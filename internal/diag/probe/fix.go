@@ -69,6 +69,9 @@ func (p Runner) fix(r *Report) *Fix {
 	if v.Result == Pass {
 		return nil
 	}
+	if isDANEStatus(v.Status) || v.Reason == send.ReasonDANERequired {
+		return p.daneFix(r)
+	}
 	f := &Fix{}
 	add := func(format string, a ...any) { f.Steps = append(f.Steps, fmt.Sprintf(format, a...)) }
 	where := net.JoinHostPort(probeOr(r.IP, r.Host), strconv.Itoa(r.Port))

@@ -122,6 +122,9 @@ func txtResolver(opts Options) mtasts.Resolver {
 	if opts.TXT != nil {
 		return opts.TXT
 	}
+	if opts.DNS != nil {
+		return mtasts.DNS(opts.DNS)
+	}
 	switch r := opts.Resolver.(type) {
 	case mtasts.Resolver:
 		return r

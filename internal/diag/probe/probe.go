@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/dnsres"
 	"github.com/mailflowhq/mailflow/internal/mtasts"
 	"github.com/mailflowhq/mailflow/internal/send"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
@@ -87,6 +88,12 @@ type Options struct {
 	TXT mtasts.Resolver
 	// MTASTSPort is the HTTPS port of MTA-STS policies (0 = 443; tests).
 	MTASTSPort int
+	// DNS resolves with DNSSEC status; with a validating resolver the
+	// probe applies DANE as a sender with dane: opportunistic does. It
+	// replaces Resolver.
+	DNS *dnsres.Resolver
+	// MX is set for a host probed as an MX of a domain (MX sets it).
+	MX *MXContext
 }
 
 // Report is the result of probing one endpoint. Its JSON form is
@@ -117,12 +124,19 @@ type Report struct {
 	Verdict  Verdict    `json:"verdict"`
 	Findings []Finding  `json:"findings"`
 	Fix      *Fix       `json:"fix,omitempty"`
+	// DNS is what the DNSSEC-aware resolver said (DNSSEC status, TLSA
+	// records, match); nil when the probe used the system resolver.
+	DNS *DNSInfo `json:"dns,omitempty"`
+	// TLSPolicy is the policy the sender's policy step chose for the host
+	// (DANE, the connector's own, …).
+	TLSPolicy *PolicyInfo `json:"tls_policy,omitempty"`
 
 	// MTASTS is this MX host judged by the domain's MTA-STS policy (--mx
 	// only, when the domain has one).
 	MTASTS *MTASTSHost `json:"mta_sts,omitempty"`
 
-	SourceAsked bool `json:"-"` // Source was chosen by the caller, not the system
+	SourceAsked bool   `json:"-"` // Source was chosen by the caller, not the system
+	leafTLSA    string // the 3 1 1 record of the presented leaf
 	// peerChain is what the server presented, for policy checks after the
 	// session (MTA-STS).
 	peerChain []*x509.Certificate
@@ -260,7 +274,10 @@ func Run(ctx context.Context, opts Options) *Report {
 		ConnectTimeout: probeDuration(opts.ConnectTimeout, DefaultConnectTimeout),
 		CommandTimeout: probeDuration(opts.CommandTimeout, DefaultCommandTimeout),
 	}
-	s := &send.Sender{Roots: opts.Roots, ServerFQDN: helo, Resolver: opts.Resolver, Dialer: opts.Dialer, Now: func() time.Time { return now }}
+	s := &send.Sender{Roots: opts.Roots, ServerFQDN: helo, Resolver: opts.Resolver, Dialer: opts.Dialer, Now: func() time.Time { return now }, DNS: opts.DNS}
+	if opts.DNS != nil && opts.DNS.Validating() {
+		c.DANE = send.DANEOpportunistic
+	}
 	if opts.ClientCertificate != nil {
 		// The sender's own selection, pinned to the one certificate given.
 		s.Store = certs.NewStore(opts.ClientCertificate)
@@ -269,7 +286,10 @@ func Run(ctx context.Context, opts Options) *Report {
 	copts := send.ConnectOptions{ServerName: opts.SNI, LegacyTLS: true, FinishHandshake: true, Now: now}
 	run := Runner{
 		Sender: s, Connector: c, Connect: copts, Now: now, Cloud: true,
-		Certificates: opts.Certificates, ConnectorName: opts.Connector,
+		Certificates: opts.Certificates, ConnectorName: opts.Connector, MX: opts.MX,
+	}
+	if opts.MX != nil {
+		run.Domain = opts.MX.Domain
 	}
 	r := run.probe(ctx, opts.Target, host, port, expect)
 	if opts.Expect == "" && opts.Level == tlscheck.DomainValidation {
@@ -299,6 +319,9 @@ type Runner struct {
 	Domain string
 	// Verify is the command that checks the fix; "" = the probe itself.
 	Verify string
+	// MX is set when the host came from a domain's MX records: DANE then
+	// also needs the MX RRset to be secure.
+	MX *MXContext
 }
 
 // probe runs one endpoint: resolve as the sender does, connect to the first
@@ -329,9 +352,14 @@ func (p Runner) probe(ctx context.Context, asked, host string, port int, expect 
 		r.Addresses = append(r.Addresses, t.IP)
 	}
 	t := targets[0]
+	if p.MX != nil {
+		t.FromMX = true
+		t.Secure = t.Secure && p.MX.Security == dnsres.Secure
+	}
 	r.IP = t.IP
 	cn := p.Sender.Connect(ctx, c, t, p.Domain, p.Connect)
 	p.observe(r, cn)
+	p.dnsInfo(ctx, r, t, cn)
 	if cn.Failure != nil {
 		p.Failed(r, cn.Failure, t)
 	} else {
@@ -353,6 +381,7 @@ func (p Runner) observe(r *Report, cn *send.Connection) {
 	if cn.Banner.Code != 0 {
 		r.Banner = cn.Banner.Text()
 	}
+	r.leafTLSA = leafRecord(cn)
 	r.Extensions = probeKeywords(cn.Hello.Lines)
 	r.StartTLSOffered = cn.STARTTLSOffered
 	if cn.TLS == nil {
@@ -392,6 +421,14 @@ func probeKeywords(lines []string) []string {
 func (p Runner) passed(r *Report, cn *send.Connection) {
 	r.Verdict.Result = Pass
 	level := p.Connector.Level
+	if d := cn.TLS; d != nil && d.Verdict.DANE != nil {
+		if m := d.Verdict.DANE.Matched; m != nil {
+			r.Verdict.Summary = fmt.Sprintf("A DANE sender accepts this server: the certificate %s matches the DNSSEC-authenticated TLSA record %s at %s (names and dates are not checked for DANE-EE).", probeLeafSubject(r), m, d.Verdict.DANE.Owner)
+		} else {
+			r.Verdict.Summary = "A DANE sender delivers over TLS without authenticating the certificate: " + d.Verdict.Detail + "."
+		}
+		return
+	}
 	switch {
 	case cn.TLS == nil:
 		r.Verdict.Summary = fmt.Sprintf("A sender would deliver without TLS: %s did not offer STARTTLS and the connector does not require TLS.", r.Host)
@@ -420,6 +457,9 @@ func (p Runner) Failed(r *Report, f *send.Failure, t send.Target) {
 		v.Detail = send.LastError(v.Status, v.Reason, v.Message, t, p.Now).String()
 	}
 	switch {
+	case isDANEStatus(v.Status) || v.Reason == send.ReasonDANERequired:
+		v.Result = Fail
+		v.Summary = daneSummary(r)
 	case v.Result == Error:
 		v.Summary = fmt.Sprintf("Could not test %s: %s (%s).", probeEndpoint(r), probeStatusWords(v.Status), v.Message)
 	case v.Status == send.StatusCertificate:
@@ -492,6 +532,7 @@ func (p Runner) Resolved(ctx context.Context, t send.Target, expect string) *Rep
 	}
 	cn := p.Sender.Connect(ctx, c, t, p.Domain, p.Connect)
 	p.observe(r, cn)
+	p.dnsInfo(ctx, r, t, cn)
 	if cn.Failure != nil {
 		p.Failed(r, cn.Failure, t)
 	} else {

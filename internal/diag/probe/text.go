@@ -63,6 +63,7 @@ func (r *Report) Render(p *TextWriter) {
 	if len(r.Addresses) > 1 {
 		p.Printf("Addresses %s\n", strings.Join(r.Addresses, ", "))
 	}
+	r.writeDNS(p)
 
 	if r.Stage >= send.StageGreeting {
 		p.Printf("\nConnection\n")
