@@ -238,8 +238,11 @@ func (s *Sender) logRefusal(c Connector, t Target, p TargetPolicy) {
 	}
 	log := s.Log.Session(c.Name, "", t.Addr())
 	log.Info("", fmt.Sprintf("TLS policy (%s) for %s: %s [%s]", p.Type, t.Host, p.Refusal.Status, p.Refusal.Message))
-	if len(p.Strings) > 0 {
+	switch {
+	case p.Type == PolicyTLSA && len(p.Strings) > 0:
 		log.Info("", "TLSA records seen: "+TLSALines(p, 8))
+	case p.Type == PolicySTS:
+		log.Info("", "MTA-STS policy of "+p.Domain+": "+strings.Join(p.Strings, "; "))
 	}
 	log.Disconnect("Local")
 }
