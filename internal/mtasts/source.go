@@ -93,7 +93,7 @@ func (s *Source) reportFetchError(r Result, req send.PolicyRequest) {
 		typ = fe.Type
 	}
 	s.Observer.PolicyOutcome(send.PolicyOutcome{
-		Time: s.Client.now(), Type: send.PolicySTS, Domain: r.Domain, MXHost: req.Target.Host,
+		Time: s.Client.now(), Type: send.PolicySTS, Domain: r.Domain, MXHost: req.Target.Host, FromMX: req.FromMX,
 		ReceivingIP: req.Target.IP, ResultType: typ, Detail: r.Err.Error(),
 	})
 }

@@ -108,12 +108,14 @@ send_connectors:
 	if rcpt.State != queue.StateRetry || !strings.Contains(fmt.Sprint(rcpt.LastError), "450 4.7.323 tlsa-invalid") || !strings.Contains(fmt.Sprint(rcpt.LastError), oldRec.String()) {
 		t.Fatalf("queue: %s %v; want Retry with 450 4.7.323 and the TLSA record seen", rcpt.State, rcpt.LastError)
 	}
-	sender.FlushLogs()
 	logDir := sender.Runtime().Cfg.LogDir()
 	for _, sub := range []string{"MessageTracking", filepath.Join("ProtocolLog", "SmtpSend")} {
-		if !dirContains(t, filepath.Join(logDir, sub), "4.7.323", oldRec.String()) {
-			t.Errorf("%s lacks the 4.7.323 failure with the TLSA record %s", sub, oldRec)
-		}
+		// The tracking record is written by the queue's observer just
+		// after the state above becomes visible: poll, do not assume.
+		testkit.Poll(t, 10*time.Second, sub+" with the 4.7.323 failure and the TLSA record "+oldRec.String(), func() (bool, string) {
+			sender.FlushLogs()
+			return dirContains(t, filepath.Join(logDir, sub), "4.7.323", oldRec.String()), ""
+		})
 	}
 	if n := mailboxCount(t, receiver, "dane.test"); n != 0 {
 		t.Fatalf("delivered despite tlsa-invalid")

@@ -61,7 +61,13 @@ func txtResolver(rt *Runtime) mtasts.Resolver {
 // rptObserver records the sender's policy outcomes for TLS-RPT.
 type rptObserver struct{ store *tlsrpt.Store }
 
+// Only sessions with the domain's own MX hosts are recorded: a smart host
+// (even one with TLSA records) relays for many domains, and its sessions
+// are none of the recipient domain's business.
 func (o rptObserver) PolicyOutcome(p send.PolicyOutcome) {
+	if !p.FromMX {
+		return
+	}
 	o.store.Record(OutcomeForReport(p))
 }
 
