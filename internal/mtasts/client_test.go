@@ -3,6 +3,7 @@ package mtasts
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -202,5 +203,33 @@ func TestFetchUntrustedCertificate(t *testing.T) {
 	var fe *FetchError
 	if !errors.As(err, &fe) || fe.Type != ResultWebPKI {
 		t.Fatalf("untrusted certificate: %v", err)
+	}
+}
+
+// TestThousandTXTRecords: a TXT answer of 1,000 records is judged, not
+// choked on: 1,000 STS records are an invalid publication, one STS record
+// among 999 others is found.
+func TestThousandTXTRecords(t *testing.T) {
+	ps := newPolicyServer(t, testDomain)
+	ps.serveText(enforcePolicy)
+	dns := newDNS()
+	c := newTestClient(t, ps, dns, t.TempDir(), testkit.NewClock(time.Now()))
+	many := make([]string, 1000)
+	for i := range many {
+		many[i] = fmt.Sprintf("v=STSv1; id=n%d", i)
+	}
+	dns.setTXT("_mta-sts."+testDomain, many...)
+	r := c.Lookup(context.Background(), testDomain)
+	var fe *FetchError
+	if r.Applies() || !errors.As(r.Err, &fe) || fe.Type != ResultInvalid || !strings.Contains(r.Err.Error(), "1000 v=STSv1 records") {
+		t.Fatalf("1,000 STS records: %+v", r)
+	}
+	for i := range many {
+		many[i] = fmt.Sprintf("google-site-verification=%d", i)
+	}
+	many[500] = "v=STSv1; id=real"
+	dns.setTXT("_mta-sts."+testDomain, many...)
+	if r := c.Lookup(context.Background(), testDomain); !r.Applies() || r.ID != "real" {
+		t.Fatalf("one STS record among 999: %+v", r)
 	}
 }
