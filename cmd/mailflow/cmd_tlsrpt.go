@@ -81,7 +81,7 @@ func showTLSReports(ctx context.Context, w io.Writer, cfg *config.Config, domain
 		if domain != "" {
 			what = domain
 		}
-		fmt.Fprintf(w, "no TLS-RPT counts for %s in %s (outcomes are counted for deliveries under DANE or MTA-STS, and for deliveries without either)\n", what, node.TLSRPTDir(cfg))
+		fmt.Fprintf(w, "no TLS-RPT counts for %s in %s: no delivery to a domain's MX hosts since the last reports were sent\n", what, node.TLSRPTDir(cfg))
 		return nil
 	}
 	res, err := node.TXTResolver(cfg)
