@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -50,16 +52,32 @@ func policy(mode, mx string) string {
 
 func newSTSLab(t *testing.T) *stsLab {
 	t.Helper()
-	domains := []string{"enforce.test", "wrongmx.test", "testing.test", "badcert.test", "nosts.test"}
+	domains := []string{"enforce.test", "wrongmx.test", "testing.test", "badcert.test", "nosts.test", "stall.test"}
 	ps := newPolicyServer(t, domains...)
-	ps.servePolicies(map[string]string{
+	policies := map[string]string{
 		"enforce.test": policy("enforce", "mx.enforce.test"),
 		"wrongmx.test": policy("enforce", "*.elsewhere.test"),
 		"testing.test": policy("testing", "mx.elsewhere.test"),
 		"badcert.test": policy("enforce", "mx.badcert.test"),
+	}
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	ps.serve(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.Host)
+		if host == "mta-sts.stall.test" {
+			<-stop // a policy server that never answers
+			return
+		}
+		text, ok := policies[strings.TrimPrefix(host, "mta-sts.")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte(text))
 	})
 	leaf, err := certs.Generate(certs.Template{
-		SANs:   []string{"mx.enforce.test", "mx.wrongmx.test", "mx.testing.test", "mx.nosts.test"},
+		SANs:   []string{"mx.enforce.test", "mx.wrongmx.test", "mx.testing.test", "mx.nosts.test", "mx.stall.test"},
 		Issuer: ps.ca, KeyType: "ecdsa-p256", ServerAuth: true,
 	})
 	if err != nil {
@@ -84,7 +102,7 @@ func newSTSLab(t *testing.T) *stsLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := &Client{Fetcher: Fetcher{Resolver: DNS(r), Roots: ps.roots, Port: ps.port, Timeout: 5 * time.Second}, Dir: t.TempDir()}
+	client := &Client{Fetcher: Fetcher{Resolver: DNS(r), Roots: ps.roots, Port: ps.port, Timeout: time.Second}, Dir: t.TempDir()}
 	t.Cleanup(client.Close)
 	l.sender = &send.Sender{
 		ServerFQDN: "mail.fabrikam.com", DNS: r, Roots: ps.roots, Observer: l.obs,
@@ -132,6 +150,8 @@ func TestSenderAppliesMTASTS(t *testing.T) {
 		{name: "testing, MX not listed: delivered and reported", rcpt: "bob@testing.test", outcome: send.Delivered, status: "250",
 			report: send.ResultValidationFailure},
 		{name: "no policy", rcpt: "bob@nosts.test", outcome: send.Delivered, status: "250"},
+		{name: "policy server times out: delivered as without a policy, and reported", rcpt: "bob@stall.test", outcome: send.Delivered, status: "250",
+			report: ResultFetchError},
 		{name: "mta_sts off", rcpt: "bob@wrongmx.test", outcome: send.Delivered, status: "250",
 			mutate: func(c *send.Connector, _ *send.Message) { c.MTASTS = false }},
 		{name: "TLS-Required: No despite enforce", rcpt: "bob@wrongmx.test", mutate: tlsOptional, outcome: send.Delivered, status: "250",

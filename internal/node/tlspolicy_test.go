@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,7 +66,12 @@ func TestMTASTSAndTLSRPTEndToEnd(t *testing.T) {
 		"relaxed.test": "version: STSv1\nmode: testing\nmx: mx.other.test\nmax_age: 86400\n",
 		"good.test":    "version: STSv1\nmode: enforce\nmx: *.good.test\nmax_age: 86400\n",
 	}
+	var down atomic.Bool
 	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return
+		}
 		host, _, _ := net.SplitHostPort(r.Host)
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprint(w, policies[strings.TrimPrefix(host, "mta-sts.")])
@@ -132,11 +138,13 @@ send_connectors:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	closeNode := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		n.Close(ctx)
-	}()
+		if err := n.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	}
 
 	script := `
 import smtplib, ssl, sys
@@ -223,4 +231,29 @@ print('submitted')
 			t.Errorf("no report %q among %v", want, summaries)
 		}
 	}
+
+	// A restart with the policy server down: the cached enforce policy of
+	// strict.test still applies.
+	closeNode()
+	down.Store(true)
+	n, err = node.Start(cfg, node.Options{Logger: testkit.Logger(t), Clock: queue.NewFakeClock(clock.Now()), MTASTSPort: hport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeNode()
+	s := dialPlain(t, fmt.Sprintf("127.0.0.1:%d", port))
+	if code, err := s.Send("alice@contoso.com", "dave@strict.test", "Subject: after restart\r\n\r\nhello\r\n"); err != nil || code != 250 {
+		t.Fatalf("submit after restart: %d %v", code, err)
+	}
+	s.Quit()
+	testkit.Poll(t, 30*time.Second, "dave@strict.test deferred by the cached policy", func() (bool, string) {
+		for _, m := range n.Queue().List() {
+			for _, r := range m.Recipients {
+				if r.Addr == "dave@strict.test" {
+					return r.State == queue.StateRetry && strings.Contains(r.LastError.String(), "MtaStsMxMismatch"), string(r.State) + " " + r.LastError.String()
+				}
+			}
+		}
+		return false, "not in the queue"
+	})
 }
