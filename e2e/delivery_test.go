@@ -28,8 +28,9 @@ import (
 //	127.0.0.1 → on-prem "Relay SERVER1"          a local client submits on-premises
 //	127.0.0.3 → tenant "Inbound from contoso"    on-prem's send connector (source_ip), domain secure
 const (
-	// contosoPin is the fix of the first seed: pin the CA-issued
-	// mail.contoso.com certificate on the connector the cloud lands on.
+	// contosoPin is the fix of the 450 4.7.320 SubjectMismatch case: pin
+	// the CA-issued mail.contoso.com certificate on the connector the cloud
+	// lands on.
 	contosoPin = "<I>CN=Contoso Lab CA<S>CN=mail.contoso.com"
 	tenantPin  = "<I>CN=Contoso Lab CA<S>CN=mail.protection.outlook.com"
 )
@@ -41,9 +42,10 @@ type hybrid struct {
 }
 
 // newHybrid writes tenant.yaml and onprem.yaml sharing one lab PKI. The
-// on-premises "Inbound from Office 365" connector starts as in the first
-// seed: tls_certificate_name null and an fqdn that only the self-signed
-// CN=SERVER1 certificate holds, so automatic selection presents SERVER1.
+// on-premises "Inbound from Office 365" connector starts with no pinned
+// certificate (tls_certificate_name null) and an fqdn that only the
+// self-signed CN=SERVER1 certificate holds, so automatic selection presents
+// SERVER1 and Exchange Online defers with 450 4.7.320 SubjectMismatch.
 func newHybrid(t *testing.T) *hybrid {
 	t.Helper()
 	base := t.TempDir()
@@ -162,7 +164,8 @@ admin:
 	return h
 }
 
-// TestHybridCertificateFixEndToEnd is the first seed, end to end: the
+// TestHybridCertificateFixEndToEnd is the 450 4.7.320 SubjectMismatch case,
+// end to end: the
 // tenant's DomainValidation send connector meets on-premises presenting the
 // self-signed CN=SERVER1 certificate and defers with 450 4.7.320
 // SubjectMismatch; the on-premises connector is fixed live (connector set
@@ -177,10 +180,10 @@ func TestHybridCertificateFixEndToEnd(t *testing.T) {
 
 	// A local client submits through the tenant's relay connector, over
 	// STARTTLS, as an application server would.
-	const subject = "hybrid seed e2e"
+	const subject = "hybrid subject mismatch e2e"
 	r := pySMTP(t, pyOpts{port: h.tenantPort, source: "127.0.0.1", starttls: true,
 		from: "alice@tenant.example", rcpts: []string{"user@contoso.com"},
-		body: "Subject: " + subject + "\r\nMessage-ID: <seed-1@tenant.example>\r\n\r\nfrom the cloud\r\n"})
+		body: "Subject: " + subject + "\r\nMessage-ID: <subject-mismatch-1@tenant.example>\r\n\r\nfrom the cloud\r\n"})
 	if code(r.Data) != 250 {
 		t.Fatalf("tenant relay connector: STARTTLS %v MAIL %v RCPT %v DATA %v", r.StartTLS, r.Mail, r.Rcpt, r.Data)
 	}
@@ -209,8 +212,9 @@ func TestHybridCertificateFixEndToEnd(t *testing.T) {
 	}
 
 	// `mailflow trace` shows the DEFER with Exchange's message trace detail.
-	out = cliLive(t, "trace", "--config", h.tenantCfg, "--recipient", "user@contoso.com")
-	detail := regexp.MustCompile(`(?m)^.*DEFER\s+` + msg.id + `\s.*$`).FindString(out)
+	deferLine := regexp.MustCompile(`(?m)^.*DEFER\s+` + msg.id + `\s.*$`)
+	out = traceWith(t, deferLine, "--config", h.tenantCfg, "--recipient", "user@contoso.com")
+	detail := deferLine.FindString(out)
 	if detail == "" {
 		t.Fatalf("trace has no DEFER line for %s:\n%s", msg.id, out)
 	}
@@ -226,7 +230,7 @@ func TestHybridCertificateFixEndToEnd(t *testing.T) {
 		t.Errorf("LastAttemptedServerName %q and FQDN %q differ in %s", m[1], m[2], detail)
 	}
 
-	// The fix, live on the running on-premises server (the seed's
+	// The fix, live on the running on-premises server (Exchange's
 	// Set-ReceiveConnector -TlsCertificateName), then Retry-Queue.
 	cliLive(t, "connector", "set", "Inbound from Office 365", "--config", h.onpremCfg, "--tls-certificate-name", contosoPin)
 	var conns []admin.ConnectorInfo
@@ -326,6 +330,20 @@ func cliLive(t *testing.T, args ...string) string {
 		t.Fatalf("mailflow %s did not reach the running server:\n%s", strings.Join(args, " "), stderr)
 	}
 	return stdout
+}
+
+// traceWith runs `mailflow trace` until its output matches want and
+// returns it. The queue shows a new state before the tracking event of the
+// same attempt is written (the event follows the durable state), so a
+// trace read right after the queue changed may not have it yet.
+func traceWith(t *testing.T, want *regexp.Regexp, args ...string) string {
+	t.Helper()
+	var out string
+	pollUntil(t, "a trace line matching "+want.String(), func() (bool, string) {
+		out = cliLive(t, append([]string{"trace"}, args...)...)
+		return want.MatchString(out), out
+	})
+	return out
 }
 
 func decodeCLI(t *testing.T, s string, v any) {

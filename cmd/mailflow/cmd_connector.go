@@ -147,7 +147,9 @@ applied live: new sessions use it at once, sessions in flight finish undisturbed
 change is refused and changes nothing. Lists are comma-separated ("Tls,BasicAuth").
 Use --send for a send connector; --unset KEY returns a key to its default.
 
-Example (the first seed's fix):
+Example: a receive connector with no pinned certificate presents its self-signed
+CN=SERVER1, so Exchange Online defers mail with 450 4.7.320 SubjectMismatch; pin the
+CA-issued certificate that holds the name the cloud validates:
   mailflow connector set "Default Frontend SERVER1" --config onprem.yaml \
     --tls-certificate-name "<I>CN=Contoso Lab CA<S>CN=mail.contoso.com"`,
 		Args: cobra.ExactArgs(1),

@@ -17,9 +17,10 @@ func init() {
 	var dir string
 	cmd := &cobra.Command{
 		Use:   "lab [--json] [--keep] [--dir DIR]",
-		Short: "Reproduce the field reports end to end on loopback: the 450 4.7.320 failure, its diagnosis and live fix, hybrid mutual TLS",
+		Short: "Reproduce two reported hybrid TLS failures end to end on loopback: the 450 4.7.320 failure, its diagnosis and live fix, hybrid mutual TLS",
 		Long: `Build a lab CA and certificates, start a "tenant" (playing Exchange Online) and an
-"on-premises" mailflow on loopback, and play two field reports step by step:
+"on-premises" mailflow on loopback, and play two failures administrators have reported
+(the title of each published report is printed with it) step by step:
 
   1. Exchange Online defers mail for on-premises with 450 4.7.320 SubjectMismatch because
      Default Frontend presents its self-signed CN=SERVER1 certificate: the trace, the

@@ -46,7 +46,8 @@ type Selection struct {
 }
 
 // Select chooses the certificate a receive connector presents for STARTTLS,
-// following Exchange (reference §1):
+// following Exchange's documented selection (Microsoft Learn, "Selection of
+// inbound STARTTLS certificates"):
 //
 //  1. With CertificateName ("<I>issuer<S>subject") the candidates are the
 //     certificates with a private key whose issuer AND subject are those
@@ -130,8 +131,8 @@ func pickReceive(sel Selection, now time.Time, r Request) Selection {
 	return sel
 }
 
-// SelectClient chooses the client certificate a send connector presents
-// (reference §4):
+// SelectClient chooses the client certificate a send connector presents, as
+// Exchange's send connector does (Set-SendConnector, TlsCertificateName):
 //
 //   - With CertificateName the certificate with that issuer and subject; none
 //     → Cert nil and Exchange's "454 4.7.5 The certificate specified in

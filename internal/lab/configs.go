@@ -71,7 +71,8 @@ var configFuncs = template.FuncMap{"q": strconv.Quote}
 // onpremTemplate is contoso's on-premises server at the start of a
 // scenario: Default Frontend with no pinned certificate (so the
 // self-signed CN=SERVER1 certificate, found by the connector FQDN, is
-// presented), as the first field report found it.
+// presented), as the 450 4.7.320 SubjectMismatch report (scenario 1)
+// found it.
 var onpremTemplate = template.Must(template.New("onprem").Funcs(configFuncs).Parse(`# mailflow lab, {{.Scenario}}: contoso's on-premises Exchange-style server.
 # Written by mailflow lab; paths are relative to this file.
 server:

@@ -1,8 +1,12 @@
-// Package lab owns `mailflow lab`: the two field reports' failures and
-// fixes reproduced end to end on loopback — a lab PKI, a "tenant" and an
+// Package lab owns `mailflow lab`: two failures administrators reported in
+// published articles (scenario 1: Exchange Online deferring mail with 450
+// 4.7.320 SubjectMismatch because an on-premises receive connector with no
+// pinned certificate presents its self-signed CN=SERVER1; scenario 2: an
+// Exchange 2010 hybrid connector's certificate and SAN questions) and their
+// fixes, reproduced end to end on loopback — a lab PKI, a "tenant" and an
 // "on-premises" mailflow, the failing delivery, the evidence in the logs,
 // the diagnosis and the live fix — built only from mailflow's public
-// pieces (config, server, admin API, diag), nothing private.
+// pieces (config, node, admin API, diag), nothing private.
 //
 // How it is built, and why:
 //   - Each scenario gets its own tenant and on-premises server (a "world",

@@ -19,7 +19,7 @@ type PKI struct {
 	Server1   *certs.Certificate // self-signed CN=SERVER1, like New-ExchangeCertificate's default
 	Contoso   *certs.Certificate // CA-issued CN=mail.contoso.com, SAN mail.contoso.com, autodiscover.contoso.com
 	Tenant    *certs.Certificate // CA-issued CN=mail.protection.outlook.com with the cloud's SAN pattern
-	SANOnly   *certs.Certificate // CA-issued CN=hybrid.contoso.net, SAN mail.contoso.com (the seed's question)
+	SANOnly   *certs.Certificate // CA-issued CN=hybrid.contoso.net, SAN mail.contoso.com (does a name only in the SAN pass DomainValidation?)
 	Renewed   *certs.Certificate // renewal of Contoso (same issuer+subject) with an extra SAN
 	Untrusted *certs.Certificate // mail.protection.outlook.com from a CA nobody trusts
 

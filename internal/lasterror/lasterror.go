@@ -4,7 +4,7 @@
 // [Message=…] text, the reason (MSG), the server tried (FQDN, IP, port) and
 // the time of the attempt (LRT) — and its one text form.
 //
-// The send connector fills a Failure where the failure happens, the queue
+// The send connector fills a Record where the failure happens, the queue
 // stores it as fields, and what shows it (the queue list, the trace, the DSN,
 // the admin API) formats it with String. Nothing parses the text back:
 // decisions (a DSN's Status field, the queue's retry bookkeeping) read the
@@ -13,15 +13,18 @@
 package lasterror
 
 import (
+	"bufio"
 	"net"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mailflowhq/mailflow/internal/smtp"
 )
 
-// Failure is one failed delivery attempt (or the queue's own verdict, such
+// Record is one failed delivery attempt (or the queue's own verdict, such
 // as expiry, which keeps the attempt before it as Cause).
-type Failure struct {
+type Record struct {
 	// Code is the SMTP reply code (450); Enhanced the RFC 3463 enhanced
 	// status code (4.7.320), "" when the reply had none.
 	Code     int    `json:"code"`
@@ -53,23 +56,33 @@ type Failure struct {
 	Attempt bool `json:"attempt,omitempty"`
 	// Cause is the failure this one ends, shown in brackets after it: the
 	// last attempt before a message expired.
-	Cause *Failure `json:"cause,omitempty"`
+	Cause *Record `json:"cause,omitempty"`
 	// Text is a failure stored as text by an older mailflow; it is shown as
 	// it is (Code and Enhanced were read from its start when it was loaded).
 	Text string `json:"text,omitempty"`
 }
 
-// New is a failure with the status line status, its codes read from the
-// line's start: "550 5.1.1 User unknown" → 550, 5.1.1. A status without a
-// leading reply code keeps Code 0.
-func New(status string) *Failure {
-	code, enhanced := codes(status)
-	return &Failure{Code: code, Enhanced: enhanced, Status: status}
+// New is a failure with the status line status ("450 4.7.320 Certificate
+// validation failed", one of the sender's own statuses or a reply as
+// received), its codes read the way the SMTP client reads a reply
+// (smtp.ReadReply: the enhanced code counts when its class matches the
+// reply code). A status without a reply code keeps Code 0.
+func New(status string) *Record {
+	r := &Record{Status: status}
+	if reply, err := smtp.ReadReply(bufio.NewReader(strings.NewReader(firstLine(status)+"\r\n")), nil); err == nil {
+		r.Code, r.Enhanced = reply.Code, reply.Enhanced
+	}
+	return r
+}
+
+// FromReply is the failure of a reply the next hop sent.
+func FromReply(reply smtp.Reply) *Record {
+	return &Record{Code: reply.Code, Enhanced: reply.Enhanced, Status: reply.Text()}
 }
 
 // Local is the queue's or local delivery's own failure: code, enhanced
 // code and text, shown as "code enhanced text".
-func Local(code int, enhanced, text string) *Failure {
+func Local(code int, enhanced, text string) *Record {
 	status := strconv.Itoa(code)
 	if enhanced != "" {
 		status += " " + enhanced
@@ -77,34 +90,43 @@ func Local(code int, enhanced, text string) *Failure {
 	if text != "" {
 		status += " " + text
 	}
-	return &Failure{Code: code, Enhanced: enhanced, Status: status}
+	return &Record{Code: code, Enhanced: enhanced, Status: status}
 }
 
 // FromText loads a failure an older mailflow stored as text ("450 4.7.320
-// …" or "{LED=450 4.7.320 …};{MSG=…};…"): shown as it was, its codes read
-// from its start. "" gives nil.
-func FromText(s string) *Failure {
+// …", "{LED=450 4.7.320 …};{MSG=…};…" or "550 4.4.7 QUEUE.Expired; …"):
+// shown as it was, its codes read by the rule that version's DSN used (an
+// x.y.z among the first three words, else the class of the reply code), so
+// an old record gives the DSN it would have. "" gives nil.
+func FromText(s string) *Record {
 	if s == "" {
 		return nil
 	}
-	code, enhanced := codes(strings.TrimPrefix(strings.TrimSpace(s), "{LED="))
-	return &Failure{Code: code, Enhanced: enhanced, Text: s}
+	r := &Record{Text: s}
+	words := strings.Fields(strings.TrimPrefix(strings.TrimSpace(s), "{LED="))
+	if len(words) > 0 {
+		if code, err := strconv.Atoi(words[0]); err == nil && code >= 200 && code <= 599 {
+			r.Code = code
+		}
+	}
+	for i, w := range words {
+		if i > 2 {
+			break
+		}
+		if isEnhanced(w) {
+			r.Enhanced = w
+			break
+		}
+	}
+	return r
 }
 
-// codes reads "NNN" and an optional "x.y.z" from the start of a status line.
-func codes(status string) (int, string) {
-	f := strings.Fields(status)
-	if len(f) == 0 || len(f[0]) != 3 {
-		return 0, ""
+// firstLine is s up to its first line break.
+func firstLine(s string) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		return s[:i]
 	}
-	code, err := strconv.Atoi(f[0])
-	if err != nil || code < 200 || code > 599 {
-		return 0, ""
-	}
-	if len(f) > 1 && isEnhanced(f[1]) {
-		return code, f[1]
-	}
-	return code, ""
+	return s
 }
 
 // isEnhanced reports an RFC 3463 code: class 2, 4 or 5, subject and detail
@@ -124,7 +146,7 @@ func isEnhanced(s string) bool {
 
 // Class is the failure's enhanced status code, else the one its reply
 // code's class implies (4.0.0, 5.0.0): what a DSN's Status field says.
-func (f *Failure) Class() string {
+func (f *Record) Class() string {
 	switch {
 	case f == nil:
 		return "5.0.0"
@@ -146,7 +168,7 @@ const lrtLayout = "1/2/2006 3:04:05 PM"
 //	{LED=450 4.7.320 Certificate validation failed [Message=SubjectMismatch …] [LastAttemptedServerName=host] [LastAttemptedIP=ip:port]};{MSG=SubjectMismatch};{FQDN=host};{IP=ip};{LRT=11/1/2017 12:12:45 PM}
 //	550 4.4.7 QUEUE.Expired; message expired [{LED=…};{MSG=…};{FQDN=…};{IP=…};{LRT=…}]
 //	550 5.4.4 Unable to route: …
-func (f *Failure) String() string {
+func (f *Record) String() string {
 	if f == nil {
 		return ""
 	}
@@ -172,7 +194,7 @@ func (f *Failure) String() string {
 }
 
 // writeLED writes the {LED=…};{MSG=…};{FQDN=…};{IP=…};{LRT=…} form.
-func (f *Failure) writeLED(b *strings.Builder) {
+func (f *Record) writeLED(b *strings.Builder) {
 	b.WriteString("{LED=")
 	b.WriteString(f.Status)
 	if f.Message != "" {

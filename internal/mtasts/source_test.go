@@ -171,8 +171,8 @@ func TestSenderAppliesMTASTS(t *testing.T) {
 				srv = l.without
 			}
 			r := l.send(t, srv, tc.rcpt, tc.mutate)
-			if r.Outcome != tc.outcome || !strings.HasPrefix(r.Status, tc.status) || !strings.Contains(r.Failure.String(), tc.detail) {
-				t.Fatalf("got %v %q\n%s", r.Outcome, r.Status, r.Failure.String())
+			if r.Outcome != tc.outcome || !strings.HasPrefix(r.Status, tc.status) || !strings.Contains(r.LastError.String(), tc.detail) {
+				t.Fatalf("got %v %q\n%s", r.Outcome, r.Status, r.LastError.String())
 			}
 			var sts []send.PolicyOutcome
 			for _, o := range l.obs.take() {
@@ -198,7 +198,7 @@ func TestREQUIRETLSPassedOn(t *testing.T) {
 	l := newSTSLab(t)
 	r := l.send(t, l.withREQ, "bob@enforce.test", func(_ *send.Connector, m *send.Message) { m.RequireTLS = true })
 	if r.Outcome != send.Delivered {
-		t.Fatalf("%v %s", r.Outcome, r.Failure.String())
+		t.Fatalf("%v %s", r.Outcome, r.LastError.String())
 	}
 	var sess *smtptest.Session
 	select {

@@ -38,7 +38,7 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 			if errors.As(err, &nr) {
 				failure = lasterror.New(nr.Error())
 			}
-			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Failed, Failure: failure})
+			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Failed, LastError: failure})
 			continue
 		}
 		if dec.Local {
@@ -48,7 +48,7 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 		sc, ok := rt.Send[strings.ToLower(dec.Connector)]
 		if !ok {
 			failure := lasterror.Local(451, "4.4.0", fmt.Sprintf("send connector %q is no longer configured", dec.Connector))
-			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, Failure: failure})
+			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, LastError: failure})
 			continue
 		}
 		// One connection per connector and recipient domain: with an empty
@@ -68,7 +68,7 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 			RequireTLS: m.Env.RequireTLS, TLSOptional: m.Env.TLSOptional}
 		for _, r := range rt.Sender.Send(ctx, g.conn, msg) {
 			results = append(results, queue.Result{
-				Rcpt: r.Rcpt, Outcome: outcome(r.Outcome), Status: r.Status, Failure: r.Failure,
+				Rcpt: r.Rcpt, Outcome: outcome(r.Outcome), Status: r.Status, LastError: r.LastError,
 				RemoteHost: r.RemoteHost, RemoteIP: r.RemoteIP, Route: g.conn.Name,
 			})
 		}
@@ -90,12 +90,12 @@ func (d *deliverer) local(m *queue.Message, body func() (io.ReadCloser, error), 
 	rc, err := body()
 	if err != nil {
 		failure := lasterror.Local(451, "4.3.0", "Cannot read queued message: "+err.Error())
-		return queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, Failure: failure, Local: true, Route: "Local"}
+		return queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, LastError: failure, Local: true, Route: "Local"}
 	}
 	defer rc.Close()
 	if _, err := d.s.mailbox.Deliver(rcpt, m.ID, rc); err != nil {
 		failure := lasterror.Local(451, "4.3.0", "Local delivery failed: "+err.Error())
-		return queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, Failure: failure}
+		return queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, LastError: failure}
 	}
 	status := "250 2.0.0 Delivered to mailbox"
 	return queue.Result{Rcpt: rcpt, Outcome: queue.Delivered, Status: status, RemoteHost: d.s.Runtime().Cfg.Server.FQDN, Local: true, Route: "Local"}

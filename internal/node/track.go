@@ -38,7 +38,7 @@ func (o *observer) Observe(ev queue.Event) {
 	case "EXPIRE", "REMOVE":
 		e.Source = "QUEUE"
 	}
-	if f := ev.Result.Failure; f != nil {
+	if f := ev.Result.LastError; f != nil {
 		e.RecipientStatus = []string{f.String()}
 	} else if ev.Result.Status != "" {
 		e.RecipientStatus = []string{ev.Result.Status}

@@ -144,8 +144,8 @@ func certsFromFile(t *testing.T, path string) []protolog.CertEvent {
 	return acc.Flush(out)
 }
 
-func TestSessionCertsSeed(t *testing.T) {
-	got := certsFromFile(t, "testdata/seed000_recv.LOG")
+func TestSessionCertsSubjectMismatch(t *testing.T) {
+	got := certsFromFile(t, "testdata/subjectmismatch_recv.LOG")
 	want := protolog.CertEvent{
 		DateTime: "2017-04-14T17:00:41.125Z", ConnectorID: `SERVER1\Default Frontend SERVER1`, SessionID: "08D479E14521204D",
 		Local: "172.20.102.10:25", Remote: "155.39.36.248:30648", Event: "Sending certificate",

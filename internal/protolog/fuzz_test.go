@@ -18,7 +18,7 @@ import (
 // records written by a Writer read back equal (CR/LF become spaces, the
 // documented one-line rule).
 func FuzzReader(f *testing.F) {
-	seed, err := readFixture("testdata/seed000_recv.LOG")
+	fixture, err := readFixture("testdata/subjectmismatch_recv.LOG")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func FuzzReader(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(seed, `SERVER1\Default Frontend SERVER1`, "220 ready, go", "")
+	f.Add(fixture, `SERVER1\Default Frontend SERVER1`, "220 ready, go", "")
 	f.Add(newer, "Outbound", `say "hi"`, "multi\r\nline")
 	f.Add([]byte("#Fields: event\n\"\n,,,\n"), "", "", "")
 	// One directory for all iterations (each removes its file): a fresh

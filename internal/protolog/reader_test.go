@@ -14,8 +14,8 @@ import (
 	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
-func TestReadSeedFixture(t *testing.T) {
-	recs, r := readAll(t, "testdata/seed000_recv.LOG")
+func TestReadSubjectMismatchFixture(t *testing.T) {
+	recs, r := readAll(t, "testdata/subjectmismatch_recv.LOG")
 	if r.Malformed() != 0 {
 		t.Errorf("Malformed = %d", r.Malformed())
 	}
@@ -69,8 +69,8 @@ func TestReadExchange2019Fixture(t *testing.T) {
 }
 
 func TestReadHeaderlessSnippet(t *testing.T) {
-	// The first seed's lines as the article printed them: no header, no
-	// endpoints. They read with Exchange's default column order.
+	// The lines of the April 2017 SubjectMismatch log as the article that
+	// published it printed them: no header, no endpoints. They read with Exchange's default column order.
 	snippet := `2017-04-14T17:00:41.125Z,SERVER1\Default Frontend SERVER1,08D479E14521204D,20,,,*,,Sending certificate
 2017-04-14T17:00:41.125Z,SERVER1\Default Frontend SERVER1,08D479E14521204D,21,,,*,CN=SERVER1,Certificate subject
 2017-04-14T17:00:41.125Z,SERVER1\Default Frontend SERVER1,08D479E14521204D,25,,,*,SERVER1;,Certificate alternate names

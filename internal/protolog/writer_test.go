@@ -134,8 +134,8 @@ func TestSendLogHeaderAndName(t *testing.T) {
 func TestSessionIDs(t *testing.T) {
 	clk := testkit.NewClock(t0)
 	w, _ := newWriter(t, protolog.Receive, clk, nil)
-	// .NET ticks for t0, the scheme behind Exchange's ids such as the seed's
-	// 08D479E14521204D (also April 2017).
+	// .NET ticks for t0, the scheme behind Exchange's session ids such as
+	// 08D479E14521204D in the published April 2017 SubjectMismatch log.
 	ticks := uint64(t0.UnixNano()/100) + 621355968000000000
 	var prev uint64
 	seen := map[string]bool{}
@@ -158,7 +158,7 @@ func TestSessionIDs(t *testing.T) {
 		seen[id] = true
 	}
 	if !strings.HasPrefix(w.Session("c", "l", "r").ID(), "08D4") {
-		t.Error("2017 ids should share the seed's 08D4 prefix")
+		t.Error("2017 ids should share the 08D4 prefix of Exchange's April 2017 ids")
 	}
 }
 

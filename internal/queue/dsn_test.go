@@ -149,7 +149,7 @@ func TestExpiryProducesDSN(t *testing.T) {
 		t.Fatalf("%d attempts before expiry, want 28", attempts)
 	}
 	exp := rec.Of(EventExpire)
-	if len(exp) != 2 || exp[0].Result.Failure.Class() != "4.4.7" || !strings.HasPrefix(exp[0].Result.Failure.String(), "550 4.4.7 QUEUE.Expired; message expired") {
+	if len(exp) != 2 || exp[0].Result.LastError.Class() != "4.4.7" || !strings.HasPrefix(exp[0].Result.LastError.String(), "550 4.4.7 QUEUE.Expired; message expired") {
 		t.Fatalf("EXPIRE events %+v", exp)
 	}
 	if !exp[0].Time.Equal(t0.Add(24 * time.Hour)) {
@@ -228,7 +228,7 @@ func TestExpiryProducesDSN(t *testing.T) {
 func TestDSNSanitisesHostileText(t *testing.T) {
 	clock := NewFakeClock(t0)
 	d := newScript(func(string, int) Result {
-		return Result{Outcome: Failed, Failure: lasterror.New("550 5.7.1 rejected\r\nBcc: victim@example.org\r\n" + strings.Repeat("x", 3000))}
+		return Result{Outcome: Failed, LastError: lasterror.New("550 5.7.1 rejected\r\nBcc: victim@example.org\r\n" + strings.Repeat("x", 3000))}
 	})
 	q := mustOpen(t, testOptions(t.TempDir(), clock, d, nil))
 	env := sampleEnv("bob@fabrikam.com")

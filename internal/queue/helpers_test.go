@@ -74,7 +74,7 @@ func (s *script) Body(id string) []byte {
 }
 
 func deferAll(string, int) Result {
-	return Result{Outcome: Deferred, Failure: lasterror.New("450 4.7.320 Certificate validation failed [Message=SubjectMismatch]")}
+	return Result{Outcome: Deferred, LastError: lasterror.New("450 4.7.320 Certificate validation failed [Message=SubjectMismatch]")}
 }
 
 func deliverAll(string, int) Result {

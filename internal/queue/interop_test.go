@@ -19,7 +19,7 @@ func TestDSNParsesInPython(t *testing.T) {
 		t.Skip("python3 not installed")
 	}
 	d := newScript(func(string, int) Result {
-		return Result{Outcome: Failed, Failure: lasterror.New("550 5.4.4 Unable to route")}
+		return Result{Outcome: Failed, LastError: lasterror.New("550 5.4.4 Unable to route")}
 	})
 	q := mustOpen(t, testOptions(t.TempDir(), NewFakeClock(t0), d, nil))
 	mustPut(t, q, sampleEnv("bob@fabrikam.com", "eve@fabrikam.com"), sampleBody("Quarterly report"))

@@ -12,7 +12,7 @@ import (
 
 // sentFailure is a failure as the send connector records it: fields, shown
 // in Exchange's {LED=…};{MSG=…};… form with a .NET date.
-func sentFailure(at time.Time) *lasterror.Failure {
+func sentFailure(at time.Time) *lasterror.Record {
 	f := lasterror.New("450 4.7.320 Certificate validation failed")
 	f.Message, f.Reason, f.Ours, f.Attempt = "SubjectMismatch", "SubjectMismatch", true, true
 	f.Host, f.IP, f.Port, f.Time = "mail.fabrikam.com", "127.0.0.2", 25, at
@@ -25,7 +25,7 @@ func sentFailure(at time.Time) *lasterror.Failure {
 func TestExpiryKeepsTheLastErrorOnce(t *testing.T) {
 	clock := NewFakeClock(t0)
 	o := testOptions(t.TempDir(), clock, newScript(func(string, int) Result {
-		return Result{Outcome: Deferred, Failure: sentFailure(clock.Now())}
+		return Result{Outcome: Deferred, LastError: sentFailure(clock.Now())}
 	}), nil)
 	o.Retry, o.Expiry = []time.Duration{time.Hour}, 90*time.Minute
 	q := mustOpen(t, o)
@@ -60,7 +60,7 @@ func TestExpiryKeepsTheLastErrorOnce(t *testing.T) {
 func TestFailureQuotingItsStatusKeepsIt(t *testing.T) {
 	clock := NewFakeClock(t0)
 	d := newScript(func(string, int) Result {
-		return Result{Outcome: Failed, Failure: lasterror.New("550 5.7.1 Message rejected: the next hop said 550 5.7.1")}
+		return Result{Outcome: Failed, LastError: lasterror.New("550 5.7.1 Message rejected: the next hop said 550 5.7.1")}
 	})
 	q := mustOpen(t, testOptions(t.TempDir(), clock, d, nil))
 	mustPut(t, q, sampleEnv("bob@fabrikam.com"), sampleBody("x"))

@@ -13,8 +13,8 @@ import (
 // "failure" loads its "last_error" text with lasterror.FromText.
 type recipientJSON struct {
 	recipientFields
-	LastError string             `json:"last_error,omitempty"`
-	Failure   *lasterror.Failure `json:"failure,omitempty"`
+	LastError string            `json:"last_error,omitempty"`
+	Failure   *lasterror.Record `json:"failure,omitempty"`
 }
 
 // recipientFields is Recipient without its JSON methods.

@@ -160,7 +160,7 @@ func TestRunWaitsForInFlightOnShutdown(t *testing.T) {
 		close(started)
 		<-ctx.Done() // a delivery that only ends on shutdown
 		finished.Store(true)
-		return []Result{{Rcpt: r[0], Outcome: Deferred, Failure: lasterror.New("451 4.4.0 shutting down")}}
+		return []Result{{Rcpt: r[0], Outcome: Deferred, LastError: lasterror.New("451 4.4.0 shutting down")}}
 	})
 	dir := t.TempDir()
 	q := mustOpen(t, testOptions(dir, clock, d, nil))

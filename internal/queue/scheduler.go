@@ -224,7 +224,7 @@ func (q *Queue) deliver(ctx context.Context, m *Message, rcpts []string) (result
 			results = nil
 			for _, rcpt := range rcpts {
 				results = append(results, Result{Rcpt: rcpt, Outcome: Deferred,
-					Failure: lasterror.Local(451, "4.3.0", fmt.Sprintf("internal error in the delivery agent: %v", r))})
+					LastError: lasterror.Local(451, "4.3.0", fmt.Sprintf("internal error in the delivery agent: %v", r))})
 			}
 		}
 	}()
@@ -252,7 +252,7 @@ func (q *Queue) applyLocked(m *Message, rcpts []string, results []Result, now ti
 		}
 		res, ok := byRcpt[strings.ToLower(r.Addr)]
 		if !ok {
-			res = Result{Outcome: Deferred, Failure: lasterror.Local(451, "4.4.0", "the delivery agent returned no result for this recipient")}
+			res = Result{Outcome: Deferred, LastError: lasterror.Local(451, "4.4.0", "the delivery agent returned no result for this recipient")}
 		}
 		res.Rcpt = r.Addr
 		r.Attempts++
@@ -272,14 +272,14 @@ func (q *Queue) applyLocked(m *Message, rcpts []string, results []Result, now ti
 		case Failed:
 			r.State = StateFailed
 			r.LastError = lastError(res, 550, "5.0.0", "delivery failed without a reason")
-			ev.Result.Failure = r.LastError
+			ev.Result.LastError = r.LastError
 			ev.Kind = EventFail
 			failed = append(failed, *r)
 			q.log.Warn("delivery failed", "id", m.ID, "rcpt", r.Addr, "error", r.LastError)
 		default:
 			r.State = StateRetry
 			r.LastError = lastError(res, 451, "4.4.0", "delivery deferred without a reason")
-			ev.Result.Failure = r.LastError
+			ev.Result.LastError = r.LastError
 			r.NextAttempt = now.Add(q.backoff(r.Attempts, spread))
 			ev.Kind = EventDefer
 			q.log.Info("delivery deferred", "id", m.ID, "rcpt", r.Addr, "error", r.LastError, "next_attempt", r.NextAttempt)
@@ -317,7 +317,7 @@ func (q *Queue) expireLocked(m *Message, now time.Time) (events []Event, failed 
 		r.LastError = exp
 		failed = append(failed, *r)
 		events = append(events, Event{Kind: EventExpire, Rcpt: r.Addr, Time: now,
-			Result: Result{Rcpt: r.Addr, Outcome: Failed, Failure: exp, Route: r.Route}})
+			Result: Result{Rcpt: r.Addr, Outcome: Failed, LastError: exp, Route: r.Route}})
 		q.log.Warn("message expired", "id", m.ID, "rcpt", r.Addr, "error", r.LastError)
 	}
 	return events, failed
@@ -343,11 +343,11 @@ func (q *Queue) backoff(n int, spread float64) time.Duration {
 // (multi-line replies folded, control characters dropped), or
 // code/enhanced/text when the deliverer gave neither (its codes go in front
 // of a failure that has none).
-func lastError(r Result, code int, enhanced, text string) *lasterror.Failure {
-	var f lasterror.Failure
+func lastError(r Result, code int, enhanced, text string) *lasterror.Record {
+	var f lasterror.Record
 	switch {
-	case r.Failure != nil:
-		f = *r.Failure
+	case r.LastError != nil:
+		f = *r.LastError
 	case r.Status != "":
 		f = *lasterror.New(oneLine(r.Status)) // a bare reply line
 	default:

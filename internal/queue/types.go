@@ -59,9 +59,9 @@ type Recipient struct {
 	// String is what the queue list, the trace and the DSN show, e.g.
 	// "{LED=450 4.7.320 Certificate validation failed …};{MSG=…};…". See
 	// recipient_json.go for how it is stored.
-	LastError   *lasterror.Failure `json:"-"`
-	LastAttempt time.Time          `json:"last_attempt,omitzero"`
-	NextAttempt time.Time          `json:"next_attempt,omitzero"`
+	LastError   *lasterror.Record `json:"-"`
+	LastAttempt time.Time         `json:"last_attempt,omitzero"`
+	NextAttempt time.Time         `json:"next_attempt,omitzero"`
 	// Route is the send connector (or "Local") the last attempt used.
 	Route string `json:"route,omitempty"`
 }
@@ -156,10 +156,10 @@ type Result struct {
 	// mail for delivery"), or a note for an event that is not an attempt
 	// ("removed by an administrator").
 	Status string
-	// Failure is why a Deferred or Failed attempt did not deliver; the queue
+	// LastError is why a Deferred or Failed attempt did not deliver; the queue
 	// keeps it as Recipient.LastError. Without one the queue records a
 	// generic failure (451 4.4.0 or 550 5.0.0).
-	Failure    *lasterror.Failure
+	LastError  *lasterror.Record
 	RemoteHost string
 	RemoteIP   string
 	// Route names what handled the recipient: the send connector's name,

@@ -49,7 +49,7 @@ type Failure struct {
 	Stage   Stage  // where it happened
 	// LastError is the record a sender keeps (its String is Exchange's
 	// LastError / message-trace text).
-	LastError *lasterror.Failure
+	LastError *lasterror.Record
 }
 
 func (f *failure) export(stage Stage, t Target, now time.Time) *Failure {

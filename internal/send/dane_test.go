@@ -161,13 +161,13 @@ func TestDANEOutbound(t *testing.T) {
 			}
 			res := l.send("user@"+tc.domain, tc.conn)
 			if res.Outcome != tc.outcome || tc.status != "" && res.Status != tc.status || res.Reason != tc.reason {
-				t.Fatalf("outcome %v status %q reason %q detail %q; want %v %q %q", res.Outcome, res.Status, res.Reason, res.Failure.String(), tc.outcome, tc.status, tc.reason)
+				t.Fatalf("outcome %v status %q reason %q detail %q; want %v %q %q", res.Outcome, res.Status, res.Reason, res.LastError.String(), tc.outcome, tc.status, tc.reason)
 			}
-			if !strings.Contains(res.Failure.String(), tc.detail) {
-				t.Errorf("detail %q lacks %q", res.Failure.String(), tc.detail)
+			if !strings.Contains(res.LastError.String(), tc.detail) {
+				t.Errorf("detail %q lacks %q", res.LastError.String(), tc.detail)
 			}
-			if tc.outcome != Delivered && !strings.Contains(res.Failure.String(), "{LED="+tc.status) {
-				t.Errorf("detail %q does not lead with %s", res.Failure.String(), tc.status)
+			if tc.outcome != Delivered && !strings.Contains(res.LastError.String(), "{LED="+tc.status) {
+				t.Errorf("detail %q does not lead with %s", res.LastError.String(), tc.status)
 			}
 			n := 0
 			for drained := false; !drained; {
@@ -226,12 +226,12 @@ func TestDANESmartHostByName(t *testing.T) {
 	c := Connector{DANE: DANEOpportunistic, Hosts: []string{fmt.Sprintf("mx.signed.test:%d", l.port)}}
 	res := l.send("user@anything.example", c)
 	if res.Status != tlscheck.StatusTLSAInvalid {
-		t.Fatalf("smart host with a mismatching TLSA at _%d._tcp.mx.signed.test: %q %q", l.port, res.Status, res.Failure.String())
+		t.Fatalf("smart host with a mismatching TLSA at _%d._tcp.mx.signed.test: %q %q", l.port, res.Status, res.LastError.String())
 	}
 	l.dns.Replace(fmt.Sprintf("_%d._tcp.mx.signed.test", l.port), 52)
 	l.tlsa(t, "mx.signed.test", tlsaOf(t, l.leaf, 3, 1, 1))
 	if res := l.send("user@anything.example", c); res.Outcome != Delivered {
-		t.Fatalf("after publishing the right record: %q %q", res.Status, res.Failure.String())
+		t.Fatalf("after publishing the right record: %q %q", res.Status, res.LastError.String())
 	}
 }
 
@@ -240,7 +240,7 @@ func TestDANENoSTARTTLS(t *testing.T) {
 	l.tlsa(t, "mx.signed.test", tlsaOf(t, l.leaf, 3, 1, 1))
 	res := l.send("user@signed.test", Connector{DANE: DANEOpportunistic})
 	if res.Status != tlscheck.StatusStartTLSNotSupported || res.Outcome != Deferred {
-		t.Fatalf("no STARTTLS under DANE: %q %q", res.Status, res.Failure.String())
+		t.Fatalf("no STARTTLS under DANE: %q %q", res.Status, res.LastError.String())
 	}
 	if o := l.obs.list(); len(o) != 1 || o[0].ResultType != ResultStartTLSNotSupported {
 		t.Fatalf("outcomes %+v", o)
@@ -255,11 +255,11 @@ func TestDANEThousandRecords(t *testing.T) {
 	}
 	l.tlsa(t, "mx.signed.test", recs...)
 	res := l.send("user@signed.test", Connector{DANE: DANEOpportunistic})
-	if res.Status != tlscheck.StatusTLSAInvalid || !strings.Contains(res.Failure.String(), "and 996 more") {
-		t.Fatalf("1,000 records: %q %q", res.Status, res.Failure.String())
+	if res.Status != tlscheck.StatusTLSAInvalid || !strings.Contains(res.LastError.String(), "and 996 more") {
+		t.Fatalf("1,000 records: %q %q", res.Status, res.LastError.String())
 	}
 	l.tlsa(t, "mx.signed.test", tlsaOf(t, l.leaf, 3, 1, 1))
 	if res := l.send("user@signed.test", Connector{DANE: DANEOpportunistic}); res.Outcome != Delivered {
-		t.Fatalf("1,001st record matches: %q %q", res.Status, res.Failure.String())
+		t.Fatalf("1,001st record matches: %q %q", res.Status, res.LastError.String())
 	}
 }

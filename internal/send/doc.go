@@ -1,5 +1,7 @@
 // Package send owns mailflow's send connectors: delivering one message to
-// the next hop the way an Exchange send connector does (reference §4–6).
+// the next hop the way an Exchange send connector does (Set-SendConnector:
+// RequireTLS, TlsAuthLevel, TlsDomain, TlsCertificateName), with the
+// statuses Exchange records for each failure.
 //
 // Sender.Send resolves the next hops (the connector's smart hosts in order,
 // or the recipient domain's MX records by preference), dials them in turn
@@ -22,7 +24,7 @@
 //
 // Every failure becomes a per-recipient Result with the status an Exchange
 // server would record (450 4.4.312 DNS query failed … 450 4.7.320
-// Certificate validation failed) and a lasterror.Failure with the fields of
+// Certificate validation failed) and a lasterror.Record with the fields of
 // Exchange's LastError and message-trace reason, so the queue, the tracking
 // log and the diagnostics show what an Exchange admin expects to read.
 //

@@ -15,7 +15,8 @@ import (
 	"github.com/mailflowhq/mailflow/internal/smtp"
 )
 
-// Exchange's connection-level statuses (reference §6).
+// Exchange's connection-level statuses, as its queue (Get-Queue LastError)
+// and message trace show them.
 const (
 	StatusDNSFailed       = "450 4.4.312 DNS query failed"
 	StatusTimedOut        = "450 4.4.315 Connection timed out"
@@ -55,7 +56,7 @@ type failure struct {
 	reason  string
 	message string
 	outcome Outcome
-	// ours: a status mailflow made up (see lasterror.Failure.Ours).
+	// ours: a status mailflow made up (see lasterror.Record.Ours).
 	ours bool
 	// tlsHandshake: the TLS handshake itself failed (not a certificate
 	// verdict); opportunistic TLS may retry in plaintext.
@@ -69,13 +70,13 @@ func (f *failure) Error() string { return f.status + " " + f.message }
 // LastError is the record a sender keeps of a connection-level failure it
 // words itself (status is one of the Status* constants): the diagnostics
 // use it to show the LastError a sender would record.
-func LastError(status, reason, message string, t Target, at time.Time) *lasterror.Failure {
+func LastError(status, reason, message string, t Target, at time.Time) *lasterror.Record {
 	return (&failure{status: status, reason: reason, message: message, ours: true}).lastError(t, at)
 }
 
 // lastError is the failure's record for the queue and the trace: the
 // attempt on t at now.
-func (f *failure) lastError(t Target, now time.Time) *lasterror.Failure {
+func (f *failure) lastError(t Target, now time.Time) *lasterror.Record {
 	e := lasterror.New(f.status)
 	e.Message, e.Reason, e.Ours, e.Attempt = f.message, f.reason, f.ours, true
 	e.Host, e.IP, e.Port, e.Time = t.Host, t.IP, t.Port, now

@@ -61,10 +61,10 @@ func TestPostfixReceiver(t *testing.T) {
 	// "421 4.7.1 … No client certificate presented": never delivered.
 	s.Store = nil
 	r = s.Send(context.Background(), c, message("user@contoso.com"))[0]
-	if r.Outcome != Deferred || !strings.Contains(r.Failure.String(), "421 4.7.1") {
+	if r.Outcome != Deferred || !strings.Contains(r.LastError.String(), "421 4.7.1") {
 		t.Errorf("without a client certificate: %+v", r)
 	}
-	t.Logf("without a client certificate Postfix gave: %s", r.Failure.String())
+	t.Logf("without a client certificate Postfix gave: %s", r.LastError.String())
 
 	// Postfix's certificate does not hold the expected name: 4.7.320.
 	s.Store = certs.NewStore(p.client)

@@ -161,7 +161,7 @@ func (s *Sender) failAll(m Message, f *failure, t Target, tlsInfo *TLSInfo, atte
 	out := make([]Result, len(m.Rcpts))
 	for i, rcpt := range m.Rcpts {
 		out[i] = Result{
-			Rcpt: rcpt, Outcome: f.outcome, Status: f.status, Reason: f.reason, Failure: f.lastError(t, now),
+			Rcpt: rcpt, Outcome: f.outcome, Status: f.status, Reason: f.reason, LastError: f.lastError(t, now),
 			RemoteHost: t.Host, RemoteIP: t.IP, RemotePort: t.Port, TLS: tlsInfo, Attempts: attempts,
 		}
 	}

@@ -51,7 +51,7 @@ func TestSendDeliversWithDomainValidation(t *testing.T) {
 		t.Fatalf("results = %+v", results)
 	}
 	for _, r := range results {
-		if r.Outcome != Delivered || r.Status != "250 2.6.0 Queued mail for delivery" || r.Failure != nil {
+		if r.Outcome != Delivered || r.Status != "250 2.6.0 Queued mail for delivery" || r.LastError != nil {
 			t.Errorf("result = %+v", r)
 		}
 		if r.RemoteHost != "mail.contoso.com" || r.RemoteIP != "127.0.0.1" || r.TLS == nil || !r.TLS.Verdict.OK {
@@ -174,15 +174,15 @@ func TestSendFailureCodes(t *testing.T) {
 			}
 			r := results[0]
 			if r.Outcome != Deferred || r.Status != tt.status || r.Reason != tt.reason {
-				t.Fatalf("got %s %q %q; want Deferred %q %q\n%s", r.Outcome, r.Status, r.Reason, tt.status, tt.reason, r.Failure.String())
+				t.Fatalf("got %s %q %q; want Deferred %q %q\n%s", r.Outcome, r.Status, r.Reason, tt.status, tt.reason, r.LastError.String())
 			}
 			if tt.name == "closed abruptly" && !hasRecord(records(), '-', "Remote") {
 				t.Error("protocol log does not say the remote side disconnected")
 			}
-			if !strings.HasPrefix(r.Failure.String(), "{LED="+tt.status+" [Message=") || !strings.Contains(r.Failure.String(), tt.message) ||
-				!strings.Contains(r.Failure.String(), "[LastAttemptedServerName=mail.contoso.com]") ||
-				!strings.HasSuffix(r.Failure.String(), "};{MSG="+tt.reason+"};{FQDN=mail.contoso.com};{IP="+r.RemoteIP+"};{LRT="+when.UTC().Format("1/2/2006 3:04:05 PM")+"}") {
-				t.Errorf("detail = %s", r.Failure.String())
+			if !strings.HasPrefix(r.LastError.String(), "{LED="+tt.status+" [Message=") || !strings.Contains(r.LastError.String(), tt.message) ||
+				!strings.Contains(r.LastError.String(), "[LastAttemptedServerName=mail.contoso.com]") ||
+				!strings.HasSuffix(r.LastError.String(), "};{MSG="+tt.reason+"};{FQDN=mail.contoso.com};{IP="+r.RemoteIP+"};{LRT="+when.UTC().Format("1/2/2006 3:04:05 PM")+"}") {
+				t.Errorf("detail = %s", r.LastError.String())
 			}
 		})
 	}
@@ -214,7 +214,7 @@ func TestSendCertificateRejected(t *testing.T) {
 		level  tlscheck.Level
 		reason tlscheck.Reason
 	}{
-		{"subject mismatch (the first seed)", serverTLS(selfSigned), tlscheck.DomainValidation, tlscheck.SubjectMismatch},
+		{"subject mismatch (self-signed SERVER1)", serverTLS(selfSigned), tlscheck.DomainValidation, tlscheck.SubjectMismatch},
 		{"untrusted root", serverTLS(selfSignedRight), tlscheck.CertificateValidation, tlscheck.UntrustedRoot},
 		{"expired", serverTLS(expired), tlscheck.DomainValidation, tlscheck.CertificateExpired},
 		{"incomplete chain", leafOnly(viaInter), tlscheck.DomainValidation, tlscheck.IncompleteChain},
@@ -233,12 +233,12 @@ func TestSendCertificateRejected(t *testing.T) {
 			c.Level = tt.level
 			r := s.Send(context.Background(), c, message("a@contoso.com"))[0]
 			if r.Outcome != Deferred || r.Status != StatusCertificate || r.Reason != string(tt.reason) {
-				t.Fatalf("got %s %q %q; want %q\n%s", r.Outcome, r.Status, r.Reason, tt.reason, r.Failure.String())
+				t.Fatalf("got %s %q %q; want %q\n%s", r.Outcome, r.Status, r.Reason, tt.reason, r.LastError.String())
 			}
 			wantLED := "{LED=450 4.7.320 Certificate validation failed [Message=" + string(tt.reason)
-			if !strings.HasPrefix(r.Failure.String(), wantLED) || !strings.Contains(r.Failure.String(), "{MSG="+string(tt.reason)+"}") ||
-				!strings.Contains(r.Failure.String(), "[LastAttemptedIP=127.0.0.1:"+strconv.Itoa(portOf(t, srv.Addr))+"]") {
-				t.Errorf("detail = %s", r.Failure.String())
+			if !strings.HasPrefix(r.LastError.String(), wantLED) || !strings.Contains(r.LastError.String(), "{MSG="+string(tt.reason)+"}") ||
+				!strings.Contains(r.LastError.String(), "[LastAttemptedIP=127.0.0.1:"+strconv.Itoa(portOf(t, srv.Addr))+"]") {
+				t.Errorf("detail = %s", r.LastError.String())
 			}
 			if r.TLS == nil || r.TLS.Verdict.Reason != tt.reason || r.TLS.Peer == nil {
 				t.Errorf("TLS info = %+v", r.TLS)
@@ -256,8 +256,8 @@ func TestSendCertificateRejected(t *testing.T) {
 		s := &Sender{Roots: p.roots, ServerFQDN: "server.fabrikam.com", Resolver: contosoDNS()}
 		r := s.Send(context.Background(), contosoConnector(portOf(t, srv.Addr)), message("a@contoso.com"))[0]
 		want := "[Message=SubjectMismatch Expected Subject: mail.contoso.com. Presented Subject: CN=SERVER1. Thumbprint: " + selfSigned.Thumbprint + "]"
-		if !strings.Contains(r.Failure.String(), want) {
-			t.Errorf("detail = %s\nwant it to contain %s", r.Failure.String(), want)
+		if !strings.Contains(r.LastError.String(), want) {
+			t.Errorf("detail = %s\nwant it to contain %s", r.LastError.String(), want)
 		}
 	})
 	t.Run("EncryptionOnly accepts anything", func(t *testing.T) {
@@ -341,7 +341,7 @@ func TestSendMXOrder(t *testing.T) {
 
 	// Unresolvable domain.
 	r = s.Send(context.Background(), c, message("d@nowhere.example"))[0]
-	if r.Outcome != Deferred || r.Status != StatusDNSFailed || !strings.Contains(r.Failure.String(), "{FQDN=nowhere.example}") {
+	if r.Outcome != Deferred || r.Status != StatusDNSFailed || !strings.Contains(r.LastError.String(), "{FQDN=nowhere.example}") {
 		t.Errorf("unresolvable: %+v", r)
 	}
 }
@@ -410,7 +410,7 @@ func TestSendClientCertificateProblems(t *testing.T) {
 			}
 			r := s.Send(context.Background(), c, message("a@contoso.com"))[0]
 			if r.Outcome != Deferred || r.Status != tt.status || r.Reason != tt.reason {
-				t.Fatalf("got %s %q %q\n%s", r.Outcome, r.Status, r.Reason, r.Failure.String())
+				t.Fatalf("got %s %q %q\n%s", r.Outcome, r.Status, r.Reason, r.LastError.String())
 			}
 			// A local problem: the second host is not tried.
 			if len(r.Attempts) != 1 {
@@ -485,8 +485,8 @@ func TestSendPeerReplies(t *testing.T) {
 		}
 	}
 	wantDetail := "{LED=550 5.1.1 User unknown};{MSG=};{FQDN=127.0.0.1};{IP=127.0.0.1};{LRT=11/1/2017 12:12:45 PM}"
-	if rs[1].Failure.String() != wantDetail {
-		t.Errorf("detail = %s\nwant     %s", rs[1].Failure.String(), wantDetail)
+	if rs[1].LastError.String() != wantDetail {
+		t.Errorf("detail = %s\nwant     %s", rs[1].LastError.String(), wantDetail)
 	}
 	if sess := waitSession(t, srv); len(sess.Messages) != 1 || !slices.Equal(sess.Messages[0].Rcpts, []string{"ok@contoso.com"}) {
 		t.Errorf("server messages = %+v", sess.Messages)

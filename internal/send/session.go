@@ -172,14 +172,14 @@ func (s *Sender) replyResult(rcpt string, r smtp.Reply, t Target, tlsInfo *TLSIn
 	default:
 		out.Outcome = Deferred
 	}
-	out.Failure = lasterror.New(out.Status)
-	out.Failure.Host, out.Failure.IP, out.Failure.Port, out.Failure.Time, out.Failure.Attempt = t.Host, t.IP, t.Port, s.now(), true
+	out.LastError = lasterror.FromReply(r)
+	out.LastError.Host, out.LastError.IP, out.LastError.Port, out.LastError.Time, out.LastError.Attempt = t.Host, t.IP, t.Port, s.now(), true
 	return out
 }
 
 func (s *Sender) failureResult(rcpt string, f *failure, t Target, tlsInfo *TLSInfo) Result {
 	return Result{
-		Rcpt: rcpt, Outcome: f.outcome, Status: f.status, Reason: f.reason, Failure: f.lastError(t, s.now()),
+		Rcpt: rcpt, Outcome: f.outcome, Status: f.status, Reason: f.reason, LastError: f.lastError(t, s.now()),
 		RemoteHost: t.Host, RemoteIP: t.IP, RemotePort: t.Port, TLS: tlsInfo,
 	}
 }

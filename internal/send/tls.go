@@ -149,8 +149,10 @@ func verdictFailure(v tlscheck.Result) *failure {
 	return deferred(StatusCertificate, string(v.Reason), v.Message())
 }
 
-// clientCertificate picks the certificate to present (reference §4). A
-// pinned TlsCertificateName that cannot be found stops the delivery.
+// clientCertificate picks the client certificate to present (the
+// connector's TlsCertificateName, else the best match for its FQDN; see
+// certs.SelectClient). A pinned TlsCertificateName that cannot be found
+// stops the delivery.
 func (s *Sender) clientCertificate(c Connector, now time.Time, log *protolog.Session) (*certs.Certificate, *failure) {
 	if s.Store == nil {
 		if c.CertificateName != "" {

@@ -124,9 +124,9 @@ type Result struct {
 	// Reason is the MSG= value: tlscheck's reason for certificate failures
 	// (SubjectMismatch, …), a short identifier for others, "" on delivery.
 	Reason string
-	// Failure is the record of a failed attempt (its String is Exchange's
+	// LastError is the record of a failed attempt (its String is Exchange's
 	// LastError / message-trace text); nil on delivery.
-	Failure    *lasterror.Failure
+	LastError  *lasterror.Record
 	RemoteHost string // host name of the last host tried
 	RemoteIP   string // its IP address, without port
 	RemotePort int

@@ -117,8 +117,8 @@ func (r Result) Message() string {
 //  2. EncryptionOnly → OK;
 //  3. DomainValidation: the expected name in the CN or a SAN, else
 //     SubjectMismatch. It comes before the chain because Exchange Online
-//     reports SubjectMismatch for a self-signed CN=SERVER1 certificate (the
-//     first seed), not an untrusted root;
+//     reports SubjectMismatch for an on-premises connector's self-signed
+//     CN=SERVER1 certificate, not an untrusted root;
 //  4. the leaf's dates at Policy.Now → CertificateNotYetValid /
 //     CertificateExpired, then those of the presented intermediates;
 //  5. an RSA key under 2048 bits anywhere in the presented chain → WeakKey;

@@ -146,7 +146,7 @@ func TestVerify(t *testing.T) {
 		{"TlsDomain wildcard vs wildcard certificate", presented(t, f.wildcard), dv("*.contoso.com"), ReasonOK, ""},
 		{"wildcard certificate vs host", presented(t, f.wildcard), dv("smtp.contoso.com"), ReasonOK, ""},
 		{"wildcard certificate vs apex", presented(t, f.wildcard), dv("contoso.com"), SubjectMismatch, ""},
-		{"seed: self-signed SERVER1 is a SubjectMismatch", presented(t, f.server1), dv("mail.contoso.com"), SubjectMismatch, "SERVER1"},
+		{"self-signed SERVER1 for mail.contoso.com is a SubjectMismatch", presented(t, f.server1), dv("mail.contoso.com"), SubjectMismatch, "SERVER1"},
 		{"empty expected name", presented(t, f.leaf), dv(""), SubjectMismatch, "needs an expected name"},
 		{"right name, expired", presented(t, f.expiredLeaf), dv("mail.contoso.com"), CertificateExpired, ""},
 		{"right name, self-signed", presented(t, f.selfSigned), dv("mail.contoso.com"), UntrustedRoot, ""},

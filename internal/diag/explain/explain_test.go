@@ -24,9 +24,9 @@ func updateGolden() bool {
 }
 
 const (
-	seedTraceReason    = `Reason: [{LED=450 4.7.320 Certificate validation failed};{MSG=SubjectMismatch};{};{IP=1.2.3.4};{LRT=4/14/2017 1:07:17 PM}]. OutboundProxyTargetIP: 1.2.3.4. OutboundProxyTargetHostName:`
-	seedMailflowDetail = `{LED=450 4.7.320 Certificate validation failed [Message=SubjectMismatch Expected Subject: mail.contoso.com. Presented Subject: CN=SERVER1. Thumbprint: 9876534210FEDCBA9876534210FEDCBA12345678] [LastAttemptedServerName=mail.contoso.com] [LastAttemptedIP=1.2.3.4:25]};{MSG=SubjectMismatch};{FQDN=mail.contoso.com};{IP=1.2.3.4};{LRT=11/1/2017 12:12:45 PM}`
-	event12014         = "Log Name: Application\nSource: MSExchangeFrontEndTransport\nEvent ID: 12014\nDescription:\nMicrosoft Exchange could not find a certificate that contains the domain name mail.contoso.com in the personal store on the local computer. " +
+	subjectMismatchTraceReason = `Reason: [{LED=450 4.7.320 Certificate validation failed};{MSG=SubjectMismatch};{};{IP=1.2.3.4};{LRT=4/14/2017 1:07:17 PM}]. OutboundProxyTargetIP: 1.2.3.4. OutboundProxyTargetHostName:`
+	subjectMismatchDetail      = `{LED=450 4.7.320 Certificate validation failed [Message=SubjectMismatch Expected Subject: mail.contoso.com. Presented Subject: CN=SERVER1. Thumbprint: 9876534210FEDCBA9876534210FEDCBA12345678] [LastAttemptedServerName=mail.contoso.com] [LastAttemptedIP=1.2.3.4:25]};{MSG=SubjectMismatch};{FQDN=mail.contoso.com};{IP=1.2.3.4};{LRT=11/1/2017 12:12:45 PM}`
+	event12014                 = "Log Name: Application\nSource: MSExchangeFrontEndTransport\nEvent ID: 12014\nDescription:\nMicrosoft Exchange could not find a certificate that contains the domain name mail.contoso.com in the personal store on the local computer. " +
 		"Therefore, it is unable to support the STARTTLS SMTP verb for the connector Default Frontend SERVER1 with a FQDN parameter of mail.contoso.com. If the connector's FQDN is not specified, " +
 		"the computer's FQDN is used. Verify the connector configuration and the installed certificates to make sure that there is a certificate with a domain name for that FQDN."
 	event12014Pinned = "Microsoft Exchange could not find a certificate that contains the domain name <I>CN=GeoTrust TLS DV RSA Mixed SHA256 2020 CA-1, O=DigiCert Inc, C=US<S>CN=mail.contoso.ca in the personal store on the local computer. " +
@@ -54,9 +54,9 @@ type explainCase struct {
 }
 
 var explainCases = []explainCase{
-	{name: "seed trace reason", input: seedTraceReason, topic: "cert.SubjectMismatch", code: "450", enhanced: "4.7.320", reason: "SubjectMismatch",
+	{name: "trace reason", input: subjectMismatchTraceReason, topic: "cert.SubjectMismatch", code: "450", enhanced: "4.7.320", reason: "SubjectMismatch",
 		fields: map[string]string{"IP": "1.2.3.4", "LRT": "4/14/2017 1:07:17 PM", "OutboundProxyTargetIP": "1.2.3.4"}, mention: "TlsCertificateName", transient: true},
-	{name: "mailflow detail", input: seedMailflowDetail, topic: "cert.SubjectMismatch", code: "450", enhanced: "4.7.320", reason: "SubjectMismatch",
+	{name: "mailflow detail", input: subjectMismatchDetail, topic: "cert.SubjectMismatch", code: "450", enhanced: "4.7.320", reason: "SubjectMismatch",
 		fields: map[string]string{"ExpectedSubject": "mail.contoso.com", "PresentedSubject": "CN=SERVER1", "Thumbprint": "9876534210FEDCBA9876534210FEDCBA12345678",
 			"LastAttemptedServerName": "mail.contoso.com", "LastAttemptedIP": "1.2.3.4:25", "FQDN": "mail.contoso.com", "IP": "1.2.3.4"},
 		mention: "The server presented CN=SERVER1 but the sender expects mail.contoso.com", transient: true},
@@ -259,7 +259,7 @@ func TestScanBraceFields(t *testing.T) {
 }
 
 func TestExplainJSON(t *testing.T) {
-	e := Text(seedMailflowDetail)
+	e := Text(subjectMismatchDetail)
 	b, err := json.Marshal(e)
 	if err != nil {
 		t.Fatal(err)
@@ -281,8 +281,8 @@ func TestExplainJSON(t *testing.T) {
 // TestExplainGolden pins the text report. Refresh with go test -run Golden -update.
 func TestExplainGolden(t *testing.T) {
 	tests := []struct{ file, input string }{
-		{"seed_trace_reason.golden", seedTraceReason},
-		{"mailflow_detail.golden", seedMailflowDetail},
+		{"subject_mismatch_trace_reason.golden", subjectMismatchTraceReason},
+		{"mailflow_detail.golden", subjectMismatchDetail},
 		{"unrecognised.golden", "550 5.1.1 User unknown"},
 	}
 	for _, tc := range tests {
@@ -313,7 +313,7 @@ type failWriter struct{}
 func (failWriter) Write([]byte) (int, error) { return 0, os.ErrClosed }
 
 func TestWriteTextError(t *testing.T) {
-	if err := Text(seedTraceReason).WriteText(failWriter{}); err == nil {
+	if err := Text(subjectMismatchTraceReason).WriteText(failWriter{}); err == nil {
 		t.Fatal("WriteText ignored a write error")
 	}
 }

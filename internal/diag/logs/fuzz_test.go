@@ -13,7 +13,7 @@ import (
 // without headers — is analysed and reported without panicking, and the
 // analysis keeps its memory bounds.
 func FuzzAnalyze(f *testing.F) {
-	for _, path := range []string{seedLog, exchange2019Log, noCredsLog, noStartTLSLog, trackingLog,
+	for _, path := range []string{subjectMismatchLog, exchange2019Log, noCredsLog, noStartTLSLog, trackingLog,
 		halfDir + "/SERVER1_RECV2025050209-1.LOG", halfDir + "/SERVER2_RECV2025050209-1.LOG"} {
 		data, err := os.ReadFile(path)
 		if err != nil {

@@ -15,16 +15,16 @@ import (
 )
 
 const (
-	seedLog         = "testdata/seed000_RECV2017041417-1.LOG"
-	seedGzipLog     = "testdata/gzip/RECV2017041417-1.LOG.gz"
-	exchange2019Log = "testdata/exchange2019_RECV2023011115-1.LOG"
-	halfDir         = "testdata/half"
-	noCredsLog      = "testdata/nocredentials_SEND2025050210-1.LOG"
-	noStartTLSLog   = "testdata/nostarttls_RECV2025050211-1.LOG"
-	trackingLog     = "testdata/tracking_MSGTRK2025050209-1.LOG"
+	subjectMismatchLog     = "testdata/subjectmismatch_RECV2017041417-1.LOG"
+	subjectMismatchGzipLog = "testdata/gzip/RECV2017041417-1.LOG.gz"
+	exchange2019Log        = "testdata/exchange2019_RECV2023011115-1.LOG"
+	halfDir                = "testdata/half"
+	noCredsLog             = "testdata/nocredentials_SEND2025050210-1.LOG"
+	noStartTLSLog          = "testdata/nostarttls_RECV2025050211-1.LOG"
+	trackingLog            = "testdata/tracking_MSGTRK2025050209-1.LOG"
 
-	seedConnector  = `SERVER1\Default Frontend SERVER1`
-	seedThumbprint = "9876534210FEDCBA9876534210FEDCBA123456789"
+	frontendConnector = `SERVER1\Default Frontend SERVER1`
+	server1Thumbprint = "9876534210FEDCBA9876534210FEDCBA123456789"
 )
 
 // logsUpdateGolden reads the -update flag whichever test file registered it
@@ -94,10 +94,11 @@ func mustTime(s string) time.Time {
 	return t
 }
 
-// The first seed: Exchange Online connects, the Default Frontend connector
-// presents the self-signed CN=SERVER1, Exchange Online hangs up.
-func TestAnalyzeSeedSession(t *testing.T) {
-	r := analyze(t, Options{Expect: []string{"mail.contoso.com"}}, seedLog)
+// The SmtpReceive log published with the April 2017 450 4.7.320
+// SubjectMismatch report: Exchange Online connects, the Default Frontend
+// connector presents the self-signed CN=SERVER1, Exchange Online hangs up.
+func TestAnalyzeSubjectMismatchSession(t *testing.T) {
+	r := analyze(t, Options{Expect: []string{"mail.contoso.com"}}, subjectMismatchLog)
 
 	if len(r.Files) != 1 || r.Files[0].Kind != LogKindReceive || r.Files[0].Records != 18 || r.Files[0].Malformed != 0 {
 		t.Fatalf("files = %+v", r.Files)
@@ -106,7 +107,7 @@ func TestAnalyzeSeedSession(t *testing.T) {
 		t.Fatalf("connectors = %d, want 1", len(r.Connectors))
 	}
 	c := r.Connectors[0]
-	if c.Connector != seedConnector || c.Direction != "receive" {
+	if c.Connector != frontendConnector || c.Direction != "receive" {
 		t.Errorf("connector = %q %s", c.Connector, c.Direction)
 	}
 	if c.Sessions != 2 || c.EHLOSessions != 1 || c.StartTLSOffered != 1 || c.StartTLSUsed != 1 || c.TLSNegotiated != 1 {
@@ -120,7 +121,7 @@ func TestAnalyzeSeedSession(t *testing.T) {
 		t.Fatalf("certificates = %+v", c.Certificates)
 	}
 	cert := c.Certificates[0]
-	if cert.Thumbprint != seedThumbprint || cert.Subject != "CN=SERVER1" || cert.Issuer != "CN=SERVER1" ||
+	if cert.Thumbprint != server1Thumbprint || cert.Subject != "CN=SERVER1" || cert.Issuer != "CN=SERVER1" ||
 		cert.Serial != "1234567890ABCDEF1234567890ABCDEF" || !slices.Equal(cert.SANs, []string{"SERVER1"}) || !cert.SelfSigned {
 		t.Errorf("certificate = %+v", cert)
 	}
@@ -135,11 +136,11 @@ func TestAnalyzeSeedSession(t *testing.T) {
 		t.Fatalf("findings = %v, want %v", got, want)
 	}
 	f := r.Findings[0]
-	want := `connector SERVER1\Default Frontend SERVER1 presented CN=SERVER1 (thumbprint ` + seedThumbprint + `) which lacks mail.contoso.com`
+	want := `connector SERVER1\Default Frontend SERVER1 presented CN=SERVER1 (thumbprint ` + server1Thumbprint + `) which lacks mail.contoso.com`
 	if f.Summary != want {
 		t.Errorf("summary:\n got %s\nwant %s", f.Summary, want)
 	}
-	if f.Severity != SeverityError || f.Connector != seedConnector || f.Thumbprint != seedThumbprint || f.Count != 1 {
+	if f.Severity != SeverityError || f.Connector != frontendConnector || f.Thumbprint != server1Thumbprint || f.Count != 1 {
 		t.Errorf("finding = %+v", f)
 	}
 	if len(f.Fix) == 0 || !strings.Contains(f.Fix[0], `Set-ReceiveConnector "SERVER1\Default Frontend SERVER1" -TlsCertificateName`) {
@@ -155,7 +156,7 @@ func TestAnalyzeSeedSession(t *testing.T) {
 
 	// Without --expect the name cannot be judged; the self-signed
 	// certificate to Exchange Online still is a finding.
-	r = analyze(t, Options{}, seedLog)
+	r = analyze(t, Options{}, subjectMismatchLog)
 	if got, want := findingKinds(r), []string{"self-signed-certificate"}; !slices.Equal(got, want) {
 		t.Errorf("without --expect: findings = %v, want %v", got, want)
 	}
@@ -163,8 +164,8 @@ func TestAnalyzeSeedSession(t *testing.T) {
 
 func TestAnalyzeGzipMatchesPlain(t *testing.T) {
 	opts := Options{Expect: []string{"mail.contoso.com"}}
-	plain := analyze(t, opts, seedLog)
-	gz := analyze(t, opts, seedGzipLog)
+	plain := analyze(t, opts, subjectMismatchLog)
+	gz := analyze(t, opts, subjectMismatchGzipLog)
 	if gz.Files[0].Records != plain.Files[0].Records {
 		t.Fatalf("gzip read %d records, plain %d", gz.Files[0].Records, plain.Files[0].Records)
 	}
@@ -405,7 +406,7 @@ func TestAnalyzeTimeWindow(t *testing.T) {
 			if tt.until != "" {
 				opts.Until, _ = time.Parse(time.RFC3339Nano, tt.until)
 			}
-			r := analyze(t, opts, seedLog)
+			r := analyze(t, opts, subjectMismatchLog)
 			f := r.Files[0]
 			if f.Records != tt.records || f.Records+f.Skipped != 18 {
 				t.Errorf("records %d skipped %d, want %d of 18", f.Records, f.Skipped, tt.records)

@@ -71,7 +71,7 @@ func TestAnalyzeUnreadableInputs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := Analyze([]string{tt.path, seedLog}, Options{Now: fixedNow("2025-06-01T00:00:00Z")})
+			r := Analyze([]string{tt.path, subjectMismatchLog}, Options{Now: fixedNow("2025-06-01T00:00:00Z")})
 			if r.ExitCode() != 2 {
 				t.Errorf("exit code %d, want 2", r.ExitCode())
 			}
@@ -86,7 +86,7 @@ func TestAnalyzeUnreadableInputs(t *testing.T) {
 			}
 			// The readable input is still analysed.
 			if len(r.Connectors) != 1 || r.Connectors[0].Sessions != 2 {
-				t.Errorf("the seed log was not analysed alongside: %+v", r.Connectors)
+				t.Errorf("the SubjectMismatch log was not analysed alongside: %+v", r.Connectors)
 			}
 		})
 	}
@@ -172,7 +172,7 @@ func TestProgressBar(t *testing.T) {
 
 func TestAnalyzeLogsReportsProgress(t *testing.T) {
 	var calls []Progress
-	r := analyze(t, Options{Progress: func(p Progress) { calls = append(calls, p) }}, seedLog, trackingLog)
+	r := analyze(t, Options{Progress: func(p Progress) { calls = append(calls, p) }}, subjectMismatchLog, trackingLog)
 	if len(r.Files) != 2 || len(calls) < 3 {
 		t.Fatalf("files %d, progress calls %d", len(r.Files), len(calls))
 	}
@@ -192,7 +192,7 @@ func TestReportOutputs(t *testing.T) {
 		golden string
 		paths  []string
 	}{
-		{"seed.golden", []string{seedLog}},
+		{"subjectmismatch.golden", []string{subjectMismatchLog}},
 		// The tracking part is left out: its titles and fixes are
 		// explain's text, asserted in TestAnalyzeTracking.
 		{"half.golden", []string{halfDir}},

@@ -23,8 +23,8 @@ import (
 // golden report's thumbprints and serials do not change between runs.
 var probeFixtureDir = filepath.Join("testdata", "pki")
 
-// probeFixtures are the first seed's certificates: the self-signed
-// CN=SERVER1 the connector presented and the CA-issued mail.contoso.com it
+// probeFixtures are the certificates of the 450 4.7.320 SubjectMismatch
+// case: the self-signed CN=SERVER1 the connector presented and the CA-issued mail.contoso.com it
 // should have presented.
 type probeFixtures struct {
 	ca, server1, contoso *certs.Certificate
@@ -79,11 +79,12 @@ func writeProbeFixtures(t *testing.T) {
 	}
 }
 
-// TestProbeGoldenSeed pins the text report of the first seed: the cloud,
+// TestProbeGoldenSubjectMismatch pins the text report of the 450 4.7.320
+// SubjectMismatch case: the cloud,
 // validating mail.contoso.com, meets the self-signed CN=SERVER1 of
 // "Default Frontend SERVER1"; the fix pins mail.contoso.com. Refresh with
 // go test -run Golden -update.
-func TestProbeGoldenSeed(t *testing.T) {
+func TestProbeGoldenSubjectMismatch(t *testing.T) {
 	fx := loadProbeFixtures(t)
 	srv := probetest.SMTP(t, &smtptest.Server{
 		Hostname:   "SERVER1.contoso.local",
@@ -126,7 +127,7 @@ func TestProbeGoldenSeed(t *testing.T) {
 	if err := r.WriteText(&buf); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("testdata", "seed_subject_mismatch.golden")
+	path := filepath.Join("testdata", "subject_mismatch.golden")
 	if probetest.Update() {
 		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 			t.Fatal(err)

@@ -13,7 +13,8 @@ import (
 )
 
 // TestProbePostfix probes a real Postfix — a server nobody here wrote —
-// that presents the first seed's self-signed CN=SERVER1 and asks for client
+// that presents a self-signed CN=SERVER1 (as Exchange's default certificate
+// is) and asks for client
 // certificates: the probe must see Postfix's banner and extensions, the
 // certificate Postfix actually sends, the certificate request, and judge it
 // as the cloud would.

@@ -357,7 +357,13 @@ func (p Runner) probe(ctx context.Context, asked, host string, port int, expect 
 		t.Secure = t.Secure && p.MX.Security == dnsres.Secure
 	}
 	r.IP = t.IP
-	cn := p.Sender.Connect(ctx, c, t, p.Domain, p.Connect)
+	return p.connect(ctx, r, t)
+}
+
+// connect opens a session to t as the sender would, records what it showed
+// and judges it.
+func (p Runner) connect(ctx context.Context, r *Report, t send.Target) *Report {
+	cn := p.Sender.Connect(ctx, p.Connector, t, p.Domain, p.Connect)
 	p.observe(r, cn)
 	p.dnsInfo(ctx, r, t, cn)
 	if cn.Failure != nil {
@@ -530,15 +536,5 @@ func (p Runner) Resolved(ctx context.Context, t send.Target, expect string) *Rep
 	if c.Level == tlscheck.DomainValidation {
 		r.Expect = expect
 	}
-	cn := p.Sender.Connect(ctx, c, t, p.Domain, p.Connect)
-	p.observe(r, cn)
-	p.dnsInfo(ctx, r, t, cn)
-	if cn.Failure != nil {
-		p.Failed(r, cn.Failure, t)
-	} else {
-		cn.Close()
-		p.passed(r, cn)
-	}
-	p.Finish(r)
-	return r
+	return p.connect(ctx, r, t)
 }

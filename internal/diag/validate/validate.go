@@ -268,7 +268,7 @@ func sendTest(ctx context.Context, s *send.Sender, c send.Connector, opts Option
 	m := send.Message{ID: "validate", From: from, Rcpts: []string{opts.SendTest}, Body: send.BytesBody([]byte(body)), Size: int64(len(body)), RecipientDomain: domain}
 	res := s.Send(ctx, c, m)[0]
 	return &SendTest{
-		From: from, To: opts.SendTest, Outcome: res.Outcome.String(), Status: res.Status, Detail: res.Failure.String(),
+		From: from, To: opts.SendTest, Outcome: res.Outcome.String(), Status: res.Status, Detail: res.LastError.String(),
 		RemoteHost: res.RemoteHost, RemoteIP: res.RemoteIP, Attempts: res.Attempts,
 	}
 }

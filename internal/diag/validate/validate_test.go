@@ -28,7 +28,8 @@ import (
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
-// validateWorld is one configuration with the first seed's receive side
+// validateWorld is one configuration with the receive side of the 450
+// 4.7.320 SubjectMismatch case
 // (Default Frontend SERVER1 for everyone, Inbound from Office 365 for
 // 127.0.0.2 with mail.contoso.com pinned, a connector without TLS) and
 // send connectors to test servers.
@@ -213,7 +214,7 @@ func TestValidateReceive(t *testing.T) {
 		recommended             *certs.Certificate
 		elsewhere               string
 	}{
-		{name: "seed: self-signed SERVER1 for mail.contoso.com", connector: "Default Frontend SERVER1", expect: "mail.contoso.com", level: tlscheck.DomainValidation,
+		{name: "self-signed SERVER1 for mail.contoso.com", connector: "Default Frontend SERVER1", expect: "mail.contoso.com", level: tlscheck.DomainValidation,
 			result: probe.Fail, status: send.StatusCertificate, reason: string(tlscheck.SubjectMismatch), recommended: p.Contoso, elsewhere: "127.0.0.2/32"},
 		{name: "pinned mail.contoso.com", connector: "Inbound from Office 365", expect: "mail.contoso.com", level: tlscheck.DomainValidation, result: probe.Pass},
 		{name: "default expectation is the connector FQDN", connector: "Default Frontend SERVER1", level: tlscheck.CertificateValidation,
