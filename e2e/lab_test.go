@@ -75,7 +75,7 @@ func TestLabJSON(t *testing.T) {
 			}
 		}
 	}
-	if !r.OK || code != 0 || len(r.Scenarios) != 2 {
+	if !r.OK || code != 0 || len(r.Scenarios) != 3 {
 		t.Fatalf("ok=%v exit=%d scenarios=%d; stderr:\n%s", r.OK, code, len(r.Scenarios), stderr)
 	}
 	if r.Dir != dir {
@@ -156,7 +156,7 @@ func TestLabNarrativeCleansUp(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"Scenario 1:", "Scenario 2:", " ✓ 1. ", "450 4.7.320", "✓ All "} {
+	for _, want := range []string{"Scenario 1:", "Scenario 2:", "Scenario 3:", " ✓ 1. ", "450 4.7.320", "450 4.7.323 tlsa-invalid", "✓ All "} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("narrative lacks %q:\n%s", want, stdout)
 		}

@@ -74,6 +74,7 @@ presented certificate matches, with the rollover steps when it does not.`,
 				}
 			}
 			var pubs []*dane.Published
+			validating := false
 			if check {
 				r := rt.DNS
 				if resolver != "" {
@@ -81,6 +82,7 @@ presented certificate matches, with the rollover steps when it does not.`,
 						return fmt.Errorf("--resolver: %w", err)
 					}
 				}
+				validating = r.Validating()
 				for _, rec := range recs {
 					c := rt.Store.FindThumbprint(rec.Thumbprint)
 					chain, err := dane.Chain(c)
@@ -117,7 +119,7 @@ presented certificate matches, with the rollover steps when it does not.`,
 				for i, r := range recs {
 					fmt.Fprintln(w, r.String())
 					if check {
-						printPublished(w, r, *pubs[i])
+						printPublished(w, r, *pubs[i], validating)
 					}
 				}
 				for _, p := range problems {
@@ -153,7 +155,7 @@ func recordFor(c *certs.Certificate, host string, port int, p dane.Params) (dane
 }
 
 // printPublished adds what is published now as zone-file comments.
-func printPublished(w interface{ Write([]byte) (int, error) }, r dane.Record, p dane.Published) {
+func printPublished(w interface{ Write([]byte) (int, error) }, r dane.Record, p dane.Published, validating bool) {
 	switch {
 	case p.Err != "":
 		fmt.Fprintf(w, "; published: lookup failed: %s\n", p.Err)
@@ -168,8 +170,11 @@ func printPublished(w interface{ Write([]byte) (int, error) }, r dane.Record, p 
 		for _, t := range p.Records {
 			fmt.Fprintf(w, ";   %s IN TLSA %s\n", p.Owner, t)
 		}
-		if p.Security != dnsres.Secure {
-			fmt.Fprintf(w, "; the answer is not DNSSEC-authenticated (%s): senders ignore the records until the zone is signed and the resolver validates\n", p.Security)
+		switch {
+		case !validating:
+			fmt.Fprintf(w, "; the DNSSEC status is unknown: the resolver is not trusted to validate (dns.dnssec off); give --resolver HOST:PORT of a validating resolver\n")
+		case p.Security != dnsres.Secure:
+			fmt.Fprintf(w, "; the answer is not DNSSEC-authenticated (%s): senders ignore the records until the zone is signed\n", p.Security)
 		}
 		if !p.Matches() {
 			for i, s := range dane.RolloverSteps(p, r) {

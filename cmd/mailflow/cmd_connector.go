@@ -88,6 +88,7 @@ func writeConnectors(w io.Writer, list []admin.ConnectorInfo) {
 			fmt.Fprintf(tw, "  Fqdn\t%s\n", c.FQDN)
 			fmt.Fprintf(tw, "  RequireTLS\t%v\n", c.RequireTLS)
 			fmt.Fprintf(tw, "  TlsAuthLevel\t%s\n", orDefault(c.AuthLevel, "EncryptionOnly"))
+			fmt.Fprintf(tw, "  DANE\t%s\n", orDefault(c.DANE, "off"))
 			fmt.Fprintf(tw, "  TlsDomain\t%s\n", orDefault(c.TLSDomain, "(recipient domain)"))
 			fmt.Fprintf(tw, "  TlsCertificateName\t%s\n", orNull(c.Pinned))
 		}

@@ -17,9 +17,9 @@ func init() {
 	var dir string
 	cmd := &cobra.Command{
 		Use:   "lab [--json] [--keep] [--dir DIR]",
-		Short: "Reproduce two reported hybrid TLS failures end to end on loopback: the 450 4.7.320 failure, its diagnosis and live fix, hybrid mutual TLS",
+		Short: "Reproduce reported hybrid TLS failures end to end on loopback: the 450 4.7.320 failure, its diagnosis and live fix, hybrid mutual TLS, DANE after a renewal",
 		Long: `Build a lab CA and certificates, start a "tenant" (playing Exchange Online) and an
-"on-premises" mailflow on loopback, and play two failures administrators have reported
+"on-premises" mailflow on loopback, and play failures administrators have reported
 (the title of each published report is printed with it) step by step:
 
   1. Exchange Online defers mail for on-premises with 450 4.7.320 SubjectMismatch because
@@ -29,6 +29,10 @@ func init() {
      certificate, mutual TLS both ways, and the questions answered by running them: a
      certificate whose CN is another name but whose SAN holds the expected name passes
      DomainValidation; a renewal with an extra SAN is picked up without re-pinning.
+  3. The same failure in its DANE form: the tenant validates contoso's DNSSEC-signed TLSA
+     record (the lab's DNS plays the validating resolver); a renewal with a new key makes it
+     defer with 450 4.7.323 tlsa-invalid; mailflow cert import warns, the probe names the
+     record to publish, and publishing it beside the old one delivers.
 
 Every change goes through the admin API, as an administrator's would. The exit status is 0
 only if every step behaved as expected. The lab directory (a temporary one unless --dir)

@@ -165,6 +165,7 @@ type ConnectorInfo struct {
 	SmartHosts  []string    `json:"smart_hosts,omitempty"`
 	AuthLevel   string      `json:"tls_auth_level,omitempty"`
 	TLSDomain   string      `json:"tls_domain,omitempty"`
+	DANE        string      `json:"dane,omitempty"` // send: opportunistic | required | off
 }
 
 // DescribeConnectors lists a runtime's connectors; shared by the API and
@@ -185,7 +186,7 @@ func DescribeConnectors(rt *node.Runtime, now time.Time) []ConnectorInfo {
 	for _, sc := range rt.Cfg.SendConnectors {
 		out = append(out, ConnectorInfo{Kind: "send", Name: sc.Name, FQDN: sc.FQDN, RequireTLS: sc.RequireTLS,
 			Pinned: sc.TLSCertificateName, Spaces: sc.AddressSpaces, SmartHosts: sc.SmartHosts,
-			AuthLevel: sc.TLSAuthLevel, TLSDomain: sc.TLSDomain})
+			AuthLevel: sc.TLSAuthLevel, TLSDomain: sc.TLSDomain, DANE: sc.DANE})
 	}
 	return out
 }

@@ -64,6 +64,14 @@ type configData struct {
 	TenantSource, OnpremSource, ClientSource                                  string
 	DefaultFrontend, OnpremRelay, OnpremToCloud                               string
 	TenantFrontend, TenantRelay, TenantFromOnprem, TenantToOnprem             string
+
+	// Scenario 3 (DANE): Default Frontend answers as the MX host
+	// (FrontendFQDN) with a pinned certificate, and the tenant resolves
+	// through DNSResolver, trusting its AD bit, and delivers by MX.
+	DANE         bool
+	DNSResolver  string
+	FrontendFQDN string
+	FrontendPin  string
 }
 
 var configFuncs = template.FuncMap{"q": strconv.Quote}
@@ -91,7 +99,10 @@ receive_connectors:
   - name: {{.DefaultFrontend}}
     bindings: ["127.0.0.1:{{.P.Onprem}}"]
     remote_ip_ranges: ["0.0.0.0-255.255.255.255"]
-    fqdn: {{.OnpremFQDN}}
+    fqdn: {{.FrontendFQDN}}
+{{- if .FrontendPin}}
+    tls_certificate_name: {{q .FrontendPin}}
+{{- end}}
     auth_mechanism: [Tls]
     permission_groups: [AnonymousUsers]
     protocol_logging_level: Verbose
@@ -168,6 +179,17 @@ receive_connectors:
     protocol_logging_level: Verbose
 {{- end}}
 send_connectors:
+{{- if .DANE}}
+  # Exchange Online delivering to contoso's MX: TLSA records that are
+  # DNSSEC-authentic decide how the certificate is judged (DANE).
+  - name: {{.TenantToOnprem}}
+    address_spaces: [{{.OnpremDomain}}]
+    port: {{.P.Onprem}}           # the lab's MX listens here instead of 25
+    source_ip: {{.TenantSource}}
+    require_tls: true
+    dane: opportunistic
+    protocol_logging_level: Verbose
+{{- else}}
   # Exchange Online's outbound connector to on-premises: TlsSettings
   # DomainValidation, TlsDomain mail.contoso.com.
   - name: {{.TenantToOnprem}}
@@ -179,10 +201,16 @@ send_connectors:
     tls_domain: {{.HybridFQDN}}
     tls_certificate_name: {{q .TenantPin}}
     protocol_logging_level: Verbose
+{{- end}}
 queue:
   retry_intervals: [1h]
 admin:
   listen: 127.0.0.1:{{.P.TenantAdmin}}
+{{- if .DNSResolver}}
+dns:
+  resolvers: [{{q .DNSResolver}}]   # the lab's DNS, playing a validating resolver
+  dnssec: trust_ad
+{{- end}}
 `))
 
 // hybridConnectorConfig is the receive connector Exchange's Hybrid Configuration
@@ -234,6 +262,7 @@ func newConfigData(scenario string, hybrid bool, p ports, dir string, pki *PKI) 
 		TenantSource: tenantSource, OnpremSource: onpremSource, ClientSource: clientSource,
 		DefaultFrontend: defaultFrontend, OnpremRelay: onpremRelay, OnpremToCloud: onpremToCloud,
 		TenantFrontend: tenantFrontend, TenantRelay: tenantRelay, TenantFromOnprem: tenantFromOnprem, TenantToOnprem: tenantToOnprem,
+		FrontendFQDN: onpremFQDN,
 	}
 	for _, f := range []struct {
 		dst *string

@@ -85,8 +85,12 @@ func sendLine(c *admin.ConnectorInfo) string {
 	if pin == "" {
 		pin = "(null)"
 	}
-	return fmt.Sprintf("send %s: address spaces %s, smart hosts %s, RequireTLS %v, TlsAuthLevel %s, TlsDomain %s, TlsCertificateName %s",
+	line := fmt.Sprintf("send %s: address spaces %s, smart hosts %s, RequireTLS %v, TlsAuthLevel %s, TlsDomain %s, TlsCertificateName %s",
 		c.Name, strings.Join(c.Spaces, ","), strings.Join(c.SmartHosts, ","), c.RequireTLS, c.AuthLevel, c.TLSDomain, pin)
+	if c.DANE != "" && c.DANE != "off" {
+		line += ", DANE " + c.DANE
+	}
+	return line
 }
 
 // infoLine describes a certificate summary in one line.

@@ -55,6 +55,7 @@ type Lab struct {
 	obs     Observer
 	wait    time.Duration
 	worlds  []*world
+	closers []func() // other things a scenario started (scenario 3's DNS)
 }
 
 // Run builds the lab PKI in the lab directory and plays every scenario.
@@ -89,7 +90,7 @@ func Run(ctx context.Context, opts Options) (*Lab, error) {
 		return nil, fmt.Errorf("build the lab PKI: %w", err)
 	}
 	l.pki = pki
-	for _, play := range []func(context.Context) *Scenario{l.scenario1, l.scenario2} {
+	for _, play := range []func(context.Context) *Scenario{l.scenario1, l.scenario2, l.scenario3} {
 		if ctx.Err() != nil {
 			break
 		}
@@ -178,6 +179,10 @@ func (l *Lab) Close() error {
 		err = errors.Join(err, w.close(context.Background()))
 	}
 	l.worlds = nil
+	for _, c := range l.closers {
+		c()
+	}
+	l.closers = nil
 	if l.logFile != nil {
 		err = errors.Join(err, l.logFile.Close())
 		l.logFile = nil

@@ -50,7 +50,13 @@ const startAttempts = 3
 // and --keep, records them in the evidence, and returns them with the
 // on-premises Default Frontend as the admin API lists it (also recorded).
 func (l *Lab) startScenario(s *Step, name, sub string, hybrid bool) (*world, connectorView, error) {
-	w, err := startWorld(name, filepath.Join(l.dir, sub), hybrid, l.pki, l.log)
+	return l.startScenarioWith(s, name, sub, hybrid, nil)
+}
+
+// startScenarioWith is startScenario with a change to the configuration
+// data before the files are written (scenario 3's DANE set-up).
+func (l *Lab) startScenarioWith(s *Step, name, sub string, hybrid bool, tweak func(*configData)) (*world, connectorView, error) {
+	w, err := startWorld(name, filepath.Join(l.dir, sub), hybrid, l.pki, l.log, tweak)
 	if err != nil {
 		return nil, connectorView{}, err
 	}
@@ -66,7 +72,7 @@ func (l *Lab) startScenario(s *Step, name, sub string, hybrid bool) (*world, con
 
 // startWorld writes the configurations of a scenario into dir and starts
 // both servers.
-func startWorld(name, dir string, hybrid bool, pki *PKI, logger *slog.Logger) (*world, error) {
+func startWorld(name, dir string, hybrid bool, pki *PKI, logger *slog.Logger, tweak func(*configData)) (*world, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
@@ -80,6 +86,9 @@ func startWorld(name, dir string, hybrid bool, pki *PKI, logger *slog.Logger) (*
 		d, err := newConfigData(name, hybrid, pt, dir, pki)
 		if err != nil {
 			return nil, err
+		}
+		if tweak != nil {
+			tweak(&d)
 		}
 		onCfg, tenCfg, err := writeConfigs(dir, d)
 		if err != nil {

@@ -110,11 +110,10 @@ send_connectors:
 	}
 	logDir := sender.Runtime().Cfg.LogDir()
 	for _, sub := range []string{"MessageTracking", filepath.Join("ProtocolLog", "SmtpSend")} {
-		// The tracking record is written by the queue's observer just
-		// after the state above becomes visible: poll, do not assume.
-		testkit.Poll(t, 10*time.Second, sub+" with the 4.7.323 failure and the TLSA record "+oldRec.String(), func() (bool, string) {
+		// The tracking record follows the queue's bookkeeping: wait for it.
+		testkit.Eventually(t, 10*time.Second, sub+" holding the 4.7.323 failure with the TLSA record "+oldRec.String(), func() bool {
 			sender.FlushLogs()
-			return dirContains(t, filepath.Join(logDir, sub), "4.7.323", oldRec.String()), ""
+			return dirContains(t, filepath.Join(logDir, sub), "4.7.323", oldRec.String())
 		})
 	}
 	if n := mailboxCount(t, receiver, "dane.test"); n != 0 {

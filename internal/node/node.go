@@ -214,13 +214,9 @@ func (s *Node) withSender(rt *Runtime) *Runtime {
 		Store: rt.Store, Roots: rt.Roots, ServerFQDN: rt.Cfg.Server.FQDN,
 		Log: s.sendLog, Now: s.clock.Now, Dialer: s.opts.Dialer,
 	}
-	if usesDNSSection(rt.Cfg) {
-		// The configured resolver replaces the system's; without a dns
-		// section the standard library's resolver (and its hosts file)
-		// stays in use.
-		rt.Sender.DNS = rt.DNS
-	}
+	rt.Sender.DNS = rt.SenderDNS()
 	s.withPolicies(rt)
+	rt.Sender.Policies, rt.Sender.Observer = rt.Policies, rt.Observer
 	return rt
 }
 

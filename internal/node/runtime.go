@@ -28,8 +28,23 @@ type Runtime struct {
 	Send   map[string]send.Connector // by lower-case name
 	Sender *send.Sender              // bound to Store and Roots; set by the Server
 	// DNS is the resolver of the dns section (DNSSEC status for DANE).
-	DNS      *dnsres.Resolver
+	DNS *dnsres.Resolver
+	// Policies are the per-destination TLS policy sources besides DANE
+	// (MTA-STS) and Observer receives each policy outcome (TLS-RPT); the
+	// Sender gets both.
+	Policies []send.PolicySource
+	Observer send.PolicyObserver
 	Warnings []string
+}
+
+// SenderDNS is the resolver deliveries use: the dns section's when the
+// configuration names resolvers or trusts DNSSEC, else nil — the standard
+// library's resolver (and its hosts file) stays in use.
+func (rt *Runtime) SenderDNS() *dnsres.Resolver {
+	if usesDNSSection(rt.Cfg) {
+		return rt.DNS
+	}
+	return nil
 }
 
 // Build loads a configuration file and everything it names. Errors name the

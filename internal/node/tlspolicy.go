@@ -49,11 +49,12 @@ func TXTResolver(cfg *config.Config) (mtasts.Resolver, error) {
 	return mtasts.DNS(r), nil
 }
 
-// txtResolver is the DNS of MTA-STS and TLS-RPT discovery: the dns section's
-// resolver when configured, as the sender uses it, else the system's.
+// txtResolver is the DNS of MTA-STS and TLS-RPT discovery: the dns
+// section's resolver when configured, as the sender uses it, else the
+// system's.
 func txtResolver(rt *Runtime) mtasts.Resolver {
-	if rt.Sender != nil && rt.Sender.DNS != nil {
-		return mtasts.DNS(rt.Sender.DNS)
+	if r := rt.SenderDNS(); r != nil {
+		return mtasts.DNS(r)
 	}
 	return net.DefaultResolver
 }
@@ -95,17 +96,17 @@ func OutcomeForReport(p send.PolicyOutcome) tlsrpt.Outcome {
 	return o
 }
 
-// withPolicies gives the runtime's sender the MTA-STS source and the
-// TLS-RPT observer, and points the policy fetcher at the runtime's trust
-// store and resolver.
+// withPolicies gives the runtime the MTA-STS policy source and the
+// TLS-RPT observer (the node hands both to its sender), and points the
+// policy fetcher at the runtime's trust store and resolver.
 func (s *Node) withPolicies(rt *Runtime) {
 	if s.sts == nil {
 		return
 	}
 	s.sts.SetFetcher(mtasts.Fetcher{Resolver: txtResolver(rt), Roots: rt.Roots, Port: s.opts.MTASTSPort, Now: s.clock.Now})
 	obs := rptObserver{s.rpt}
-	rt.Sender.Observer = obs
-	rt.Sender.Policies = []send.PolicySource{&mtasts.Source{Client: s.sts, Observer: obs}}
+	rt.Observer = obs
+	rt.Policies = []send.PolicySource{&mtasts.Source{Client: s.sts, Observer: obs}}
 }
 
 // reportLoop sends the reports of finished days at start and then every

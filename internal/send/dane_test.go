@@ -161,13 +161,13 @@ func TestDANEOutbound(t *testing.T) {
 			}
 			res := l.send("user@"+tc.domain, tc.conn)
 			if res.Outcome != tc.outcome || tc.status != "" && res.Status != tc.status || res.Reason != tc.reason {
-				t.Fatalf("outcome %v status %q reason %q detail %q; want %v %q %q", res.Outcome, res.Status, res.Reason, res.LastError.String(), tc.outcome, tc.status, tc.reason)
+				t.Fatalf("outcome %v status %q reason %q detail %q; want %v %q %q", res.Outcome, res.Status, res.Reason, detailOf(res), tc.outcome, tc.status, tc.reason)
 			}
-			if !strings.Contains(res.LastError.String(), tc.detail) {
-				t.Errorf("detail %q lacks %q", res.LastError.String(), tc.detail)
+			if !strings.Contains(detailOf(res), tc.detail) {
+				t.Errorf("detail %q lacks %q", detailOf(res), tc.detail)
 			}
-			if tc.outcome != Delivered && !strings.Contains(res.LastError.String(), "{LED="+tc.status) {
-				t.Errorf("detail %q does not lead with %s", res.LastError.String(), tc.status)
+			if tc.outcome != Delivered && !strings.Contains(detailOf(res), "{LED="+tc.status) {
+				t.Errorf("detail %q does not lead with %s", detailOf(res), tc.status)
 			}
 			n := 0
 			for drained := false; !drained; {
@@ -226,12 +226,12 @@ func TestDANESmartHostByName(t *testing.T) {
 	c := Connector{DANE: DANEOpportunistic, Hosts: []string{fmt.Sprintf("mx.signed.test:%d", l.port)}}
 	res := l.send("user@anything.example", c)
 	if res.Status != tlscheck.StatusTLSAInvalid {
-		t.Fatalf("smart host with a mismatching TLSA at _%d._tcp.mx.signed.test: %q %q", l.port, res.Status, res.LastError.String())
+		t.Fatalf("smart host with a mismatching TLSA at _%d._tcp.mx.signed.test: %q %q", l.port, res.Status, detailOf(res))
 	}
 	l.dns.Replace(fmt.Sprintf("_%d._tcp.mx.signed.test", l.port), 52)
 	l.tlsa(t, "mx.signed.test", tlsaOf(t, l.leaf, 3, 1, 1))
 	if res := l.send("user@anything.example", c); res.Outcome != Delivered {
-		t.Fatalf("after publishing the right record: %q %q", res.Status, res.LastError.String())
+		t.Fatalf("after publishing the right record: %q %q", res.Status, detailOf(res))
 	}
 }
 
@@ -240,7 +240,7 @@ func TestDANENoSTARTTLS(t *testing.T) {
 	l.tlsa(t, "mx.signed.test", tlsaOf(t, l.leaf, 3, 1, 1))
 	res := l.send("user@signed.test", Connector{DANE: DANEOpportunistic})
 	if res.Status != tlscheck.StatusStartTLSNotSupported || res.Outcome != Deferred {
-		t.Fatalf("no STARTTLS under DANE: %q %q", res.Status, res.LastError.String())
+		t.Fatalf("no STARTTLS under DANE: %q %q", res.Status, detailOf(res))
 	}
 	if o := l.obs.list(); len(o) != 1 || o[0].ResultType != ResultStartTLSNotSupported {
 		t.Fatalf("outcomes %+v", o)
@@ -255,11 +255,33 @@ func TestDANEThousandRecords(t *testing.T) {
 	}
 	l.tlsa(t, "mx.signed.test", recs...)
 	res := l.send("user@signed.test", Connector{DANE: DANEOpportunistic})
-	if res.Status != tlscheck.StatusTLSAInvalid || !strings.Contains(res.LastError.String(), "and 996 more") {
-		t.Fatalf("1,000 records: %q %q", res.Status, res.LastError.String())
+	if res.Status != tlscheck.StatusTLSAInvalid || !strings.Contains(detailOf(res), "and 996 more") {
+		t.Fatalf("1,000 records: %q %q", res.Status, detailOf(res))
 	}
 	l.tlsa(t, "mx.signed.test", tlsaOf(t, l.leaf, 3, 1, 1))
 	if res := l.send("user@signed.test", Connector{DANE: DANEOpportunistic}); res.Outcome != Delivered {
-		t.Fatalf("1,001st record matches: %q %q", res.Status, res.LastError.String())
+		t.Fatalf("1,001st record matches: %q %q", res.Status, detailOf(res))
+	}
+}
+
+// detailOf is the LastError text of a result ("" on delivery).
+func detailOf(r Result) string {
+	return r.LastError.String() // nil-safe
+}
+
+// TestDANEBogusLogged: a target refused before connecting (bogus TLSA) is
+// still in the SmtpSend protocol log, with the status and the reason.
+func TestDANEBogusLogged(t *testing.T) {
+	l := newDANELab(t)
+	res := l.send("user@bad.test", Connector{DANE: DANEOpportunistic})
+	if res.Status != tlscheck.StatusDNSSECInvalid {
+		t.Fatalf("status %q", res.Status)
+	}
+	recs := l.logs()
+	if !hasRecord(recs, '*', "450 4.7.324 dnssec-invalid") || !hasRecord(recs, '*', "DNSSEC Bogus") {
+		for _, r := range recs {
+			t.Log(string(r.Event), r.Data, r.Context)
+		}
+		t.Fatal("the protocol log lacks the refused target")
 	}
 }

@@ -64,7 +64,7 @@ func TestDANEThroughUnbound(t *testing.T) {
 			before := len(obs.list())
 			res := s.Send(t.Context(), c, message("user@"+tc.domain))[0]
 			if res.Outcome != tc.outcome || tc.status != "" && res.Status != tc.status {
-				t.Fatalf("%v %q %q; want %v %q", res.Outcome, res.Status, res.LastError.String(), tc.outcome, tc.status)
+				t.Fatalf("%v %q %q; want %v %q", res.Outcome, res.Status, detailOf(res), tc.outcome, tc.status)
 			}
 			if tc.sessions == 1 {
 				sess := waitSession(t, srv)
@@ -76,8 +76,8 @@ func TestDANEThroughUnbound(t *testing.T) {
 			if len(o) != 1 || o[0].Type != tc.policy || o[0].Success != (tc.outcome == Delivered) {
 				t.Fatalf("policy outcomes %+v", o)
 			}
-			if tc.status == tlscheck.StatusDNSSECInvalid && !strings.Contains(res.LastError.String(), "DNSSEC Bogus") {
-				t.Errorf("detail %q does not quote the resolver's extended error", res.LastError.String())
+			if tc.status == tlscheck.StatusDNSSECInvalid && !strings.Contains(detailOf(res), "DNSSEC Bogus") {
+				t.Errorf("detail %q does not quote the resolver's extended error", detailOf(res))
 			}
 		})
 	}

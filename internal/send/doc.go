@@ -22,6 +22,17 @@
 // rejected certificate, accept legacy TLS versions) and never a different
 // judgement.
 //
+// Before connecting to each target, one policy step (Sender.Policy,
+// policy.go) decides what TLS the target requires and how its certificate
+// is judged: DNSSEC-authentic TLSA records (DANE, RFC 7672; dane.go) win,
+// then other DNS policy sources (Sender.Policies: MTA-STS), then the
+// connector's own require_tls / tls_auth_level / tls_domain. A bogus DNSSEC
+// answer refuses the target before any connection (450 4.7.324); DANE
+// failures carry Exchange Online's 4.7.321–4.7.325 statuses and the TLSA
+// records seen. Every policy outcome goes to Sender.Observer (TLS
+// reporting). The TLSA matching itself is tlscheck's, like every other
+// certificate judgement.
+//
 // Every failure becomes a per-recipient Result with the status an Exchange
 // server would record (450 4.4.312 DNS query failed … 450 4.7.320
 // Certificate validation failed) and a lasterror.Record with the fields of

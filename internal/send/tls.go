@@ -90,6 +90,9 @@ func (s *Sender) startTLS(cn *Connection, c Connector, domain string, opts Conne
 			return false, StageStartTLS, nil
 		}
 		cl.Quit()
+		if pol.Type == PolicyTLSA {
+			return false, StageStartTLS, deferred(StatusNoSTARTTLS, ReasonNoSTARTTLS, "the remote server publishes DNSSEC-authenticated TLSA records but refused STARTTLS: "+re.Reply.Text())
+		}
 		return false, StageStartTLS, deferred(StatusCannotConnect, ReasonStartTLS, "the remote server refused STARTTLS: "+re.Reply.Text())
 	}
 	info := &TLSInfo{ServerName: cfg.ServerName}
@@ -123,6 +126,11 @@ func (s *Sender) startTLS(cn *Connection, c Connector, domain string, opts Conne
 			return false, StageStartTLS, classifySession("STARTTLS", err)
 		}
 		f := tlsFailure(err)
+		if pol.Type == PolicyTLSA && f.status == StatusCannotConnect {
+			// Exchange Online words a failed handshake under DANE as
+			// starttls-not-supported: TLS was mandatory and did not happen.
+			f.status, f.reason = StatusNoSTARTTLS, ReasonNoSTARTTLS
+		}
 		log.Info("", f.message)
 		return false, StageTLS, f
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func peerChain(t *testing.T, raw [][]byte) []*x509.Certificate {
+func peerChain(t testing.TB, raw [][]byte) []*x509.Certificate {
 	t.Helper()
 	var out []*x509.Certificate
 	for _, r := range raw {

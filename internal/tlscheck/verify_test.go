@@ -32,7 +32,7 @@ var (
 	fx      pki
 )
 
-func gen(t *testing.T, tmpl certs.Template) *certs.Certificate {
+func gen(t testing.TB, tmpl certs.Template) *certs.Certificate {
 	t.Helper()
 	if tmpl.KeyType == "" {
 		tmpl.KeyType = "ecdsa-p256"
@@ -47,7 +47,7 @@ func gen(t *testing.T, tmpl certs.Template) *certs.Certificate {
 	return c
 }
 
-func fixture(t *testing.T) *pki {
+func fixture(t testing.TB) *pki {
 	t.Helper()
 	pkiOnce.Do(func() {
 		long := func(tm certs.Template) certs.Template {

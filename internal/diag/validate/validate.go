@@ -157,6 +157,11 @@ func validateSend(ctx context.Context, rt *node.Runtime, c send.Connector, opts 
 		Store: rt.Store, Roots: rt.Roots, ServerFQDN: rt.Cfg.Server.FQDN,
 		Resolver: opts.Resolver, Dialer: opts.Dialer, Now: func() time.Time { return now },
 	}
+	if opts.Resolver == nil {
+		// The configuration's resolver, as deliveries use it: DANE applies
+		// to the connector's hosts as it would to a delivery.
+		s.DNS = rt.SenderDNS()
+	}
 	fqdn := or(c.FQDN, s.ServerFQDN)
 	expect := c.TLSDomain
 	if expect == "" {

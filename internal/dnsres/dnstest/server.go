@@ -1,12 +1,15 @@
 // Package dnstest is an in-process DNS server for tests of code that
-// resolves through internal/dnsres: it answers from a table of records and
-// plays a validating resolver by setting the AD bit on names marked secure
-// and answering SERVFAIL with extended error 6 (DNSSEC Bogus) for names
-// marked bogus. Unit tests use it for speed; the integration tests run a
-// real validating resolver (unbound) over a really signed zone.
+// resolves through internal/dnsres, and for mailflow lab's DANE scenario:
+// it answers from a table of records and plays a validating resolver by
+// setting the AD bit on names marked secure and answering SERVFAIL with
+// extended error 6 (DNSSEC Bogus) for names marked bogus. It validates
+// nothing itself: unit tests and the lab use it for speed and for running
+// anywhere; the integration tests run a real validating resolver (unbound)
+// over a really signed zone.
 package dnstest
 
 import (
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -36,15 +39,34 @@ type key struct {
 // Start runs a server until the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{records: map[key][]dns.RR{}, secure: map[string]bool{}, bogus: map[string]bool{}}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	s, err := Listen()
 	if err != nil {
 		t.Fatalf("dnstest: %v", err)
 	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Listen runs a server on a free loopback port until Close.
+func Listen() (*Server, error) {
+	s := &Server{records: map[key][]dns.RR{}, secure: map[string]bool{}, bogus: map[string]bool{}}
+	var (
+		pc  net.PacketConn
+		ln  net.Listener
+		err error
+	)
+	// The UDP port is free; the same TCP port may not be: try others.
+	for range 20 {
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			return nil, err
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
 		pc.Close()
-		t.Fatalf("dnstest: %v", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("no loopback port free for both UDP and TCP: %w", err)
 	}
 	s.Addr = pc.LocalAddr().String()
 	s.udp = &dns.Server{PacketConn: pc, Handler: s}
@@ -56,23 +78,41 @@ func Start(t testing.TB) *Server {
 	go s.tcp.ActivateAndServe()
 	<-udpUp
 	<-tcpUp
-	t.Cleanup(func() { s.udp.Shutdown(); s.tcp.Shutdown() })
-	return s
+	return s, nil
+}
+
+// Close stops the server.
+func (s *Server) Close() {
+	s.udp.Shutdown()
+	s.tcp.Shutdown()
 }
 
 // Add adds records in zone-file form ("mx.example.test. 60 IN A 127.0.0.1").
 func (s *Server) Add(t testing.TB, rrs ...string) {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if err := s.AddRecords(rrs...); err != nil {
+		t.Fatalf("dnstest: %v", err)
+	}
+}
+
+// AddRecords is Add without a test: a record that does not parse is an
+// error and nothing is added.
+func (s *Server) AddRecords(rrs ...string) error {
+	var parsed []dns.RR
 	for _, text := range rrs {
 		rr, err := dns.NewRR(text)
 		if err != nil {
-			t.Fatalf("dnstest: record %q: %v", text, err)
+			return fmt.Errorf("record %q: %w", text, err)
 		}
+		parsed = append(parsed, rr)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, rr := range parsed {
 		k := key{strings.ToLower(rr.Header().Name), rr.Header().Rrtype}
 		s.records[k] = append(s.records[k], rr)
 	}
+	return nil
 }
 
 // Replace drops the records of name/type; Add then sets new ones.
