@@ -57,6 +57,7 @@ type Client struct {
 	mem        map[string]*Entry
 	failed     map[string]failMemo
 	refreshing map[string]bool
+	lastTry    map[string]time.Time // last background refresh per domain
 	wg         sync.WaitGroup
 	ctx        context.Context
 	cancel     context.CancelFunc
@@ -81,6 +82,7 @@ func (c *Client) init() {
 		c.mem = map[string]*Entry{}
 		c.failed = map[string]failMemo{}
 		c.refreshing = map[string]bool{}
+		c.lastTry = map[string]time.Time{}
 		c.ctx, c.cancel = context.WithCancel(context.Background())
 	}
 }
@@ -235,16 +237,19 @@ func (c *Client) fetchAndStore(ctx context.Context, domain, id string) (*Entry, 
 	return e, nil
 }
 
-// refreshInBackground starts one refresh per domain at a time. A failure
-// keeps the cached policy (RFC 8461 §5.1).
+// refreshInBackground starts one refresh per domain at a time, and at most
+// one per FailureMemo, so a broken policy server is not asked again for
+// every message. A failure keeps the cached policy (RFC 8461 §5.1).
 func (c *Client) refreshInBackground(domain, id string) {
+	now := c.now()
 	c.mu.Lock()
 	c.init()
-	if c.refreshing[domain] || c.ctx.Err() != nil {
+	if c.refreshing[domain] || c.ctx.Err() != nil || now.Sub(c.lastTry[domain]) < FailureMemo {
 		c.mu.Unlock()
 		return
 	}
 	c.refreshing[domain] = true
+	c.lastTry[domain] = now
 	c.wg.Add(1)
 	ctx := c.ctx
 	c.mu.Unlock()

@@ -233,3 +233,35 @@ func TestThousandTXTRecords(t *testing.T) {
 		t.Fatalf("one STS record among 999: %+v", r)
 	}
 }
+
+// TestBrokenRefreshNotHammered: while the policy server is broken, a
+// changed id is refetched at most once per FailureMemo, not per message.
+func TestBrokenRefreshNotHammered(t *testing.T) {
+	ps := newPolicyServer(t, testDomain)
+	ps.serveText(enforcePolicy)
+	dns := newDNS()
+	clock := testkit.NewClock(time.Now())
+	c := newTestClient(t, ps, dns, t.TempDir(), clock)
+	ctx := context.Background()
+	c.Lookup(ctx, testDomain)
+	ps.serveText("garbage")
+	dns.setTXT("_mta-sts."+testDomain, "v=STSv1; id=two")
+	idle := func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return !c.refreshing[testDomain]
+	}
+	c.Lookup(ctx, testDomain)
+	testkit.Eventually(t, 10*time.Second, "the first refresh attempt to finish", func() bool { return ps.hitCount() == 2 && idle() })
+	for i := 0; i < 5; i++ {
+		if r := c.Lookup(ctx, testDomain); r.ID != "one" {
+			t.Fatalf("lookup %d: %+v", i, r)
+		}
+	}
+	if !idle() || ps.hitCount() != 2 {
+		t.Fatalf("refetched within FailureMemo: %d fetches", ps.hitCount())
+	}
+	clock.Advance(FailureMemo)
+	c.Lookup(ctx, testDomain)
+	testkit.Eventually(t, 10*time.Second, "a new attempt after FailureMemo", func() bool { return ps.hitCount() == 3 })
+}
