@@ -27,7 +27,7 @@ import (
 // "Verified TLS connection" — once the record mailflow printed is
 // published.
 func TestPostfixDANESender(t *testing.T) {
-	need(t, "postfix", "unshare", "nsd", "unbound", "ldns-signzone")
+	need(t, "postfix", "unshare", "nsd", "unbound", "ldns-signzone", "openssl")
 	if os.Geteuid() != 0 {
 		t.Skip("Postfix in a private mount namespace needs root")
 	}
@@ -73,6 +73,17 @@ admin:
 		t.Fatalf("cert tlsa printed %q; want one %s IN TLSA 3 1 1 line", printed, owner)
 	}
 	startServe(t, cfg)
+
+	// openssl, another independent DANE implementation, checks the printed
+	// record against what mailflow presents.
+	rrdata := strings.TrimPrefix(printed, owner+" IN TLSA ")
+	sc := exec.Command("openssl", "s_client", "-starttls", "smtp", "-connect", fmt.Sprintf("127.0.0.2:%d", port),
+		"-dane_tlsa_domain", "mx.dane.test", "-dane_tlsa_rrdata", rrdata)
+	sc.Stdin = strings.NewReader("QUIT\r\n")
+	so, _ := sc.CombinedOutput()
+	if !strings.Contains(string(so), "Verification: OK") || !strings.Contains(string(so), "DANE TLSA 3 1 1") {
+		t.Fatalf("openssl s_client -dane_tlsa_rrdata %q does not verify mailflow's certificate:\n%s", rrdata, so)
+	}
 
 	// The DNS: a signed zone whose TLSA names an older key, served by nsd,
 	// validated by unbound on port 53 of a loopback address of its own

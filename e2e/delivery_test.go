@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/admin"
-	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 	"github.com/mailflowhq/mailflow/internal/tracking"
 )
@@ -36,7 +36,7 @@ const (
 )
 
 type hybrid struct {
-	pki                    *lab.PKI
+	pki                    *labpki.PKI
 	tenantCfg, onpremCfg   string
 	tenantPort, onpremPort int
 }
@@ -49,16 +49,16 @@ type hybrid struct {
 func newHybrid(t *testing.T) *hybrid {
 	t.Helper()
 	base := t.TempDir()
-	pki, err := lab.NewPKI(base, time.Now())
+	pki, err := labpki.New(base, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &hybrid{pki: pki, tenantPort: testkit.FreePort(t), onpremPort: testkit.FreePort(t)}
-	tenantDir, onpremDir := filepath.Join(base, "tenant"), filepath.Join(base, "onprem")
-	for _, d := range []string{tenantDir, onpremDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
+	// On-premises lives beside the lab PKI (testkit.LabOnPrem names it by
+	// relative paths), the tenant in a directory of its own.
+	tenantDir := filepath.Join(base, "tenant")
+	if err := os.MkdirAll(tenantDir, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	h.tenantCfg = filepath.Join(tenantDir, "tenant.yaml")
 	testkit.WriteFile(t, h.tenantCfg, fmt.Sprintf(`server:
@@ -106,29 +106,17 @@ admin:
   listen: 127.0.0.1:%[6]d
 `, pki.CAFile, pki.TenantFile, h.tenantPort, h.onpremPort, tenantPin, testkit.FreePort(t)))
 
-	h.onpremCfg = filepath.Join(onpremDir, "onprem.yaml")
-	testkit.WriteFile(t, h.onpremCfg, fmt.Sprintf(`server:
-  name: SERVER1
-  fqdn: server1.contoso.local
-  data_dir: ./data
-accepted_domains: [contoso.com]
-trust:
-  ca_files: [%[1]s]
-  system_roots: false
-certificates:
-  - file: %[2]s
-  - file: %[3]s
-    password_file: %[4]s
-receive_connectors:
+	h.onpremCfg = filepath.Join(base, "onprem.yaml")
+	testkit.WriteFile(t, h.onpremCfg, testkit.LabOnPrem+fmt.Sprintf(`receive_connectors:
   - name: Default Frontend SERVER1
-    bindings: ["127.0.0.1:%[5]d"]
+    bindings: ["127.0.0.1:%[1]d"]
     remote_ip_ranges: ["0.0.0.0-255.255.255.255"]
     fqdn: server1.contoso.local
     auth_mechanism: [Tls]
     permission_groups: [AnonymousUsers]
     protocol_logging_level: Verbose
   - name: Inbound from Office 365
-    bindings: ["127.0.0.1:%[5]d"]
+    bindings: ["127.0.0.1:%[1]d"]
     remote_ip_ranges: ["127.0.0.2/32"]
     fqdn: server1.contoso.local
     auth_mechanism: [Tls]
@@ -139,7 +127,7 @@ receive_connectors:
     tls_sender_certificate_name: mail.protection.outlook.com
     protocol_logging_level: Verbose
   - name: Relay SERVER1
-    bindings: ["127.0.0.1:%[5]d"]
+    bindings: ["127.0.0.1:%[1]d"]
     remote_ip_ranges: ["127.0.0.1/32"]
     fqdn: server1.contoso.local
     auth_mechanism: [Tls, ExternalAuthoritative]
@@ -148,19 +136,19 @@ receive_connectors:
 send_connectors:
   - name: Outbound to Office 365
     address_spaces: [tenant.example]
-    smart_hosts: ["127.0.0.1:%[6]d"]
+    smart_hosts: ["127.0.0.1:%[2]d"]
     fqdn: mail.contoso.com
     source_ip: 127.0.0.3
     require_tls: true
     tls_auth_level: DomainValidation
     tls_domain: mail.protection.outlook.com
-    tls_certificate_name: "%[7]s"
+    tls_certificate_name: "%[3]s"
     protocol_logging_level: Verbose
 queue:
   retry_intervals: [1h]
 admin:
-  listen: 127.0.0.1:%[8]d
-`, pki.CAFile, pki.Server1File, pki.ContosoPFX, pki.ContosoPass, h.onpremPort, h.tenantPort, contosoPin, testkit.FreePort(t)))
+  listen: 127.0.0.1:%[4]d
+`, h.onpremPort, h.tenantPort, contosoPin, testkit.FreePort(t)))
 	return h
 }
 

@@ -11,16 +11,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // liveConfig is an on-premises configuration with the admin API on a
 // loopback port, so the CLI finds the running server.
-func liveConfig(t *testing.T) (cfg, smtpAddr string, pki *lab.PKI) {
+func liveConfig(t *testing.T) (cfg, smtpAddr string, pki *labpki.PKI) {
 	t.Helper()
 	dir := t.TempDir()
-	pki, err := lab.NewPKI(dir, time.Now())
+	pki, err := labpki.New(dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

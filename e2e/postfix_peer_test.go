@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 	"github.com/mailflowhq/mailflow/internal/testpeer"
 )
@@ -25,7 +25,7 @@ import (
 func TestPostfixPeerCertificateFix(t *testing.T) {
 	need(t, "postfix", "python3")
 	dir := t.TempDir()
-	pki, err := lab.NewPKI(dir, time.Now())
+	pki, err := labpki.New(dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,32 +10,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // onprem writes a configuration shaped like examples/onprem.yaml, bound to
 // 127.0.0.1 on a free port, with the lab PKI.
-func onprem(t *testing.T, extra string) (cfgPath string, port int, pki *lab.PKI) {
+func onprem(t *testing.T, extra string) (cfgPath string, port int, pki *labpki.PKI) {
 	t.Helper()
 	dir := t.TempDir()
-	pki, err := lab.NewPKI(dir, time.Now())
+	pki, err := labpki.New(dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	port = testkit.FreePort(t)
-	cfg := fmt.Sprintf(`server:
-  name: SERVER1
-  fqdn: server1.contoso.local
-  data_dir: ./data
-accepted_domains: [contoso.com]
-trust:
-  ca_files: [certs/lab-ca.pem]
-certificates:
-  - file: certs/server1-selfsigned.pem
-  - file: certs/mail-contoso.pfx
-    password_file: certs/mail-contoso.pass
-admin:
+	cfg := testkit.LabOnPrem + fmt.Sprintf(`admin:
   listen: off
 receive_connectors:
   - name: Default Frontend SERVER1

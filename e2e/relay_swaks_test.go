@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -13,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
@@ -25,7 +26,7 @@ import (
 func relayConfig(t *testing.T, extra string) (cfgPath string, port int) {
 	t.Helper()
 	dir := t.TempDir()
-	if _, err := lab.NewPKI(dir, time.Now()); err != nil {
+	if _, err := labpki.New(dir, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	port = testkit.FreePort(t)
@@ -230,4 +231,33 @@ func serveAndStop(t *testing.T, cfg string) string {
 	p := startServe(t, cfg)
 	p.stop()
 	return p.Stderr()
+}
+
+// TestWildcardAcceptedDomainWithSwaks (issue 11): with "*.fabrikam.com"
+// accepted, an anonymous sender's RCPT TO:<a@sub.fabrikam.com> gets 250,
+// the message lands in the mailbox store, and a domain the wildcard does not
+// cover is still refused as relaying.
+func TestWildcardAcceptedDomainWithSwaks(t *testing.T) {
+	need(t, "swaks")
+	cfg, port := relayConfig(t, "")
+	text, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.WriteFile(t, cfg, strings.Replace(string(text), "accepted_domains: [contoso.com]", `accepted_domains: [contoso.com, "*.fabrikam.com"]`, 1))
+	p := startServe(t, cfg)
+	defer p.stop()
+
+	r := swaks(t, port, "127.0.0.2", "app@tailspin.example", "a@sub.fabrikam.com")
+	if r.exit != 0 || !strings.Contains(r.out, "<-  250 2.1.5 Recipient OK") || !regexp.MustCompile(`(?m)^<-  250 2\.6\.0 `).MatchString(r.out) {
+		t.Fatalf("swaks to a@sub.fabrikam.com: exit %d, want 250 at RCPT and the message queued:\n%s", r.exit, r.out)
+	}
+	files := waitFiles(t, filepath.Join(mailboxRoot(cfg), "sub.fabrikam.com", "a", "new"), 1)
+	if body, err := os.ReadFile(files[0]); err != nil || !strings.Contains(string(body), "Subject: relay test from 127.0.0.2") {
+		t.Errorf("mailbox file %s lacks the message (%v):\n%s", files[0], err, body)
+	}
+	r = swaks(t, port, "127.0.0.2", "app@tailspin.example", "a@notfabrikam.com")
+	if r.exit != 24 || !strings.Contains(r.out, "<** 550 5.7.54 SMTP; Unable to relay recipient in non-accepted domain") {
+		t.Errorf("swaks to a@notfabrikam.com: exit %d, want 550 5.7.54 at RCPT:\n%s", r.exit, r.out)
+	}
 }

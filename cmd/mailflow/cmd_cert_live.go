@@ -9,7 +9,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/admin"
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/config"
-	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/node"
 )
 
@@ -101,7 +101,7 @@ and a few more used by the lab (hybrid-san.pem, mail-contoso-renewed.pem, untrus
   mailflow cert lab --dir examples && mailflow serve --config examples/onprem.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := lab.NewPKI(dir, time.Now())
+			p, err := labpki.New(dir, time.Now())
 			if err != nil {
 				return err
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mailflowhq/mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/node"
 )
@@ -24,23 +25,37 @@ func init() {
 }
 
 func newConnectorListCmd() *cobra.Command {
-	var cfgPath string
+	var cfgPath, version string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "list --config FILE",
+		Use:   "list --config FILE [--exchange-version 2010|2013|2016|2019|se]",
 		Short: "Show each connector with the certificate it presents and who it relays for",
-		Args:  cobra.NoArgs,
+		Long: `Show each connector with the certificate it presents (receive: for STARTTLS; send: as
+client certificate) and who it relays for.
+
+With --exchange-version the certificates are predictions: the ones an Exchange server of
+that version would present with the same certificates and connector settings, by that
+version's rules. Exchange 2010 has no TlsCertificateName and chooses by the connector FQDN
+(a valid CA-issued certificate first, then the longest validity); 2013 and later honour
+TlsCertificateName first.`,
+		Example: `  mailflow connector list --config onprem.yaml
+  mailflow connector list --config onprem.yaml --exchange-version 2010`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := certs.ParseVersion(version)
+			if err != nil {
+				return fmt.Errorf("--exchange-version: %w", err)
+			}
 			var list []admin.ConnectorInfo
-			err := onServer(cfgPath, func(c *admin.Client) (err error) {
-				list, err = c.Connectors()
+			err = onServer(cfgPath, func(c *admin.Client) (err error) {
+				list, err = c.PredictConnectors(v)
 				return err
 			}, func() error {
 				rt, err := node.Build(cfgPath, time.Now())
 				if err != nil {
 					return err
 				}
-				list = admin.DescribeConnectors(rt, time.Now())
+				list = admin.PredictConnectors(rt, time.Now(), v)
 				return nil
 			})
 			if err != nil {
@@ -55,6 +70,7 @@ func newConnectorListCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "mailflow.yaml", "configuration file")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON output")
+	cmd.Flags().StringVar(&version, "exchange-version", "", "predict the certificates an Exchange server of this version would present (2010, 2013, 2016, 2019, se)")
 	return cmd
 }
 
@@ -68,9 +84,12 @@ func writeConnectors(w io.Writer, list []admin.ConnectorInfo) {
 			fmt.Fprintf(tw, "  Fqdn\t%s\n", c.FQDN)
 			fmt.Fprintf(tw, "  TlsCertificateName\t%s\n", orNull(c.Pinned))
 			if c.Certificate != nil {
-				fmt.Fprintf(tw, "  Presents\t%s (thumbprint %s, %s)\n", c.Certificate.Subject, c.Certificate.Thumbprint, selfSigned(c.Certificate.SelfSigned))
+				fmt.Fprintf(tw, "  %s\t%s (thumbprint %s, %s)\n", presentsLabel(c), c.Certificate.Subject, c.Certificate.Thumbprint, selfSigned(c.Certificate.SelfSigned))
 			} else {
-				fmt.Fprintf(tw, "  Presents\tnothing: STARTTLS not offered\n")
+				fmt.Fprintf(tw, "  %s\tnothing: STARTTLS not offered\n", presentsLabel(c))
+			}
+			if c.Note != "" {
+				fmt.Fprintf(tw, "  Note\t%s\n", c.Note)
 			}
 			if c.Warning != "" {
 				fmt.Fprintf(tw, "  Warning\t%s\n", c.Warning)
@@ -91,10 +110,28 @@ func writeConnectors(w io.Writer, list []admin.ConnectorInfo) {
 			fmt.Fprintf(tw, "  DANE\t%s\n", orDefault(c.DANE, "off"))
 			fmt.Fprintf(tw, "  TlsDomain\t%s\n", orDefault(c.TLSDomain, "(recipient domain)"))
 			fmt.Fprintf(tw, "  TlsCertificateName\t%s\n", orNull(c.Pinned))
+			if c.Certificate != nil {
+				fmt.Fprintf(tw, "  %s (client)\t%s (thumbprint %s, %s)\n", presentsLabel(c), c.Certificate.Subject, c.Certificate.Thumbprint, selfSigned(c.Certificate.SelfSigned))
+			} else {
+				fmt.Fprintf(tw, "  %s (client)\tno client certificate\n", presentsLabel(c))
+			}
+			if c.Note != "" {
+				fmt.Fprintf(tw, "  Note\t%s\n", c.Note)
+			}
 		}
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
+}
+
+// presentsLabel says whose choice the certificate is: this server's, or
+// the prediction for an Exchange version.
+func presentsLabel(c admin.ConnectorInfo) string {
+	if c.ExchangeVersion == "" {
+		return "Presents"
+	}
+	v, _ := certs.ParseVersion(c.ExchangeVersion)
+	return "Would present on " + v.String()
 }
 
 func orNull(s string) string { return orDefault(s, "(null: automatic selection)") }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/diag/probe"
 	"github.com/mailflowhq/mailflow/internal/diag/validate"
@@ -17,9 +18,9 @@ import (
 // command (cmd_connector.go) adds it.
 func newConnectorValidateCmd() *cobra.Command {
 	var (
-		cfgPath, domain, sendTest, from, policy, expect, certsPassword string
-		caFiles, certPaths                                             []string
-		sendOnly, receiveOnly, asJSON                                  bool
+		cfgPath, domain, sendTest, from, policy, expect, certsPassword, version string
+		caFiles, certPaths                                                      []string
+		sendOnly, receiveOnly, asJSON                                           bool
 	)
 	cmd := &cobra.Command{
 		Use:   "validate NAME --config FILE [--domain DOMAIN] [--send-test ADDRESS]",
@@ -37,7 +38,9 @@ A receive connector is judged offline: which certificate it presents (the
 server's own selection: tls_certificate_name, else its fqdn) to which remote
 ranges, and whether a sender with --policy expecting --expect (default the
 connector's fqdn) accepts it against the configuration's trust plus --ca; when
-it would not, the fix names the certificate to pin.
+it would not, the fix names the certificate to pin. With --exchange-version the
+certificate is the one that Exchange version would present (2010: chosen by the
+connector FQDN; it has no TlsCertificateName, so the fix sets the FQDN instead).
 
 Exit status: 0 pass, 1 fail, 2 could not test.`,
 		Example: `  mailflow connector validate "Outbound to contoso" --config tenant.yaml --send-test admin@contoso.com
@@ -54,6 +57,10 @@ Exit status: 0 pass, 1 fail, 2 could not test.`,
 			case receiveOnly:
 				kind = "receive"
 			}
+			ver, err := certs.ParseVersion(version)
+			if err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("--exchange-version: %w", err)}
+			}
 			level, err := tlscheck.ParseLevel(policy)
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("--policy: %w", err)}
@@ -69,11 +76,11 @@ Exit status: 0 pass, 1 fail, 2 could not test.`,
 			}
 			opts := validate.Options{
 				Domain: domain, SendTest: sendTest, From: from, Level: level, Expect: expect,
-				Now: func() time.Time { return now },
+				Now: func() time.Time { return now }, Version: ver,
 			}
 			if len(caFiles) > 0 {
 				roots := rt.Roots.Clone()
-				if err := probe.AppendRoots(roots, caFiles); err != nil {
+				if err := certs.AppendCAFiles(roots, caFiles); err != nil {
 					return &exitError{code: 2, err: fmt.Errorf("--ca: %w", err)}
 				}
 				opts.Roots = roots
@@ -112,6 +119,7 @@ Exit status: 0 pass, 1 fail, 2 could not test.`,
 	f.StringArrayVar(&caFiles, "ca", nil, "receive connector: trust this CA file besides the configuration's trust; repeatable")
 	f.StringArrayVar(&certPaths, "certs", nil, "receive connector: candidate certificates for the fix (default the configuration's)")
 	f.StringVar(&certsPassword, "certs-password-file", "", "password of the PFX files given with --certs")
+	f.StringVar(&version, "exchange-version", "", "receive connector: judge the certificate an Exchange server of this version would present (2010, 2013, 2016, 2019, se), and name that version's fix")
 	f.BoolVar(&asJSON, "json", false, "write the result as JSON")
 	return cmd
 }

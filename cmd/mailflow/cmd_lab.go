@@ -19,8 +19,9 @@ func init() {
 		Use:   "lab [--json] [--keep] [--dir DIR]",
 		Short: "Reproduce reported hybrid TLS failures end to end on loopback: the 450 4.7.320 failure, its diagnosis and live fix, hybrid mutual TLS, DANE after a renewal",
 		Long: `Build a lab CA and certificates, start a "tenant" (playing Exchange Online) and an
-"on-premises" mailflow on loopback, and play failures administrators have reported
-(the title of each published report is printed with it) step by step:
+"on-premises" mailflow on loopback, and play two failures administrators have reported
+(the title of each published report is printed with it), then the first one's DANE form,
+step by step:
 
   1. Exchange Online defers mail for on-premises with 450 4.7.320 SubjectMismatch because
      Default Frontend presents its self-signed CN=SERVER1 certificate: the trace, the

@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailflowhq/mailflow/internal/certs"
+
 	"github.com/mailflowhq/mailflow/internal/diag/logs"
 )
 
@@ -22,6 +24,7 @@ func init() {
 		asJSON       bool
 		since, until string
 		noProgress   bool
+		version      string
 	)
 	analyze := &cobra.Command{
 		Use:   "analyze PATH...",
@@ -42,6 +45,11 @@ NoCredentials/UnknownCredentials, expired or soon-expiring certificates,
 and the same sender answered with different certificates ("half the
 messages fail").
 
+Fixes follow the rules of the Exchange version that wrote the logs: Exchange
+2010 (daily RECVyyyymmdd-n.LOG files, or a "#Version: 14" header) has no
+TlsCertificateName, so its fix sets the connector FQDN; 2013 and later
+(hourly RECVyyyymmddhh-n.LOG) pin the certificate. --exchange-version overrides.
+
 Exit status: 0 no findings, 1 findings, 2 a path could not be read.`,
 		Example: `  mailflow logs analyze "C:\Program Files\Microsoft\Exchange Server\V15\TransportRoles\Logs\FrontEnd\ProtocolLog\SmtpReceive" --expect mail.contoso.com
   mailflow logs analyze RECV2017041417-1.LOG --expect mail.contoso.com --json
@@ -51,6 +59,9 @@ Exit status: 0 no findings, 1 findings, 2 a path could not be read.`,
 			now := time.Now()
 			opts := logs.Options{Expect: expect, Now: func() time.Time { return now }}
 			var err error
+			if opts.Version, err = certs.ParseVersion(version); err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("--exchange-version: %w", err)}
+			}
 			if opts.Since, err = parseLogTimeFlag("since", since, now); err != nil {
 				return &exitError{code: 2, err: err}
 			}
@@ -96,6 +107,7 @@ Exit status: 0 no findings, 1 findings, 2 a path could not be read.`,
 	analyze.Flags().StringVar(&since, "since", "", "only records at or after this time: RFC 3339 (2025-05-02T09:00:00Z), a date (2025-05-02, UTC) or a duration back from now (24h)")
 	analyze.Flags().StringVar(&until, "until", "", "only records at or before this time (same forms as --since)")
 	analyze.Flags().BoolVar(&noProgress, "no-progress", false, "do not draw the progress bar on a terminal")
+	analyze.Flags().StringVar(&version, "exchange-version", "", "name fixes by this Exchange version's rules (2010, 2013, 2016, 2019, se; default: told from the log file names)")
 	logsCmd.AddCommand(analyze)
 	rootCmd.AddCommand(logsCmd)
 }

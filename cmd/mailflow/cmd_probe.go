@@ -186,7 +186,7 @@ func (f *probeFlags) options(cmd *cobra.Command) (probe.Options, error) {
 	if err != nil {
 		return probe.Options{}, fmt.Errorf("--policy: %w", err)
 	}
-	roots, err := probe.LoadRoots(f.caFiles, !f.noSystemRoots)
+	roots, err := certs.TrustPool(f.caFiles, !f.noSystemRoots)
 	if err != nil {
 		return probe.Options{}, fmt.Errorf("--ca: %w", err)
 	}

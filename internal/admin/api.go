@@ -48,7 +48,7 @@ func start(srv *node.Node, logger *slog.Logger, listen func(network, address str
 	if logger == nil {
 		logger = slog.Default()
 	}
-	tlsCfg, err := listenTLS(cfg, rt.Store, time.Now())
+	tlsCfg, err := listenTLS(cfg, rt.Store, srv.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -166,33 +166,74 @@ type ConnectorInfo struct {
 	AuthLevel   string      `json:"tls_auth_level,omitempty"`
 	TLSDomain   string      `json:"tls_domain,omitempty"`
 	DANE        string      `json:"dane,omitempty"` // send: opportunistic | required | off
+	// ExchangeVersion is set when Certificate is the prediction for an
+	// Exchange server of that version (certs.Version's rules) rather than
+	// what this server presents; Note says how the rules shaped it.
+	ExchangeVersion string `json:"exchange_version,omitempty"`
+	Note            string `json:"note,omitempty"`
 }
 
 // DescribeConnectors lists a runtime's connectors; shared by the API and
-// the offline CLI.
+// the offline CLI. Receive connectors show the certificate this server
+// presents, send connectors the client certificate they present.
 func DescribeConnectors(rt *node.Runtime, now time.Time) []ConnectorInfo {
+	return PredictConnectors(rt, now, certs.VersionMailflow)
+}
+
+// PredictConnectors is DescribeConnectors for an Exchange server of
+// version v: each certificate is the one that version's rules choose from
+// the same store and settings (certs.Select and SelectClient with Version),
+// so `connector list --exchange-version 2010` shows what a 2010 server
+// would present. The zero version is this server's own choice.
+func PredictConnectors(rt *node.Runtime, now time.Time, v certs.Version) []ConnectorInfo {
 	var out []ConnectorInfo
 	for _, c := range rt.Recv.Connectors {
 		rc := c.Config
 		ci := ConnectorInfo{Kind: "receive", Name: rc.Name, ID: c.ID, Bindings: rc.Bindings, Ranges: rc.RemoteIPRanges,
 			FQDN: rc.FQDN, RequireTLS: rc.RequireTLS, Secure: rc.DomainSecureEnabled, Pinned: rc.TLSCertificateName,
-			Warning: c.Selection.Warning, Relay: receive.RelayDescription(&rc), Permissions: c.Base.String()}
-		if c.Selection.Cert != nil {
-			info := c.Selection.Cert.Describe(now)
+			Relay: receive.RelayDescription(&rc), Permissions: c.Base.String()}
+		sel := c.Selection
+		if v != certs.VersionMailflow {
+			ci.ExchangeVersion = string(v)
+			if rc.HasAuth(config.AuthTLS) {
+				sel = rt.Store.Select(certs.Request{CertificateName: rc.TLSCertificateName, ConnectorFQDN: rc.FQDN,
+					ServerFQDN: rt.Cfg.Server.FQDN, Connector: c.ID, Now: now, Version: v})
+			}
+		}
+		ci.Warning, ci.Note = sel.Warning, sel.Note
+		if sel.Cert != nil {
+			info := sel.Cert.Describe(now)
 			ci.Certificate = &info
 		}
 		out = append(out, ci)
 	}
 	for _, sc := range rt.Cfg.SendConnectors {
-		out = append(out, ConnectorInfo{Kind: "send", Name: sc.Name, FQDN: sc.FQDN, RequireTLS: sc.RequireTLS,
+		ci := ConnectorInfo{Kind: "send", Name: sc.Name, FQDN: sc.FQDN, RequireTLS: sc.RequireTLS,
 			Pinned: sc.TLSCertificateName, Spaces: sc.AddressSpaces, SmartHosts: sc.SmartHosts,
-			AuthLevel: sc.TLSAuthLevel, TLSDomain: sc.TLSDomain, DANE: sc.DANE})
+			AuthLevel: sc.TLSAuthLevel, TLSDomain: sc.TLSDomain, DANE: sc.DANE}
+		if v != certs.VersionMailflow {
+			ci.ExchangeVersion = string(v)
+		}
+		sel := rt.Store.SelectClient(certs.Request{CertificateName: sc.TLSCertificateName, ConnectorFQDN: sc.FQDN,
+			ServerFQDN: rt.Cfg.Server.FQDN, Connector: sc.Name, Now: now, Version: v})
+		ci.Warning, ci.Note = sel.Warning, sel.Note
+		if sel.Cert != nil {
+			info := sel.Cert.Describe(now)
+			ci.Certificate = &info
+		}
+		out = append(out, ci)
 	}
 	return out
 }
 
+// connectors answers GET /api/v1/connectors[?exchange_version=2010].
 func (a *API) connectors(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, DescribeConnectors(a.srv.Runtime(), time.Now()))
+	v, err := certs.ParseVersion(r.URL.Query().Get("exchange_version"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, PredictConnectors(a.srv.Runtime(), a.srv.Now(), v))
 }
 
 // ConnectorChange is the body of PATCH /api/v1/connectors/{kind}/{name}:
@@ -214,7 +255,7 @@ func (a *API) setConnector(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("connector changed live", "kind", kind, "connector", name, "fields", keys(ch.Fields))
-	writeJSON(w, http.StatusOK, DescribeConnectors(a.srv.Runtime(), time.Now()))
+	writeJSON(w, http.StatusOK, DescribeConnectors(a.srv.Runtime(), a.srv.Now()))
 }
 
 func keys(m map[string]any) []string {
@@ -229,7 +270,7 @@ func keys(m map[string]any) []string {
 func (a *API) certificates(w http.ResponseWriter, r *http.Request) {
 	var out []certs.Info
 	for _, c := range a.srv.Runtime().Store.All() {
-		out = append(out, c.Describe(time.Now()))
+		out = append(out, c.Describe(a.srv.Now()))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -252,7 +293,7 @@ func (a *API) importCertificate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("certificate imported live", "thumbprint", c.Thumbprint, "subject", c.Subject)
-	writeJSON(w, http.StatusOK, c.Describe(time.Now()))
+	writeJSON(w, http.StatusOK, c.Describe(a.srv.Now()))
 }
 
 func (a *API) removeCertificate(w http.ResponseWriter, r *http.Request) {

@@ -131,8 +131,19 @@ func (c *Client) SetConnector(kind, name string, fields map[string]any) ([]Conne
 
 // Connectors lists the live connectors.
 func (c *Client) Connectors() ([]ConnectorInfo, error) {
+	return c.PredictConnectors(certs.VersionMailflow)
+}
+
+// PredictConnectors lists the connectors with the certificates an Exchange
+// server of version v would present (the server's own for the zero
+// version).
+func (c *Client) PredictConnectors(v certs.Version) ([]ConnectorInfo, error) {
 	var out []ConnectorInfo
-	return out, c.Do("GET", "/api/v1/connectors", nil, &out)
+	path := "/api/v1/connectors"
+	if v != certs.VersionMailflow {
+		path += "?exchange_version=" + url.QueryEscape(string(v))
+	}
+	return out, c.Do("GET", path, nil, &out)
 }
 
 // Certificates lists the live certificate store.

@@ -3,7 +3,10 @@
 // token generated into the data directory at first start (mode 0600).
 // It lists and changes connectors and certificates, and lists, retries and
 // removes queued messages and traces messages, all on the running server
-// (no restart). The same package holds the client the CLI uses.
+// (no restart). GET /api/v1/connectors?exchange_version=2010 predicts the
+// certificates an Exchange server of that version would present with the
+// same settings (PredictConnectors). The same package holds the client the
+// CLI uses.
 //
 // Listening beyond loopback requires admin.allow_non_loopback and a
 // certificate, named by admin.tls_certificate_name as "<I>issuer<S>subject"

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/admin"
-	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/node"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 )
@@ -35,7 +35,7 @@ limits:
 // env is a running server with its admin API.
 type env struct {
 	dir, cfg string
-	pki      *lab.PKI
+	pki      *labpki.PKI
 	srv      *node.Node
 	api      *admin.API
 	client   *admin.Client
@@ -45,7 +45,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	dir := t.TempDir()
-	pki, err := lab.NewPKI(dir, time.Now())
+	pki, err := labpki.New(dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

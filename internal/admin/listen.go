@@ -8,26 +8,17 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/config"
 )
 
-// isLoopback reports whether the API would listen on loopback only; the
-// same rule as the configuration's validation (IPv4-mapped loopback
-// counts, an empty host means every interface and does not).
+// isLoopback reports whether the API would listen on loopback only (the
+// configuration's rule, config.ListenLoopback).
 func isLoopback(listen string) bool {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
+	ok, err := config.ListenLoopback(listen)
+	return err == nil && ok
 }
 
 // certificate returns the certificate the API presents beyond loopback:
@@ -40,13 +31,7 @@ func certificate(cfg *config.Config, store *certs.Store, now time.Time) (*certs.
 	if name == "" {
 		return nil, errors.New("admin.tls_certificate_name is not set")
 	}
-	req := certs.Request{Connector: "admin API", Now: now}
-	if strings.Contains(strings.ToLower(name), "<i>") {
-		req.CertificateName = name
-	} else {
-		req.ConnectorFQDN = name
-	}
-	sel := store.Select(req)
+	sel := store.Select(certs.NameOrHost(name, "admin API", now))
 	if sel.Cert == nil {
 		return nil, fmt.Errorf("admin.tls_certificate_name %q matches no certificate with a private key: %s", name, sel.Warning)
 	}

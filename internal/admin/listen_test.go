@@ -17,7 +17,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/admin"
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/config"
-	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/node"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 )
@@ -116,10 +116,10 @@ func TestIsLoopbackAndDialAddress(t *testing.T) {
 
 // labConfig writes a lab PKI and a configuration with the admin section,
 // and loads it with its certificates.
-func labConfig(t *testing.T, adminSection string) (*config.Config, *certs.Store, *lab.PKI) {
+func labConfig(t *testing.T, adminSection string) (*config.Config, *certs.Store, *labpki.PKI) {
 	t.Helper()
 	dir := t.TempDir()
-	pki, err := lab.NewPKI(dir, time.Now())
+	pki, err := labpki.New(dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestAdminCertificateCheckedAtStartup(t *testing.T) {
 func TestAPIServedOverTLSBeyondLoopback(t *testing.T) {
 	port := testkit.FreePort(t)
 	dir := t.TempDir()
-	pki, err := lab.NewPKI(dir, time.Now())
+	pki, err := labpki.New(dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

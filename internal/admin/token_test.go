@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/admin"
-	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
@@ -18,7 +18,7 @@ import (
 // survives a restart (the CLI keeps working across restarts).
 func TestTokenCreatedPrivateAtFirstStart(t *testing.T) {
 	dir := t.TempDir()
-	pki, err := lab.NewPKI(dir, time.Now())
+	pki, err := labpki.New(dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,10 @@
 // generating Exchange-style self-signed and CA-issued certificates, presenting
 // them the way Windows does (subject and issuer strings, SHA-1 thumbprints,
 // raw serials, <I>issuer<S>subject names), matching names (CN, SAN, left-most
-// wildcard) and choosing the certificate a connector presents (Select).
+// wildcard) and choosing the certificate a connector presents (Select,
+// SelectClient) — by mailflow's own rules, which are Exchange 2013's, or by
+// those of another Exchange release for predictions (Version; the sources
+// are in its doc).
 package certs
 
 import (

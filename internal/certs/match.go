@@ -36,8 +36,17 @@ func MatchesName(c *x509.Certificate, name string) bool {
 		// Some servers carry their address as the CN; Exchange compares text.
 		return net.ParseIP(c.Subject.CommonName).Equal(ip)
 	}
-	for _, certName := range certificateHostNames(c) {
-		if strings.HasPrefix(name, "*.") {
+	return HostNamesMatch(certificateHostNames(c), name)
+}
+
+// HostNamesMatch reports whether one of a certificate's host names (its CN
+// and DNS SANs, as a certificate or a log line lists them) satisfies the
+// host name name, by the rules of MatchesName.
+func HostNamesMatch(certNames []string, name string) bool {
+	name = normaliseHost(name)
+	wild := strings.HasPrefix(name, "*.")
+	for _, certName := range certNames {
+		if wild {
 			if strings.EqualFold(normaliseHost(certName), name) || MatchesPattern(name, certName) {
 				return true
 			}

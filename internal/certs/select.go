@@ -24,6 +24,9 @@ type Request struct {
 	ServerFQDN      string
 	Connector       string    // connector name, for warnings (event 12014)
 	Now             time.Time // zero = time.Now()
+	// Version selects the rules of an Exchange release (see Version); the
+	// zero value is mailflow's own, those of Exchange 2013 and later.
+	Version Version
 }
 
 func (r Request) now() time.Time {
@@ -40,6 +43,9 @@ type Selection struct {
 	Pinned  bool         // chosen by CertificateName
 	Expired bool         // chosen certificate is expired (event 12016)
 	Warning string       // human text like events 12014 / 12016, empty when fine
+	// Note says how the version's rules shaped the choice (an ignored
+	// TlsCertificateName on Exchange 2010); empty when they did not.
+	Note string
 	// Candidates are the eligible certificates in ranking order (Cert is one
 	// of them); diagnostics show them to explain the choice.
 	Candidates []*Certificate
@@ -66,8 +72,22 @@ type Selection struct {
 // (Expired and a warning like event 12016 when it has expired). With no
 // candidate Cert is nil and Warning reads like event 12014: STARTTLS must not
 // be offered.
+//
+// With Version Exchange2010 CertificateName is ignored (Note says so) and
+// candidates are ranked by the longest validity instead (NotAfter latest,
+// then NotBefore newest), with the same preference for valid CA-issued
+// certificates.
 func (s *Store) Select(r Request) Selection {
 	now := r.now()
+	note := ""
+	if r.CertificateName != "" && !r.Version.HasCertificateName() {
+		note = ignoredPinNote(r.Version, r.CertificateName, fqdnOf(r))
+		r.CertificateName = ""
+	}
+	rank := rankReceive
+	if r.Version == Exchange2010 {
+		rank = rankLongest
+	}
 	if r.CertificateName != "" {
 		sel := Selection{Sought: r.CertificateName, Pinned: true}
 		matched, err := s.byName(r.CertificateName)
@@ -75,7 +95,7 @@ func (s *Store) Select(r Request) Selection {
 			sel.Warning = fmt.Sprintf("tls_certificate_name of connector %s is not valid: %v", connectorLabel(r.Connector), err)
 			return sel
 		}
-		sel.Candidates = rankReceive(withKey(matched))
+		sel.Candidates = rank(withKey(matched))
 		if len(sel.Candidates) == 0 {
 			sel.Warning = event12014(r.CertificateName, r, keylessNote(matched))
 			return sel
@@ -87,13 +107,13 @@ func (s *Store) Select(r Request) Selection {
 	if fqdn == "" {
 		fqdn = r.ServerFQDN
 	}
-	sel := Selection{Sought: fqdn}
+	sel := Selection{Sought: fqdn, Note: note}
 	if fqdn == "" {
 		sel.Warning = fmt.Sprintf("connector %s has no fqdn and the server has no fqdn: there is no name to look for a certificate by, so STARTTLS cannot be offered — set fqdn or tls_certificate_name", connectorLabel(r.Connector))
 		return sel
 	}
 	matched := s.byHost(fqdn)
-	sel.Candidates = rankReceive(withKey(matched))
+	sel.Candidates = rank(withKey(matched))
 	if len(sel.Candidates) == 0 {
 		sel.Warning = event12014(fqdn, r, keylessNote(matched))
 		return sel
@@ -144,8 +164,16 @@ func pickReceive(sel Selection, now time.Time, r Request) Selection {
 //
 // Valid certificates come first, then the longest remaining lifetime (latest
 // NotAfter), then the newest NotBefore.
+//
+// With Version Exchange2010 CertificateName is ignored (Note says so): the
+// connector has none, so the certificate is found by name.
 func (s *Store) SelectClient(r Request) Selection {
 	now := r.now()
+	note := ""
+	if r.CertificateName != "" && !r.Version.HasCertificateName() {
+		note = ignoredPinNote(r.Version, r.CertificateName, fqdnOf(r))
+		r.CertificateName = ""
+	}
 	if r.CertificateName != "" {
 		sel := Selection{Sought: r.CertificateName, Pinned: true}
 		matched, err := s.byName(r.CertificateName)
@@ -171,7 +199,7 @@ func (s *Store) SelectClient(r Request) Selection {
 		if name == "" {
 			continue
 		}
-		sel = Selection{Sought: name, Candidates: rankClient(withKey(s.byHost(name)), now)}
+		sel = Selection{Sought: name, Note: note, Candidates: rankClient(withKey(s.byHost(name)), now)}
 		if len(sel.Candidates) > 0 {
 			return pickClient(sel, now)
 		}
@@ -183,7 +211,7 @@ func (s *Store) SelectClient(r Request) Selection {
 		}
 	}
 	sought := strings.Join(names, " or ")
-	sel = Selection{Sought: sought}
+	sel = Selection{Sought: sought, Note: note}
 	if sought == "" {
 		sel.Warning = fmt.Sprintf("send connector %s has no fqdn and the server has no fqdn: no client certificate is presented", connectorLabel(r.Connector))
 	} else {
@@ -280,6 +308,20 @@ func rankReceive(in []*Certificate) []*Certificate {
 			return a.NotBefore.After(b.NotBefore)
 		}
 		return a.NotAfter.After(b.NotAfter)
+	})
+	return out
+}
+
+// rankLongest orders by NotAfter descending (the longest validity), then
+// NotBefore descending: Exchange 2010's order.
+func rankLongest(in []*Certificate) []*Certificate {
+	out := append([]*Certificate(nil), in...)
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].Leaf, out[j].Leaf
+		if !a.NotAfter.Equal(b.NotAfter) {
+			return a.NotAfter.After(b.NotAfter)
+		}
+		return a.NotBefore.After(b.NotBefore)
 	})
 	return out
 }

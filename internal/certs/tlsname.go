@@ -3,6 +3,7 @@ package certs
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // nameExample is shown in every error about a TlsCertificateName value.
@@ -22,9 +23,43 @@ func FormatName(issuer, subject string) string {
 // they are returned trimmed but otherwise as written (compare them with
 // SameName or DN.Equal, never with ==).
 func ParseName(s string) (issuer, subject string, err error) {
-	fail := func(why string) (string, string, error) {
+	issuer, subject, why := splitName(s)
+	if why != "" {
 		return "", "", fmt.Errorf("certificate name %q: %s; expected \"<I>issuer<S>subject\", e.g. %q", s, why, nameExample)
 	}
+	return issuer, subject, nil
+}
+
+// NameProblem says what is wrong with a TlsCertificateName value, or ""
+// when ParseName accepts it: the check configuration validation runs.
+func NameProblem(s string) string {
+	_, _, why := splitName(s)
+	return why
+}
+
+// IsCertificateName reports whether s is written as a TlsCertificateName
+// (either marker, any case) rather than a host name: values that may be
+// either, such as admin.tls_certificate_name, are told apart by it.
+func IsCertificateName(s string) bool {
+	l := strings.ToLower(s)
+	return strings.Contains(l, "<i>") || strings.Contains(l, "<s>")
+}
+
+// NameOrHost is the selection request for a value that is either a
+// TlsCertificateName or a host name the certificate must hold.
+func NameOrHost(v, connector string, now time.Time) Request {
+	r := Request{Connector: connector, Now: now}
+	if IsCertificateName(v) {
+		r.CertificateName = v
+	} else {
+		r.ConnectorFQDN = v
+	}
+	return r
+}
+
+// splitName is ParseName's work; why is "" when s is well formed.
+func splitName(s string) (issuer, subject, why string) {
+	fail := func(w string) (string, string, string) { return "", "", w }
 	rest := strings.TrimLeft(s, " \t\r\n")
 	if len(rest) < 3 || !strings.EqualFold(rest[:3], "<I>") {
 		return fail("it does not start with <I>")
@@ -60,7 +95,7 @@ func ParseName(s string) (issuer, subject string, err error) {
 	if _, err := ParseDN(subject); err != nil {
 		return fail("the subject is not a distinguished name: " + err.Error())
 	}
-	return issuer, subject, nil
+	return issuer, subject, ""
 }
 
 // nameMatcher compares certificates with a parsed TlsCertificateName.

@@ -3,6 +3,7 @@ package certs
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestFormatParseNameRoundTrip(t *testing.T) {
@@ -113,4 +114,35 @@ func FuzzParseName(f *testing.F) {
 			t.Fatalf("round trip of %q: (%q, %q) became (%q, %q)", s, is, sj, is2, sj2)
 		}
 	})
+}
+
+// NameProblem is the check configuration validation runs on a pin.
+func TestNameProblem(t *testing.T) {
+	tests := map[string]bool{
+		"<I>CN=Contoso Lab CA<S>CN=mail.contoso.com":                  true,
+		"<i>CN=CA, O=x<s>CN=a":                                        true,
+		`<I>CN=Go mommy, O="Gomommy.com, Inc."<S>CN=mail.contoso.com`: true,
+		"CN=a":            false,
+		"<S>CN=a<I>CN=b":  false,
+		"<I><S>CN=a":      false,
+		"<I>CN=a<S>":      false,
+		"x<I>CN=a<S>CN=b": false,
+	}
+	for in, ok := range tests {
+		if p := NameProblem(in); (p == "") != ok {
+			t.Errorf("NameProblem(%q) = %q, want ok=%v", in, p, ok)
+		}
+	}
+}
+
+func TestIsCertificateNameAndNameOrHost(t *testing.T) {
+	for v, pinned := range map[string]bool{"<I>CN=CA<S>CN=a": true, "<s>CN=a": true, "mail.contoso.com": false, "*.contoso.com": false} {
+		if IsCertificateName(v) != pinned {
+			t.Errorf("IsCertificateName(%q) = %v", v, !pinned)
+		}
+		r := NameOrHost(v, "admin API", time.Time{})
+		if (r.CertificateName == v) != pinned || (r.ConnectorFQDN == v) == pinned || r.Connector != "admin API" {
+			t.Errorf("NameOrHost(%q) = %+v", v, r)
+		}
+	}
 }

@@ -1,11 +1,14 @@
 package config
 
 import (
+	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/mailflowhq/mailflow/internal/domain"
 	"github.com/mailflowhq/mailflow/internal/netrange"
 )
 
@@ -74,6 +77,30 @@ func (c *Config) AdminTokenFile() string {
 	return filepath.Join(c.DataDir(), "admin.token")
 }
 
+// ListenLoopback reads an admin listen address ("127.0.0.1:8025",
+// "[::1]:8025", "localhost:8025", ":8025") and reports whether only this
+// machine reaches it: localhost or a loopback IP, IPv4-mapped loopback
+// included; an empty host means every interface. The error says why listen
+// is not IP:port. It is the one loopback rule of the admin API's
+// validation, listener and client.
+func ListenLoopback(listen string) (bool, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || port == "" {
+		return false, fmt.Errorf("%q is not IP:port", listen)
+	}
+	switch {
+	case strings.EqualFold(host, "localhost"):
+		return true, nil
+	case host == "":
+		return false, nil // ":8025" listens on every interface
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false, fmt.Errorf("%q is not an IP address", host)
+	}
+	return ip.Unmap().IsLoopback(), nil
+}
+
 // AdminEnabled reports whether the admin API should listen.
 func (c *Config) AdminEnabled() bool { return !strings.EqualFold(c.Admin.Listen, "off") }
 
@@ -98,17 +125,9 @@ func (c *Config) SendConnector(name string) *SendConnector {
 	return nil
 }
 
-// IsAcceptedDomain reports whether mail for domain is for this
-// organisation (accepted_domains, with "*.contoso.com" covering
-// subdomains).
-func (c *Config) IsAcceptedDomain(domain string) bool {
-	for _, d := range c.AcceptedDomains {
-		if MatchDomain(d, domain) {
-			return true
-		}
-	}
-	return false
-}
+// IsAcceptedDomain reports whether mail for d is for this organisation:
+// an accepted_domains pattern covers it (the rule of domain.Match).
+func (c *Config) IsAcceptedDomain(d string) bool { return domain.MatchAny(c.AcceptedDomains, d) }
 
 // ConnectorID is the connector-id of protocol logs: SERVER\Connector.
 func (c *Config) ConnectorID(rc *ReceiveConnector) string {
@@ -178,7 +197,7 @@ func (sc *SendConnector) SmartHostAddresses() []string {
 	}
 	var out []string
 	for _, s := range sc.SmartHosts {
-		host, p, err := SplitSmartHost(s, port)
+		host, p, err := domain.SplitHostPort(s, port)
 		if err != nil {
 			continue
 		}
@@ -187,10 +206,11 @@ func (sc *SendConnector) SmartHostAddresses() []string {
 	return out
 }
 
-// Matches reports whether the connector's address spaces cover domain.
-func (sc *SendConnector) Matches(domain string) bool {
+// Matches reports whether one of the connector's address spaces covers d
+// (the rule of domain.AddressSpace.Matches).
+func (sc *SendConnector) Matches(d string) bool {
 	for _, a := range sc.AddressSpaces {
-		if MatchDomain(a, domain) {
+		if as, err := domain.ParseAddressSpace(a); err == nil && as.Matches(d) {
 			return true
 		}
 	}

@@ -138,3 +138,55 @@ func connectorMapping(c any) (*yaml.Node, error) {
 	}
 	return item, nil
 }
+
+// PutConnectors writes connectors into the file in one edit: a connector
+// whose name (ignoring case) is already in its list is replaced in place,
+// the others are appended (the list created when absent). The whole file
+// is validated with the checks before anything is written, so a side of a
+// plan is applied entirely or not at all.
+func PutConnectors(path string, receive []ReceiveConnector, send []SendConnector, checks ...Check) error {
+	type put struct {
+		kind string
+		name string
+		c    any
+	}
+	var puts []put
+	for i := range receive {
+		puts = append(puts, put{"receive", receive[i].Name, &receive[i]})
+	}
+	for i := range send {
+		puts = append(puts, put{"send", send[i].Name, &send[i]})
+	}
+	_, err := Apply(path, func(root *yaml.Node) error {
+		for _, p := range puts {
+			ck, err := connectorKindOf(p.kind)
+			if err != nil {
+				return err
+			}
+			item, err := connectorMapping(p.c)
+			if err != nil {
+				return fmt.Errorf("%s %q: %w", ck.label, p.name, err)
+			}
+			seq, err := listOf(root, ck.listKey)
+			if err != nil {
+				return err
+			}
+			replaced := false
+			for i, n := range seq.Content {
+				if name := mappingValue(resolve(n), "name"); name != nil && strings.EqualFold(strings.TrimSpace(name.Value), strings.TrimSpace(p.name)) {
+					seq.Content[i] = item
+					replaced = true
+					break
+				}
+			}
+			if !replaced {
+				seq.Content = append(seq.Content, item)
+			}
+		}
+		return nil
+	}, checks...)
+	if err != nil {
+		return fmt.Errorf("write connectors to %s: %w", path, err)
+	}
+	return nil
+}

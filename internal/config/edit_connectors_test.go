@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -134,5 +136,59 @@ func TestSettableConnectorKeys(t *testing.T) {
 	}
 	if slices.Contains(recv, "name") || slices.Contains(send, "name") || SettableConnectorKeys("other") != nil {
 		t.Error("name is not settable; unknown kinds have no keys")
+	}
+}
+
+// TestPutConnectors replaces a connector of the same name in place and
+// appends a new one, in one validated edit; a refused edit changes nothing.
+func TestPutConnectors(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mailflow.yaml")
+	orig := `# comment kept
+server:
+  name: SERVER1
+  fqdn: server1.contoso.local
+  data_dir: ./data
+accepted_domains: [contoso.com]
+receive_connectors:
+  - name: Default Frontend SERVER1
+    bindings: ["127.0.0.1:2525"]
+  - name: Inbound from Office 365
+    bindings: ["127.0.0.1:2525"]
+    remote_ip_ranges: ["127.0.0.9/32"]
+`
+	if err := os.WriteFile(path, []byte(orig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := PutConnectors(path,
+		[]ReceiveConnector{{Name: "inbound from office 365", Bindings: []string{"127.0.0.1:2525"}, RemoteIPRanges: []string{"127.0.0.2/32"}, FQDN: "mail.contoso.com"}},
+		[]SendConnector{{Name: "Outbound to Office 365", AddressSpaces: []string{"contoso.mail.onmicrosoft.com"}, SmartHosts: []string{"127.0.0.1:2526"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(cfg.ReceiveConnectors); n != 2 {
+		t.Fatalf("%d receive connectors, want 2 (one replaced)", n)
+	}
+	if rc := cfg.ReceiveConnectors[1]; rc.FQDN != "mail.contoso.com" || rc.RemoteIPRanges[0] != "127.0.0.2/32" {
+		t.Errorf("replaced connector: %+v", rc)
+	}
+	if len(cfg.SendConnectors) != 1 || cfg.SendConnectors[0].Name != "Outbound to Office 365" {
+		t.Errorf("send connectors: %+v", cfg.SendConnectors)
+	}
+	data, _ := os.ReadFile(path)
+	if !strings.Contains(string(data), "# comment kept") {
+		t.Error("the comment was lost")
+	}
+	// Invalid: a second binding clash is refused and nothing changes.
+	err = PutConnectors(path, []ReceiveConnector{{Name: "Other", Bindings: []string{"nonsense"}}}, nil)
+	if err == nil {
+		t.Fatal("an invalid connector was written")
+	}
+	after, _ := os.ReadFile(path)
+	if string(after) != string(data) {
+		t.Error("a refused edit changed the file")
 	}
 }

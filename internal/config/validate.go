@@ -2,11 +2,12 @@ package config
 
 import (
 	"fmt"
-	"net"
-	"net/netip"
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/domain"
 )
 
 // validator collects problems for Validate.
@@ -75,7 +76,7 @@ func (v *validator) server() {
 	if s.FQDN == "" {
 		v.add("server.fqdn", "server fqdn is missing",
 			"add \"fqdn: server1.contoso.com\" under server: (the name used in EHLO and, last, for certificate selection)")
-	} else if p := domainProblem(s.FQDN, false); p != "" {
+	} else if p := domain.Problem(s.FQDN, false); p != "" {
 		v.add("server.fqdn", fmt.Sprintf("%q is not a host name: %s", s.FQDN, p), "write a fully qualified host name such as server1.contoso.com")
 	}
 	if strings.TrimSpace(s.DataDir) == "" {
@@ -87,7 +88,7 @@ func (v *validator) acceptedDomains() {
 	seen := map[string]int{}
 	for i, d := range v.c.AcceptedDomains {
 		key := fmt.Sprintf("accepted_domains[%d]", i)
-		if p := domainProblem(d, true); p != "" {
+		if p := domain.Problem(d, true); p != "" {
 			v.add(key, fmt.Sprintf("%q is not a domain: %s", d, p),
 				"write a domain such as contoso.com, or *.contoso.com for the domain and all its subdomains")
 			continue
@@ -189,24 +190,10 @@ func (v *validator) admin() {
 	if strings.EqualFold(a.Listen, "off") {
 		return
 	}
-	host, port, err := net.SplitHostPort(a.Listen)
-	if err != nil || port == "" {
-		v.add("admin.listen", fmt.Sprintf("%q is not IP:port", a.Listen), `write "127.0.0.1:8025" (the default), "[::1]:8025", or off`)
+	loopback, err := ListenLoopback(a.Listen)
+	if err != nil {
+		v.add("admin.listen", err.Error(), `write "127.0.0.1:8025" (the default), "[::1]:8025", or off`)
 		return
-	}
-	loopback := false
-	switch {
-	case strings.EqualFold(host, "localhost"):
-		loopback = true
-	case host == "":
-		// ":8025" listens on every interface.
-	default:
-		ip, err := netip.ParseAddr(host)
-		if err != nil {
-			v.add("admin.listen", fmt.Sprintf("%q is not an IP address", host), `write "127.0.0.1:8025", "[::1]:8025", or off`)
-			return
-		}
-		loopback = ip.Unmap().IsLoopback()
 	}
 	if loopback {
 		return
@@ -226,11 +213,11 @@ func (v *validator) admin() {
 // certOrDomain checks a value that may be an <I>…<S>… certificate name or
 // a host name (optionally with a left-most wildcard).
 func (v *validator) certOrDomain(key, s string) {
-	if strings.Contains(strings.ToLower(s), "<i>") || strings.Contains(strings.ToLower(s), "<s>") {
+	if certs.IsCertificateName(s) {
 		v.certName(key, s)
 		return
 	}
-	if p := domainProblem(s, true); p != "" {
+	if p := domain.Problem(s, true); p != "" {
 		v.add(key, fmt.Sprintf("%q is neither <I>issuer<S>subject nor a host name: %s", s, p),
 			"write a host name the certificate covers (mail.contoso.com, *.contoso.com) or <I>issuer<S>subject")
 	}
@@ -241,8 +228,8 @@ func (v *validator) certName(key, s string) {
 	if s == "" {
 		return
 	}
-	if p := certNameProblem(s); p != "" {
-		v.add(key, fmt.Sprintf("%q is not a certificate name: %s", s, p), certNameFix)
+	if p := certs.NameProblem(s); p != "" {
+		v.add(key, fmt.Sprintf("%q is not a certificate name (<I>issuer<S>subject): %s", s, p), certNameFix)
 	}
 }
 

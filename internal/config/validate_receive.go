@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mailflowhq/mailflow/internal/domain"
 	"github.com/mailflowhq/mailflow/internal/netrange"
 )
 
@@ -62,7 +63,7 @@ func (v *validator) receiveConnector(rc *ReceiveConnector) {
 		rc.ranges = append(rc.ranges, r)
 	}
 
-	if p := domainProblem(rc.FQDN, false); p != "" && rc.FQDN != "" {
+	if p := domain.Problem(rc.FQDN, false); p != "" && rc.FQDN != "" {
 		v.add(join(key, "fqdn"), fmt.Sprintf("%q is not a host name: %s", rc.FQDN, p),
 			"write the name this connector answers as, e.g. mail.contoso.com (it is in the banner, EHLO reply and certificate selection)")
 	}

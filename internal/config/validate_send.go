@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/mailflowhq/mailflow/internal/domain"
 )
 
 func (v *validator) sendConnectors() {
@@ -25,21 +27,21 @@ func (v *validator) sendConnector(sc *SendConnector) {
 			`add address_spaces: ["contoso.com"] (or "*.contoso.com" with subdomains, "*" for everything)`)
 	}
 	for i, a := range sc.AddressSpaces {
-		if p := addressSpaceProblem(a); p != "" {
-			v.add(fmt.Sprintf("%s.address_spaces[%d]", key, i), fmt.Sprintf("%q is not an address space: %s", a, p),
-				`write "*" (all domains), a domain (contoso.com) or "*.contoso.com" (the domain and its subdomains)`)
+		if _, err := domain.ParseAddressSpace(a); err != nil {
+			v.add(fmt.Sprintf("%s.address_spaces[%d]", key, i), fmt.Sprintf("%q is not an address space: %v", a, err),
+				`write "*" (all domains), a domain (contoso.com), "*.contoso.com" (the domain and its subdomains) or the Exchange form "SMTP:*.contoso.com;1"`)
 		}
 	}
 	for i, h := range sc.SmartHosts {
-		if _, _, err := SplitSmartHost(h, DefaultSMTPPort); err != nil {
+		if _, _, err := domain.SplitHostPort(h, DefaultSMTPPort); err != nil {
 			v.add(fmt.Sprintf("%s.smart_hosts[%d]", key, i), err.Error(),
-				`write a host name or IP, optionally with a port: "mail.contoso.com", "192.0.2.10:2525", "[2001:db8::25]:25"`)
+				`write a host name or IP, optionally with a port: "mail.contoso.com", "192.0.2.10:2525", "[192.0.2.10]:2525", "[2001:db8::25]:25"`)
 		}
 	}
 	if sc.Port < 1 || sc.Port > 65535 {
 		v.add(join(key, "port"), fmt.Sprintf("port %d is not from 1 to 65535", sc.Port), "write a port such as 25, or remove the key for 25")
 	}
-	if p := domainProblem(sc.FQDN, false); p != "" && sc.FQDN != "" {
+	if p := domain.Problem(sc.FQDN, false); p != "" && sc.FQDN != "" {
 		v.add(join(key, "fqdn"), fmt.Sprintf("%q is not a host name: %s", sc.FQDN, p),
 			"write the name sent in EHLO, e.g. mail.contoso.com")
 	}
@@ -52,7 +54,7 @@ func (v *validator) sendConnector(sc *SendConnector) {
 		}
 	}
 	if sc.TLSDomain != "" {
-		if p := domainProblem(sc.TLSDomain, true); p != "" {
+		if p := domain.Problem(sc.TLSDomain, true); p != "" {
 			v.add(join(key, "tls_domain"), fmt.Sprintf("%q is not a TLS domain: %s", sc.TLSDomain, p),
 				"write the name the peer certificate must hold: mail.contoso.com, or *.contoso.com (a wildcard only as the left-most label)")
 		}

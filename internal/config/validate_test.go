@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -315,7 +316,19 @@ func TestValidationErrors(t *testing.T) {
     bindings: ["0.0.0.0:25"]
     tls_certificate_name: "<i>CN=CA<s> " #<-
 `,
-			key: "receive_connectors[0].tls_certificate_name", msgHas: "subject after <S> is empty", fixHas: "<I>",
+			key: "receive_connectors[0].tls_certificate_name", msgHas: "the subject is empty", fixHas: "<I>",
+		},
+		{
+			// The same check as certificate selection (certs.NameProblem):
+			// a subject that is no distinguished name is refused here, not
+			// only later when certificates are matched.
+			name: "tls certificate name with a subject that is not a DN",
+			doc: head + `receive_connectors:
+  - name: A
+    bindings: ["0.0.0.0:25"]
+    tls_certificate_name: "<I>CN=CA<S>mail.contoso.com" #<-
+`,
+			key: "receive_connectors[0].tls_certificate_name", msgHas: "not a distinguished name", fixHas: "<I>",
 		},
 		{
 			name: "require_tls without Tls",
@@ -746,5 +759,28 @@ func TestValidateMTASTSAndTLSRPT(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)
 		}
+	}
+}
+
+// The domain and host forms Exchange administrators write are accepted:
+// wildcard accepted domains, the Exchange address-space form with type and
+// cost, and address-literal smart hosts ("[ip]", "[ip]:port": no DNS).
+func TestAcceptedDomainAndHostForms(t *testing.T) {
+	doc := head + `accepted_domains: [contoso.com, "*.fabrikam.com"]
+send_connectors:
+  - name: Out
+    address_spaces: ["SMTP:*.contoso.com;1", "smtp:tailspin.com;5", "*"]
+    smart_hosts: ["[192.0.2.1]", "[192.0.2.1]:2525", "[IPv6:2001:db8::25]:26"]
+`
+	cfg, err := Parse("t.yaml", []byte(doc))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	want := []string{"192.0.2.1:25", "192.0.2.1:2525", "[2001:db8::25]:26"}
+	if got := cfg.SendConnectors[0].SmartHostAddresses(); !slices.Equal(got, want) {
+		t.Errorf("SmartHostAddresses = %v, want %v", got, want)
+	}
+	if !cfg.IsAcceptedDomain("sub.fabrikam.com") || !cfg.SendConnectors[0].Matches("mail.contoso.com") {
+		t.Error("wildcard patterns do not match")
 	}
 }

@@ -28,8 +28,9 @@ func (r *Resolver) MX(ctx context.Context, domain string) (MXAnswer, error) {
 	}
 	out := MXAnswer{Security: ans.Security}
 	for _, rr := range ans.Records {
-		mx := rr.(*dns.MX)
-		out.MX = append(out.MX, &net.MX{Host: mx.Mx, Pref: mx.Preference})
+		if mx, ok := rr.(*dns.MX); ok {
+			out.MX = append(out.MX, &net.MX{Host: mx.Mx, Pref: mx.Preference})
+		}
 	}
 	sort.SliceStable(out.MX, func(i, j int) bool { return out.MX[i].Pref < out.MX[j].Pref })
 	return out, nil
@@ -115,7 +116,9 @@ func (r *Resolver) TLSA(ctx context.Context, port int, host string) (TLSAAnswer,
 	}
 	out := TLSAAnswer{Name: name, Security: ans.Security}
 	for _, rr := range ans.Records {
-		out.Records = append(out.Records, rr.(*dns.TLSA))
+		if t, ok := rr.(*dns.TLSA); ok {
+			out.Records = append(out.Records, t)
+		}
 	}
 	return out, nil
 }
@@ -134,7 +137,9 @@ func (r *Resolver) TXT(ctx context.Context, name string) (TXTAnswer, error) {
 	}
 	out := TXTAnswer{Security: ans.Security}
 	for _, rr := range ans.Records {
-		out.TXT = append(out.TXT, strings.Join(rr.(*dns.TXT).Txt, ""))
+		if t, ok := rr.(*dns.TXT); ok {
+			out.TXT = append(out.TXT, strings.Join(t.Txt, ""))
+		}
 	}
 	return out, nil
 }

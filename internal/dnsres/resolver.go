@@ -252,7 +252,7 @@ func (e *Error) Unwrap() error { return e.Err }
 func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error) {
 	fqdn := dns.Fqdn(strings.TrimSpace(name))
 	tname := dns.TypeToString[qtype]
-	if _, ok := dns.IsDomainName(fqdn); !ok || fqdn == "." && qtype != dns.TypeNS {
+	if _, ok := dns.IsDomainName(fqdn); !ok || fqdn == "." {
 		return nil, &Error{Name: name, Type: tname, Err: errors.New("not a valid domain name")}
 	}
 	q := new(dns.Msg)

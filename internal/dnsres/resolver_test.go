@@ -174,3 +174,16 @@ func TestParseMode(t *testing.T) {
 	}
 	_ = dns.TypeTLSA
 }
+
+func TestInvalidNameNeverQueried(t *testing.T) {
+	srv, r := setup(t, dnsres.TrustAD)
+	before := srv.Queries()
+	for _, name := range []string{"", ".", "bad..name", strings.Repeat("a", 64) + ".example"} {
+		if _, err := r.TLSA(context.Background(), 25, name); err == nil {
+			t.Errorf("TLSA for %q: no error", name)
+		}
+	}
+	if srv.Queries() != before {
+		t.Errorf("invalid names were sent to the resolver (%d queries)", srv.Queries()-before)
+	}
+}

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"text/template"
 
-	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 )
 
 // The lab's organisations. The tenant plays Exchange Online for contoso
@@ -213,26 +213,6 @@ dns:
 {{- end}}
 `))
 
-// hybridConnectorConfig is the receive connector Exchange's Hybrid Configuration
-// Wizard creates on an on-premises Exchange 2010 server for mail from the
-// cloud: selected by the cloud's source address, with its own FQDN (and so
-// its own certificate), domain security with the cloud's certificate,
-// TLS required. port is the on-premises SMTP port it binds.
-func hybridConnectorConfig(port int) config.ReceiveConnector {
-	return config.ReceiveConnector{
-		Name:                     hybridConnector,
-		Bindings:                 []string{"127.0.0.1:" + strconv.Itoa(port)},
-		RemoteIPRanges:           []string{tenantSource + "/32"},
-		FQDN:                     hybridFQDN,
-		AuthMechanism:            []string{"Tls"},
-		PermissionGroups:         []string{"AnonymousUsers", "Partners"},
-		RequireTLS:               true,
-		DomainSecureEnabled:      true,
-		TLSSenderCertificateName: cloudName,
-		ProtocolLoggingLevel:     "Verbose",
-	}
-}
-
 // writeConfigs writes onprem.yaml and tenant.yaml into dir.
 func writeConfigs(dir string, d configData) (onprem, tenant string, err error) {
 	onprem = filepath.Join(dir, "onprem.yaml")
@@ -253,7 +233,7 @@ func writeConfigs(dir string, d configData) (onprem, tenant string, err error) {
 }
 
 // newConfigData fills the names and the PKI's files relative to dir.
-func newConfigData(scenario string, hybrid bool, p ports, dir string, pki *PKI) (configData, error) {
+func newConfigData(scenario string, hybrid bool, p ports, dir string, pki *labpki.PKI) (configData, error) {
 	d := configData{
 		Scenario: scenario, Hybrid: hybrid, P: p,
 		TenantPin: pki.Tenant.Name(), ContosoPin: pki.Contoso.Name(),

@@ -1,14 +1,14 @@
 package lab
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/hybrid"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/node"
 )
 
@@ -17,7 +17,7 @@ import (
 // each starts from its field report's state.
 func TestConfigsBuild(t *testing.T) {
 	dir := t.TempDir()
-	pki, err := NewPKI(dir, time.Now())
+	pki, err := labpki.New(dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,9 +82,12 @@ func TestConfigsBuild(t *testing.T) {
 	}
 }
 
-func TestAddReceiveConnector(t *testing.T) {
+// TestHybridPlanFitsTheLab plans scenario 2's hybrid connection on the lab
+// configurations and applies it to both files: they must load, with the
+// plan's connectors replacing the templates' and the hybrid connector added.
+func TestHybridPlanFitsTheLab(t *testing.T) {
 	dir := t.TempDir()
-	pki, err := NewPKI(dir, time.Now())
+	pki, err := labpki.New(dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,39 +95,57 @@ func TestAddReceiveConnector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	onCfg, _, err := writeConfigs(dir, d)
+	onCfg, tenCfg, err := writeConfigs(dir, d)
 	if err != nil {
-		t.Fatal(err)
-	}
-	check := node.Check(time.Now(), nil)
-	if err := config.AddReceiveConnector(onCfg, hybridConnectorConfig(2601), check); err != nil {
 		t.Fatal(err)
 	}
 	rt, err := node.Build(onCfg, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := rt.Cfg.ReceiveConnector(hybridConnector)
-	if hc == nil || !hc.DomainSecureEnabled || hc.FQDN != hybridFQDN || len(hc.RemoteIPRanges) != 1 {
-		t.Fatalf("added connector: %+v", hc)
-	}
-	before, err := os.ReadFile(onCfg)
+	w := &world{Onprem: &instance{Config: onCfg, SMTP: "127.0.0.1:2601"}, Tenant: &instance{Config: tenCfg, SMTP: "127.0.0.1:2604"}}
+	p, err := hybrid.MakePlan(hybrid.Input{OnPrem: rt.Cfg, Store: rt.Store, Certificate: rt.Store.FindThumbprint(pki.Contoso.Thumbprint),
+		Version: scenario2Version, Ranges: labTenantRanges, OnPremIPs: []string{onpremSource}, FQDN: hybridFQDN, TenantDomain: tenantDomain,
+		TenantSmartHost: w.Tenant.SMTP, OnPremSmartHost: w.Onprem.SMTP, Bindings: []string{w.Onprem.SMTP}, TenantBindings: []string{w.Tenant.SMTP},
+		SourceIP: onpremSource, TenantSourceIP: tenantSource, Now: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(before), "# mailflow lab") {
-		t.Error("the edit lost the file's comments")
+	if err := p.OnPrem.Apply(onCfg, node.Check(time.Now(), nil)); err != nil {
+		t.Fatal(err)
 	}
-
-	// A second connector of the same name is refused and changes nothing.
-	if err := config.AddReceiveConnector(onCfg, hybridConnectorConfig(2601), check); err == nil {
-		t.Fatal("a duplicate connector was accepted")
+	if err := p.Tenant.Apply(tenCfg, node.Check(time.Now(), nil)); err != nil {
+		t.Fatal(err)
 	}
-	after, err := os.ReadFile(onCfg)
+	on, err := node.Build(onCfg, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(before, after) {
-		t.Error("a refused edit changed the file")
+	ten, err := node.Build(tenCfg, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hc := on.Cfg.ReceiveConnector(hybridConnector); hc == nil || !hc.DomainSecureEnabled || hc.FQDN != hybridFQDN {
+		t.Fatalf("hybrid connector: %+v", hc)
+	}
+	if n := len(on.Cfg.SendConnectors); n != 1 {
+		t.Errorf("%d on-premises send connectors, want the plan's to replace the template's", n)
+	}
+	if n := len(ten.Cfg.SendConnectors); n != 1 {
+		t.Errorf("%d tenant send connectors, want the plan's to replace the template's", n)
+	}
+	data, err := os.ReadFile(onCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "# mailflow lab") {
+		t.Error("applying the plan lost the file's comments")
+	}
+	r := hybrid.Check(hybrid.Side{Name: "on-premises", RT: on, Version: scenario2Version, Sources: []string{onpremSource}},
+		hybrid.Side{Name: "tenant", RT: ten, Sources: labTenantRanges.Ranges}, time.Now())
+	if r.ExitCode() != 0 {
+		var b strings.Builder
+		r.WriteText(&b)
+		t.Errorf("the applied plan does not check:\n%s", b.String())
 	}
 }

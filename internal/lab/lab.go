@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
@@ -49,7 +50,7 @@ type Lab struct {
 
 	dir     string
 	temp    bool
-	pki     *PKI
+	pki     *labpki.PKI
 	log     *slog.Logger
 	logFile *os.File
 	obs     Observer
@@ -84,7 +85,7 @@ func Run(ctx context.Context, opts Options) (*Lab, error) {
 	if l.obs != nil {
 		l.obs.Started(l.dir, l.temp)
 	}
-	pki, err := NewPKI(l.dir, time.Now())
+	pki, err := labpki.New(l.dir, time.Now())
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("build the lab PKI: %w", err)
@@ -169,7 +170,7 @@ func (l *Lab) Servers() []ServerInfo {
 }
 
 // PKI is the lab's certificate set.
-func (l *Lab) PKI() *PKI { return l.pki }
+func (l *Lab) PKI() *labpki.PKI { return l.pki }
 
 // Close stops every server and removes a temporary lab directory (unless
 // Keep was called).

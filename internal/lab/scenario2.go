@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mailflowhq/mailflow/internal/config"
-	"github.com/mailflowhq/mailflow/internal/node"
 	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
@@ -58,34 +56,58 @@ func (l *Lab) scenario2(ctx context.Context) *Scenario {
 			return nil
 		})
 
-	r.step("Add the hybrid receive connector live (edit the file, reload)",
-		fmt.Sprintf("%q (remote range %s/32, Fqdn %s, domain security with %s, RequireTLS) is added to onprem.yaml and applied by the admin API's reload; without a pin it presents the certificate found by its Fqdn: CN=mail.contoso.com (thumbprint %s)",
-			hybridConnector, tenantSource, hybridFQDN, cloudName, pki.Contoso.Thumbprint),
+	r.step("Plan the hybrid connection from contoso's certificate and apply it live (mailflow hybrid plan)",
+		fmt.Sprintf("mailflow hybrid plan --exchange-version 2010 with CN=mail.contoso.com (thumbprint %s): %q (remote range %s/32, Fqdn %s, domain security with %s, RequireTLS) and %q on-premises, %q and %q on the tenant, all naming %s; Exchange 2010 has no TlsCertificateName, so the plan sets the Fqdn and predicts 2010 picks the same certificate; both files are written and both servers reloaded",
+			pki.Contoso.Thumbprint, hybridConnector, tenantSource, hybridFQDN, cloudName, onpremToCloud, tenantFromOnprem, tenantToOnprem, hybridFQDN),
 		func(s *Step) error {
-			added := hybridConnectorConfig(w.Ports.Onprem)
-			if err := config.AddReceiveConnector(w.Onprem.Config, added, node.Check(time.Now(), nil)); err != nil {
-				return err
-			}
-			snippet, err := config.ConnectorYAML(added)
+			p, err := planHybrid(w, pki.Contoso)
 			if err != nil {
+				return fmt.Errorf("hybrid plan: %w", err)
+			}
+			for _, c := range p.Shell {
+				s.evidence("[hybrid plan, Exchange Management Shell] " + c.String())
+			}
+			for _, c := range p.Online {
+				s.evidence("[hybrid plan, Exchange Online PowerShell] " + c.String())
+			}
+			for _, n := range p.Notes {
+				s.evidence("[hybrid plan] " + n)
+			}
+			for _, c := range p.Shell {
+				s.expect(!strings.Contains(c.String(), "-TlsCertificateName"), "the 2010 command %s has -TlsCertificateName", c.Name)
+			}
+			s.expect(p.Presents.Receive != nil && p.Presents.Receive.Thumbprint == pki.Contoso.Thumbprint,
+				"the plan predicts Exchange 2010 presents %+v, want CN=mail.contoso.com %s", p.Presents.Receive, pki.Contoso.Thumbprint)
+			if err := applyHybrid(w, p); err != nil {
 				return err
 			}
-			for _, line := range strings.Split(strings.TrimSpace(string(snippet)), "\n") {
-				s.evidence("[onprem.yaml] + " + line)
-			}
-			if err := w.Onprem.Admin.Reload(); err != nil {
-				return fmt.Errorf("reload on-premises: %w", err)
-			}
-			s.evidence("[on-premises admin] POST /api/v1/reload → 200 (as SIGHUP)")
+			s.evidence("[onprem.yaml, tenant.yaml] hybrid plan connectors written (validated, comments kept); [admin] POST /api/v1/reload → 200 on both")
 			hc, err := describeReceive(w.Onprem, hybridConnector)
 			if err != nil {
 				return err
 			}
 			s.evidence(hc.line)
-			s.expect(hc.info.Pinned == "", "%s has a pin %q", hybridConnector, hc.info.Pinned)
+			s.expect(hc.info.FQDN == hybridFQDN, "%s has Fqdn %q, want %s", hybridConnector, hc.info.FQDN, hybridFQDN)
 			s.expect(hc.thumbprint() == pki.Contoso.Thumbprint, "%s presents %s, want CN=mail.contoso.com %s", hybridConnector, hc.thumbprint(), pki.Contoso.Thumbprint)
 			s.expect(hc.info.Secure && hc.info.RequireTLS, "%s: domain_secure_enabled %v, require_tls %v", hybridConnector, hc.info.Secure, hc.info.RequireTLS)
-			s.observe("%s is live and presents %s", hybridConnectorID, hc.cert())
+			s.observe("%s is live and presents %s; the plan's 2010 commands set -Fqdn %s instead of a pin", hybridConnectorID, hc.cert(), hybridFQDN)
+			return nil
+		})
+
+	r.step("Confirm both sides agree (mailflow hybrid check --live)",
+		"every pairing passes both ways offline (route, connector by source address with domain security, server and client certificates by Exchange 2010's rules), and a test message goes each way over mutual TLS",
+		func(s *Step) error {
+			rep := checkHybrid(ctx, w)
+			s.evidence(checkLines(rep)...)
+			live := 0
+			for _, row := range rep.Rows {
+				if row.Live {
+					live++
+				}
+			}
+			s.expect(rep.ExitCode() == 0, "hybrid check exit %d", rep.ExitCode())
+			s.expect(live == 2, "%d live rows, want one per direction", live)
+			s.observe("hybrid check: %d rows, exit %d", len(rep.Rows), rep.ExitCode())
 			return nil
 		})
 

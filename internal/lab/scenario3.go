@@ -15,7 +15,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
-// Scenario 3 is the seed's failure in its DANE form: contoso publishes a
+// Scenario 3 is scenario 1's failure in its DANE form: contoso publishes a
 // DNSSEC-signed TLSA record (3 1 1) for its MX, Exchange Online validates
 // it, and a certificate renewal with a new key — without a TLSA update —
 // makes every delivery defer with 450 4.7.323 tlsa-invalid. mailflow's
@@ -27,7 +27,7 @@ import (
 // signed with ldns-signzone.
 const (
 	scenario3Name   = "Scenario 3: DANE — a renewal with a new key breaks 450 4.7.323 tlsa-invalid"
-	scenario3Report = "the first field report's failure in its DANE form (Exchange Online validates TLSA records of a domain's MX)"
+	scenario3Report = "scenario 1's failure in its DANE form: Exchange Online validates the DNSSEC-signed TLSA records of a domain's MX, and a renewal with a new key breaks delivery"
 )
 
 func (l *Lab) scenario3(ctx context.Context) *Scenario {

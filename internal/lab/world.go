@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/node"
 )
 
@@ -72,7 +73,7 @@ func (l *Lab) startScenarioWith(s *Step, name, sub string, hybrid bool, tweak fu
 
 // startWorld writes the configurations of a scenario into dir and starts
 // both servers.
-func startWorld(name, dir string, hybrid bool, pki *PKI, logger *slog.Logger, tweak func(*configData)) (*world, error) {
+func startWorld(name, dir string, hybrid bool, pki *labpki.PKI, logger *slog.Logger, tweak func(*configData)) (*world, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}

@@ -1,12 +1,14 @@
 package node_test
 
 import (
+	"fmt"
+
 	"context"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/node"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 )
@@ -23,13 +25,13 @@ func onprem(port int, pin string) string {
 type fixture struct {
 	dir, cfg string
 	port     int
-	pki      *lab.PKI
+	pki      *labpki.PKI
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	dir := t.TempDir()
-	pki, err := lab.NewPKI(dir, time.Now())
+	pki, err := labpki.New(dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +53,14 @@ func (f *fixture) read(t *testing.T) []byte {
 // start runs the server and closes it when the test ends.
 func start(t *testing.T, cfg string) *node.Node {
 	t.Helper()
-	srv, err := node.Start(cfg, node.Options{Logger: testkit.Logger(t)})
+	return startWith(t, cfg, node.Options{})
+}
+
+// startWith is start with options (a clock); the logger is the test's.
+func startWith(t *testing.T, cfg string, opts node.Options) *node.Node {
+	t.Helper()
+	opts.Logger = testkit.Logger(t)
+	srv, err := node.Start(cfg, opts)
 	if err != nil {
 		t.Fatalf("start %s: %v", cfg, err)
 	}
@@ -77,4 +86,29 @@ func dialPlain(t *testing.T, addr string) *testkit.Session {
 
 func body(subject string) string {
 	return "From: <sender@tenant.example>\r\nTo: <user@contoso.com>\r\nSubject: " + subject + "\r\n\r\nhello\r\n"
+}
+
+// senderConfig is a sending node's configuration: server SENDER for
+// sender.example, trusting only what trust lists (YAML lines under
+// trust:, e.g. "  ca_files: [ca.pem]\n"), relaying anything 127.0.0.1
+// submits on port, with the send_connectors section given.
+func senderConfig(trust string, port int, sendConnectors string) string {
+	return fmt.Sprintf(`server:
+  name: SENDER
+  fqdn: sender.example
+  data_dir: ./sender-data
+accepted_domains: [sender.example]
+trust:
+%s  system_roots: false
+admin:
+  listen: off
+receive_connectors:
+  - name: Relay from loopback
+    bindings: ["127.0.0.1:%d"]
+    remote_ip_ranges: ["127.0.0.1/32"]
+    auth_mechanism: [Tls]
+    permission_groups: [AnonymousUsers]
+    anonymous_relay: true
+send_connectors:
+%s`, trust, port, sendConnectors)
 }

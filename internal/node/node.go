@@ -91,15 +91,15 @@ func Start(path string, opts Options) (*Node, error) {
 			}
 		}
 	}()
-	if s.recvLog, err = protolog.NewWriter(protolog.Options{Dir: filepath.Join(logDir, "ProtocolLog", "SmtpReceive"), Kind: protolog.Receive}); err != nil {
+	if s.recvLog, err = protolog.NewWriter(protolog.Options{Dir: filepath.Join(logDir, "ProtocolLog", "SmtpReceive"), Kind: protolog.Receive, Now: clock.Now}); err != nil {
 		return nil, fmt.Errorf("open receive protocol log: %w", err)
 	}
-	if s.sendLog, err = protolog.NewWriter(protolog.Options{Dir: filepath.Join(logDir, "ProtocolLog", "SmtpSend"), Kind: protolog.Send}); err != nil {
+	if s.sendLog, err = protolog.NewWriter(protolog.Options{Dir: filepath.Join(logDir, "ProtocolLog", "SmtpSend"), Kind: protolog.Send, Now: clock.Now}); err != nil {
 		return nil, fmt.Errorf("open send protocol log: %w", err)
 	}
 	s.trackDir = filepath.Join(logDir, "MessageTracking")
 	s.fixed = fixedOf(cfg)
-	if s.track, err = tracking.NewWriter(tracking.Options{Dir: s.trackDir}); err != nil {
+	if s.track, err = tracking.NewWriter(tracking.Options{Dir: s.trackDir, Now: clock.Now}); err != nil {
 		return nil, fmt.Errorf("open message tracking log: %w", err)
 	}
 	if s.mailbox, err = mailbox.Open(filepath.Join(cfg.DataDir(), "mailboxes")); err != nil {
@@ -115,7 +115,7 @@ func Start(path string, opts Options) (*Node, error) {
 			s.sts.Close()
 		}
 	}()
-	s.rt.Store(s.withSender(rt))
+	s.rt.Store(s.bind(rt))
 
 	q, err := queue.Open(queue.Options{
 		Dir:         filepath.Join(cfg.DataDir(), "queue"),
@@ -192,10 +192,11 @@ func (s *Node) ApplyRuntime(rt *Runtime) error {
 }
 
 func (s *Node) apply(rt *Runtime) error {
+	rt = s.bind(rt)
 	if err := s.recv.Apply(rt.Recv); err != nil {
 		return err
 	}
-	s.rt.Store(s.withSender(rt))
+	s.rt.Store(rt)
 	for _, w := range rt.Warnings {
 		s.log.Warn(w)
 	}
@@ -207,9 +208,12 @@ func (s *Node) apply(rt *Runtime) error {
 	return nil
 }
 
-// withSender gives the runtime a Sender bound to its certificates and
-// trust, so a delivery always uses one consistent configuration.
-func (s *Node) withSender(rt *Runtime) *Runtime {
+// bind gives the runtime a Sender bound to its certificates and trust, so a
+// delivery always uses one consistent configuration, and puts both sides on
+// the node's clock (Options.Clock): certificate date checks when sending
+// and receiving (mutual TLS), banners and Received headers all read it. It
+// runs before the runtime is published.
+func (s *Node) bind(rt *Runtime) *Runtime {
 	rt.Sender = &send.Sender{
 		Store: rt.Store, Roots: rt.Roots, ServerFQDN: rt.Cfg.Server.FQDN,
 		Log: s.sendLog, Now: s.clock.Now, Dialer: s.opts.Dialer,
@@ -217,8 +221,13 @@ func (s *Node) withSender(rt *Runtime) *Runtime {
 	rt.Sender.DNS = rt.SenderDNS()
 	s.withPolicies(rt)
 	rt.Sender.Policies, rt.Sender.Observer = rt.Policies, rt.Observer
+	rt.Recv.Now = s.clock.Now
 	return rt
 }
+
+// Now is the node's clock (Options.Clock, else the system clock): the time
+// the admin API describes certificates and connectors at.
+func (s *Node) Now() time.Time { return s.clock.Now() }
 
 func (s *Node) now() time.Time { return s.clock.Now() }
 

@@ -117,24 +117,16 @@ func LoadCertificates(cfg *config.Config) (*certs.Store, config.Errors) {
 }
 
 // LoadTrust builds the pool used to validate peers: the system roots
-// (unless trust.system_roots is false) plus trust.ca_files.
+// (unless trust.system_roots is false) plus trust.ca_files, each read by
+// certs.ReadCAFile (PEM or DER, as the probe reads them).
 func LoadTrust(cfg *config.Config) (*x509.CertPool, config.Errors) {
-	pool := x509.NewCertPool()
-	if cfg.Trust.SystemRoots == nil || *cfg.Trust.SystemRoots {
-		if sys, err := x509.SystemCertPool(); err == nil {
-			pool = sys
-		}
-	}
+	system := cfg.Trust.SystemRoots == nil || *cfg.Trust.SystemRoots
+	pool, _ := certs.TrustPool(nil, system)
 	var errs config.Errors
 	for i, f := range cfg.Trust.CAFiles {
-		key := fmt.Sprintf("trust.ca_files[%d]", i)
-		data, err := os.ReadFile(cfg.Resolve(f))
-		if err != nil {
-			errs = append(errs, cfg.ErrorAt(key, fmt.Sprintf("cannot read CA file: %v", err), "point ca_files at a PEM file of CA certificates"))
-			continue
-		}
-		if !pool.AppendCertsFromPEM(data) {
-			errs = append(errs, cfg.ErrorAt(key, "no PEM certificate found in "+cfg.Resolve(f), "use a PEM file (-----BEGIN CERTIFICATE-----)"))
+		if err := certs.AppendCAFiles(pool, []string{cfg.Resolve(f)}); err != nil {
+			errs = append(errs, cfg.ErrorAt(fmt.Sprintf("trust.ca_files[%d]", i), err.Error(),
+				"point ca_files at a file of CA certificates: PEM (-----BEGIN CERTIFICATE-----) or one DER certificate (.cer)"))
 		}
 	}
 	return pool, errs
@@ -181,9 +173,9 @@ func checkPinnedNames(cfg *config.Config, store *certs.Store) config.Errors {
 	// or a host name; a name nothing covers would only fail when the API
 	// starts, after the transport is already up.
 	if name := cfg.Admin.TLSCertificateName; name != "" && cfg.AdminEnabled() {
-		if strings.Contains(strings.ToLower(name), "<i>") {
+		if certs.IsCertificateName(name) {
 			check("admin.tls_certificate_name", name, "admin.tls_certificate_name")
-		} else if sel := store.Select(certs.Request{ConnectorFQDN: name, Connector: "admin API"}); sel.Cert == nil {
+		} else if sel := store.Select(certs.NameOrHost(name, "admin API", time.Time{})); sel.Cert == nil {
 			errs = append(errs, cfg.ErrorAt("admin.tls_certificate_name",
 				fmt.Sprintf("admin.tls_certificate_name %q: no loaded certificate with a private key holds that name", name),
 				"add a certificate for that name under certificates:, or name one by <I>issuer<S>subject as shown by mailflow cert list"))

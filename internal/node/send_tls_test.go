@@ -73,7 +73,7 @@ func TestSendDomainValidationMatrix(t *testing.T) {
 	// The receiver: one connector (and port) per case, each pinned to its
 	// certificate, accepting mail for every case's domain.
 	var recvCerts, recvConns, domains strings.Builder
-	ports := make([]int, len(cases))
+	ports := testkit.FreePorts(t, len(cases)) // distinct: one listener per case
 	for i, c := range cases {
 		switch c.issuer {
 		case "ca":
@@ -89,7 +89,6 @@ func TestSendDomainValidationMatrix(t *testing.T) {
 		if err := certs.WritePEM(file, cert); err != nil {
 			t.Fatal(err)
 		}
-		ports[i] = testkit.FreePort(t)
 		fmt.Fprintf(&recvCerts, "  - file: %s\n", file)
 		fmt.Fprintf(&recvConns, `  - name: Case %d
     bindings: ["127.0.0.1:%d"]
@@ -132,25 +131,7 @@ receive_connectors:
 	}
 	sendPort := testkit.FreePort(t)
 	sendCfg := filepath.Join(dir, "sender.yaml")
-	testkit.WriteFile(t, sendCfg, fmt.Sprintf(`server:
-  name: SENDER
-  fqdn: sender.example
-  data_dir: ./sender-data
-accepted_domains: [sender.example]
-trust:
-  ca_files: [%s]
-  system_roots: false
-admin:
-  listen: off
-receive_connectors:
-  - name: Relay from loopback
-    bindings: ["127.0.0.1:%d"]
-    remote_ip_ranges: ["127.0.0.1/32"]
-    auth_mechanism: [Tls]
-    permission_groups: [AnonymousUsers]
-    anonymous_relay: true
-send_connectors:
-%s`, caFile, sendPort, sendConns.String()))
+	testkit.WriteFile(t, sendCfg, senderConfig(fmt.Sprintf("  ca_files: [%s]\n", caFile), sendPort, sendConns.String()))
 	sender := start(t, sendCfg)
 
 	// One message, one recipient per case, through the sender's SMTP.

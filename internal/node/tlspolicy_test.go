@@ -17,7 +17,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/dnsres/dnstest"
-	"github.com/mailflowhq/mailflow/internal/lab"
+	"github.com/mailflowhq/mailflow/internal/labpki"
 	"github.com/mailflowhq/mailflow/internal/node"
 	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
@@ -39,7 +39,7 @@ func TestMTASTSAndTLSRPTEndToEnd(t *testing.T) {
 		t.Skip("python3 not installed")
 	}
 	dir := t.TempDir()
-	pki, err := lab.NewPKI(dir, time.Now())
+	pki, err := labpki.New(dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,18 +25,18 @@ func (o *observer) Observe(ev queue.Event) {
 		ReturnPath:        m.Env.From,
 		TotalBytes:        m.Env.Size,
 		RecipientCount:    len(m.Recipients),
-		Source:            "SMTP",
+		Source:            tracking.SourceSMTP,
 	}
 	if ev.Rcpt != "" {
 		e.Recipients = []string{ev.Rcpt}
 	}
 	switch ev.Kind {
-	case "DELIVER":
-		e.Source = "STOREDRIVER"
-	case "DSN":
-		e.Source = "DSN"
-	case "EXPIRE", "REMOVE":
-		e.Source = "QUEUE"
+	case tracking.EventDeliver:
+		e.Source = tracking.SourceStoreDriver
+	case tracking.EventDSN:
+		e.Source = tracking.SourceDSN
+	case tracking.EventExpire, tracking.EventRemove:
+		e.Source = tracking.SourceQueue
 	}
 	if f := ev.Result.LastError; f != nil {
 		e.RecipientStatus = []string{f.String()}
@@ -44,7 +44,7 @@ func (o *observer) Observe(ev queue.Event) {
 		e.RecipientStatus = []string{ev.Result.Status}
 	}
 	e.ServerIP = ev.Result.RemoteIP
-	if ev.Result.RemoteHost != "" && ev.Kind == "SEND" {
+	if ev.Result.RemoteHost != "" && ev.Kind == tracking.EventSend {
 		e.ServerHostname = ev.Result.RemoteHost
 	}
 	o.s.track.Log(e)
@@ -59,8 +59,8 @@ func (s *Node) trackReceive(id string, env queue.Envelope) {
 		ClientHostname:    env.HeloName,
 		ServerHostname:    rt.Cfg.Server.FQDN,
 		ConnectorID:       env.ConnectorID,
-		Source:            "SMTP",
-		EventID:           "RECEIVE",
+		Source:            tracking.SourceSMTP,
+		EventID:           tracking.EventReceive,
 		InternalMessageID: id,
 		MessageID:         env.MessageID,
 		Recipients:        env.To,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 // Envelope is what the receiver knew about a message when it accepted it.
@@ -170,16 +171,16 @@ type Result struct {
 	Local bool
 }
 
-// Event kinds reported to the Observer, named like Exchange message
-// tracking event ids.
+// Event kinds reported to the Observer: the message tracking event ids,
+// defined once by package tracking.
 const (
-	EventSend    = "SEND"    // handed to the next hop
-	EventDeliver = "DELIVER" // stored in a local mailbox
-	EventDefer   = "DEFER"   // transient failure, will retry
-	EventFail    = "FAIL"    // permanent failure
-	EventDSN     = "DSN"     // a delivery status notification was queued
-	EventExpire  = "EXPIRE"  // the message expired for this recipient
-	EventRemove  = "REMOVE"  // an administrator removed the message
+	EventSend    = tracking.EventSend    // handed to the next hop
+	EventDeliver = tracking.EventDeliver // stored in a local mailbox
+	EventDefer   = tracking.EventDefer   // transient failure, will retry
+	EventFail    = tracking.EventFail    // permanent failure
+	EventDSN     = tracking.EventDSN     // a delivery status notification was queued
+	EventExpire  = tracking.EventExpire  // the message expired for this recipient
+	EventRemove  = tracking.EventRemove  // an administrator removed the message
 )
 
 // Event is one tracking record.

@@ -22,6 +22,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 	"github.com/mailflowhq/mailflow/internal/queue"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // The in-process harness: a real Service on loopback, configured from YAML
@@ -207,7 +208,7 @@ func newHarnessWith(t testing.TB, yamlText string, sub Submitter) *harness {
 	}})
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		h.port = freePort(t)
+		h.port = testkit.FreePort(t)
 		text := strings.ReplaceAll(yamlText, "{port}", strconv.Itoa(h.port))
 		cfg, err := config.Parse(filepath.Join(dir, "mailflow.yaml"), []byte(text))
 		if err != nil {
@@ -233,16 +234,6 @@ func newHarnessWith(t testing.TB, yamlText string, sub Submitter) *harness {
 		plog.Close()
 	})
 	return h
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // protocolLog flushes the SmtpReceive log and returns its records.

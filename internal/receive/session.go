@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailflowhq/mailflow/internal/domain"
 	"github.com/mailflowhq/mailflow/internal/mailbox"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 	"github.com/mailflowhq/mailflow/internal/smtp"
@@ -402,7 +403,9 @@ func (s *session) rcpt(cmd smtp.Command) {
 
 func firstAccepted(st *Settings) string {
 	best := ""
-	for d := range st.Accepted {
+	for _, pattern := range st.Accepted {
+		// "*.contoso.com" covers contoso.com itself.
+		d := domain.Normalize(strings.TrimPrefix(pattern, "*."))
 		if best == "" || d < best {
 			best = d
 		}

@@ -5,11 +5,11 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/domain"
 	"github.com/mailflowhq/mailflow/internal/netrange"
 )
 
@@ -17,11 +17,11 @@ import (
 type Settings struct {
 	ServerName string
 	ServerFQDN string
-	Accepted   map[string]bool // lower-case accepted domains
+	Accepted   []string // accepted domain patterns ("contoso.com", "*.fabrikam.com")
 	Connectors []*Connector
 	Limits     config.Limits
-	Roots      *x509.CertPool // trust for client certificates (mutual TLS)
-	Now        func() time.Time
+	Roots      *x509.CertPool   // trust for client certificates (mutual TLS)
+	Now        func() time.Time // certificate dates, banner, Received; the node binds its injected clock (time.Now from Compile)
 }
 
 // Connector is a receive connector compiled for fast per-connection use.
@@ -51,13 +51,10 @@ func Compile(cfg *config.Config, store *certs.Store, roots *x509.CertPool, now t
 	s := &Settings{
 		ServerName: cfg.Server.Name,
 		ServerFQDN: cfg.Server.FQDN,
-		Accepted:   make(map[string]bool, len(cfg.AcceptedDomains)),
+		Accepted:   append([]string(nil), cfg.AcceptedDomains...),
 		Limits:     cfg.Limits,
 		Roots:      roots,
 		Now:        time.Now,
-	}
-	for _, d := range cfg.AcceptedDomains {
-		s.Accepted[strings.ToLower(strings.TrimSuffix(d, "."))] = true
 	}
 	var warnings []string
 	for i := range cfg.ReceiveConnectors {
@@ -166,7 +163,7 @@ func mostSpecific(rs []netrange.Range, a netip.Addr) (netrange.Range, bool) {
 	return best, found
 }
 
-// IsAccepted reports whether domain is an accepted domain.
-func (s *Settings) IsAccepted(domain string) bool {
-	return s.Accepted[strings.ToLower(strings.TrimSuffix(domain, "."))]
-}
+// IsAccepted reports whether an accepted domain pattern covers d: the
+// accepted-domain and relay checks of RCPT TO (the rule of domain.Match,
+// so "*.fabrikam.com" covers sub.fabrikam.com and fabrikam.com).
+func (s *Settings) IsAccepted(d string) bool { return domain.MatchAny(s.Accepted, d) }

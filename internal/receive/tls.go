@@ -5,10 +5,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/neterr"
 	"github.com/mailflowhq/mailflow/internal/smtp"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
@@ -69,7 +69,7 @@ func (s *session) startTLS(cmd smtp.Command) {
 	ctx, cancel := context.WithTimeout(context.Background(), hsTimeout)
 	defer cancel()
 	if err := tconn.HandshakeContext(ctx); err != nil {
-		s.log.Info("", "TLS negotiation failed with error "+tlsErrorWord(err))
+		s.log.Info("", "TLS negotiation failed with error "+neterr.HandshakeName(err))
 		s.srv.opts.Logger.Info("TLS handshake failed", "connector", s.c.Name(), "remote", s.remote.String(), "error", err)
 		s.quit = true
 		return
@@ -128,19 +128,4 @@ func (s *session) verifyClient(cs tls.ConnectionState) error {
 		s.tlsInfo.clientWhy = fmt.Sprintf("%s: %s", res.Reason, res.Detail)
 	}
 	return nil
-}
-
-// tlsErrorWord condenses a handshake error into one word for the log, in
-// the spirit of Exchange's "TLS negotiation failed with error X".
-func tlsErrorWord(err error) string {
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "timeout"), strings.Contains(msg, "deadline"):
-		return "Timeout"
-	case strings.Contains(msg, "EOF"), strings.Contains(msg, "reset"):
-		return "SocketError"
-	case strings.Contains(msg, "certificate"):
-		return "UnknownCredentials (" + msg + ")"
-	}
-	return "IllegalMessage (" + msg + ")"
 }

@@ -5,9 +5,9 @@
 // Matching follows Exchange:
 //   - accepted domains win over every send connector;
 //   - an exact address space ("contoso.com") beats a wildcard;
-//   - "*.contoso.com" covers every subdomain at any depth ("sub.contoso.com",
-//     "a.b.contoso.com") but NOT "contoso.com" itself (Exchange's "include
-//     subdomains" semantics: the bare domain is its own address space);
+//   - "*.contoso.com" covers contoso.com and every subdomain at any depth
+//     ("sub.contoso.com", "a.b.contoso.com"): the one rule of package
+//     domain, which cites Microsoft's documentation for it;
 //   - a longer wildcard suffix beats a shorter one ("*.eu.contoso.com" beats
 //     "*.contoso.com"), and "*" matches everything, last;
 //   - between equally specific spaces the lower Exchange cost wins
@@ -21,6 +21,8 @@ package route
 import (
 	"fmt"
 	"strings"
+
+	"github.com/mailflowhq/mailflow/internal/domain"
 )
 
 // SendConnector is the view of a send connector routing needs. The server
@@ -44,27 +46,27 @@ type Decision struct {
 // Router answers routing questions for a fixed configuration. It is
 // immutable and safe for concurrent use; build a new one on reload.
 type Router struct {
-	accepted []AddressSpace
+	accepted []domain.AddressSpace
 	spaces   []candidate
 	invalid  []error
 }
 
 type candidate struct {
 	connector string
-	space     AddressSpace
+	space     domain.AddressSpace
 	order     int
 }
 
 // New builds a router. Accepted domains use the same pattern syntax as
 // address spaces ("contoso.com", "*.contoso.com"). Entries that
-// ParseAddressSpace rejects never match; they are reported by Invalid so
+// domain.ParseAddressSpace rejects never match; they are reported by Invalid so
 // that configuration validation can name them.
 func New(accepted []string, connectors []SendConnector) *Router {
 	r := &Router{}
 	for _, a := range accepted {
-		as, err := ParseAddressSpace(a)
+		as, err := domain.ParseAddressSpace(a)
 		if err != nil {
-			r.invalid = append(r.invalid, fmt.Errorf("accepted domain: %w", err))
+			r.invalid = append(r.invalid, fmt.Errorf("accepted domain %q: %w", a, err))
 			continue
 		}
 		r.accepted = append(r.accepted, as)
@@ -72,9 +74,9 @@ func New(accepted []string, connectors []SendConnector) *Router {
 	order := 0
 	for _, c := range connectors {
 		for _, s := range c.AddressSpaces {
-			as, err := ParseAddressSpace(s)
+			as, err := domain.ParseAddressSpace(s)
 			if err != nil {
-				r.invalid = append(r.invalid, fmt.Errorf("send connector %q: %w", c.Name, err))
+				r.invalid = append(r.invalid, fmt.Errorf("send connector %q: address space %q: %w", c.Name, s, err))
 				continue
 			}
 			r.spaces = append(r.spaces, candidate{connector: c.Name, space: as, order: order})
@@ -89,10 +91,10 @@ func (r *Router) Invalid() []error { return append([]error(nil), r.invalid...) }
 
 // Route decides where mail for domain goes. The domain is compared
 // case-insensitively, without a trailing dot.
-func (r *Router) Route(domain string) (Decision, error) {
-	d := normalizeDomain(domain)
+func (r *Router) Route(recipientDomain string) (Decision, error) {
+	d := domain.Normalize(recipientDomain)
 	if d == "" {
-		return Decision{}, &NoRouteError{Domain: domain}
+		return Decision{}, &NoRouteError{Domain: recipientDomain}
 	}
 	if best, ok := bestMatch(d, r.acceptedCandidates()); ok {
 		return Decision{Local: true, Space: best.space.Pattern}, nil
@@ -113,11 +115,11 @@ func (r *Router) acceptedCandidates() []candidate {
 
 // bestMatch picks the most specific matching candidate, then the lowest
 // cost, then the earliest in configuration order.
-func bestMatch(domain string, cands []candidate) (candidate, bool) {
+func bestMatch(d string, cands []candidate) (candidate, bool) {
 	var best candidate
 	found := false
 	for _, c := range cands {
-		if !c.space.Matches(domain) {
+		if !c.space.Matches(d) {
 			continue
 		}
 		if !found || better(c, best) {
@@ -128,7 +130,7 @@ func bestMatch(domain string, cands []candidate) (candidate, bool) {
 }
 
 func better(a, b candidate) bool {
-	if sa, sb := a.space.specificity(), b.space.specificity(); sa != sb {
+	if sa, sb := a.space.Specificity(), b.space.Specificity(); sa != sb {
 		return sa > sb
 	}
 	if a.space.Cost != b.space.Cost {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
+	"github.com/mailflowhq/mailflow/internal/neterr"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 	"github.com/mailflowhq/mailflow/internal/smtp"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
@@ -268,7 +269,7 @@ func (s *Sender) connect(ctx context.Context, c Connector, t Target, helo, domai
 			r, err := cl.Hello(helo)
 			cn.TLSHello = r
 			if err != nil {
-				if isRemoteAlert(err) {
+				if _, alert := neterr.RemoteAlert(err); alert {
 					return failed(StageTLS, tlsFailure(err))
 				}
 				return failed(StageTLS, classifySession("EHLO", err))

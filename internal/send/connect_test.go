@@ -1,6 +1,8 @@
 package send
 
 import (
+	"time"
+
 	"context"
 	"crypto/tls"
 	"errors"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
@@ -17,7 +20,7 @@ import (
 // and the same failure Send records.
 func TestConnectStages(t *testing.T) {
 	p := testPKI(t)
-	good := startServer(t, &smtptest.Server{Hostname: "mail.contoso.com", TLSConfig: serverTLS(p.server)})
+	good := startServer(t, &smtptest.Server{Hostname: "mail.contoso.com", TLSConfig: testkit.ServerTLS(p.server)})
 	plain := startServer(t, &smtptest.Server{})
 	s := &Sender{Roots: p.roots, ServerFQDN: "server.fabrikam.com"}
 	c := contosoConnector(0)
@@ -29,9 +32,9 @@ func TestConnectStages(t *testing.T) {
 		stage  Stage
 		status string
 	}{
-		{name: "ready", target: Target{Host: "mail.contoso.com", IP: "127.0.0.1", Port: portOf(t, good.Addr)}, stage: StageReady},
-		{name: "refused", target: Target{Host: "mail.contoso.com", IP: "127.0.0.1", Port: closedPort(t)}, stage: StageConnect, status: StatusRefused},
-		{name: "no STARTTLS", target: Target{Host: "mail.contoso.com", IP: "127.0.0.1", Port: portOf(t, plain.Addr)}, stage: StageStartTLS, status: StatusCannotConnect},
+		{name: "ready", target: Target{Host: "mail.contoso.com", IP: "127.0.0.1", Port: testkit.PortOf(t, good.Addr)}, stage: StageReady},
+		{name: "refused", target: Target{Host: "mail.contoso.com", IP: "127.0.0.1", Port: testkit.PortOf(t, testkit.ClosedAddr(t))}, stage: StageConnect, status: StatusRefused},
+		{name: "no STARTTLS", target: Target{Host: "mail.contoso.com", IP: "127.0.0.1", Port: testkit.PortOf(t, plain.Addr)}, stage: StageStartTLS, status: StatusCannotConnect},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,14 +66,14 @@ func TestConnectStages(t *testing.T) {
 // same 4.7.320 as without it.
 func TestConnectObservation(t *testing.T) {
 	p := testPKI(t)
-	wrong := generate(t, certs.Template{Subject: "CN=SERVER1", SANs: []string{"SERVER1"}})
-	cfg := serverTLS(wrong)
+	wrong := testkit.Cert(t, certs.Template{Subject: "CN=SERVER1", SANs: []string{"SERVER1"}}, time.Now())
+	cfg := testkit.ServerTLS(wrong)
 	cfg.ClientAuth = tls.RequestClientCert
 	srv := startServer(t, &smtptest.Server{TLSConfig: cfg})
 	s := &Sender{Roots: p.roots, ServerFQDN: "server.fabrikam.com", Store: certs.NewStore(p.client)}
 	c := contosoConnector(0)
 	c.Log = false
-	tgt := Target{Host: "mail.contoso.com", IP: "127.0.0.1", Port: portOf(t, srv.Addr)}
+	tgt := Target{Host: "mail.contoso.com", IP: "127.0.0.1", Port: testkit.PortOf(t, srv.Addr)}
 
 	plain := s.Connect(context.Background(), c, tgt, "contoso.com", ConnectOptions{})
 	observed := s.Connect(context.Background(), c, tgt, "contoso.com", ConnectOptions{FinishHandshake: true})
@@ -114,10 +117,10 @@ func ptr(s string) *string { return &s }
 // TestTargets resolves as Send does and reports DNS failures with Send's
 // status.
 func TestTargets(t *testing.T) {
-	dns := &fakeDNS{
-		mx:    map[string][]*net.MX{"contoso.com": {{Host: "mx1.contoso.com.", Pref: 10}}, "null.example": {{Host: ".", Pref: 0}}},
-		hosts: map[string][]string{"mx1.contoso.com": {"127.0.0.1", "127.0.0.2"}},
-		fail:  map[string]error{"broken.example": errors.New("server misbehaving")},
+	dns := &testkit.DNS{
+		MX:    map[string][]*net.MX{"contoso.com": {{Host: "mx1.contoso.com.", Pref: 10}}, "null.example": {{Host: ".", Pref: 0}}},
+		Hosts: map[string][]string{"mx1.contoso.com": {"127.0.0.1", "127.0.0.2"}},
+		Fail:  map[string]error{"broken.example": errors.New("server misbehaving")},
 	}
 	s := &Sender{Resolver: dns}
 	got, f := s.Targets(context.Background(), Connector{}, "contoso.com")

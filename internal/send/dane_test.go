@@ -2,6 +2,7 @@ package send
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/dnsres/dnstest"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
@@ -58,13 +60,13 @@ func newDANELab(t *testing.T, serverOpts ...func(*smtptest.Server)) *daneLab {
 	t.Helper()
 	p := testPKI(t)
 	l := &daneLab{inter: p.inter}
-	l.leaf = generate(t, certs.Template{Subject: "CN=mx.signed.test", SANs: []string{"mx.signed.test", "mx.plain.test"}, Issuer: p.inter})
-	l.srv = &smtptest.Server{Hostname: "mx.signed.test", TLSConfig: serverTLS(l.leaf)}
+	l.leaf = testkit.Cert(t, certs.Template{Subject: "CN=mx.signed.test", SANs: []string{"mx.signed.test", "mx.plain.test"}, Issuer: p.inter}, time.Now())
+	l.srv = &smtptest.Server{Hostname: "mx.signed.test", TLSConfig: testkit.ServerTLS(l.leaf)}
 	for _, o := range serverOpts {
 		o(l.srv)
 	}
 	startServer(t, l.srv)
-	l.port = portOf(t, l.srv.Addr)
+	l.port = testkit.PortOf(t, l.srv.Addr)
 	l.dns = dnstest.Start(t)
 	l.dns.Add(t,
 		"signed.test. 60 IN MX 10 mx.signed.test.",
@@ -104,7 +106,7 @@ func (l *daneLab) send(rcpt string, c Connector) Result {
 }
 
 func TestDANEOutbound(t *testing.T) {
-	other := generate(t, certs.Template{Subject: "CN=mx.signed.test", SANs: []string{"mx.signed.test"}})
+	other := testkit.Cert(t, certs.Template{Subject: "CN=mx.signed.test", SANs: []string{"mx.signed.test"}}, time.Now())
 	unknown := "3 7 1 " + strings.Repeat("ab", 32)
 
 	cases := []struct {
@@ -204,7 +206,7 @@ func TestDANEOutbound(t *testing.T) {
 
 func TestDANEProtocolLogShowsRecords(t *testing.T) {
 	l := newDANELab(t)
-	other := generate(t, certs.Template{Subject: "CN=x"})
+	other := testkit.Cert(t, certs.Template{Subject: "CN=x"}, time.Now())
 	l.tlsa(t, "mx.signed.test", tlsaOf(t, other, 3, 1, 1))
 	res := l.send("user@signed.test", Connector{DANE: DANEOpportunistic})
 	if res.Status != tlscheck.StatusTLSAInvalid {
@@ -221,7 +223,7 @@ func TestDANEProtocolLogShowsRecords(t *testing.T) {
 
 func TestDANESmartHostByName(t *testing.T) {
 	l := newDANELab(t)
-	other := generate(t, certs.Template{Subject: "CN=x"})
+	other := testkit.Cert(t, certs.Template{Subject: "CN=x"}, time.Now())
 	l.tlsa(t, "mx.signed.test", tlsaOf(t, other, 3, 1, 1))
 	c := Connector{DANE: DANEOpportunistic, Hosts: []string{fmt.Sprintf("mx.signed.test:%d", l.port)}}
 	res := l.send("user@anything.example", c)
@@ -266,7 +268,10 @@ func TestDANEThousandRecords(t *testing.T) {
 
 // detailOf is the LastError text of a result ("" on delivery).
 func detailOf(r Result) string {
-	return r.LastError.String() // nil-safe
+	if r.LastError == nil {
+		return ""
+	}
+	return r.LastError.String()
 }
 
 // TestDANEBogusLogged: a target refused before connecting (bogus TLSA) is
@@ -283,5 +288,20 @@ func TestDANEBogusLogged(t *testing.T) {
 			t.Log(string(r.Event), r.Data, r.Context)
 		}
 		t.Fatal("the protocol log lacks the refused target")
+	}
+}
+
+// TestDANEHandshakeFailureNoPlaintext: under DANE a failed handshake is
+// 4.7.321 starttls-not-supported and never retried in plaintext.
+func TestDANEHandshakeFailureNoPlaintext(t *testing.T) {
+	l := newDANELab(t, func(s *smtptest.Server) { s.TLSConfig.MaxVersion = tls.VersionTLS11 })
+	l.tlsa(t, "mx.signed.test", tlsaOf(t, l.leaf, 3, 1, 1))
+	res := l.send("user@signed.test", Connector{DANE: DANEOpportunistic})
+	if res.Status != tlscheck.StatusStartTLSNotSupported || len(res.Attempts) != 1 {
+		t.Fatalf("status %q after %d attempts (%+v); want 4.7.321 after one", res.Status, len(res.Attempts), res.Attempts)
+	}
+	// Without DANE the same server gets the message in plaintext.
+	if res := l.send("user@plain.test", Connector{DANE: DANEOpportunistic}); res.Outcome != Delivered || len(res.Attempts) != 2 {
+		t.Fatalf("unsigned zone: %v after %d attempts; want delivered on the plaintext retry", res.Outcome, len(res.Attempts))
 	}
 }

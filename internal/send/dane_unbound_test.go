@@ -9,6 +9,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/dnsres"
 	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 	"github.com/mailflowhq/mailflow/internal/testkit/dnsstack"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
@@ -18,11 +19,11 @@ import (
 func TestDANEThroughUnbound(t *testing.T) {
 	dnsstack.Require(t)
 	p := testPKI(t)
-	leaf := generate(t, certs.Template{Subject: "CN=mx.dane.test",
-		SANs: []string{"mx.dane.test", "mx.ta.test", "mx.renew.test", "mx.bogus.test", "mx.plain.test"}, Issuer: p.inter})
-	old := generate(t, certs.Template{Subject: "CN=mx.renew.test", SANs: []string{"mx.renew.test"}})
-	srv := startServer(t, &smtptest.Server{Hostname: "mx.dane.test", TLSConfig: serverTLS(leaf)})
-	port := portOf(t, srv.Addr)
+	leaf := testkit.Cert(t, certs.Template{Subject: "CN=mx.dane.test",
+		SANs: []string{"mx.dane.test", "mx.ta.test", "mx.renew.test", "mx.bogus.test", "mx.plain.test"}, Issuer: p.inter}, time.Now())
+	old := testkit.Cert(t, certs.Template{Subject: "CN=mx.renew.test", SANs: []string{"mx.renew.test"}}, time.Now())
+	srv := startServer(t, &smtptest.Server{Hostname: "mx.dane.test", TLSConfig: testkit.ServerTLS(leaf)})
+	port := testkit.PortOf(t, srv.Addr)
 
 	zone := func(name string, signed, tamper bool, tlsa ...string) dnsstack.Zone {
 		z := dnsstack.Zone{Name: name, Signed: signed, Tamper: tamper, Records: []string{

@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"os"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
+	"github.com/mailflowhq/mailflow/internal/neterr"
 	"github.com/mailflowhq/mailflow/internal/smtp"
 )
 
@@ -104,7 +101,7 @@ func classifyDial(err error) *failure {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return deferred(StatusCancelled, ReasonCancelled, "the delivery was cancelled")
-	case isTimeout(err):
+	case neterr.IsTimeout(err):
 		return deferred(StatusTimedOut, ReasonTimedOut, winsock(wsaTimedOut))
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return deferred(StatusRefused, ReasonRefused, winsock(wsaRefused))
@@ -123,9 +120,9 @@ func classifySession(stage string, err error) *failure {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return deferred(StatusCancelled, ReasonCancelled, "the delivery was cancelled")
-	case isTimeout(err):
+	case neterr.IsTimeout(err):
 		return deferred(StatusTimedOut, ReasonTimedOut, "timed out waiting for the remote server at "+stage)
-	case isClosed(err):
+	case neterr.IsClosed(err):
 		return deferred(StatusClosedAbruptly, ReasonClosed, "the remote server closed the connection at "+stage)
 	case errors.As(err, &re):
 		return deferred(StatusCannotConnect, ReasonCannotConnect, "the remote server replied to "+stage+": "+re.Reply.Text())
@@ -135,45 +132,12 @@ func classifySession(stage string, err error) *failure {
 	return deferred(StatusCannotConnect, ReasonCannotConnect, stage+": "+err.Error())
 }
 
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
-		errors.As(err, &ne) && ne.Timeout()
-}
-
-func isClosed(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
-}
-
 // tlsFailure maps a failed handshake that was not a certificate verdict.
 func tlsFailure(err error) *failure {
-	if isTimeout(err) {
+	if neterr.IsTimeout(err) {
 		return deferred(StatusTimedOut, ReasonTimedOut, "timed out during the TLS handshake")
 	}
-	f := deferred(StatusCannotConnect, ReasonTLS, "TLS negotiation failed with error "+tlsErrorName(err))
+	f := deferred(StatusCannotConnect, ReasonTLS, "TLS negotiation failed with error "+neterr.HandshakeName(err))
 	f.tlsHandshake = true
 	return f
-}
-
-// isRemoteAlert reports a TLS alert from the peer. In TLS 1.3 a server
-// rejecting our client certificate says so only after our side of the
-// handshake completed, so the alert surfaces on the first read under TLS.
-func isRemoteAlert(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "remote error"
-}
-
-// tlsErrorName gives a short, stable name for a handshake error.
-func tlsErrorName(err error) string {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "remote error" {
-		return "RemoteAlert(" + strings.TrimPrefix(op.Err.Error(), "tls: ") + ")"
-	}
-	if isClosed(err) {
-		return "SocketClosed"
-	}
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "smtp: TLS handshake: ")
-	return msg
 }

@@ -1,15 +1,11 @@
 package send
 
 import (
-	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -71,74 +67,6 @@ func testPKI(t *testing.T) *pki {
 		t.Fatalf("test PKI: %v", pkiErr)
 	}
 	return pkiVal
-}
-
-func generate(t *testing.T, tmpl certs.Template) *certs.Certificate {
-	t.Helper()
-	if tmpl.KeyType == "" {
-		tmpl.KeyType = "ecdsa-p256"
-	}
-	if tmpl.NotBefore.IsZero() {
-		tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(365*24*time.Hour)
-	}
-	c, err := certs.Generate(tmpl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func serverTLS(c *certs.Certificate) *tls.Config {
-	return &tls.Config{Certificates: []tls.Certificate{*c.TLS()}, SessionTicketsDisabled: true}
-}
-
-// fakeDNS answers from maps; anything else is NXDOMAIN.
-type fakeDNS struct {
-	mx    map[string][]*net.MX
-	hosts map[string][]string
-	fail  map[string]error // forced errors by name
-}
-
-func (d *fakeDNS) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
-	if err := d.fail[name]; err != nil {
-		return nil, err
-	}
-	if mx, ok := d.mx[name]; ok {
-		return mx, nil
-	}
-	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
-}
-
-func (d *fakeDNS) LookupHost(_ context.Context, host string) ([]string, error) {
-	if err := d.fail[host]; err != nil {
-		return nil, err
-	}
-	if a, ok := d.hosts[host]; ok {
-		return a, nil
-	}
-	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
-}
-
-func portOf(t *testing.T, addr string) int {
-	t.Helper()
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, _ := strconv.Atoi(p)
-	return n
-}
-
-// closedPort returns a port on 127.0.0.1 where nothing listens.
-func closedPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := portOf(t, ln.Addr().String())
-	ln.Close()
-	return port
 }
 
 func startServer(t *testing.T, srv *smtptest.Server) *smtptest.Server {

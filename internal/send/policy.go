@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -206,9 +207,10 @@ func (s *Sender) report(p TargetPolicy, t Target, local string, f *failure, resu
 	s.Observer.PolicyOutcome(o)
 }
 
+// hostOf is the address of "ip:port" ("" stays "").
 func hostOf(addr string) string {
-	if i := strings.LastIndexByte(addr, ':'); i >= 0 {
-		return strings.Trim(addr[:i], "[]")
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
 	}
 	return addr
 }

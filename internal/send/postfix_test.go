@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 	"github.com/mailflowhq/mailflow/internal/testpeer"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
@@ -30,7 +31,7 @@ func TestPostfixReceiver(t *testing.T) {
 		"smtpd_tls_req_ccert":      "yes",
 		"smtpd_tls_CAfile":         ca,
 	})
-	dns := &fakeDNS{hosts: map[string][]string{"mail.contoso.com": {"127.0.0.1"}}}
+	dns := &testkit.DNS{Hosts: map[string][]string{"mail.contoso.com": {"127.0.0.1"}}}
 	c := contosoConnector(pf.Port)
 	c.Log = false
 	c.CommandTimeout = 30 * time.Second

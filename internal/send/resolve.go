@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/mailflowhq/mailflow/internal/dnsres"
+	"github.com/mailflowhq/mailflow/internal/domain"
 )
 
 // Resolver is the DNS a Sender uses; *net.Resolver satisfies it.
@@ -85,7 +86,7 @@ func dnsFailure(err error, domain string, dane bool) (*failure, Target) {
 
 // targets lists the addresses to try, in order. Hosts that do not resolve
 // are skipped; when none resolves the first DNS error is returned.
-func (s *Sender) targets(ctx context.Context, c Connector, domain string) ([]Target, error) {
+func (s *Sender) targets(ctx context.Context, c Connector, rcptDomain string) ([]Target, error) {
 	port := c.Port
 	if port == 0 {
 		port = DefaultPort
@@ -99,32 +100,32 @@ func (s *Sender) targets(ctx context.Context, c Connector, domain string) ([]Tar
 	var hosts []named
 	if len(c.Hosts) > 0 {
 		for _, h := range c.Hosts {
-			host, p, err := SplitHostPort(h, port)
+			host, p, err := domain.SplitHostPort(h, port)
 			if err != nil {
 				return nil, &resolveFailure{host: h, err: err}
 			}
 			hosts = append(hosts, named{host, p, false, true})
 		}
 	} else {
-		if domain == "" {
-			return nil, &resolveFailure{host: "(no recipient domain)", err: errors.New("no smart host and no recipient domain to look up")}
+		if rcptDomain == "" {
+			return nil, &resolveFailure{host: "(no recipient rcptDomain)", err: errors.New("no smart host and no recipient rcptDomain to look up")}
 		}
-		mxs, secure, err := s.lookupMX(ctx, domain)
+		mxs, secure, err := s.lookupMX(ctx, rcptDomain)
 		var dnsErr *net.DNSError
 		switch {
 		case errors.Is(err, dnsres.ErrBogus):
-			return nil, &resolveFailure{host: domain, err: err, bogus: true}
+			return nil, &resolveFailure{host: rcptDomain, err: err, bogus: true}
 		case err == nil && len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == ""):
-			return nil, &resolveFailure{host: domain, err: errors.New("the domain publishes a null MX (RFC 7505): it accepts no mail"), null: true}
+			return nil, &resolveFailure{host: rcptDomain, err: errors.New("the rcptDomain publishes a null MX (RFC 7505): it accepts no mail"), null: true}
 		case err == nil && len(mxs) > 0:
 			for _, mx := range mxs { // sorted by preference
 				hosts = append(hosts, named{strings.TrimSuffix(mx.Host, "."), port, true, secure})
 			}
 		case err == nil || errors.As(err, &dnsErr) && dnsErr.IsNotFound && len(mxs) == 0:
-			// RFC 5321 §5.1: no MX records, the domain itself is the host.
-			hosts = append(hosts, named{domain, port, false, secure})
+			// RFC 5321 §5.1: no MX records, the rcptDomain itself is the host.
+			hosts = append(hosts, named{rcptDomain, port, false, secure})
 		default:
-			return nil, &resolveFailure{host: domain, err: err}
+			return nil, &resolveFailure{host: rcptDomain, err: err}
 		}
 	}
 	var out []Target
@@ -187,41 +188,4 @@ func (s *Sender) lookupHost(ctx context.Context, host string) ([]string, bool, e
 	}
 	a, err := s.DNS.Host(ctx, host)
 	return a.Addrs, a.Security == dnsres.Secure, err
-}
-
-// SplitHostPort reads "host", "host:port", an IP address, or an address
-// literal "[1.2.3.4]" / "[IPv6:…]" with an optional ":port", as smart
-// hosts and probe targets are written. It is the one parser of that form:
-// the sender and the probe must resolve a target identically.
-func SplitHostPort(s string, defPort int) (string, int, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", 0, errors.New("empty host: give HOST or HOST:PORT")
-	}
-	if ip, err := netip.ParseAddr(s); err == nil {
-		return ip.String(), defPort, nil
-	}
-	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
-		inner := strings.TrimPrefix(s[1:len(s)-1], "IPv6:")
-		if _, err := netip.ParseAddr(inner); err != nil {
-			return "", 0, fmt.Errorf("%q: not an address literal", s)
-		}
-		return inner, defPort, nil
-	}
-	if !strings.Contains(s, ":") {
-		return s, defPort, nil
-	}
-	host, portStr, err := net.SplitHostPort(s)
-	if err != nil {
-		return "", 0, fmt.Errorf("%q: %w", s, err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port <= 0 || port > 65535 {
-		return "", 0, fmt.Errorf("%q: port %q is not a number from 1 to 65535", s, portStr)
-	}
-	host = strings.TrimPrefix(host, "IPv6:")
-	if host == "" {
-		return "", 0, fmt.Errorf("%q: no host", s)
-	}
-	return host, port, nil
 }

@@ -1,6 +1,7 @@
 package send
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -16,6 +17,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/smtp"
 	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
@@ -35,16 +37,16 @@ func contosoConnector(port int) Connector {
 	}
 }
 
-func contosoDNS() *fakeDNS {
-	return &fakeDNS{hosts: map[string][]string{"mail.contoso.com": {"127.0.0.1"}}}
+func contosoDNS() *testkit.DNS {
+	return &testkit.DNS{Hosts: map[string][]string{"mail.contoso.com": {"127.0.0.1"}}}
 }
 
 func TestSendDeliversWithDomainValidation(t *testing.T) {
 	p := testPKI(t)
-	srv := startServer(t, &smtptest.Server{Hostname: "mail.contoso.com", TLSConfig: serverTLS(p.server)})
+	srv := startServer(t, &smtptest.Server{Hostname: "mail.contoso.com", TLSConfig: testkit.ServerTLS(p.server)})
 	logw, records := sendLog(t)
 	s := &Sender{Store: certs.NewStore(p.client), Roots: p.roots, ServerFQDN: "server.fabrikam.com", Log: logw, Resolver: contosoDNS()}
-	c := contosoConnector(portOf(t, srv.Addr))
+	c := contosoConnector(testkit.PortOf(t, srv.Addr))
 
 	results := s.Send(context.Background(), c, message("a@contoso.com", "b@contoso.com"))
 	if len(results) != 2 {
@@ -98,13 +100,47 @@ func TestSendFailureCodes(t *testing.T) {
 		return smtptest.Close, cmd.Verb == "EHLO"
 	}})
 	rude := startServer(t, &smtptest.Server{Banner: &smtp.Reply{Code: 554, Enhanced: "5.7.1", Lines: []string{"go away"}}})
-	refuseTLS := startServer(t, &smtptest.Server{TLSConfig: serverTLS(p.server), Hook: func(_ *smtptest.Session, cmd smtp.Command) (smtp.Reply, bool) {
+	refuseTLS := startServer(t, &smtptest.Server{TLSConfig: testkit.ServerTLS(p.server), Hook: func(_ *smtptest.Session, cmd smtp.Command) (smtp.Reply, bool) {
 		return smtp.Reply{Code: 454, Enhanced: "4.7.0", Lines: []string{"TLS not available due to temporary reason"}}, cmd.Verb == "STARTTLS"
 	}})
 	// Requires a client certificate we do not have: the handshake fails.
-	mtls := serverTLS(p.server)
+	mtls := testkit.ServerTLS(p.server)
 	mtls.ClientAuth = tls.RequireAnyClientCert
 	handshake := startServer(t, &smtptest.Server{TLSConfig: mtls})
+	// Offers STARTTLS, says 220 to it, then hangs up instead of the handshake.
+	cut, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cut.Close()
+	go func() {
+		for {
+			c, err := cut.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				fmt.Fprint(c, "220 cut.example ESMTP\r\n")
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch verb := strings.ToUpper(strings.TrimSpace(line)); {
+					case strings.HasPrefix(verb, "EHLO"):
+						fmt.Fprint(c, "250-cut.example\r\n250 STARTTLS\r\n")
+					case verb == "STARTTLS":
+						fmt.Fprint(c, "220 2.0.0 go ahead\r\n")
+						return
+					default:
+						fmt.Fprint(c, "500 no\r\n")
+					}
+				}
+			}()
+		}
+	}()
 
 	silent, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -135,25 +171,27 @@ func TestSendFailureCodes(t *testing.T) {
 	tests := []struct {
 		name    string
 		port    int
-		dns     *fakeDNS
+		dns     *testkit.DNS
 		dialer  func(context.Context, string, string, string) (net.Conn, error)
 		mutate  func(*Connector)
 		status  string
 		reason  string
 		message string
 	}{
-		{name: "dns", port: 25, dns: &fakeDNS{fail: map[string]error{"mail.contoso.com": &net.DNSError{Err: "server misbehaving", Name: "mail.contoso.com", IsTemporary: true}}},
+		{name: "dns", port: 25, dns: &testkit.DNS{Fail: map[string]error{"mail.contoso.com": &net.DNSError{Err: "server misbehaving", Name: "mail.contoso.com", IsTemporary: true}}},
 			status: StatusDNSFailed, reason: ReasonDNS, message: "server misbehaving"},
-		{name: "refused", port: closedPort(t), status: StatusRefused, reason: ReasonRefused, message: "Winsock error code: 10061"},
+		{name: "refused", port: testkit.PortOf(t, testkit.ClosedAddr(t)), status: StatusRefused, reason: ReasonRefused, message: "Winsock error code: 10061"},
 		{name: "connect timeout", port: 25, dialer: hanging, mutate: func(c *Connector) { c.ConnectTimeout = 50 * time.Millisecond },
 			status: StatusTimedOut, reason: ReasonTimedOut, message: "Winsock error code: 10060"},
-		{name: "command timeout", port: portOf(t, silent.Addr().String()), mutate: func(c *Connector) { c.CommandTimeout = 100 * time.Millisecond },
+		{name: "command timeout", port: testkit.PortOf(t, silent.Addr().String()), mutate: func(c *Connector) { c.CommandTimeout = 100 * time.Millisecond },
 			status: StatusTimedOut, reason: ReasonTimedOut, message: "greeting"},
-		{name: "closed abruptly", port: portOf(t, closing.Addr), status: StatusClosedAbruptly, reason: ReasonClosed, message: "EHLO"},
-		{name: "bad banner", port: portOf(t, rude.Addr), status: StatusCannotConnect, reason: ReasonCannotConnect, message: "554 5.7.1 go away"},
-		{name: "no STARTTLS", port: portOf(t, plain.Addr), status: StatusCannotConnect, reason: ReasonStartTLSAbsent, message: "did not offer STARTTLS"},
-		{name: "STARTTLS refused", port: portOf(t, refuseTLS.Addr), status: StatusCannotConnect, reason: ReasonStartTLS, message: "454 4.7.0"},
-		{name: "handshake", port: portOf(t, handshake.Addr), status: StatusCannotConnect, reason: ReasonTLS, message: "TLS negotiation failed with error"},
+		{name: "closed abruptly", port: testkit.PortOf(t, closing.Addr), status: StatusClosedAbruptly, reason: ReasonClosed, message: "EHLO"},
+		{name: "bad banner", port: testkit.PortOf(t, rude.Addr), status: StatusCannotConnect, reason: ReasonCannotConnect, message: "554 5.7.1 go away"},
+		{name: "no STARTTLS", port: testkit.PortOf(t, plain.Addr), status: StatusCannotConnect, reason: ReasonStartTLSAbsent, message: "did not offer STARTTLS"},
+		{name: "STARTTLS refused", port: testkit.PortOf(t, refuseTLS.Addr), status: StatusCannotConnect, reason: ReasonStartTLS, message: "454 4.7.0"},
+		{name: "handshake", port: testkit.PortOf(t, handshake.Addr), status: StatusCannotConnect, reason: ReasonTLS, message: "TLS negotiation failed with error RemoteAlert(certificate required)"},
+		// The receive side names the same failure the same way (neterr.HandshakeName).
+		{name: "handshake cut", port: testkit.PortOf(t, cut.Addr().String()), status: StatusCannotConnect, reason: ReasonTLS, message: "TLS negotiation failed with error SocketError"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,20 +229,20 @@ func TestSendFailureCodes(t *testing.T) {
 // Each tlscheck reason becomes 450 4.7.320 with that reason as MSG.
 func TestSendCertificateRejected(t *testing.T) {
 	p := testPKI(t)
-	selfSigned := generate(t, certs.Template{Subject: "CN=SERVER1", SANs: []string{"SERVER1"}})
-	selfSignedRight := generate(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}})
-	expired := generate(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: p.root,
-		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
-	viaInter := generate(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: p.inter})
-	weak := generate(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: p.root, KeyType: "rsa1024"})
-	notYet := generate(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: p.root,
-		NotBefore: time.Now().Add(24 * time.Hour), NotAfter: time.Now().Add(48 * time.Hour)})
-	clientOnly := generate(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: p.root, ClientAuth: true})
-	rsaCA := generate(t, certs.Template{Subject: "CN=Old RSA CA", IsCA: true, KeyType: "rsa2048"})
-	sha1 := generate(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: rsaCA, SignatureAlgorithm: x509.SHA1WithRSA})
+	selfSigned := testkit.Cert(t, certs.Template{Subject: "CN=SERVER1", SANs: []string{"SERVER1"}}, time.Now())
+	selfSignedRight := testkit.Cert(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}}, time.Now())
+	expired := testkit.Cert(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: p.root,
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)}, time.Now())
+	viaInter := testkit.Cert(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: p.inter}, time.Now())
+	weak := testkit.Cert(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: p.root, KeyType: "rsa1024"}, time.Now())
+	notYet := testkit.Cert(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: p.root,
+		NotBefore: time.Now().Add(24 * time.Hour), NotAfter: time.Now().Add(48 * time.Hour)}, time.Now())
+	clientOnly := testkit.Cert(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: p.root, ClientAuth: true}, time.Now())
+	rsaCA := testkit.Cert(t, certs.Template{Subject: "CN=Old RSA CA", IsCA: true, KeyType: "rsa2048"}, time.Now())
+	sha1 := testkit.Cert(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}, Issuer: rsaCA, SignatureAlgorithm: x509.SHA1WithRSA}, time.Now())
 
 	leafOnly := func(c *certs.Certificate) *tls.Config {
-		cfg := serverTLS(c)
+		cfg := testkit.ServerTLS(c)
 		cfg.Certificates[0].Certificate = cfg.Certificates[0].Certificate[:1] // no intermediate sent
 		return cfg
 	}
@@ -214,14 +252,14 @@ func TestSendCertificateRejected(t *testing.T) {
 		level  tlscheck.Level
 		reason tlscheck.Reason
 	}{
-		{"subject mismatch (self-signed SERVER1)", serverTLS(selfSigned), tlscheck.DomainValidation, tlscheck.SubjectMismatch},
-		{"untrusted root", serverTLS(selfSignedRight), tlscheck.CertificateValidation, tlscheck.UntrustedRoot},
-		{"expired", serverTLS(expired), tlscheck.DomainValidation, tlscheck.CertificateExpired},
+		{"subject mismatch (self-signed SERVER1)", testkit.ServerTLS(selfSigned), tlscheck.DomainValidation, tlscheck.SubjectMismatch},
+		{"untrusted root", testkit.ServerTLS(selfSignedRight), tlscheck.CertificateValidation, tlscheck.UntrustedRoot},
+		{"expired", testkit.ServerTLS(expired), tlscheck.DomainValidation, tlscheck.CertificateExpired},
 		{"incomplete chain", leafOnly(viaInter), tlscheck.DomainValidation, tlscheck.IncompleteChain},
-		{"weak key", serverTLS(weak), tlscheck.CertificateValidation, tlscheck.WeakKey},
-		{"not yet valid", serverTLS(notYet), tlscheck.DomainValidation, tlscheck.CertificateNotYetValid},
-		{"client-only usage", serverTLS(clientOnly), tlscheck.DomainValidation, tlscheck.InvalidUsage},
-		{"SHA-1 signature", serverTLS(sha1), tlscheck.CertificateValidation, tlscheck.WeakSignature},
+		{"weak key", testkit.ServerTLS(weak), tlscheck.CertificateValidation, tlscheck.WeakKey},
+		{"not yet valid", testkit.ServerTLS(notYet), tlscheck.DomainValidation, tlscheck.CertificateNotYetValid},
+		{"client-only usage", testkit.ServerTLS(clientOnly), tlscheck.DomainValidation, tlscheck.InvalidUsage},
+		{"SHA-1 signature", testkit.ServerTLS(sha1), tlscheck.CertificateValidation, tlscheck.WeakSignature},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,7 +267,7 @@ func TestSendCertificateRejected(t *testing.T) {
 			logw, records := sendLog(t)
 			// Roots hold only the root, not the intermediate.
 			s := &Sender{Roots: p.roots, ServerFQDN: "server.fabrikam.com", Resolver: contosoDNS(), Log: logw}
-			c := contosoConnector(portOf(t, srv.Addr))
+			c := contosoConnector(testkit.PortOf(t, srv.Addr))
 			c.Level = tt.level
 			r := s.Send(context.Background(), c, message("a@contoso.com"))[0]
 			if r.Outcome != Deferred || r.Status != StatusCertificate || r.Reason != string(tt.reason) {
@@ -237,7 +275,7 @@ func TestSendCertificateRejected(t *testing.T) {
 			}
 			wantLED := "{LED=450 4.7.320 Certificate validation failed [Message=" + string(tt.reason)
 			if !strings.HasPrefix(r.LastError.String(), wantLED) || !strings.Contains(r.LastError.String(), "{MSG="+string(tt.reason)+"}") ||
-				!strings.Contains(r.LastError.String(), "[LastAttemptedIP=127.0.0.1:"+strconv.Itoa(portOf(t, srv.Addr))+"]") {
+				!strings.Contains(r.LastError.String(), "[LastAttemptedIP=127.0.0.1:"+strconv.Itoa(testkit.PortOf(t, srv.Addr))+"]") {
 				t.Errorf("detail = %s", r.LastError.String())
 			}
 			if r.TLS == nil || r.TLS.Verdict.Reason != tt.reason || r.TLS.Peer == nil {
@@ -252,18 +290,18 @@ func TestSendCertificateRejected(t *testing.T) {
 		})
 	}
 	t.Run("subject mismatch message", func(t *testing.T) {
-		srv := startServer(t, &smtptest.Server{TLSConfig: serverTLS(selfSigned)})
+		srv := startServer(t, &smtptest.Server{TLSConfig: testkit.ServerTLS(selfSigned)})
 		s := &Sender{Roots: p.roots, ServerFQDN: "server.fabrikam.com", Resolver: contosoDNS()}
-		r := s.Send(context.Background(), contosoConnector(portOf(t, srv.Addr)), message("a@contoso.com"))[0]
+		r := s.Send(context.Background(), contosoConnector(testkit.PortOf(t, srv.Addr)), message("a@contoso.com"))[0]
 		want := "[Message=SubjectMismatch Expected Subject: mail.contoso.com. Presented Subject: CN=SERVER1. Thumbprint: " + selfSigned.Thumbprint + "]"
 		if !strings.Contains(r.LastError.String(), want) {
 			t.Errorf("detail = %s\nwant it to contain %s", r.LastError.String(), want)
 		}
 	})
 	t.Run("EncryptionOnly accepts anything", func(t *testing.T) {
-		srv := startServer(t, &smtptest.Server{TLSConfig: serverTLS(selfSigned)})
+		srv := startServer(t, &smtptest.Server{TLSConfig: testkit.ServerTLS(selfSigned)})
 		s := &Sender{Roots: p.roots, ServerFQDN: "server.fabrikam.com", Resolver: contosoDNS()}
-		c := contosoConnector(portOf(t, srv.Addr))
+		c := contosoConnector(testkit.PortOf(t, srv.Addr))
 		c.Level = tlscheck.EncryptionOnly
 		r := s.Send(context.Background(), c, message("a@contoso.com"))[0]
 		if r.Outcome != Delivered || r.TLS == nil || !r.TLS.Verdict.OK {
@@ -274,17 +312,17 @@ func TestSendCertificateRejected(t *testing.T) {
 
 func TestSendFailover(t *testing.T) {
 	p := testPKI(t)
-	good := startServer(t, &smtptest.Server{TLSConfig: serverTLS(p.server)})
-	bad := startServer(t, &smtptest.Server{TLSConfig: serverTLS(generate(t, certs.Template{Subject: "CN=SERVER1"}))})
-	dns := &fakeDNS{hosts: map[string][]string{
+	good := startServer(t, &smtptest.Server{TLSConfig: testkit.ServerTLS(p.server)})
+	bad := startServer(t, &smtptest.Server{TLSConfig: testkit.ServerTLS(testkit.Cert(t, certs.Template{Subject: "CN=SERVER1"}, time.Now()))})
+	dns := &testkit.DNS{Hosts: map[string][]string{
 		"mail.contoso.com": {"127.0.0.1"}, "mail2.contoso.com": {"127.0.0.1"}, "mail3.contoso.com": {"127.0.0.1"},
 	}}
 	s := &Sender{Roots: p.roots, ServerFQDN: "server.fabrikam.com", Resolver: dns}
 	c := contosoConnector(0)
 	c.Hosts = []string{
-		"mail.contoso.com:" + strconv.Itoa(closedPort(t)),
-		"mail2.contoso.com:" + strconv.Itoa(portOf(t, bad.Addr)),
-		"mail3.contoso.com:" + strconv.Itoa(portOf(t, good.Addr)),
+		"mail.contoso.com:" + strconv.Itoa(testkit.PortOf(t, testkit.ClosedAddr(t))),
+		"mail2.contoso.com:" + strconv.Itoa(testkit.PortOf(t, bad.Addr)),
+		"mail3.contoso.com:" + strconv.Itoa(testkit.PortOf(t, good.Addr)),
 	}
 	r := s.Send(context.Background(), c, message("a@contoso.com"))[0]
 	if r.Outcome != Delivered || r.RemoteHost != "mail3.contoso.com" {
@@ -312,11 +350,11 @@ func TestSendFailover(t *testing.T) {
 
 func TestSendMXOrder(t *testing.T) {
 	srv := startServer(t, &smtptest.Server{})
-	port := portOf(t, srv.Addr)
-	dns := &fakeDNS{
-		mx: map[string][]*net.MX{"contoso.com": {{Host: "mx1.contoso.com.", Pref: 10}, {Host: "mx2.contoso.com.", Pref: 20}}},
+	port := testkit.PortOf(t, srv.Addr)
+	dns := &testkit.DNS{
+		MX: map[string][]*net.MX{"contoso.com": {{Host: "mx1.contoso.com.", Pref: 10}, {Host: "mx2.contoso.com.", Pref: 20}}},
 		// Nothing listens on 127.0.0.2 at that port: mx1 refuses.
-		hosts: map[string][]string{"mx1.contoso.com": {"127.0.0.2"}, "mx2.contoso.com": {"127.0.0.1"}},
+		Hosts: map[string][]string{"mx1.contoso.com": {"127.0.0.2"}, "mx2.contoso.com": {"127.0.0.1"}},
 	}
 	s := &Sender{ServerFQDN: "server.fabrikam.com", Resolver: dns}
 	c := Connector{Name: "Internet", Port: port, FQDN: "mail.fabrikam.com", ConnectTimeout: 5 * time.Second}
@@ -326,14 +364,14 @@ func TestSendMXOrder(t *testing.T) {
 	}
 
 	// No MX: the domain's own address (RFC 5321 §5.1).
-	dns.hosts["fabrikam.net"] = []string{"127.0.0.1"}
+	dns.Hosts["fabrikam.net"] = []string{"127.0.0.1"}
 	r = s.Send(context.Background(), c, message("b@fabrikam.net"))[0]
 	if r.Outcome != Delivered || r.RemoteHost != "fabrikam.net" {
 		t.Errorf("implicit MX: %+v", r)
 	}
 
 	// Null MX (RFC 7505): permanent failure, nothing dialled.
-	dns.mx["nomail.example"] = []*net.MX{{Host: ".", Pref: 0}}
+	dns.MX["nomail.example"] = []*net.MX{{Host: ".", Pref: 0}}
 	r = s.Send(context.Background(), c, message("c@nomail.example"))[0]
 	if r.Outcome != Failed || r.Status != StatusNullMX {
 		t.Errorf("null MX: %+v", r)
@@ -348,14 +386,14 @@ func TestSendMXOrder(t *testing.T) {
 
 func TestSendMutualTLS(t *testing.T) {
 	p := testPKI(t)
-	cfg := serverTLS(p.server)
+	cfg := testkit.ServerTLS(p.server)
 	cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	cfg.ClientCAs = p.roots
 	srv := startServer(t, &smtptest.Server{TLSConfig: cfg})
 	logw, records := sendLog(t)
-	other := generate(t, certs.Template{Subject: "CN=other.fabrikam.com", SANs: []string{"other.fabrikam.com"}, Issuer: p.root})
+	other := testkit.Cert(t, certs.Template{Subject: "CN=other.fabrikam.com", SANs: []string{"other.fabrikam.com"}, Issuer: p.root}, time.Now())
 	s := &Sender{Store: certs.NewStore(other, p.client), Roots: p.roots, ServerFQDN: "server.fabrikam.com", Resolver: contosoDNS(), Log: logw}
-	c := contosoConnector(portOf(t, srv.Addr))
+	c := contosoConnector(testkit.PortOf(t, srv.Addr))
 
 	r := s.Send(context.Background(), c, message("a@contoso.com"))[0]
 	if r.Outcome != Delivered {
@@ -385,10 +423,10 @@ func TestSendMutualTLS(t *testing.T) {
 
 func TestSendClientCertificateProblems(t *testing.T) {
 	p := testPKI(t)
-	srv := startServer(t, &smtptest.Server{TLSConfig: serverTLS(p.server)})
-	second := startServer(t, &smtptest.Server{TLSConfig: serverTLS(p.server)})
+	srv := startServer(t, &smtptest.Server{TLSConfig: testkit.ServerTLS(p.server)})
+	second := startServer(t, &smtptest.Server{TLSConfig: testkit.ServerTLS(p.server)})
 	keyless := certs.FromX509(p.client.Leaf)
-	dns := &fakeDNS{hosts: map[string][]string{"mail.contoso.com": {"127.0.0.1"}, "mail2.contoso.com": {"127.0.0.1"}}}
+	dns := &testkit.DNS{Hosts: map[string][]string{"mail.contoso.com": {"127.0.0.1"}, "mail2.contoso.com": {"127.0.0.1"}}}
 	tests := []struct {
 		name   string
 		store  *certs.Store
@@ -403,7 +441,7 @@ func TestSendClientCertificateProblems(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := &Sender{Store: tt.store, Roots: p.roots, ServerFQDN: "server.fabrikam.com", Resolver: dns}
 			c := contosoConnector(0)
-			c.Hosts = []string{"mail.contoso.com:" + strconv.Itoa(portOf(t, srv.Addr)), "mail2.contoso.com:" + strconv.Itoa(portOf(t, second.Addr))}
+			c.Hosts = []string{"mail.contoso.com:" + strconv.Itoa(testkit.PortOf(t, srv.Addr)), "mail2.contoso.com:" + strconv.Itoa(testkit.PortOf(t, second.Addr))}
 			c.CertificateName = keyless.Name()
 			if tt.name == "not found" {
 				c.CertificateName = "<I>CN=Nobody CA<S>CN=mail.fabrikam.com"
@@ -518,7 +556,7 @@ func TestSendOpportunisticTLS(t *testing.T) {
 	p := testPKI(t)
 	// The server demands a client certificate we do not have: the handshake
 	// fails, and opportunistic TLS retries the same host in plaintext.
-	cfg := serverTLS(p.server)
+	cfg := testkit.ServerTLS(p.server)
 	cfg.ClientAuth = tls.RequireAnyClientCert
 	srv := startServer(t, &smtptest.Server{TLSConfig: cfg})
 	s := &Sender{ServerFQDN: "server.fabrikam.com"}
@@ -543,7 +581,7 @@ func TestSendOpportunisticTLS(t *testing.T) {
 	}
 
 	// STARTTLS refused with 454: go on in plaintext in the same session.
-	refusing := startServer(t, &smtptest.Server{TLSConfig: serverTLS(p.server), Hook: func(_ *smtptest.Session, cmd smtp.Command) (smtp.Reply, bool) {
+	refusing := startServer(t, &smtptest.Server{TLSConfig: testkit.ServerTLS(p.server), Hook: func(_ *smtptest.Session, cmd smtp.Command) (smtp.Reply, bool) {
 		return smtp.Reply{Code: 454, Enhanced: "4.7.0", Lines: []string{"not now"}}, cmd.Verb == "STARTTLS"
 	}})
 	c.Hosts = []string{refusing.Addr}
@@ -616,34 +654,6 @@ func TestSendCancelled(t *testing.T) {
 	}
 }
 
-func TestSplitHostPort(t *testing.T) {
-	tests := []struct {
-		in   string
-		host string
-		port int
-		bad  bool
-	}{
-		{in: "mail.contoso.com", host: "mail.contoso.com", port: 25},
-		{in: "mail.contoso.com:2525", host: "mail.contoso.com", port: 2525},
-		{in: "[10.0.0.1]", host: "10.0.0.1", port: 25},
-		{in: "[10.0.0.1]:587", host: "10.0.0.1", port: 587},
-		{in: "10.0.0.1", host: "10.0.0.1", port: 25},
-		{in: "::1", host: "::1", port: 25},
-		{in: "[IPv6:::1]", host: "::1", port: 25},
-		{in: "[::1]:26", host: "::1", port: 26},
-		{in: "", bad: true},
-		{in: "host:0", bad: true},
-		{in: "host:x", bad: true},
-		{in: "[nonsense]", bad: true},
-	}
-	for _, tt := range tests {
-		host, port, err := SplitHostPort(tt.in, 25)
-		if tt.bad != (err != nil) || !tt.bad && (host != tt.host || port != tt.port) {
-			t.Errorf("SplitHostPort(%q) = %q %d %v", tt.in, host, port, err)
-		}
-	}
-}
-
 func TestClassify(t *testing.T) {
 	if f := classifySession("MAIL", fmt.Errorf("x: %w", errors.New("boom"))); f.status != StatusCannotConnect {
 		t.Errorf("generic: %+v", f)
@@ -653,5 +663,32 @@ func TestClassify(t *testing.T) {
 	}
 	if got := tlsProtocolName(tls.VersionTLS12); got != "SP_PROT_TLS1_2_CLIENT" {
 		t.Errorf("protocol name %q", got)
+	}
+}
+
+// noDNS fails the test on any lookup.
+type noDNS struct{ t *testing.T }
+
+func (d noDNS) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
+	d.t.Errorf("MX lookup of %q", name)
+	return nil, errors.New("no DNS in this test")
+}
+
+func (d noDNS) LookupHost(_ context.Context, host string) ([]string, error) {
+	d.t.Errorf("address lookup of %q", host)
+	return nil, errors.New("no DNS in this test")
+}
+
+// A smart host written as an address literal ("[127.0.0.1]:port", the
+// usual way to say "no MX lookup") is dialled as is: no DNS query at all.
+func TestSendToAddressLiteralWithoutDNS(t *testing.T) {
+	srv := startServer(t, &smtptest.Server{})
+	s := &Sender{ServerFQDN: "server.fabrikam.com", Resolver: noDNS{t}}
+	for _, host := range []string{"[127.0.0.1]:" + strconv.Itoa(testkit.PortOf(t, srv.Addr)), "[IPv6:::ffff:127.0.0.1]:" + strconv.Itoa(testkit.PortOf(t, srv.Addr))} {
+		c := Connector{Name: "Literal", Hosts: []string{host}, ConnectTimeout: 5 * time.Second}
+		if r := s.Send(context.Background(), c, message("a@unresolvable.invalid"))[0]; r.Outcome != Delivered || r.RemoteIP != "127.0.0.1" && r.RemoteIP != "::ffff:127.0.0.1" {
+			t.Fatalf("%s: result = %+v", host, r)
+		}
+		waitSession(t, srv)
 	}
 }

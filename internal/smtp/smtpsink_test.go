@@ -1,6 +1,8 @@
 package smtp_test
 
 import (
+	"strconv"
+
 	"bytes"
 	"context"
 	"net"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/smtp"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 const smtpSink = "/usr/sbin/smtp-sink"
@@ -23,7 +26,7 @@ func TestClientAgainstSmtpSink(t *testing.T) {
 	if _, err := os.Stat(smtpSink); err != nil {
 		t.Skipf("%s not installed (package postfix): %v", smtpSink, err)
 	}
-	port := freePort(t)
+	port := strconv.Itoa(testkit.FreePort(t))
 	dir := t.TempDir()
 	// smtp-sink drops to nobody before it writes the dump: open the way.
 	if err := os.Chmod(dir, 0o777); err != nil {
@@ -92,18 +95,6 @@ func TestClientAgainstSmtpSink(t *testing.T) {
 	if bytes.Contains(dump, []byte("\n..a line")) {
 		t.Error("dot-stuffing reached the message: the sink saw a doubled dot")
 	}
-}
-
-// freePort finds a port smtp-sink can listen on.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
 }
 
 // dialWhenListening connects once the external process listens. The only

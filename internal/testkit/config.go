@@ -3,7 +3,7 @@ package testkit
 import "fmt"
 
 // LabOnPrem is the head of an on-premises configuration written in the
-// directory where lab.NewPKI wrote its certificates (under certs/): server
+// directory where labpki.New wrote its certificates (under certs/): server
 // SERVER1 (server1.contoso.local) for contoso.com, trusting the lab CA
 // only, with the self-signed CN=SERVER1 certificate and the CA-issued
 // mail.contoso.com PFX. Tests append their admin section and connectors.

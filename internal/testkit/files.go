@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -50,4 +51,48 @@ func FileNames(t testing.TB, dir string) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// FreePorts returns n distinct TCP ports that were free on 127.0.0.1 a
+// moment ago: all are held open until every one is chosen, so two calls
+// in a row cannot hand out the same port.
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
+// PortOf is the port of a "host:port" address.
+func PortOf(t testing.TB, addr string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// ClosedAddr is an address on 127.0.0.1 where nothing listens (a port
+// that was just free).
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
 }

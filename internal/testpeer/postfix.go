@@ -20,6 +20,7 @@ import (
 	"testing"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // Postfix is a private Postfix instance started by StartPostfix.
@@ -93,7 +94,7 @@ func startPostfix(t testing.TB, extra map[string]string, resolvConf string) *Pos
 	if err != nil {
 		t.Skipf("postfix is installed but %v", err)
 	}
-	port := FreeLoopbackPort(t)
+	port := testkit.FreePort(t)
 	// Listen on our port instead of 25, without chroot.
 	smtpLine := regexp.MustCompile(`(?m)^smtp\s+inet\s.*$`)
 	if !smtpLine.Match(master) {
@@ -168,17 +169,6 @@ func Run(t testing.TB, name string, args ...string) {
 	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
 		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 	}
-}
-
-// FreeLoopbackPort returns a port on 127.0.0.1 that was free a moment ago.
-func FreeLoopbackPort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // WriteChainFiles writes c's private key and its chain as two PEM files in

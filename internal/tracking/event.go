@@ -67,6 +67,11 @@ const (
 	EventDrop          = "DROP"
 	EventPoisonMessage = "POISONMESSAGE"
 	EventResubmit      = "RESUBMIT"
+	// mailflow's own, for what its queue does that Exchange logs
+	// differently: a recipient whose message expired, and a message an
+	// administrator removed.
+	EventExpire = "EXPIRE"
+	EventRemove = "REMOVE"
 )
 
 // Fields are the Exchange 2013+ message tracking columns, in order.

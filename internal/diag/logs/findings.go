@@ -9,6 +9,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/diag/explain"
+	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
 // logMaxInconsistentGroups bounds the "different certificates" findings;
@@ -106,19 +107,7 @@ func logCertHasName(ci *logCert, name string) bool {
 	if name == "" {
 		return true
 	}
-	wild := strings.HasPrefix(name, "*.")
-	for _, n := range logCertNames(ci) {
-		if wild {
-			if strings.EqualFold(strings.TrimSuffix(n, "."), name) || certs.MatchesPattern(name, n) {
-				return true
-			}
-			continue
-		}
-		if certs.MatchesPattern(n, name) {
-			return true
-		}
-	}
-	return false
+	return certs.HostNamesMatch(logCertNames(ci), name)
 }
 
 func certLabel(ci *logCert) string {
@@ -139,6 +128,28 @@ func connectorCmdlet(c *logConn) string {
 		return "Set-SendConnector"
 	}
 	return "Set-ReceiveConnector"
+}
+
+// pinFix names how a connector comes to present a certificate holding
+// name, by the rules of the Exchange version that wrote the logs: pin it
+// with TlsCertificateName (2013 and later), or — Exchange 2010 has none —
+// set the connector FQDN to the name.
+func (a *Analyzer) pinFix(c *logConn, good *logCert, name string) string {
+	if v := a.version(); !v.HasCertificateName() {
+		return fqdnFix(v, c, good, name)
+	}
+	return tlsCertificateNameFix(c, good, name)
+}
+
+// fqdnFix is pinFix for Exchange 2010.
+func fqdnFix(v certs.Version, c *logConn, good *logCert, name string) string {
+	which := fmt.Sprintf("a certificate whose CN or SAN holds %s (Get-ExchangeCertificate | fl Thumbprint,Subject,CertificateDomains,Services)", name)
+	if good != nil {
+		which = fmt.Sprintf("the certificate that holds %s, %s", name, certLabel(good))
+	}
+	return fmt.Sprintf("%s has no TlsCertificateName: it chooses the certificate by the connector FQDN among certificates enabled for SMTP (a valid CA-issued one first, then the longest validity). "+
+		"Set the FQDN to %s so that it finds %s: %s \"%s\" -Fqdn %s (mailflow: mailflow connector set \"%s\" --fqdn %s), and make sure it is enabled for SMTP: Enable-ExchangeCertificate -Thumbprint <thumbprint> -Services SMTP.",
+		v, name, which, connectorCmdlet(c), c.name, name, c.name, name)
 }
 
 // tlsCertificateNameFix is the pinning command for one connector and one
@@ -214,7 +225,7 @@ func (a *Analyzer) nameFindings(c *logConn) []Finding {
 			if ci.selfSigned && !strings.Contains(certNamesText(ci), ".") {
 				f.Detail += " A self-signed certificate named after the bare server is Exchange's default certificate: the connector fell back to it because its TlsCertificateName is empty or names a certificate that is not installed."
 			}
-			f.Fix = []string{tlsCertificateNameFix(c, good, name), restartFix(c, name)}
+			f.Fix = []string{a.pinFix(c, good, name), restartFix(c, name)}
 			out = append(out, f)
 		}
 	}
@@ -253,7 +264,7 @@ func (a *Analyzer) selfSignedFindings(c *logConn) []Finding {
 				"so such a sender defers the mail (450 4.7.320 Certificate validation failed) however the names match.",
 			Fix: []string{
 				"Install a certificate from a public CA whose CN or SAN holds the name the senders connect to, with its private key, and enable it for SMTP: Enable-ExchangeCertificate -Thumbprint <thumbprint> -Services SMTP (mailflow: add it under certificates: in the configuration).",
-				tlsCertificateNameFix(c, nil, publicName),
+				a.pinFix(c, nil, publicName),
 			},
 			Count:     u.validatingAny,
 			FirstSeen: u.first,
@@ -387,7 +398,7 @@ func (a *Analyzer) expiryFindings(c *logConn) []Finding {
 						c.name, verb, certLabel(ci), u.expired.count, fmtLogTime(ci.notAfter)),
 					Detail: fmt.Sprintf("Used after its NotAfter %s. Validating peers refuse an expired certificate (450 4.7.320 Certificate validation failed, CertificateExpired). %s",
 						fmtSpan(u.expired.first, u.expired.last), expiredCause(peer)),
-					Fix:   expiryFix(c, peer),
+					Fix:   a.expiryFix(c, peer),
 					Count: u.expired.count, FirstSeen: u.expired.first, LastSeen: u.expired.last,
 				})
 			}
@@ -412,7 +423,7 @@ func (a *Analyzer) expiryFindings(c *logConn) []Finding {
 					Kind: "certificate-expired", Severity: SeverityWarning, Connector: c.name, Thumbprint: ci.thumbprint,
 					Summary: fmt.Sprintf("connector %s's latest certificate %s expired %s, after the logs end", c.name, certLabel(ci), fmtLogTime(ci.notAfter)),
 					Detail:  fmt.Sprintf("Last presented %s. If the connector still presents it, validating senders now refuse it.", fmtLogTime(u.last)),
-					Fix:     expiryFix(c, false),
+					Fix:     a.expiryFix(c, false),
 					Count:   u.count, FirstSeen: u.first, LastSeen: u.last,
 				})
 			case left < a.opts.ExpiryWarning:
@@ -420,7 +431,7 @@ func (a *Analyzer) expiryFindings(c *logConn) []Finding {
 					Kind: "certificate-expiring", Severity: SeverityWarning, Connector: c.name, Thumbprint: ci.thumbprint,
 					Summary: fmt.Sprintf("connector %s presents %s which expires %s (in %d day(s))", c.name, certLabel(ci), fmtLogTime(ci.notAfter), int(left/(24*time.Hour))),
 					Detail:  "Renew it before then; with the same issuer and subject a connector pinned by TlsCertificateName picks the renewal up by itself.",
-					Fix:     expiryFix(c, false),
+					Fix:     a.expiryFix(c, false),
 					Count:   u.count, FirstSeen: u.first, LastSeen: u.last,
 				})
 			}
@@ -436,13 +447,13 @@ func expiredCause(peer bool) string {
 	return "Exchange keeps presenting an expired certificate when no valid one holds the name (event 12016)."
 }
 
-func expiryFix(c *logConn, peer bool) []string {
+func (a *Analyzer) expiryFix(c *logConn, peer bool) []string {
 	if peer {
 		return []string{"Ask the remote administrator to renew the certificate; mailflow probe <remote>:25 shows the dates a server presents."}
 	}
 	return []string{
 		"Renew the certificate (same issuer and subject keeps a TlsCertificateName pin valid), import it with its private key and enable it for SMTP: Enable-ExchangeCertificate -Thumbprint <new thumbprint> -Services SMTP; remove the expired one.",
-		tlsCertificateNameFix(c, nil, "the connector's public name"),
+		a.pinFix(c, nil, "the connector's public name"),
 	}
 }
 
@@ -456,7 +467,7 @@ func trackingFindings(t *trackState) []Finding {
 	var out []Finding
 	for _, r := range s.Reasons {
 		kind, sev, verb := "tracking-deferred", SeverityWarning, "deferred"
-		if r.Event == "FAIL" {
+		if r.Event == tracking.EventFail {
 			kind, sev, verb = "tracking-failed", SeverityError, "failed"
 		}
 		f := Finding{

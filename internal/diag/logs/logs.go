@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/logfile"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 )
@@ -52,6 +53,12 @@ type Options struct {
 	// first and last line (100,000 when zero); past it the least recently
 	// active half is concluded early.
 	MaxOpenSessions int
+	// Version is the Exchange version that wrote the logs, whose rules the
+	// fixes follow (Exchange 2010 has no TlsCertificateName). Zero: told
+	// from the logs — 2010's daily file names (RECVyyyymmdd-n.LOG) or a
+	// "#Version: 14." header mean Exchange 2010, hourly names
+	// (RECVyyyymmddhh-n.LOG) Exchange 2013 and later.
+	Version certs.Version
 	// Progress, when set, is called as input is read (about every MiB and
 	// at the end of each file).
 	Progress func(Progress)
@@ -82,6 +89,10 @@ type File struct {
 	Skipped   int64  `json:"skipped_by_time,omitempty"` // records outside --since/--until
 	Malformed int64  `json:"malformed"`
 	Error     string `json:"error,omitempty"`
+	// Layout is the file-name layout of a protocol log: "daily (Exchange
+	// 2010)" or "hourly (Exchange 2013 and later)"; empty when the name
+	// has neither.
+	Layout string `json:"layout,omitempty"`
 }
 
 // Default bounds; see the file comment.
@@ -99,13 +110,16 @@ const (
 // ReadLog (or use Analyze for paths) and call Report once at the end.
 // It is for one goroutine.
 type Analyzer struct {
-	opts   Options
-	now    time.Time
-	window logWindow
-	files  []File
-	proto  *protoState
-	track  *trackState
-	done   bool
+	opts Options
+	// seen2010 and seenModern count the files whose layout or header
+	// shows Exchange 2010, or 2013 and later.
+	seen2010, seenModern int
+	now                  time.Time
+	window               logWindow
+	files                []File
+	proto                *protoState
+	track                *trackState
+	done                 bool
 }
 
 // NewAnalyzer returns an analyzer with opts.
@@ -156,6 +170,7 @@ func (a *Analyzer) readLog(name string, r io.Reader) (File, error) {
 	}
 	kind := detectLogKind(name, head)
 	lf.Kind = kind
+	lf.Layout = a.noteLayout(name, head)
 	switch kind {
 	case LogKindTracking:
 		err = a.track.read(&lf, br)

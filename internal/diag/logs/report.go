@@ -1,6 +1,8 @@
 package logs
 
 import (
+	"github.com/mailflowhq/mailflow/internal/certs"
+
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -13,16 +15,20 @@ import (
 
 // Report is the result of a log analysis.
 type Report struct {
-	GeneratedAt time.Time          `json:"generated_at"`
-	Since       time.Time          `json:"since,omitzero"`
-	Until       time.Time          `json:"until,omitzero"`
-	Expect      []string           `json:"expect,omitempty"`
-	Files       []File             `json:"files"`
-	Records     int64              `json:"records"`
-	Connectors  []ConnectorSummary `json:"connectors"`
-	Tracking    *TrackingSummary   `json:"tracking,omitempty"`
-	Findings    []Finding          `json:"findings"`
-	Limits      Limits             `json:"limits,omitzero"`
+	GeneratedAt time.Time `json:"generated_at"`
+	Since       time.Time `json:"since,omitzero"`
+	Until       time.Time `json:"until,omitzero"`
+	Expect      []string  `json:"expect,omitempty"`
+	// ExchangeVersion is the version whose rules the fixes follow, when
+	// the logs or Options.Version name one ("2010"); empty means Exchange
+	// 2013 and later.
+	ExchangeVersion string             `json:"exchange_version,omitempty"`
+	Files           []File             `json:"files"`
+	Records         int64              `json:"records"`
+	Connectors      []ConnectorSummary `json:"connectors"`
+	Tracking        *TrackingSummary   `json:"tracking,omitempty"`
+	Findings        []Finding          `json:"findings"`
+	Limits          Limits             `json:"limits,omitzero"`
 }
 
 // Limits counts what the memory bounds turned away, so a report never
@@ -146,12 +152,13 @@ func (a *Analyzer) Report() *Report {
 	now := a.opts.Now().UTC()
 	a.now = now
 	r := &Report{
-		GeneratedAt: now,
-		Since:       a.window.since,
-		Until:       a.window.until,
-		Expect:      a.opts.Expect,
-		Files:       slices.Clone(a.files),
-		Limits:      a.proto.limits,
+		GeneratedAt:     now,
+		Since:           a.window.since,
+		Until:           a.window.until,
+		Expect:          a.opts.Expect,
+		ExchangeVersion: string(a.version()),
+		Files:           slices.Clone(a.files),
+		Limits:          a.proto.limits,
 	}
 	r.Limits.ReasonsMerged = a.track.reasonsMerged
 	for _, f := range a.files {
@@ -367,6 +374,12 @@ func (r *Report) writeInputs(b *strings.Builder) {
 		fmt.Fprintf(b, ", %d record(s) outside the time window", skipped)
 	}
 	b.WriteString("\n")
+	if r.ExchangeVersion == string(certs.Exchange2010) {
+		b.WriteString("Fixes follow Exchange 2010's rules (its daily RECVyyyymmdd-n.LOG files, a #Version: 14 header, or --exchange-version 2010): no TlsCertificateName, the connector FQDN chooses the certificate.\n")
+	} else if r.ExchangeVersion != "" {
+		v, _ := certs.ParseVersion(r.ExchangeVersion)
+		fmt.Fprintf(b, "Fixes follow the rules of %s.\n", v)
+	}
 	for _, f := range r.Files {
 		if f.Error != "" {
 			fmt.Fprintf(b, "  could not read %s: %s\n", f.Path, f.Error)

@@ -118,7 +118,7 @@ func (t *trackState) event(ev *tracking.Event) {
 	} else {
 		t.eventsOther++
 	}
-	if id != "DEFER" && id != "FAIL" {
+	if id != tracking.EventDefer && id != tracking.EventFail {
 		return
 	}
 	n := max(len(ev.Recipients), 1)

@@ -262,10 +262,10 @@ func TestLoadCertificateStoreErrors(t *testing.T) {
 	if _, _, err := LoadCertificateStore([]string{empty}, ""); !errors.Is(err, certs.ErrNoCertificate) {
 		t.Errorf("empty directory: %v", err)
 	}
-	if _, err := LoadRoots([]string{probetest.WriteFile(t, empty, "bad.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")}, false); err == nil {
+	if _, err := certs.TrustPool([]string{probetest.WriteFile(t, empty, "bad.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")}, false); err == nil {
 		t.Error("a broken CA file was accepted")
 	}
-	pool, err := LoadRoots([]string{files.CAFile}, false)
+	pool, err := certs.TrustPool([]string{files.CAFile}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

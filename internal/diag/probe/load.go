@@ -1,8 +1,6 @@
 package probe
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -71,42 +69,4 @@ func LoadCertificateStore(paths []string, passwordFile string) (*certs.Store, []
 		}
 	}
 	return certs.NewStore(list...), warnings, nil
-}
-
-// LoadRoots returns the trusted roots of a validating sender: the system
-// roots (unless system is false) plus every certificate in caFiles.
-func LoadRoots(caFiles []string, system bool) (*x509.CertPool, error) {
-	pool := x509.NewCertPool()
-	if system {
-		if sys, err := x509.SystemCertPool(); err == nil {
-			pool = sys
-		}
-	}
-	if err := AppendRoots(pool, caFiles); err != nil {
-		return nil, err
-	}
-	return pool, nil
-}
-
-// AppendRoots adds every certificate of caFiles (PEM with one or more
-// certificates, or one DER certificate) to pool.
-func AppendRoots(pool *x509.CertPool, caFiles []string) error {
-	for _, f := range caFiles {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return fmt.Errorf("load CA file %s: %w", f, err)
-		}
-		if block, _ := pem.Decode(data); block != nil {
-			if !pool.AppendCertsFromPEM(data) {
-				return fmt.Errorf("load CA file %s: no certificate in the PEM data", f)
-			}
-			continue
-		}
-		c, err := x509.ParseCertificate(data)
-		if err != nil {
-			return fmt.Errorf("load CA file %s: neither PEM nor a DER certificate: %w", f, err)
-		}
-		pool.AddCert(c)
-	}
-	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/dnsres"
+	"github.com/mailflowhq/mailflow/internal/domain"
 	"github.com/mailflowhq/mailflow/internal/mtasts"
 	"github.com/mailflowhq/mailflow/internal/send"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
@@ -235,7 +236,7 @@ func DefaultEHLOName() string {
 // SplitTarget reads "host", "host:port", "[ip]", "[ip]:port" or a bare IPv6
 // address, with defPort for none.
 func SplitTarget(s string, defPort int) (host string, port int, err error) {
-	host, port, err = send.SplitHostPort(s, defPort)
+	host, port, err = domain.SplitHostPort(s, defPort)
 	if err != nil {
 		return "", 0, fmt.Errorf("target %w", err)
 	}

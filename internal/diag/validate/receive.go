@@ -44,6 +44,11 @@ type ReceiveReport struct {
 	SelectionWarning string `json:"selection_warning,omitempty"`
 	// Candidates are the certificates that were eligible, ranked.
 	Candidates []certs.Info `json:"candidates,omitempty"`
+	// ExchangeVersion is set when the certificate is the prediction for an
+	// Exchange server of that version; SelectionNote says how its rules
+	// shaped the choice.
+	ExchangeVersion string `json:"exchange_version,omitempty"`
+	SelectionNote   string `json:"selection_note,omitempty"`
 
 	Policy   tlscheck.Level  `json:"policy"`
 	Expect   string          `json:"expect,omitempty"`
@@ -87,9 +92,15 @@ func validateReceive(rt *node.Runtime, rc *receive.Connector, opts Options, now 
 	if store == nil {
 		store = rt.Store
 	}
+	sel, offers := rc.Selection, rc.OffersTLS()
+	if opts.Version != certs.VersionMailflow && cfg.HasAuth("Tls") {
+		sel = rt.Store.Select(certs.Request{CertificateName: cfg.TLSCertificateName, ConnectorFQDN: cfg.FQDN, ServerFQDN: rt.Cfg.Server.FQDN,
+			Connector: rc.ID, Now: now, Version: opts.Version})
+		offers = sel.Cert != nil
+	}
 	rv := &ReceiveReport{
-		ID: rc.ID, FQDN: fqdn, OffersSTARTTLS: rc.OffersTLS(), RequireTLS: cfg.RequireTLS, DomainSecure: cfg.DomainSecureEnabled,
-		Sought: rc.Selection.Sought, Pinned: rc.Selection.Pinned, SelectionWarning: rc.Selection.Warning,
+		ID: rc.ID, FQDN: fqdn, OffersSTARTTLS: offers, RequireTLS: cfg.RequireTLS, DomainSecure: cfg.DomainSecureEnabled,
+		Sought: sel.Sought, Pinned: sel.Pinned, SelectionWarning: sel.Warning, ExchangeVersion: string(opts.Version), SelectionNote: sel.Note,
 		Policy: opts.Level, Findings: []probe.Finding{},
 	}
 	if opts.Level == tlscheck.DomainValidation {
@@ -102,10 +113,10 @@ func validateReceive(rt *node.Runtime, rc *receive.Connector, opts Options, now 
 		rv.RemoteIPRanges = append(rv.RemoteIPRanges, r.String())
 	}
 	rv.Elsewhere = elsewhere(rt.Recv, rc)
-	for _, c := range rc.Selection.Candidates {
+	for _, c := range sel.Candidates {
 		rv.Candidates = append(rv.Candidates, c.Describe(now))
 	}
-	if c := rc.Selection.Cert; c != nil {
+	if c := sel.Cert; c != nil {
 		info := c.Describe(now)
 		rv.Certificate = &info
 	}
@@ -122,9 +133,9 @@ func validateReceive(rt *node.Runtime, rc *receive.Connector, opts Options, now 
 	run := probe.Runner{Sender: &send.Sender{Roots: roots}, Connector: send.Connector{Level: opts.Level}, Now: now, Cloud: true,
 		Certificates: store, ConnectorName: rc.Name()}
 	tgt := send.Target{Host: fqdn, Port: r.Port}
-	switch c := rc.Selection.Cert; {
+	switch c := sel.Cert; {
 	case !rv.OffersSTARTTLS:
-		why := rc.Selection.Warning
+		why := sel.Warning
 		if !cfg.HasAuth("Tls") {
 			why = "Tls is not in the connector's auth_mechanism, so EHLO does not advertise STARTTLS"
 		}
@@ -150,14 +161,20 @@ func validateReceive(rt *node.Runtime, rc *receive.Connector, opts Options, now 
 			run.Failed(r, &send.Failure{Status: send.StatusCertificate, Reason: string(res.Reason), Message: res.Message(), Stage: send.StageTLS,
 				LastError: send.LastError(send.StatusCertificate, string(res.Reason), res.Message(), send.Target{Host: fqdn}, now)}, tgt)
 		}
-		if rc.Selection.Expired {
-			r.Findings = append(r.Findings, probe.Finding{Severity: "warning", Text: rc.Selection.Warning})
+		if sel.Expired {
+			r.Findings = append(r.Findings, probe.Finding{Severity: "warning", Text: sel.Warning})
 		}
 	}
-	for _, w := range receiveFindings(rt, rc, rv) {
+	if sel.Note != "" {
+		r.Findings = append(r.Findings, probe.Finding{Severity: "info", Text: sel.Note})
+	}
+	for _, w := range receiveFindings(rt, rc, sel, rv) {
 		r.Findings = append(r.Findings, w)
 	}
 	run.Finish(r)
+	if !opts.Version.HasCertificateName() {
+		fqdnFix(r.Fix, rt, rc, opts.Version, expect)
+	}
 	rv.Verdict, rv.Findings, rv.Fix = r.Verdict, r.Findings, r.Fix
 	rv.ProbeCommand = probe.Command(r, "", "")
 	v.Receive = rv
@@ -166,11 +183,11 @@ func validateReceive(rt *node.Runtime, rc *receive.Connector, opts Options, now 
 }
 
 // receiveFindings notes connector settings that change how senders fare.
-func receiveFindings(rt *node.Runtime, rc *receive.Connector, rv *ReceiveReport) []probe.Finding {
+func receiveFindings(rt *node.Runtime, rc *receive.Connector, sel certs.Selection, rv *ReceiveReport) []probe.Finding {
 	var out []probe.Finding
-	if rc.Selection.Cert != nil && rc.Selection.Cert.SelfSigned && !rc.Selection.Pinned {
+	if sel.Cert != nil && sel.Cert.SelfSigned && !sel.Pinned {
 		out = append(out, probe.Finding{Severity: "info", Text: fmt.Sprintf(
-			"The certificate was chosen automatically by the name %s and is self-signed: no CA-issued certificate with its private key holds that name. Validating senders refuse self-signed certificates unless they trust them explicitly.", rc.Selection.Sought)})
+			"The certificate was chosen automatically by the name %s and is self-signed: no CA-issued certificate with its private key holds that name. Validating senders refuse self-signed certificates unless they trust them explicitly.", sel.Sought)})
 	}
 	if rv.DomainSecure {
 		out = append(out, probe.Finding{Severity: "info", Text: "Domain security (mutual TLS) is enabled: senders must present a client certificate this server trusts (tls_sender_certificate_name " +
@@ -308,4 +325,26 @@ func receiveSource(rc *receive.Connector) string {
 		return best.First.Next().String()
 	}
 	return best.First.String()
+}
+
+// fqdnFix rewrites a pinning fix for an Exchange version without
+// TlsCertificateName (2010): the connector FQDN must be a name of the
+// recommended certificate — the name the sender expects — so that the
+// version's selection by name finds it.
+func fqdnFix(fix *probe.Fix, rt *node.Runtime, rc *receive.Connector, v certs.Version, expect string) {
+	if fix == nil || fix.Recommended == nil {
+		return
+	}
+	name := expect
+	if name == "" || strings.HasPrefix(name, "*") {
+		name = fix.NeededName
+	}
+	fix.Steps = append([]string{fmt.Sprintf("%s has no TlsCertificateName: set the connector FQDN to %s, a name on %s (thumbprint %s); %s then finds it by that name (a valid CA-issued certificate first, then the longest validity)",
+		v, name, fix.Recommended.Subject, fix.Recommended.Thumbprint, v)}, fix.Steps...)
+	fix.Exchange = fmt.Sprintf("Set-ReceiveConnector %q -Fqdn %s", rc.Name(), name)
+	cmd := fmt.Sprintf("mailflow connector set %q", rc.Name())
+	if rt.Cfg != nil && rt.Cfg.Path != "" {
+		cmd += " --config " + rt.Cfg.Path
+	}
+	fix.Mailflow = cmd + " --fqdn " + name
 }

@@ -46,6 +46,11 @@ type Options struct {
 	// Certificates are the candidates for a receive connector's fix; nil =
 	// the configuration's certificates.
 	Certificates *certs.Store
+	// Version predicts a receive connector's certificate by the rules of
+	// an Exchange release (certs.Version) instead of this server's own
+	// choice, and names the fix that release needs (Exchange 2010: the
+	// connector FQDN, as it has no TlsCertificateName).
+	Version certs.Version
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
 	// Resolver and Dialer replace the network for tests; nil = the

@@ -25,6 +25,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/receive"
 	"github.com/mailflowhq/mailflow/internal/send"
 	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
@@ -49,7 +50,7 @@ func newValidateWorld(t *testing.T) *validateWorld {
 	p := probetest.Lab(t)
 	files := p.WriteFiles(t)
 	w := &validateWorld{pki: p, tenantName: p.Tenant.Name()}
-	w.port = portOfListener(t)
+	w.port = testkit.FreePort(t)
 	goodCfg := probetest.TLSConfig(p.Contoso)
 	goodCfg.ClientAuth = tls.RequestClientCert
 	w.good = probetest.SMTP(t, &smtptest.Server{Hostname: "mail.contoso.com", TLSConfig: goodCfg})
@@ -122,18 +123,6 @@ send_connectors:
 		t.Fatalf("runtime: %v", err)
 	}
 	return w
-}
-
-// portOfListener returns a port on 127.0.0.1 that was free (and whose
-// successor the caller also uses).
-func portOfListener(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // refuseAll is a Submitter for a receive server that never gets a message
@@ -399,5 +388,46 @@ func TestValidateJSONShape(t *testing.T) {
 	}
 	if _, err := os.Stat(w.path); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestValidateReceiveByVersion judges the certificate an Exchange server of
+// a given version would present, and names that version's fix.
+func TestValidateReceiveByVersion(t *testing.T) {
+	w := newValidateWorld(t)
+	p := w.pki
+	for _, tt := range []struct {
+		name, connector string
+		version         certs.Version
+		result          string
+		presents        *certs.Certificate
+		note            bool
+		exchange        string
+		mailflow        string
+	}{
+		{name: "2010 ignores the pin and finds the same certificate by the FQDN", connector: "Inbound from Office 365", version: certs.Exchange2010,
+			result: probe.Pass, presents: p.Contoso, note: true},
+		{name: "2013 honours the pin", connector: "Inbound from Office 365", version: certs.Exchange2013, result: probe.Pass, presents: p.Contoso},
+		{name: "2010 Default Frontend: the fix is the FQDN", connector: "Default Frontend SERVER1", version: certs.Exchange2010,
+			result: probe.Fail, presents: p.Server1, exchange: `Set-ReceiveConnector "Default Frontend SERVER1" -Fqdn mail.contoso.com`, mailflow: "--fqdn mail.contoso.com"},
+		{name: "2016 Default Frontend: the fix is the pin", connector: "Default Frontend SERVER1", version: certs.Exchange2016,
+			result: probe.Fail, presents: p.Server1, exchange: `-TlsCertificateName "` + p.Contoso.Name() + `"`, mailflow: "--tls-certificate-name"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := Connector(context.Background(), w.rt, tt.connector, "receive", Options{Level: tlscheck.DomainValidation, Expect: "mail.contoso.com", Now: probetest.Clock, Version: tt.version})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rv := v.Receive
+			if v.Result != tt.result || rv.Certificate == nil || rv.Certificate.Thumbprint != tt.presents.Thumbprint {
+				t.Fatalf("result %s, certificate %+v; want %s with %s", v.Result, rv.Certificate, tt.result, tt.presents.Subject)
+			}
+			if (rv.SelectionNote != "") != tt.note || rv.ExchangeVersion != string(tt.version) {
+				t.Errorf("note %q, version %q", rv.SelectionNote, rv.ExchangeVersion)
+			}
+			if tt.exchange != "" && (rv.Fix == nil || !strings.Contains(rv.Fix.Exchange, tt.exchange) || !strings.Contains(rv.Fix.Mailflow, tt.mailflow)) {
+				t.Errorf("fix %+v, want Exchange %q and mailflow %q", rv.Fix, tt.exchange, tt.mailflow)
+			}
+		})
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/smtp"
 	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // The -update flag refreshes golden files (a test file may register it
@@ -40,8 +40,8 @@ var Now = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 func Clock() time.Time { return Now }
 
-// PKI mirrors the lab's certificate set (internal/lab.NewPKI, which
-// the probe tests cannot import: the lab imports the probe).
+// PKI mirrors the lab's certificate set (internal/labpki) with the fixed
+// dates and distinguished names the probe's golden files hold.
 type PKI struct {
 	CA *certs.Certificate // CN=Contoso Lab CA
 
@@ -156,22 +156,13 @@ func LabRoots(t *testing.T) *x509.CertPool {
 // otherwise.
 func GenCert(t *testing.T, tmpl certs.Template) *certs.Certificate {
 	t.Helper()
-	if tmpl.KeyType == "" {
-		tmpl.KeyType = "ecdsa-p256"
-	}
 	if tmpl.NotBefore.IsZero() {
 		tmpl.NotBefore, tmpl.NotAfter = Now.Add(-24*time.Hour), Now.AddDate(1, 0, 0)
 	}
-	c, err := certs.Generate(tmpl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testkit.Cert(t, tmpl, Now)
 }
 
-func TLSConfig(c *certs.Certificate) *tls.Config {
-	return &tls.Config{Certificates: []tls.Certificate{*c.TLS()}, SessionTicketsDisabled: true}
-}
+func TLSConfig(c *certs.Certificate) *tls.Config { return testkit.ServerTLS(c) }
 
 // SMTP starts a scriptable SMTP server on 127.0.0.1.
 func SMTP(t *testing.T, s *smtptest.Server) *smtptest.Server {
@@ -188,46 +179,8 @@ func Banner(host string) *smtp.Reply {
 	return &smtp.Reply{Code: 220, Lines: []string{host + " Microsoft ESMTP MAIL Service ready"}}
 }
 
-// DNS answers from maps; anything else is NXDOMAIN. It never queries
-// real DNS.
-type DNS struct {
-	MX    map[string][]*net.MX
-	Hosts map[string][]string
-	TXT   map[string][]string
-	Fail  map[string]error
-}
-
-// LookupTXT answers MTA-STS and TLS-RPT discovery from TXT (NXDOMAIN for
-// any other name), so no test asks the real DNS.
-func (d *DNS) LookupTXT(_ context.Context, name string) ([]string, error) {
-	if err := d.Fail[name]; err != nil {
-		return nil, err
-	}
-	if v, ok := d.TXT[name]; ok {
-		return v, nil
-	}
-	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
-}
-
-func (d *DNS) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
-	if err := d.Fail[name]; err != nil {
-		return nil, err
-	}
-	if mx, ok := d.MX[name]; ok {
-		return mx, nil
-	}
-	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
-}
-
-func (d *DNS) LookupHost(_ context.Context, host string) ([]string, error) {
-	if err := d.Fail[host]; err != nil {
-		return nil, err
-	}
-	if a, ok := d.Hosts[host]; ok {
-		return a, nil
-	}
-	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
-}
+// DNS is the shared test resolver: answers from maps, NXDOMAIN otherwise.
+type DNS = testkit.DNS
 
 // Redirect is a dialer that sends connections for the addresses in to
 // (e.g. "127.0.0.1:25") to the test servers' real loopback addresses,
@@ -247,30 +200,11 @@ func Redirect(to map[string]string) func(ctx context.Context, network, laddr, ra
 	}
 }
 
-func Port(t *testing.T, addr string) int {
-	t.Helper()
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := strconv.Atoi(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
+// Port is the port of a "host:port" address.
+func Port(t *testing.T, addr string) int { return testkit.PortOf(t, addr) }
 
 // ClosedAddr is an address on 127.0.0.1 where nothing listens.
-func ClosedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
+func ClosedAddr(t *testing.T) string { return testkit.ClosedAddr(t) }
 
 // WriteFile writes a test file and returns its path.
 func WriteFile(t *testing.T, dir, name, content string) string {

@@ -1,4 +1,12 @@
-package lab
+// Package labpki owns the lab's certificate set: a lab CA, the
+// self-signed CN=SERVER1 certificate Exchange creates by default, the
+// CA-issued mail.contoso.com (also as a PFX), the tenant's
+// mail.protection.outlook.com, a SAN-only certificate, a renewal and a
+// certificate from a CA nobody trusts, written as files a configuration
+// can name. mailflow lab and mailflow cert lab use it, and so do the
+// integration tests, so the lab and the tests exercise the same
+// certificates without the tests depending on the lab's scenarios.
+package labpki
 
 import (
 	"fmt"
@@ -29,8 +37,8 @@ type PKI struct {
 // PFXPassword protects the lab's PKCS#12 file.
 const PFXPassword = "lab-password"
 
-// NewPKI generates the lab certificates under dir/certs.
-func NewPKI(dir string, now time.Time) (*PKI, error) {
+// New generates the lab certificates under dir/certs.
+func New(dir string, now time.Time) (*PKI, error) {
 	d := filepath.Join(dir, "certs")
 	if err := os.MkdirAll(d, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", d, err)
