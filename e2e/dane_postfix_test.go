@@ -244,7 +244,7 @@ admin:
 	code, out, errOut = mailflow(t, "cert", "import", filepath.Join(dir, "renewal.pem"), "--config", cfg)
 	newRec, _ := tlscheck.RecordFor(renewal.Leaf, 3, 1, 1)
 	for _, want := range []string{"WARNING: receive connector \"Default Frontend MX1\"", renewal.Thumbprint, "450 4.7.323 tlsa-invalid",
-		"publish the new record beside the old one(s): _25._tcp.mx.dane.test. IN TLSA " + newRec.String(), "wait at least the TTL of the TLSA records (",
+		"publish the new record beside the old one(s): _25._tcp.mx.dane.test. IN TLSA " + newRec.String(), "wait at least the TTL of the TLSA records",
 		"mailflow cert remove " + renewal.Thumbprint} {
 		if code != 0 || !strings.Contains(errOut, want) {
 			t.Errorf("cert import of a renewal with a new key: exit %d, output lacks %q\n%s%s", code, want, out, errOut)

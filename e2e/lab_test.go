@@ -75,7 +75,7 @@ func TestLabJSON(t *testing.T) {
 			}
 		}
 	}
-	if !r.OK || code != 0 || len(r.Scenarios) != 3 {
+	if !r.OK || code != 0 || len(r.Scenarios) != 4 {
 		t.Fatalf("ok=%v exit=%d scenarios=%d; stderr:\n%s", r.OK, code, len(r.Scenarios), stderr)
 	}
 	if r.Dir != dir {
@@ -126,6 +126,34 @@ func TestLabJSON(t *testing.T) {
 		t.Errorf("no evidence that CN=hybrid.contoso.net (%s) passed DomainValidation for mail.contoso.com", sanOnly)
 	}
 
+	// Scenario 3, from the kept files: the tenant's protocol log shows
+	// contoso's certificate (thumbprint by openssl) and the attribution;
+	// no file of the scenario holds the device's password; users.json is
+	// 0600.
+	pemOut, err := exec.Command("openssl", "pkcs12", "-in", filepath.Join(dir, "certs", "mail-contoso.pfx"),
+		"-passin", "file:"+filepath.Join(dir, "certs", "mail-contoso.pass"), "-nokeys", "-clcerts").CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl pkcs12: %v\n%s", err, pemOut)
+	}
+	contosoPEM := filepath.Join(t.TempDir(), "mail-contoso.pem")
+	if err := os.WriteFile(contosoPEM, pemOut, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	contoso := opensslThumbprint(t, contosoPEM)
+	tenantLogs := readTree(t, filepath.Join(dir, "scenario3", "tenant-data", "logs", "ProtocolLog", "SmtpReceive"))
+	if !strings.Contains(tenantLogs, ","+contoso+",Certificate thumbprint") || !strings.Contains(tenantLogs, ",CN=mail.contoso.com,Tenant attribution by certificate") {
+		t.Errorf("the tenant's SmtpReceive log does not show contoso's certificate %s recognised", contoso)
+	}
+	if !strings.Contains(tenantLogs, ",>,550 5.7.64 TenantAttribution; Relay Access Denied,") {
+		t.Error("the tenant's SmtpReceive log lacks the 550 5.7.64 refusal of the wrong certificate")
+	}
+	if all := readTree(t, filepath.Join(dir, "scenario3")); strings.Contains(all, "Lab-Scanner-Pw-4821") || !strings.Contains(all, ",<,AUTH PLAIN,") {
+		t.Error("scenario 3's files hold the device password, or lack the redacted AUTH line")
+	}
+	if st, err := os.Stat(filepath.Join(dir, "scenario3", "onprem-data", "users.json")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("users.json: %v, want mode 0600", err)
+	}
+
 	// The kept directory holds what the report claims: delivered mail and
 	// the on-premises protocol log with the SERVER1 certificate.
 	for _, glob := range []string{
@@ -156,7 +184,7 @@ func TestLabNarrativeCleansUp(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"Scenario 1:", "Scenario 2:", "Scenario 3:", " ✓ 1. ", "450 4.7.320", "450 4.7.323 tlsa-invalid", "✓ All "} {
+	for _, want := range []string{"Scenario 1:", "Scenario 2:", "Scenario 3:", " ✓ 1. ", "450 4.7.320", "550 5.7.64", "Scenario 4:", "450 4.7.323 tlsa-invalid", "✓ All "} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("narrative lacks %q:\n%s", want, stdout)
 		}
@@ -171,4 +199,27 @@ func TestLabNarrativeCleansUp(t *testing.T) {
 	if _, err := os.Stat(m[1]); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("temporary lab directory %s is still there: %v", m[1], err)
 	}
+}
+
+// readTree concatenates every regular file under dir.
+func readTree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			b.Write(data)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read %s: %v", dir, err)
+	}
+	return b.String()
 }

@@ -17,11 +17,11 @@ func init() {
 	var dir string
 	cmd := &cobra.Command{
 		Use:   "lab [--json] [--keep] [--dir DIR]",
-		Short: "Reproduce reported hybrid TLS failures end to end on loopback: the 450 4.7.320 failure, its diagnosis and live fix, hybrid mutual TLS, DANE after a renewal",
+		Short: "Reproduce reported hybrid TLS failures end to end on loopback: the 450 4.7.320 failure and its live fix, hybrid mutual TLS, device relay through the tenant, DANE after a renewal",
 		Long: `Build a lab CA and certificates, start a "tenant" (playing Exchange Online) and an
 "on-premises" mailflow on loopback, and play two failures administrators have reported
-(the title of each published report is printed with it), then the first one's DANE form,
-step by step:
+(the title of each published report is printed with it), the device relay they are
+being asked to build, and the first failure in its DANE form, step by step:
 
   1. Exchange Online defers mail for on-premises with 450 4.7.320 SubjectMismatch because
      Default Frontend presents its self-signed CN=SERVER1 certificate: the trace, the
@@ -30,7 +30,11 @@ step by step:
      certificate, mutual TLS both ways, and the questions answered by running them: a
      certificate whose CN is another name but whose SAN holds the expected name passes
      DomainValidation; a renewal with an extra SAN is picked up without re-pinning.
-  3. The same failure in its DANE form: the tenant validates contoso's DNSSEC-signed TLSA
+  3. A scanner authenticates (SMTP AUTH after STARTTLS) on the on-premises Client
+     Frontend; on-premises relays its mail for an outside recipient through the tenant,
+     which recognises contoso's client certificate (an OnPremises inbound connector); with
+     the wrong certificate the tenant answers 550 5.7.64 TenantAttribution, explained.
+  4. The first failure in its DANE form: the tenant validates contoso's DNSSEC-signed TLSA
      record (the lab's DNS plays the validating resolver); a renewal with a new key makes it
      defer with 450 4.7.323 tlsa-invalid; mailflow cert import warns, the probe names the
      record to publish, and publishing it beside the old one delivers.

@@ -94,6 +94,10 @@ func (a *API) routes() http.Handler {
 	mux.HandleFunc("DELETE /api/v1/queue/{id}", a.queueRemove)
 	mux.HandleFunc("GET /api/v1/trace", a.trace)
 	mux.HandleFunc("POST /api/v1/reload", a.reload)
+	mux.HandleFunc("GET /api/v1/users", a.usersList)
+	mux.HandleFunc("POST /api/v1/users", a.userAdd)
+	mux.HandleFunc("PUT /api/v1/users/{name}/password", a.userPassword)
+	mux.HandleFunc("DELETE /api/v1/users/{name}", a.userRemove)
 	return a.auth(mux)
 }
 

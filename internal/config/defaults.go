@@ -19,6 +19,12 @@ const (
 	DefaultDataTimeout         = Duration(10 * time.Minute)
 	DefaultMaxProtocolErrors   = 10
 	DefaultTLSHandshakeTimeout = Duration(30 * time.Second)
+	DefaultAuthFailuresPerIP   = 10
+	DefaultAuthFailuresPerUser = 20
+	DefaultAuthFailureWindow   = Duration(15 * time.Minute)
+	DefaultAuthLockout         = Duration(15 * time.Minute)
+	DefaultAuthTarpit          = Duration(time.Second)
+	DefaultUserMessageRate     = 30 // per minute, Exchange Online's rate
 	DefaultAdminListen         = "127.0.0.1:8025"
 	DefaultSMTPPort            = 25
 	DefaultConnectTimeout      = Duration(30 * time.Second)
@@ -69,6 +75,12 @@ func (c *Config) ApplyDefaults() {
 	setDuration(c, &l.DataTimeout, "limits.data_timeout", DefaultDataTimeout)
 	setInt(c, &l.MaxProtocolErrors, "limits.max_protocol_errors", DefaultMaxProtocolErrors)
 	setDuration(c, &l.TLSHandshakeTimeout, "limits.tls_handshake_timeout", DefaultTLSHandshakeTimeout)
+	setInt(c, &l.AuthFailuresPerIP, "limits.auth_failures_per_ip", DefaultAuthFailuresPerIP)
+	setInt(c, &l.AuthFailuresPerUser, "limits.auth_failures_per_user", DefaultAuthFailuresPerUser)
+	setDuration(c, &l.AuthFailureWindow, "limits.auth_failure_window", DefaultAuthFailureWindow)
+	setDuration(c, &l.AuthLockout, "limits.auth_lockout", DefaultAuthLockout)
+	setDuration(c, &l.AuthTarpit, "limits.auth_tarpit", DefaultAuthTarpit)
+	setInt(c, &l.UserMessageRate, "limits.user_message_rate", DefaultUserMessageRate)
 
 	for i := range c.ReceiveConnectors {
 		rc := &c.ReceiveConnectors[i]
@@ -80,6 +92,9 @@ func (c *Config) ApplyDefaults() {
 		}
 		if rc.ProtocolLoggingLevel == "" {
 			rc.ProtocolLoggingLevel = LoggingNone
+		}
+		if rc.ConnectorType == "" {
+			rc.ConnectorType = ConnectorPartner
 		}
 		if len(rc.RemoteIPRanges) == 0 && !c.written(rc.Key+".remote_ip_ranges") {
 			// Exchange's default for a new connector: every address.

@@ -11,6 +11,10 @@ import (
 
 func TestAddAndRemoveReceiveConnector(t *testing.T) {
 	path := exampleCopy(t)
+	orig, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rc := ReceiveConnector{
 		Name:                     "Hybrid Receive Connector",
 		Bindings:                 []string{"0.0.0.0:2526"},
@@ -66,7 +70,7 @@ func TestAddAndRemoveReceiveConnector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ReceiveConnector("Hybrid Receive Connector") != nil || len(c.ReceiveConnectors) != 2 {
+	if c.ReceiveConnector("Hybrid Receive Connector") != nil || len(c.ReceiveConnectors) != len(orig.ReceiveConnectors) {
 		t.Fatalf("after remove: %d connectors", len(c.ReceiveConnectors))
 	}
 	checkComments(t, readFile(t, path))

@@ -34,6 +34,10 @@ func TestExamplesLoad(t *testing.T) {
 	if rs := o365.Ranges(); len(rs) != 1 || rs[0].Text != "127.0.0.2/32" {
 		t.Errorf("Ranges = %v", rs)
 	}
+	cf := onprem.ReceiveConnector("Client Frontend SERVER1")
+	if cf == nil || !cf.HasAuth(AuthBasicRequireTLS) || !cf.HasPermission(PermExchangeUsers) || cf.HasPermission(PermAnonymousUsers) || cf.BasicAuthInClear() {
+		t.Errorf("Client Frontend = %+v, want AUTH after STARTTLS for ExchangeUsers only", cf)
+	}
 	if w := onprem.OpenRelayWarnings(); len(w) != 0 {
 		t.Errorf("unexpected relay warnings: %v", w)
 	}

@@ -96,9 +96,14 @@ type ReceiveConnector struct {
 	RequireTLS               bool     `yaml:"require_tls"`
 	DomainSecureEnabled      bool     `yaml:"domain_secure_enabled"`
 	TLSSenderCertificateName string   `yaml:"tls_sender_certificate_name"`
+	ConnectorType            string   `yaml:"connector_type"`         // Partner (default) | OnPremises
 	ProtocolLoggingLevel     string   `yaml:"protocol_logging_level"` // None (default) | Verbose
 	AnonymousRelay           bool     `yaml:"anonymous_relay"`
 	AllowOpenRelay           bool     `yaml:"allow_open_relay"`
+	// AllowBasicAuthWithoutTLS permits BasicAuth without BasicAuthRequireTLS
+	// on remote_ip_ranges beyond loopback: passwords would cross the
+	// network in clear text.
+	AllowBasicAuthWithoutTLS bool     `yaml:"allow_basic_auth_without_tls"`
 	MaxMessageSize           ByteSize `yaml:"max_message_size"`           // default limits.max_message_size
 	MaxRecipientsPerMessage  int      `yaml:"max_recipients_per_message"` // default limits.max_recipients
 	Line                     int      `yaml:"-"`                          // line of this entry in the file
@@ -151,6 +156,20 @@ type Limits struct {
 	DataTimeout         Duration `yaml:"data_timeout"`           // default 10m
 	MaxProtocolErrors   int      `yaml:"max_protocol_errors"`    // default 10, then 421
 	TLSHandshakeTimeout Duration `yaml:"tls_handshake_timeout"`  // default 30s
+
+	// SMTP AUTH abuse limits (see receive's authLimiter): failures counted
+	// per client IP and per user within auth_failure_window; each failure
+	// from an IP slows the next answer (auth_tarpit, doubling); at the
+	// thresholds the IP or the user is locked out for auth_lockout.
+	AuthFailuresPerIP   int      `yaml:"auth_failures_per_ip"`   // default 10
+	AuthFailuresPerUser int      `yaml:"auth_failures_per_user"` // default 20
+	AuthFailureWindow   Duration `yaml:"auth_failure_window"`    // default 15m
+	AuthLockout         Duration `yaml:"auth_lockout"`           // default 15m
+	AuthTarpit          Duration `yaml:"auth_tarpit"`            // default 1s
+	// UserMessageRate is the messages an authenticated user may submit per
+	// minute (Exchange Online's 30); 0 is refused, write a large number
+	// for "unlimited".
+	UserMessageRate int `yaml:"user_message_rate"` // default 30
 }
 
 // Admin configures the loopback HTTP API.

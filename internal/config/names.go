@@ -26,6 +26,23 @@ const (
 	PermCustom                = "Custom"
 )
 
+// Values of receive connector connector_type (Exchange Online's inbound
+// connector ConnectorType).
+const (
+	// ConnectorPartner: a client certificate (domain security) grants the
+	// Partners group: mail to accepted domains. The default.
+	ConnectorPartner = "Partner"
+	// ConnectorOnPremises: the tenant's inbound connector from its own
+	// on-premises servers. A client certificate holding
+	// tls_sender_certificate_name attributes the session to the tenant and
+	// lets it relay to any recipient; without it, mail for non-accepted
+	// domains gets 550 5.7.64 TenantAttribution; Relay Access Denied.
+	ConnectorOnPremises = "OnPremises"
+)
+
+// ConnectorTypes lists the accepted connector_type values.
+func ConnectorTypes() []string { return []string{ConnectorPartner, ConnectorOnPremises} }
+
 // Values of protocol_logging_level.
 const (
 	LoggingNone    = "None"

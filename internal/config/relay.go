@@ -63,3 +63,48 @@ func (c *Config) OpenRelayWarnings() []string {
 	}
 	return out
 }
+
+var loopback = []netrange.Range{netrange.MustParse("127.0.0.0/8"), netrange.MustParse("::1/128")}
+
+// BasicAuthInClear reports whether the connector would accept a password
+// over an unencrypted connection from an address beyond loopback: BasicAuth
+// without BasicAuthRequireTLS, and a remote range outside 127.0.0.0/8 and ::1.
+func (rc *ReceiveConnector) BasicAuthInClear() bool {
+	if !rc.HasAuth(AuthBasic) || rc.HasAuth(AuthBasicRequireTLS) {
+		return false
+	}
+	for _, r := range rc.Ranges() {
+		inside := false
+		for _, lo := range loopback {
+			if lo.ContainsRange(r) {
+				inside = true
+			}
+		}
+		if !inside {
+			return true
+		}
+	}
+	return false
+}
+
+// BasicAuthWarnings returns one line for every enabled receive connector
+// that takes passwords in clear text beyond loopback because
+// allow_basic_auth_without_tls is set: start-up logs them, as it logs
+// relay connectors.
+func (c *Config) BasicAuthWarnings() []string {
+	var out []string
+	for i := range c.ReceiveConnectors {
+		rc := &c.ReceiveConnectors[i]
+		if !rc.IsEnabled() || !rc.BasicAuthInClear() {
+			continue
+		}
+		where := c.ErrorAt(rc.Key, "", "")
+		loc := where.File
+		if where.Line > 0 {
+			loc = fmt.Sprintf("%s:%d", where.File, where.Line)
+		}
+		out = append(out, fmt.Sprintf("%s: CLEAR-TEXT PASSWORDS: receive connector %q accepts SMTP AUTH without TLS from %v (allow_basic_auth_without_tls: true); anyone on the path can read the passwords",
+			loc, rc.Name, rc.RemoteIPRanges))
+	}
+	return out
+}

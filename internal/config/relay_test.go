@@ -72,3 +72,31 @@ func TestOpenRelayAllowed(t *testing.T) {
 		t.Errorf("want open relay error, got %v", err)
 	}
 }
+
+// TestBasicAuthInClearGuard: BasicAuth without BasicAuthRequireTLS is
+// refused beyond loopback unless allow_basic_auth_without_tls is set.
+func TestBasicAuthInClearGuard(t *testing.T) {
+	conn := func(ranges, auth, extra string) string {
+		return "server: {name: S1, fqdn: s1.contoso.com}\naccepted_domains: [contoso.com]\nreceive_connectors:\n" +
+			"  - name: Devices\n    bindings: [\"0.0.0.0:587\"]\n    remote_ip_ranges: " + ranges + "\n    auth_mechanism: " + auth +
+			"\n    permission_groups: [ExchangeUsers]\n" + extra
+	}
+	for _, tc := range []struct {
+		text string
+		ok   bool
+	}{
+		{conn(`["192.0.2.0/24"]`, "[BasicAuth]", ""), false},
+		{conn(`["192.0.2.0/24"]`, "[Tls, BasicAuth]", ""), false},
+		{conn(`["192.0.2.0/24"]`, "[Tls, BasicAuth, BasicAuthRequireTLS]", ""), true},
+		{conn(`["127.0.0.0/8", "::1"]`, "[BasicAuth]", ""), true},
+		{conn(`["192.0.2.0/24"]`, "[BasicAuth]", "    allow_basic_auth_without_tls: true\n"), true},
+	} {
+		_, err := Parse("mailflow.yaml", []byte(tc.text))
+		if tc.ok != (err == nil) {
+			t.Errorf("%s\n→ err %v, want ok=%v", tc.text, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "allow_basic_auth_without_tls") {
+			t.Errorf("error does not name the fix: %v", err)
+		}
+	}
+}

@@ -165,6 +165,12 @@ func (v *validator) limits() {
 	v.positiveDuration("limits.data_timeout", l.DataTimeout, DefaultDataTimeout)
 	v.positiveInt("limits.max_protocol_errors", l.MaxProtocolErrors, DefaultMaxProtocolErrors)
 	v.positiveDuration("limits.tls_handshake_timeout", l.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
+	v.positiveInt("limits.auth_failures_per_ip", l.AuthFailuresPerIP, DefaultAuthFailuresPerIP)
+	v.positiveInt("limits.auth_failures_per_user", l.AuthFailuresPerUser, DefaultAuthFailuresPerUser)
+	v.positiveDuration("limits.auth_failure_window", l.AuthFailureWindow, DefaultAuthFailureWindow)
+	v.positiveDuration("limits.auth_lockout", l.AuthLockout, DefaultAuthLockout)
+	v.positiveDuration("limits.auth_tarpit", l.AuthTarpit, DefaultAuthTarpit)
+	v.positiveInt("limits.user_message_rate", l.UserMessageRate, DefaultUserMessageRate)
 	if l.MaxConnectionsPerIP > l.MaxConnections && l.MaxConnections > 0 {
 		v.add("limits.max_connections_per_ip", fmt.Sprintf("max_connections_per_ip (%d) is larger than max_connections (%d)", l.MaxConnectionsPerIP, l.MaxConnections),
 			"lower max_connections_per_ip or raise max_connections")

@@ -71,6 +71,17 @@ func (v *validator) receiveConnector(rc *ReceiveConnector) {
 	v.enumList(join(key, "auth_mechanism"), "auth mechanism", rc.AuthMechanism, AuthMechanisms())
 	v.enumList(join(key, "permission_groups"), "permission group", rc.PermissionGroups, PermissionGroups())
 	v.enumValue(join(key, "protocol_logging_level"), "protocol logging level", &rc.ProtocolLoggingLevel, ProtocolLoggingLevels())
+	v.enumValue(join(key, "connector_type"), "connector type", &rc.ConnectorType, ConnectorTypes())
+	if rc.ConnectorType == ConnectorOnPremises {
+		if !rc.HasAuth(AuthTLS) {
+			v.add(join(key, "connector_type"), "connector_type OnPremises recognises the sender by its client certificate, which needs Tls in auth_mechanism",
+				"add Tls to auth_mechanism")
+		}
+		if rc.TLSSenderCertificateName == "" {
+			v.add(join(key, "tls_sender_certificate_name"), "connector_type OnPremises needs tls_sender_certificate_name: the name the on-premises server's certificate must hold",
+				"set tls_sender_certificate_name to a name in the on-premises send connector's certificate, e.g. mail.contoso.com or *.contoso.com")
+		}
+	}
 
 	if rc.HasAuth(AuthNone) && len(rc.AuthMechanism) > 1 {
 		v.add(join(key, "auth_mechanism"), "None cannot be combined with other mechanisms",
@@ -111,6 +122,11 @@ func (v *validator) receiveConnector(rc *ReceiveConnector) {
 			"write a positive number, or remove the key to use limits.max_recipients")
 	}
 
+	if rc.BasicAuthInClear() && !rc.AllowBasicAuthWithoutTLS {
+		v.add(join(key, "auth_mechanism"),
+			fmt.Sprintf("receive connector %q accepts BasicAuth without BasicAuthRequireTLS from %v, beyond loopback: passwords would cross the network in clear text", rc.Name, rc.RemoteIPRanges),
+			"add Tls and BasicAuthRequireTLS to auth_mechanism (AUTH is then offered only after STARTTLS); if the clients really cannot use TLS, set allow_basic_auth_without_tls: true")
+	}
 	if rc.OpenRelay() && !rc.AllowOpenRelay {
 		v.add(join(key, "remote_ip_ranges"),
 			fmt.Sprintf("receive connector %q is an open relay: it relays to any recipient (%s) and remote_ip_ranges %v cover the whole internet", rc.Name, rc.relayReason(), rc.RemoteIPRanges),

@@ -125,6 +125,11 @@ func TestRenewalWarning(t *testing.T) {
 	if ws := RenewalWarnings(context.Background(), r, before, after, DefaultParams, nil); len(ws) != 0 {
 		t.Fatalf("new record published beside the old: warned %v", ws)
 	}
+	// Unsigned records (a validating resolver says insecure) break nothing.
+	dns.Add(t, fmt.Sprintf("_25._tcp.plain.example. 3600 IN TLSA %s", old311.TLSA))
+	if ws := RenewalWarnings(context.Background(), r, before, []Presented{{Connector: "X", FQDN: "plain.example", Ports: []int{25}, Cert: newCert}}, DefaultParams, nil); len(ws) != 0 {
+		t.Fatalf("insecure records: warned %v", ws)
+	}
 	// Nothing published: nothing breaks.
 	if ws := RenewalWarnings(context.Background(), r, before, []Presented{{Connector: "X", FQDN: "other.contoso.com", Ports: []int{25}, Cert: newCert}}, DefaultParams, nil); len(ws) != 0 {
 		t.Fatalf("no records: warned %v", ws)

@@ -30,7 +30,10 @@ func RenewalWarnings(ctx context.Context, r *dnsres.Resolver, before, after []Pr
 		}
 		for _, port := range a.Ports {
 			pub := Lookup(ctx, r, chain, a.FQDN, port)
-			if !pub.Breaks() {
+			// Records a validating resolver calls insecure are ignored by
+			// DANE senders: they break nothing. Without a validating
+			// resolver the status is unknown, so a mismatch is reported.
+			if !pub.Breaks() || r.Validating() && pub.Security != dnsres.Secure {
 				continue
 			}
 			next, err := For(chain, a.FQDN, port, p)

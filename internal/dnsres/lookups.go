@@ -39,6 +39,9 @@ func (r *Resolver) MX(ctx context.Context, domain string) (MXAnswer, error) {
 // HostAnswer is a host's addresses (A, then AAAA).
 type HostAnswer struct {
 	Addrs []string
+	// Canonical is the end of the CNAME chain the host name led to (""
+	// when it is not an alias).
+	Canonical string
 	// Security is Secure only when every RRset that exists is secure.
 	Security Security
 }
@@ -59,6 +62,9 @@ func (r *Resolver) Host(ctx context.Context, host string) (HostAnswer, error) {
 		switch {
 		case err == nil:
 			found = true
+			if out.Canonical == "" {
+				out.Canonical = strings.TrimSuffix(ans.Canonical, ".")
+			}
 			for _, rr := range ans.Records {
 				switch a := rr.(type) {
 				case *dns.A:

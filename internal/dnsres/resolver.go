@@ -202,6 +202,9 @@ type Answer struct {
 	// Records are the answer section's records of the asked type (CNAMEs
 	// followed by the resolver are left out).
 	Records []dns.RR `json:"-"`
+	// Canonical is the end of the CNAME chain the resolver followed from
+	// Name ("" when Name is not an alias).
+	Canonical string `json:"canonical,omitempty"`
 }
 
 // Error is a failed lookup.
@@ -330,6 +333,7 @@ func (r *Resolver) classify(fqdn string, qtype uint16, server string, resp *dns.
 	default:
 		return ans, &Error{Name: fqdn, Type: tname, Server: server, EDE: ans.EDE, Err: fmt.Errorf("the resolver answered %s", ans.Rcode)}
 	}
+	ans.Canonical = canonical(fqdn, resp.Answer)
 	for _, rr := range resp.Answer {
 		if rr.Header().Rrtype == qtype && rr.Header().Class == dns.ClassINET {
 			ans.Records = append(ans.Records, rr)
@@ -356,4 +360,36 @@ func bogusEDE(edes []EDE) bool {
 		}
 	}
 	return false
+}
+
+// maxCNAMEChain bounds the aliases followed in one answer.
+const maxCNAMEChain = 8
+
+// canonical follows the CNAME records of an answer from name and returns
+// the last target, "" when name is not an alias (or the chain loops or is
+// too long).
+func canonical(name string, answer []dns.RR) string {
+	cur, seen := name, map[string]bool{}
+	for range maxCNAMEChain {
+		next := ""
+		for _, rr := range answer {
+			if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, cur) {
+				next = c.Target
+				break
+			}
+		}
+		if next == "" {
+			break
+		}
+		k := strings.ToLower(next)
+		if seen[k] {
+			return ""
+		}
+		seen[k] = true
+		cur = next
+	}
+	if strings.EqualFold(cur, name) {
+		return ""
+	}
+	return cur
 }

@@ -38,6 +38,10 @@ const (
 	tenantFromOnprem  = "Inbound from contoso"
 	tenantToOnprem    = "Outbound to contoso"
 	onpremServerName  = "SERVER1"
+	clientFrontend    = "Client Frontend SERVER1"
+	onpremRelayCloud  = "Outbound to Office 365 (relay)"
+	tenantFromOnpremC = "Inbound from contoso (certificate)"
+	tenantToInternet  = "Outbound to the internet"
 	defaultFrontendID = onpremServerName + `\` + defaultFrontend
 	hybridConnectorID = onpremServerName + `\` + hybridConnector
 )
@@ -47,6 +51,9 @@ const (
 type ports struct {
 	Onprem, OnpremRelay, OnpremAdmin int
 	Tenant, TenantAdmin              int
+	// OnpremSubmit is Client Frontend (scenario 3); Nowhere is a port
+	// nothing listens on, the tenant's "internet" smart host.
+	OnpremSubmit, Nowhere int
 }
 
 // configData feeds the configuration templates. Paths are relative to the
@@ -54,6 +61,7 @@ type ports struct {
 type configData struct {
 	Scenario string
 	Hybrid   bool // scenario 2: the hybrid pieces (relay, mutual TLS connectors)
+	Devices  bool // scenario 3: Client Frontend, relay to the tenant, attribution by certificate
 	P        ports
 
 	CAFile, Server1File, ContosoPFX, ContosoPass, TenantFile string
@@ -64,8 +72,9 @@ type configData struct {
 	TenantSource, OnpremSource, ClientSource                                  string
 	DefaultFrontend, OnpremRelay, OnpremToCloud                               string
 	TenantFrontend, TenantRelay, TenantFromOnprem, TenantToOnprem             string
+	ClientFrontend, OnpremRelayCloud, TenantFromOnpremC, TenantToInternet     string
 
-	// Scenario 3 (DANE): Default Frontend answers as the MX host
+	// Scenario 4 (DANE): Default Frontend answers as the MX host
 	// (FrontendFQDN) with a pinned certificate, and the tenant resolves
 	// through DNSResolver, trusting its AD bit, and delivers by MX.
 	DANE         bool
@@ -129,6 +138,31 @@ send_connectors:
     tls_certificate_name: {{q .ContosoPin}}
     protocol_logging_level: Verbose
 {{- end}}
+{{- if .Devices}}
+  # Devices and applications: AUTH only after STARTTLS, ExchangeUsers
+  # relay to any recipient after AUTH (Exchange's Client Frontend).
+  - name: {{.ClientFrontend}}
+    bindings: ["127.0.0.1:{{.P.OnpremSubmit}}"]
+    remote_ip_ranges: ["0.0.0.0-255.255.255.255"]
+    fqdn: {{.OnpremFQDN}}
+    auth_mechanism: [Tls, BasicAuth, BasicAuthRequireTLS]
+    permission_groups: [ExchangeUsers]
+    protocol_logging_level: Verbose
+send_connectors:
+  # Everything not local goes out through the tenant (centralised mail
+  # transport), presenting contoso's certificate so the tenant's OnPremises
+  # inbound connector attributes the connection to the organisation.
+  - name: {{.OnpremRelayCloud}}
+    address_spaces: ["*"]
+    smart_hosts: ["127.0.0.1:{{.P.Tenant}}"]
+    source_ip: {{.OnpremSource}}
+    fqdn: {{.HybridFQDN}}
+    require_tls: true
+    tls_auth_level: DomainValidation
+    tls_domain: {{.CloudName}}
+    tls_certificate_name: {{q .ContosoPin}}
+    protocol_logging_level: Verbose
+{{- end}}
 queue:
   retry_intervals: [1h]        # nothing retries on its own: the lab retries like an admin (Retry-Queue)
 admin:
@@ -178,6 +212,20 @@ receive_connectors:
     tls_sender_certificate_name: {{.HybridFQDN}}
     protocol_logging_level: Verbose
 {{- end}}
+{{- if .Devices}}
+  # Exchange Online's inbound connector from on-premises (ConnectorType
+  # OnPremises): a client certificate holding mail.contoso.com attributes
+  # the connection to the tenant, which then relays to any recipient.
+  - name: {{.TenantFromOnpremC}}
+    bindings: ["127.0.0.1:{{.P.Tenant}}"]
+    remote_ip_ranges: ["{{.OnpremSource}}/32"]
+    auth_mechanism: [Tls]
+    permission_groups: [AnonymousUsers]
+    connector_type: OnPremises
+    require_tls: true
+    tls_sender_certificate_name: {{.HybridFQDN}}
+    protocol_logging_level: Verbose
+{{- end}}
 send_connectors:
 {{- if .DANE}}
   # Exchange Online delivering to contoso's MX: TLSA records that are
@@ -201,6 +249,13 @@ send_connectors:
     tls_domain: {{.HybridFQDN}}
     tls_certificate_name: {{q .TenantPin}}
     protocol_logging_level: Verbose
+{{- end}}
+{{- if .Devices}}
+  # The internet, played by a port nothing listens on: relayed mail waits
+  # in the tenant's queue (the lab only checks it was accepted).
+  - name: {{.TenantToInternet}}
+    address_spaces: ["*"]
+    smart_hosts: ["127.0.0.1:{{.P.Nowhere}}"]
 {{- end}}
 queue:
   retry_intervals: [1h]
@@ -233,15 +288,16 @@ func writeConfigs(dir string, d configData) (onprem, tenant string, err error) {
 }
 
 // newConfigData fills the names and the PKI's files relative to dir.
-func newConfigData(scenario string, hybrid bool, p ports, dir string, pki *labpki.PKI) (configData, error) {
+func newConfigData(scenario string, shape worldShape, p ports, dir string, pki *labpki.PKI) (configData, error) {
 	d := configData{
-		Scenario: scenario, Hybrid: hybrid, P: p,
+		Scenario: scenario, Hybrid: shape.Hybrid, Devices: shape.Devices, P: p,
 		TenantPin: pki.Tenant.Name(), ContosoPin: pki.Contoso.Name(),
 		OnpremDomain: onpremDomain, TenantDomain: tenantDomain, OnpremFQDN: onpremFQDN, HybridFQDN: hybridFQDN,
 		CloudName: cloudName, TenantFQDN: tenantFQDN,
 		TenantSource: tenantSource, OnpremSource: onpremSource, ClientSource: clientSource,
 		DefaultFrontend: defaultFrontend, OnpremRelay: onpremRelay, OnpremToCloud: onpremToCloud,
 		TenantFrontend: tenantFrontend, TenantRelay: tenantRelay, TenantFromOnprem: tenantFromOnprem, TenantToOnprem: tenantToOnprem,
+		ClientFrontend: clientFrontend, OnpremRelayCloud: onpremRelayCloud, TenantFromOnpremC: tenantFromOnpremC, TenantToInternet: tenantToInternet,
 		FrontendFQDN: onpremFQDN,
 	}
 	for _, f := range []struct {

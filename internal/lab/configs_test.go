@@ -21,14 +21,21 @@ func TestConfigsBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, hybrid := range []bool{false, true} {
-		name := map[bool]string{false: "scenario 1", true: "scenario 2"}[hybrid]
+	for _, shape := range []worldShape{{}, {Hybrid: true}, {Devices: true}} {
+		hybrid := shape.Hybrid
+		name := "scenario 1"
+		switch {
+		case shape.Hybrid:
+			name = "scenario 2"
+		case shape.Devices:
+			name = "scenario 3"
+		}
 		t.Run(name, func(t *testing.T) {
 			wdir := filepath.Join(dir, strings.ReplaceAll(name, " ", ""))
 			if err := os.MkdirAll(wdir, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			d, err := newConfigData(name, hybrid, ports{2501, 2502, 2503, 2504, 2505}, wdir, pki)
+			d, err := newConfigData(name, shape, ports{2501, 2502, 2503, 2504, 2505, 2506, 2507}, wdir, pki)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,6 +85,10 @@ func TestConfigsBuild(t *testing.T) {
 			if on.Cfg.ReceiveConnector(hybridConnector) != nil {
 				t.Errorf("%q must be added live, not be in the starting configuration", hybridConnector)
 			}
+			if got := on.Cfg.ReceiveConnector(clientFrontend) != nil && ten.Cfg.ReceiveConnector(tenantFromOnpremC) != nil &&
+				on.Cfg.SendConnector(onpremRelayCloud) != nil; got != shape.Devices {
+				t.Errorf("scenario 3 connectors present = %v, want %v", got, shape.Devices)
+			}
 		})
 	}
 }
@@ -91,7 +102,7 @@ func TestHybridPlanFitsTheLab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := newConfigData("test", true, ports{2601, 2602, 2603, 2604, 2605}, dir, pki)
+	d, err := newConfigData("test", worldShape{Hybrid: true}, ports{2601, 2602, 2603, 2604, 2605, 2606, 2607}, dir, pki)
 	if err != nil {
 		t.Fatal(err)
 	}

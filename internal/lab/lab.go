@@ -56,7 +56,7 @@ type Lab struct {
 	obs     Observer
 	wait    time.Duration
 	worlds  []*world
-	closers []func() // other things a scenario started (scenario 3's DNS)
+	closers []func() // other things a scenario started (scenario 4's DNS)
 }
 
 // Run builds the lab PKI in the lab directory and plays every scenario.
@@ -91,7 +91,7 @@ func Run(ctx context.Context, opts Options) (*Lab, error) {
 		return nil, fmt.Errorf("build the lab PKI: %w", err)
 	}
 	l.pki = pki
-	for _, play := range []func(context.Context) *Scenario{l.scenario1, l.scenario2, l.scenario3} {
+	for _, play := range []func(context.Context) *Scenario{l.scenario1, l.scenario2, l.scenario3, l.scenario4} {
 		if ctx.Err() != nil {
 			break
 		}
@@ -152,6 +152,7 @@ type ServerInfo struct {
 	Config   string `json:"config"`
 	SMTP     string `json:"smtp"`
 	Relay    string `json:"relay,omitempty"`
+	Submit   string `json:"submit,omitempty"` // Client Frontend (scenario 3)
 	Admin    string `json:"admin"`
 }
 
@@ -163,7 +164,7 @@ func (l *Lab) Servers() []ServerInfo {
 			if in == nil || in.srv == nil {
 				continue
 			}
-			out = append(out, ServerInfo{Scenario: w.Name, Role: in.Role, Config: in.Config, SMTP: in.SMTP, Relay: in.Relay, Admin: in.Admin.Base})
+			out = append(out, ServerInfo{Scenario: w.Name, Role: in.Role, Config: in.Config, SMTP: in.SMTP, Relay: in.Relay, Submit: in.Submit, Admin: in.Admin.Base})
 		}
 	}
 	return out

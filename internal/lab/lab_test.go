@@ -50,9 +50,9 @@ func evidenceHas(st *Step, parts ...string) bool {
 // TestLabReproducesBothFieldReports plays the whole lab in-process and
 // checks, beyond every step's own verdict, the evidence a reader relies on
 // against the certificates the lab generated.
-func TestLabReproducesBothFieldReports(t *testing.T) {
+func TestLabReproducesTheFieldReports(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts four servers")
+		t.Skip("starts six servers")
 	}
 	dir := t.TempDir()
 	rec := &recorder{}
@@ -69,16 +69,16 @@ func TestLabReproducesBothFieldReports(t *testing.T) {
 	for _, f := range r.Failed() {
 		t.Errorf("step did not behave as expected: %s", f)
 	}
-	if !r.OK || len(r.Scenarios) != 3 {
+	if !r.OK || len(r.Scenarios) != 4 {
 		var b strings.Builder
 		WriteText(&b, r)
 		t.Fatalf("report OK=%v with %d scenarios:\n%s", r.OK, len(r.Scenarios), b.String())
 	}
-	if started, sc, steps, done := rec.count(); started != 1 || sc != 3 || done != 3 || steps != r.StepCount() {
+	if started, sc, steps, done := rec.count(); started != 1 || sc != 4 || done != 4 || steps != r.StepCount() {
 		t.Errorf("observer saw started=%d scenarios=%d steps=%d done=%d, report has %d steps", started, sc, steps, done, r.StepCount())
 	}
 	pki := l.PKI()
-	s1, s2, s3 := r.Scenarios[0], r.Scenarios[1], r.Scenarios[2]
+	s1, s2, s3, s4 := r.Scenarios[0], r.Scenarios[1], r.Scenarios[2], r.Scenarios[3]
 
 	checks := []struct {
 		name string
@@ -117,24 +117,35 @@ func TestLabReproducesBothFieldReports(t *testing.T) {
 		{"a name in no certificate field still fails", findStep(s2, "Negative control: a name"), func(st *Step) bool {
 			return evidenceHas(st, "DEFER", "SubjectMismatch Expected Subject: smtp.contoso.com")
 		}},
-		{"DANE: delivered matched against the published TLSA record", findStep(s3, "The cloud delivers under DANE"), func(st *Step) bool {
+		{"DANE: delivered matched against the published TLSA record", findStep(s4, "The cloud delivers under DANE"), func(st *Step) bool {
 			return evidenceHas(st, "Remote certificate validation succeeded (DANE, matched TLSA 3 1 1 ")
 		}},
-		{"DANE: the renewal warning names 4.7.323 and the rollover", findStep(s3, "Renew the certificate with a new key"), func(st *Step) bool {
+		{"DANE: the renewal warning names 4.7.323 and the rollover", findStep(s4, "Renew the certificate with a new key"), func(st *Step) bool {
 			return evidenceHas(st, "mailflow cert import", "450 4.7.323 tlsa-invalid") && evidenceHas(st, "publish the new record beside the old one(s)")
 		}},
-		{"DANE: the deferral is 4.7.323 tlsa-invalid", findStep(s3, "The cloud defers"), func(st *Step) bool {
+		{"DANE: the deferral is 4.7.323 tlsa-invalid", findStep(s4, "The cloud defers"), func(st *Step) bool {
 			return strings.Contains(st.Observed, "450 4.7.323 tlsa-invalid") && evidenceHas(st, "DEFER", "4.7.323")
 		}},
-		{"DANE: the probe names the record to publish", findStep(s3, "The probe shows"), func(st *Step) bool {
+		{"DANE: the probe names the record to publish", findStep(s4, "The probe shows"), func(st *Step) bool {
 			return evidenceHas(st, "[mailflow probe] FAIL 450 4.7.323") && evidenceHas(st, "fix:", "publish its record beside the old one")
 		}},
-		{"DANE: publishing the new record delivers", findStep(s3, "Publish the new record"), func(st *Step) bool {
+		{"DANE: publishing the new record delivers", findStep(s4, "Publish the new record"), func(st *Step) bool {
 			return evidenceHas(st, "SEND", "250 2.6.0") && evidenceHas(st, ","+pki.Renewed.Thumbprint+",Certificate thumbprint")
 		}},
 		{"renewal picked up without re-pinning", findStep(s2, "The field report's question, part 2"), func(st *Step) bool {
 			return strings.Contains(st.Observed, pki.Contoso.Thumbprint+" → "+pki.Renewed.Thumbprint) &&
 				evidenceHas(st, ","+pki.Renewed.Thumbprint+",Certificate thumbprint")
+		}},
+		{"AUTH refused before STARTTLS, accepted after, no password in the transcript", findStep(s3, "The device authenticates"), func(st *Step) bool {
+			return evidenceHas(st, "S: 530 5.7.0 Must issue a STARTTLS command first") && evidenceHas(st, "S: 235 2.7.0 Authentication successful") &&
+				evidenceHas(st, "C: AUTH PLAIN") && !evidenceHas(st, devicePassword)
+		}},
+		{"the tenant recognised contoso's certificate", findStep(s3, "On-premises relays through the tenant"), func(st *Step) bool {
+			return evidenceHas(st, "TENANT\\Inbound from contoso (certificate)", ","+pki.Contoso.Thumbprint+",Certificate thumbprint") &&
+				evidenceHas(st, ",CN=mail.contoso.com,Tenant attribution by certificate") && evidenceHas(st, "[tenant trace]", "RECEIVE")
+		}},
+		{"the wrong certificate gets 5.7.64 and explain names TlsSenderCertificateName", findStep(s3, "Negative control: the wrong certificate"), func(st *Step) bool {
+			return evidenceHas(st, "FAIL", "550 5.7.64 TenantAttribution; Relay Access Denied") && evidenceHas(st, "cause:", "TlsSenderCertificateName")
 		}},
 	}
 	for _, c := range checks {
@@ -146,8 +157,8 @@ func TestLabReproducesBothFieldReports(t *testing.T) {
 			t.Errorf("%s: evidence missing in step %q:\nobserved: %s\n%s", c.name, c.st.Name, c.st.Observed, strings.Join(c.st.Evidence, "\n"))
 		}
 	}
-	if got := l.Servers(); len(got) != 6 {
-		t.Errorf("%d servers running before Close, want 6: %+v", len(got), got)
+	if got := l.Servers(); len(got) != 8 {
+		t.Errorf("%d servers running before Close, want 8: %+v", len(got), got)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)

@@ -134,6 +134,10 @@ func WriteKeepHelp(w io.Writer, l *Lab) {
 		if pki != nil {
 			fmt.Fprintf(w, "  mailflow probe %s --source %s --policy DomainValidation --expect %s --ca %s --no-system-roots\n", s.SMTP, tenantSource, hybridFQDN, pki.CAFile)
 		}
+		if s.Submit != "" {
+			fmt.Fprintf(w, "  swaks --server %s --tls --auth PLAIN --auth-user %s --auth-password '%s' --from %s --to %s    # %s, relayed via the tenant\n",
+				s.Submit, deviceUser, devicePassword, deviceAddress, outsideRcpt, clientFrontend)
+		}
 	}
 }
 

@@ -43,7 +43,7 @@ func (l *Lab) scenario1(ctx context.Context) *Scenario {
 		func(s *Step) error {
 			var df connectorView
 			var err error
-			if w, df, err = l.startScenario(s, "scenario 1", "scenario1", false); err != nil {
+			if w, df, err = l.startScenario(s, "scenario 1", "scenario1", worldShape{}); err != nil {
 				return err
 			}
 			s.expect(df.info.Pinned == "", "%s has TlsCertificateName %q, want none", defaultFrontend, df.info.Pinned)

@@ -38,7 +38,7 @@ func (l *Lab) scenario2(ctx context.Context) *Scenario {
 		func(s *Step) error {
 			var df connectorView
 			var err error
-			if w, df, err = l.startScenario(s, "scenario 2", "scenario2", true); err != nil {
+			if w, df, err = l.startScenario(s, "scenario 2", "scenario2", worldShape{Hybrid: true}); err != nil {
 				return err
 			}
 			s.expect(df.thumbprint() == pki.Server1.Thumbprint, "%s presents %s, want SERVER1's %s", defaultFrontend, df.thumbprint(), pki.Server1.Thumbprint)

@@ -6,226 +6,169 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mailflowhq/mailflow/internal/dane"
 	"github.com/mailflowhq/mailflow/internal/diag/explain"
-	"github.com/mailflowhq/mailflow/internal/diag/probe"
-	"github.com/mailflowhq/mailflow/internal/dnsres"
-	"github.com/mailflowhq/mailflow/internal/dnsres/dnstest"
-	"github.com/mailflowhq/mailflow/internal/tlscheck"
 	"github.com/mailflowhq/mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/users"
 )
 
-// Scenario 3 is scenario 1's failure in its DANE form: contoso publishes a
-// DNSSEC-signed TLSA record (3 1 1) for its MX, Exchange Online validates
-// it, and a certificate renewal with a new key — without a TLSA update —
-// makes every delivery defer with 450 4.7.323 tlsa-invalid. mailflow's
-// renewal warning and probe show it; publishing the new record fixes it.
-//
-// The lab's DNS is an in-process server that plays the validating resolver
-// (it sets the AD bit on contoso.com's answers) so the lab runs anywhere;
-// the test suite runs the same flow through a real unbound over a zone
-// signed with ldns-signzone.
+// Scenario 3 is the relay admins are being pushed to build as the cloud
+// retires basic authentication for direct submission: a device
+// authenticates on the on-premises Client Frontend, and on-premises relays
+// its mail through the tenant, which recognises the on-premises server by
+// its client certificate (an inbound connector of type OnPremises with
+// TlsSenderCertificateName). With the wrong certificate the tenant answers
+// Exchange Online's 550 5.7.64 TenantAttribution.
 const (
-	scenario3Name   = "Scenario 3: DANE — a renewal with a new key breaks 450 4.7.323 tlsa-invalid"
-	scenario3Report = "scenario 1's failure in its DANE form: Exchange Online validates the DNSSEC-signed TLSA records of a domain's MX, and a renewal with a new key breaks delivery"
+	scenario3Name   = "Scenario 3: device submission on Client Frontend, relayed through the tenant by certificate"
+	scenario3Report = `"Client submission and device relay: authenticated SMTP and a certificate-based connector to the tenant"`
+
+	deviceUser     = "scanner01"
+	devicePassword = "Lab-Scanner-Pw-4821"
+	deviceAddress  = "scanner01@" + onpremDomain
+	outsideRcpt    = "someone@fabrikam.example"
 )
 
 func (l *Lab) scenario3(ctx context.Context) *Scenario {
 	sc := &Scenario{
 		Name: scenario3Name, FieldReport: scenario3Report,
-		Summary: "the cloud delivers to contoso's MX under DANE; a renewal with a new key breaks it with 450 4.7.323 tlsa-invalid; mailflow cert import warns, the probe shows the mismatch and the record to publish; publishing it beside the old one and retrying delivers",
+		Summary: "a scanner authenticates after STARTTLS on Client Frontend; on-premises relays to an outside recipient through the tenant, which attributes it by contoso's certificate; with the wrong certificate the tenant refuses with 550 5.7.64 and explain says why",
 	}
 	r := l.newRun(ctx, sc)
 	pki := l.pki
 	var (
-		w        *world
-		zone     *dnstest.Server
-		resolver *dnsres.Resolver
-		owner    string
-		current  dane.Record
-		sub      submission
-		detail   string
+		w   *world
+		sub submission
 	)
 
-	r.step("Start contoso's MX and a DANE-validating tenant; publish the TLSA record mailflow prints",
-		fmt.Sprintf("on-premises %q answers as the MX %s presenting CN=mail.contoso.com (thumbprint %s); the tenant resolves through a validating resolver and its connector %q delivers by MX with dane: opportunistic; the lab's DNS serves contoso.com (MX, A) and the 3 1 1 record of `mailflow cert tlsa`, DNSSEC-authentic",
-			defaultFrontend, hybridFQDN, pki.Contoso.Thumbprint, tenantToOnprem),
+	r.step("Start the servers and add the device's user live",
+		fmt.Sprintf("on-premises %q offers AUTH only after STARTTLS to ExchangeUsers; its %q sends everything else to the tenant presenting CN=mail.contoso.com (thumbprint %s); the tenant's %q (OnPremises) expects %s; user %s is added through the admin API",
+			clientFrontend, onpremRelayCloud, pki.Contoso.Thumbprint, tenantFromOnpremC, hybridFQDN, deviceUser),
 		func(s *Step) error {
 			var err error
-			if zone, err = dnstest.Listen(); err != nil {
-				return fmt.Errorf("start the lab's DNS: %w", err)
-			}
-			l.closers = append(l.closers, zone.Close)
-			var df connectorView
-			if w, df, err = l.startScenarioWith(s, "scenario 3", "scenario3", false, func(d *configData) {
-				d.DANE, d.DNSResolver = true, zone.Addr
-				d.FrontendFQDN, d.FrontendPin = hybridFQDN, pki.Contoso.Name()
-			}); err != nil {
+			if w, _, err = l.startScenario(s, "scenario 3", "scenario3", worldShape{Devices: true}); err != nil {
 				return err
 			}
-			s.expect(df.thumbprint() == pki.Contoso.Thumbprint, "%s presents %s, want CN=mail.contoso.com %s", defaultFrontend, df.thumbprint(), pki.Contoso.Thumbprint)
-			rt := w.Onprem.srv.Runtime()
-			recs, problems, err := dane.ConnectorRecords(rt.Cfg, rt.Store, defaultFrontend, dane.DefaultParams, time.Now())
+			cf, err := describeReceive(w.Onprem, clientFrontend)
 			if err != nil {
 				return err
 			}
-			if !s.expect(len(recs) == 1 && len(problems) == 0, "cert tlsa gave %d records, problems %v", len(recs), problems) {
+			out, err := describeSend(w.Onprem, onpremRelayCloud)
+			if err != nil {
+				return err
+			}
+			in, err := describeReceive(w.Tenant, tenantFromOnpremC)
+			if err != nil {
+				return err
+			}
+			s.evidence(cf.line, out.line, in.line)
+			s.expect(strings.Contains(cf.info.Relay, "after SMTP AUTH (ExchangeUsers); nothing before it"), "%s relays for %q", clientFrontend, cf.info.Relay)
+			s.expect(strings.Contains(in.info.Relay, "client certificate holds "+hybridFQDN+" (OnPremises)"), "%s relays for %q", tenantFromOnpremC, in.info.Relay)
+			hash, err := users.Hash(devicePassword, users.DefaultParams)
+			if err != nil {
+				return err
+			}
+			if err := w.Onprem.Admin.AddUser(deviceUser, hash, []string{deviceAddress}); err != nil {
+				return fmt.Errorf("add user %s: %w", deviceUser, err)
+			}
+			list, err := w.Onprem.Admin.Users()
+			if err != nil {
+				return err
+			}
+			s.evidence(fmt.Sprintf("[on-premises admin] POST /api/v1/users {\"name\":%q,\"hash\":\"$argon2id$…\",\"send_as\":[%q]} → 201", deviceUser, deviceAddress))
+			s.expect(len(list) == 1 && list[0].Name == deviceUser, "users: %+v", list)
+			s.observe("%s relays %s; %s relays %s; user %s may send as %s", clientFrontend, cf.info.Relay, tenantFromOnpremC, in.info.Relay, deviceUser, deviceAddress)
+			return nil
+		})
+
+	r.step("The device authenticates on Client Frontend and submits to an outside recipient",
+		fmt.Sprintf("AUTH before STARTTLS gets 530 5.7.0; after STARTTLS AUTH PLAIN as %s gets 235 2.7.0 and the message for %s is queued (250 2.6.0); the transcript shows no password", deviceUser, outsideRcpt),
+		func(s *Step) error {
+			var clear string
+			var err error
+			sub, clear, err = submitAuth(ctx, clientSource, w.Onprem.Submit, deviceUser, devicePassword, deviceAddress, outsideRcpt, "scenario 3: scan from the device")
+			s.evidence(sub.Transcript...)
+			if err != nil {
+				return err
+			}
+			s.expect(clear == "530 5.7.0 Must issue a STARTTLS command first", "AUTH before STARTTLS answered %q", clear)
+			s.expect(strings.HasPrefix(sub.Reply, "250 2.6.0") && sub.QueueID != "", "DATA answered %q", sub.Reply)
+			s.expect(!strings.Contains(strings.Join(sub.Transcript, "\n"), devicePassword), "the transcript holds the password")
+			s.observe("AUTH in clear text: %s; after STARTTLS authenticated and queued as %s", clear, sub.QueueID)
+			return nil
+		})
+
+	r.step("On-premises relays through the tenant with mutual TLS; the tenant recognises the certificate",
+		fmt.Sprintf("on-premises SENDs via %q; the tenant's %q receives contoso's client certificate (thumbprint %s), logs the attribution and accepts the outside recipient (RECEIVE)",
+			onpremRelayCloud, tenantFromOnpremC, pki.Contoso.Thumbprint),
+		func(s *Step) error {
+			evs, last, err := r.waitOutcome(w.Onprem, sub.MessageID, 0, attemptEnds...)
+			s.evidence(traceLines("on-premises", evs)...)
+			if err != nil {
+				return err
+			}
+			if !s.expect(last.EventID == tracking.EventSend, "on-premises ended %s %q, want SEND", last.EventID, status(last)) {
 				return nil
 			}
-			current, owner = recs[0], recs[0].Owner
-			s.evidence("$ mailflow cert tlsa --config "+w.Onprem.Config+" --connector "+probe.ShellQuote(defaultFrontend), current.String())
-			if err := zone.AddRecords(onpremDomain+". 300 IN MX 10 "+hybridFQDN+".", hybridFQDN+". 300 IN A 127.0.0.1",
-				owner+" 300 IN TLSA "+current.TLSA.String()); err != nil {
+			if rec, ok := lastEvent(evs, "RECEIVE"); s.expect(ok, "no on-premises RECEIVE") {
+				s.expect(rec.SourceContext == "AuthenticatedUser="+deviceUser && rec.Directionality == "Originating",
+					"on-premises RECEIVE has source-context %q directionality %q", rec.SourceContext, rec.Directionality)
+			}
+			tevs, err := r.waitTrace(w.Tenant, sub.MessageID, "RECEIVE", func(e []tracking.Event) bool { return countEvents(e, "RECEIVE") > 0 })
+			s.evidence(traceLines("tenant", tevs, "RECEIVE")...)
+			if err != nil {
 				return err
 			}
-			zone.Secure(onpremDomain)
-			s.evidence("[lab DNS, DNSSEC-authentic] "+onpremDomain+". MX 10 "+hybridFQDN+".", "[lab DNS, DNSSEC-authentic] "+hybridFQDN+". A 127.0.0.1",
-				"[lab DNS, DNSSEC-authentic] "+owner+" TLSA "+current.TLSA.String())
-			if resolver, err = dnsres.New(dnsres.Config{Servers: []string{zone.Addr}, Mode: dnsres.TrustAD, Timeout: 5 * time.Second}); err != nil {
+			sess, err := r.waitSession(w.Tenant, "SmtpReceive", "session holding "+sub.MessageID, time.Time{},
+				func(all []*logSession) *logSession { return sessionWith(all, sub.MessageID) })
+			if err != nil {
 				return err
 			}
-			s.observe("%s publishes %s", onpremDomain, current)
+			s.evidence(prefixed("tenant SmtpReceive", sess.tlsLines())...)
+			rec, ok := sess.find("Tenant attribution by certificate")
+			if ok {
+				s.evidence("[tenant SmtpReceive] " + formatRecord(&rec))
+			}
+			got, gotCert := sess.certificate("Received certificate")
+			s.expect(strings.HasSuffix(sess.Connector, tenantFromOnpremC), "the tenant took it on %s, want %s", sess.Connector, tenantFromOnpremC)
+			s.expect(gotCert && got.Thumbprint == pki.Contoso.Thumbprint, "the tenant received client certificate %q, want contoso's %s", got.Thumbprint, pki.Contoso.Thumbprint)
+			s.expect(ok && rec.Data == "CN=mail.contoso.com", "no attribution line for CN=mail.contoso.com (got %q)", rec.Data)
+			s.observe("the tenant recognised %s (%s) on %s and accepted %s", got.Subject, got.Thumbprint, sess.Connector, outsideRcpt)
 			return nil
 		})
 
-	r.step("The cloud delivers under DANE",
-		fmt.Sprintf("the tenant finds %s by MX, matches its certificate against the TLSA record (SmtpSend: \"Remote certificate validation succeeded (DANE, matched TLSA 3 1 1 …)\") and delivers", hybridFQDN),
+	r.step("Negative control: the wrong certificate gets 550 5.7.64 TenantAttribution, and explain says why",
+		fmt.Sprintf("with %q pinned to the self-signed CN=SERVER1 (thumbprint %s) the tenant refuses the outside recipient with 550 5.7.64 TenantAttribution; Relay Access Denied, on-premises FAILs the message, mailflow explain names TlsSenderCertificateName; the pin is restored",
+			onpremRelayCloud, pki.Server1.Thumbprint),
 		func(s *Step) error {
-			first, err := submit(ctx, clientSource, w.Tenant.SMTP, cloudUser, onpremUser, "scenario 3: mail under DANE")
+			if _, err := w.Onprem.Admin.SetConnector("send", onpremRelayCloud, map[string]any{"tls_certificate_name": pki.Server1.Name()}); err != nil {
+				return fmt.Errorf("pin CN=SERVER1 on %s: %w", onpremRelayCloud, err)
+			}
+			s.evidence(fmt.Sprintf("[on-premises admin] PATCH /api/v1/connectors/send/%s {\"fields\":{\"tls_certificate_name\":%q}} → 200", onpremRelayCloud, pki.Server1.Name()))
+			bad, _, err := submitAuth(ctx, clientSource, w.Onprem.Submit, deviceUser, devicePassword, deviceAddress, outsideRcpt, "scenario 3: negative control, wrong certificate")
 			if err != nil {
 				return err
 			}
-			since := time.Now().Add(-time.Minute)
-			if d, err := r.expectDelivered(s, w.Tenant, w.Onprem, first, 0); err != nil || d == nil {
-				return err
-			}
-			return r.expectSendLog(s, w, since, "Remote certificate validation succeeded (DANE, matched TLSA "+current.TLSA.String())
-		})
-
-	r.step("Renew the certificate with a new key: mailflow cert import warns",
-		fmt.Sprintf("on-premises imports the renewal of CN=mail.contoso.com (new key, thumbprint %s); %s picks it up (same issuer and subject) and the import warns that its key matches none of the TLSA records at %s, with the record to publish and the rollover steps", pki.Renewed.Thumbprint, defaultFrontend, owner),
-		func(s *Step) error {
-			rt := w.Onprem.srv.Runtime()
-			before, err := dane.Connectors(rt.Cfg, rt.Store, "", time.Now())
+			evs, last, err := r.waitOutcome(w.Onprem, bad.MessageID, 0, attemptEnds...)
+			s.evidence(traceLines("on-premises", evs)...)
 			if err != nil {
 				return err
 			}
-			info, err := w.Onprem.Admin.ImportCertificate(pki.RenewedFile, "", "")
-			if err != nil {
-				return fmt.Errorf("import the renewal: %w", err)
+			st := status(last)
+			s.expect(last.EventID == tracking.EventFail && strings.Contains(st, "550 5.7.64 TenantAttribution; Relay Access Denied"),
+				"the attempt ended %s %q, want FAIL 550 5.7.64 TenantAttribution", last.EventID, st)
+			ex := explain.Text(st) // the status on-premises recorded, as an admin would paste it
+			s.evidence("explain: "+ex.Title, "cause: "+ex.Cause)
+			for _, f := range ex.Fix {
+				s.evidence("fix: " + f)
 			}
-			s.evidence(fmt.Sprintf("[on-premises admin] POST /api/v1/certificates → %s", infoLine(info)))
-			rt = w.Onprem.srv.Runtime()
-			after, err := dane.Connectors(rt.Cfg, rt.Store, "", time.Now())
-			if err != nil {
-				return err
+			s.expect(ex.Topic == "eop.5.7.64.TenantAttribution" && strings.Contains(ex.Cause, "TlsSenderCertificateName"), "explain: topic %q", ex.Topic)
+			if _, err := w.Onprem.Admin.SetConnector("send", onpremRelayCloud, map[string]any{"tls_certificate_name": pki.Contoso.Name()}); err != nil {
+				return fmt.Errorf("restore the pin on %s: %w", onpremRelayCloud, err)
 			}
-			warnings := dane.RenewalWarnings(ctx, resolver, before, after, dane.DefaultParams, func(tp string) string {
-				return "mailflow cert remove " + tp + " --config " + w.Onprem.Config
-			})
-			for _, wl := range warnings {
-				s.evidence(prefixed("mailflow cert import", strings.Split(strings.TrimRight(wl, "\n"), "\n"))...)
-			}
-			s.expect(len(warnings) == 1 && strings.Contains(strings.Join(warnings, ""), "450 4.7.323 tlsa-invalid"), "the import gave %d warnings, want one naming 450 4.7.323", len(warnings))
-			s.observe("the renewal (thumbprint %s) is presented and the import warned: %d warning(s)", pki.Renewed.Thumbprint, len(warnings))
+			s.evidence(fmt.Sprintf("[on-premises admin] restored tls_certificate_name %q on %s", pki.Contoso.Name(), onpremRelayCloud))
+			s.observe("FAIL %s; explain: %s", st, ex.Title)
 			return nil
-		})
-
-	r.step("The cloud defers: 450 4.7.323 tlsa-invalid",
-		"a DEFER in the tenant's trace with {LED=450 4.7.323 tlsa-invalid …} naming the TLSA record seen and the record of the presented key; the message stays queued",
-		func(s *Step) error {
-			var err error
-			if sub, err = submit(ctx, clientSource, w.Tenant.SMTP, cloudUser, onpremUser, "scenario 3: after the renewal"); err != nil {
-				return err
-			}
-			evs, last, err := r.waitOutcome(w.Tenant, sub.MessageID, 0, attemptEnds...)
-			s.evidence(traceLines("tenant", evs)...)
-			if err != nil {
-				return err
-			}
-			detail = status(last)
-			s.expect(last.EventID == tracking.EventDefer, "the attempt ended %s, want DEFER", last.EventID)
-			s.expect(strings.Contains(detail, tlscheck.StatusTLSAInvalid) && strings.Contains(detail, current.TLSA.String()),
-				"the deferral reads %q, want %s with the TLSA record seen", detail, tlscheck.StatusTLSAInvalid)
-			ex := explain.Text(detail)
-			s.evidence("explain: "+ex.Title, "explain, see also: "+strings.Join(ex.SeeAlso, " | "))
-			s.observe("DEFER %s", detail)
-			return nil
-		})
-
-	var fixRecord string
-	r.step("The probe shows the mismatch and the record to publish",
-		fmt.Sprintf("mailflow probe %s:%d --resolver … reports the TLSA record at %s (secure), that the presented chain matches none, 450 4.7.323, and the fix: publish the renewed key's record beside the old one", hybridFQDN, w.portOnprem(), owner),
-		func(s *Step) error {
-			target := fmt.Sprintf("%s:%d", hybridFQDN, w.Ports.Onprem)
-			rep := probe.Run(ctx, probe.Options{Target: target, DNS: resolver, Level: tlscheck.EncryptionOnly, Source: tenantSource})
-			s.evidence(fmt.Sprintf("$ mailflow probe %s --resolver %s --policy EncryptionOnly --source %s", target, zone.Addr, tenantSource),
-				fmt.Sprintf("[mailflow probe] %s %s", strings.ToUpper(rep.Verdict.Result), rep.Verdict.Status))
-			if d := rep.DNS; d != nil && d.TLSA != nil {
-				s.evidence(fmt.Sprintf("[mailflow probe] TLSA %s (%s): %s", d.TLSA.Owner, d.TLSA.Security, strings.Join(d.TLSA.Records, "; ")),
-					fmt.Sprintf("[mailflow probe] presented key: %s IN TLSA %s", d.TLSA.Owner, d.TLSA.Presented))
-			}
-			if rep.Fix != nil {
-				for _, st := range rep.Fix.Steps {
-					s.evidence("[mailflow probe] fix: " + st)
-				}
-			}
-			s.expect(rep.Verdict.Status == tlscheck.StatusTLSAInvalid, "the probe says %q, want %s", rep.Verdict.Status, tlscheck.StatusTLSAInvalid)
-			if s.expect(rep.DNS != nil && rep.DNS.TLSA != nil && rep.DNS.TLSA.Presented != "", "the probe reports no TLSA information") {
-				fixRecord = rep.DNS.TLSA.Presented
-			}
-			s.observe("the probe fails the MX with %s and names %s IN TLSA %s", rep.Verdict.Status, owner, fixRecord)
-			return nil
-		})
-
-	r.step("Publish the new record beside the old one and retry: delivered",
-		"the lab's DNS adds the renewed key's 3 1 1 record (the old one stays until its TTL passes, as the rollover says); Retry-Queue on the tenant delivers, matched against the new record",
-		func(s *Step) error {
-			if err := zone.AddRecords(owner + " 300 IN TLSA " + fixRecord); err != nil {
-				return err
-			}
-			s.evidence("[lab DNS, DNSSEC-authentic] + " + owner + " TLSA " + fixRecord)
-			before, err := w.Tenant.Admin.Trace(tracking.Filter{MessageID: sub.MessageID})
-			if err != nil {
-				return err
-			}
-			since := time.Now().Add(-time.Second)
-			if err := w.Tenant.Admin.Retry(sub.QueueID); err != nil {
-				return fmt.Errorf("retry %s on the tenant: %w", sub.QueueID, err)
-			}
-			s.evidence(fmt.Sprintf("[tenant admin] POST /api/v1/queue/retry?id=%s → 200", sub.QueueID))
-			d, err := r.expectDelivered(s, w.Tenant, w.Onprem, sub, outcomes(before))
-			if err != nil || d == nil {
-				return err
-			}
-			s.expect(d.sent.Thumbprint == pki.Renewed.Thumbprint, "on-premises presented %s, want the renewal %s", d.sent.Thumbprint, pki.Renewed.Thumbprint)
-			return r.expectSendLog(s, w, since, "Remote certificate validation succeeded (DANE, matched TLSA "+fixRecord)
 		})
 
 	return r.done()
-}
-
-// expectSendLog checks that a tenant SmtpSend session since then logged
-// the line, and adds that session's TLS lines as evidence.
-func (r *run) expectSendLog(s *Step, w *world, since time.Time, line string) error {
-	w.Tenant.flushLogs()
-	sends, err := readSessions(w.Tenant.logDir(), "SmtpSend", since)
-	if err != nil {
-		return err
-	}
-	for i := len(sends) - 1; i >= 0; i-- {
-		if sends[i].contains(line) {
-			s.evidence(prefixed("tenant SmtpSend", sends[i].tlsLines())...)
-			return nil
-		}
-	}
-	s.expect(false, "no tenant SmtpSend session logged %q", line)
-	return nil
-}
-
-func (w *world) portOnprem() int {
-	if w == nil {
-		return 0
-	}
-	return w.Ports.Onprem
 }

@@ -25,6 +25,7 @@ type instance struct {
 	Config string // configuration file
 	SMTP   string // main receive address, 127.0.0.1:port
 	Relay  string // on-premises relay address (scenario 2), "" otherwise
+	Submit string // on-premises Client Frontend (scenario 3), "" otherwise
 	Admin  *admin.Client
 
 	srv *node.Node
@@ -50,14 +51,8 @@ const startAttempts = 3
 // starts the scenario's servers under <lab dir>/sub, keeps them for Close
 // and --keep, records them in the evidence, and returns them with the
 // on-premises Default Frontend as the admin API lists it (also recorded).
-func (l *Lab) startScenario(s *Step, name, sub string, hybrid bool) (*world, connectorView, error) {
-	return l.startScenarioWith(s, name, sub, hybrid, nil)
-}
-
-// startScenarioWith is startScenario with a change to the configuration
-// data before the files are written (scenario 3's DANE set-up).
-func (l *Lab) startScenarioWith(s *Step, name, sub string, hybrid bool, tweak func(*configData)) (*world, connectorView, error) {
-	w, err := startWorld(name, filepath.Join(l.dir, sub), hybrid, l.pki, l.log, tweak)
+func (l *Lab) startScenario(s *Step, name, sub string, shape worldShape) (*world, connectorView, error) {
+	w, err := startWorld(name, filepath.Join(l.dir, sub), shape, l.pki, l.log)
 	if err != nil {
 		return nil, connectorView{}, err
 	}
@@ -71,25 +66,34 @@ func (l *Lab) startScenarioWith(s *Step, name, sub string, hybrid bool, tweak fu
 	return w, df, nil
 }
 
+// worldShape says which optional pieces a scenario's servers have.
+type worldShape struct {
+	Hybrid  bool // scenario 2: relay connector, mutual TLS connectors
+	Devices bool // scenario 3: Client Frontend, relay via the tenant, OnPremises connector
+	// Configure, when set, changes the configuration data before the
+	// files are written (scenario 4's DANE set-up).
+	Configure func(*configData)
+}
+
 // startWorld writes the configurations of a scenario into dir and starts
 // both servers.
-func startWorld(name, dir string, hybrid bool, pki *labpki.PKI, logger *slog.Logger, tweak func(*configData)) (*world, error) {
+func startWorld(name, dir string, shape worldShape, pki *labpki.PKI, logger *slog.Logger) (*world, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
 	var lastErr error
 	for range startAttempts {
-		p, err := freePorts(5)
+		p, err := freePorts(7)
 		if err != nil {
 			return nil, err
 		}
-		pt := ports{Onprem: p[0], OnpremRelay: p[1], OnpremAdmin: p[2], Tenant: p[3], TenantAdmin: p[4]}
-		d, err := newConfigData(name, hybrid, pt, dir, pki)
+		pt := ports{Onprem: p[0], OnpremRelay: p[1], OnpremAdmin: p[2], Tenant: p[3], TenantAdmin: p[4], OnpremSubmit: p[5], Nowhere: p[6]}
+		d, err := newConfigData(name, shape, pt, dir, pki)
 		if err != nil {
 			return nil, err
 		}
-		if tweak != nil {
-			tweak(&d)
+		if shape.Configure != nil {
+			shape.Configure(&d)
 		}
 		onCfg, tenCfg, err := writeConfigs(dir, d)
 		if err != nil {
@@ -106,8 +110,11 @@ func startWorld(name, dir string, hybrid bool, pki *labpki.PKI, logger *slog.Log
 		if err == nil {
 			w.Onprem.SMTP = fmt.Sprintf("127.0.0.1:%d", pt.Onprem)
 			w.Tenant.SMTP = fmt.Sprintf("127.0.0.1:%d", pt.Tenant)
-			if hybrid {
+			if shape.Hybrid {
 				w.Onprem.Relay = fmt.Sprintf("127.0.0.1:%d", pt.OnpremRelay)
+			}
+			if shape.Devices {
+				w.Onprem.Submit = fmt.Sprintf("127.0.0.1:%d", pt.OnpremSubmit)
 			}
 			return w, nil
 		}

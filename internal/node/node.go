@@ -20,6 +20,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/send"
 	"github.com/mailflowhq/mailflow/internal/tlsrpt"
 	"github.com/mailflowhq/mailflow/internal/tracking"
+	"github.com/mailflowhq/mailflow/internal/users"
 )
 
 // Options tune a Server beyond its configuration file (tests, the lab).
@@ -51,6 +52,7 @@ type Node struct {
 	recvLog  *protolog.Writer
 	sendLog  *protolog.Writer
 	track    *tracking.Writer
+	users    *users.Store
 	// MTA-STS policy cache and TLS-RPT counts (tlspolicy.go).
 	sts        *mtasts.Client
 	rpt        *tlsrpt.Store
@@ -105,6 +107,9 @@ func Start(path string, opts Options) (*Node, error) {
 	if s.mailbox, err = mailbox.Open(filepath.Join(cfg.DataDir(), "mailboxes")); err != nil {
 		return nil, fmt.Errorf("open mailboxes: %w", err)
 	}
+	if s.users, err = users.Open(users.Path(cfg)); err != nil {
+		return nil, err
+	}
 	s.clock = clock
 	if s.rpt, err = tlsrpt.OpenStore(TLSRPTDir(cfg), s.log); err != nil {
 		return nil, err
@@ -135,6 +140,8 @@ func Start(path string, opts Options) (*Node, error) {
 	s.recv = receive.NewService(receive.Options{
 		Submitter: q, Log: s.recvLog, Logger: s.log,
 		OnAccepted: func(id string, env queue.Envelope) { s.trackReceive(id, env) },
+		Users:      s.users,
+		OnAuth:     s.trackAuth,
 	})
 	if err := s.recv.Apply(rt.Recv); err != nil {
 		q.Close()
@@ -163,6 +170,9 @@ func (s *Node) Runtime() *Runtime { return s.rt.Load() }
 // Queue exposes the queue to the admin API.
 func (s *Node) Queue() *queue.Queue { return s.queue }
 
+// Users is the SMTP AUTH user store; the admin API changes it live.
+func (s *Node) Users() *users.Store { return s.users }
+
 // Receiver exposes the receive side (addresses, connection counts).
 func (s *Node) Receiver() *receive.Service { return s.recv }
 
@@ -172,13 +182,19 @@ func (s *Node) ConfigPath() string { return s.path }
 // TrackingDir is where message tracking logs are written.
 func (s *Node) TrackingDir() string { return s.trackDir }
 
-// Reload re-reads the configuration file and applies it live. On any error
-// the running configuration stays and the error is returned.
+// Reload re-reads the configuration file and the users file and applies
+// them live. On any error the running configuration stays and the error is
+// returned.
 func (s *Node) Reload() error {
 	s.reload.Lock()
 	defer s.reload.Unlock()
 	rt, err := Build(s.path, s.now())
 	if err != nil {
+		return err
+	}
+	// users.json too, for an administrator who edited it by hand; a file
+	// that does not load leaves the running users in place.
+	if err := s.users.Reload(); err != nil {
 		return err
 	}
 	return s.apply(rt)

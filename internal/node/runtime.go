@@ -86,6 +86,7 @@ func BuildFrom(cfg *config.Config, now time.Time) (*Runtime, error) {
 		rs = append(rs, route.SendConnector{Name: sc.Name, AddressSpaces: sc.AddressSpaces})
 	}
 	warnings = append(warnings, cfg.OpenRelayWarnings()...)
+	warnings = append(warnings, cfg.BasicAuthWarnings()...)
 	warnings = append(warnings, cfg.DANEWarnings()...)
 	return &Runtime{
 		Cfg: cfg, Store: store, Roots: roots, Recv: recv, DNS: resolver,

@@ -4,6 +4,7 @@ import (
 	"net"
 
 	"github.com/mailflowhq/mailflow/internal/queue"
+	"github.com/mailflowhq/mailflow/internal/receive"
 	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
@@ -53,7 +54,13 @@ func (o *observer) Observe(ev queue.Event) {
 func (s *Node) trackReceive(id string, env queue.Envelope) {
 	rt := s.Runtime()
 	host, _, _ := net.SplitHostPort(env.RemoteAddr)
+	// Exchange marks what an authenticated user submits as Originating.
+	dir, sourceContext := "Incoming", ""
+	if env.AuthUser != "" {
+		dir, sourceContext = "Originating", "AuthenticatedUser="+env.AuthUser
+	}
 	s.track.Log(tracking.Event{
+		SourceContext:     sourceContext,
 		Time:              env.ReceivedAt,
 		ClientIP:          host,
 		ClientHostname:    env.HeloName,
@@ -69,6 +76,25 @@ func (s *Node) trackReceive(id string, env queue.Envelope) {
 		Subject:           env.Subject,
 		Sender:            env.From,
 		ReturnPath:        env.From,
-		Directionality:    "Incoming",
+		Directionality:    dir,
+	})
+}
+
+// trackAuth records an SMTP AUTH outcome as an AUTH event: who, from
+// where, on which connector, with which mechanism and reply. Never a
+// password: receive.AuthEvent holds none.
+func (s *Node) trackAuth(e receive.AuthEvent) {
+	rt := s.Runtime()
+	s.track.Log(tracking.Event{
+		Time:            e.Time,
+		ClientIP:        e.Remote.Addr().Unmap().String(),
+		ServerHostname:  rt.Cfg.Server.FQDN,
+		SourceContext:   "Mechanism=" + e.Mechanism,
+		ConnectorID:     e.ConnectorID,
+		Source:          "SMTP",
+		EventID:         "AUTH",
+		Sender:          e.User,
+		RecipientStatus: []string{e.Reply},
+		Directionality:  "Originating",
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/mailflowhq/mailflow/internal/logfile"
+	"github.com/mailflowhq/mailflow/internal/smtp"
 )
 
 // Session logs the lines of one SMTP session. It is for one goroutine:
@@ -33,10 +34,19 @@ func (s *Session) Connect() { s.line('+', "", "") }
 func (s *Session) Disconnect(context string) { s.line('-', "", context) }
 
 // Sent logs a '>' line: our replies on a receive log, our commands on a send log.
-func (s *Session) Sent(data string) { s.line('>', data, "") }
+// An AUTH command is logged without its initial response (smtp.RedactAuth).
+func (s *Session) Sent(data string) { s.line('>', smtp.RedactAuth(data), "") }
 
-// Received logs a '<' line.
-func (s *Session) Received(data string) { s.line('<', data, "") }
+// Received logs a '<' line. An AUTH command is logged with its mechanism
+// only, never the SASL initial response that follows it (credentials): the
+// one place every received line passes, so no caller can forget. SASL
+// responses on their own lines are never given to Received (see
+// AuthResponse).
+func (s *Session) Received(data string) { s.line('<', smtp.RedactAuth(data), "") }
+
+// AuthResponse logs that a SASL response line arrived, without its content,
+// so the sequence numbers still show every line the client sent.
+func (s *Session) AuthResponse() { s.line('<', "<authentication response>", "") }
 
 // Info logs a '*' information line.
 func (s *Session) Info(data, context string) { s.line('*', data, context) }

@@ -22,6 +22,8 @@ type Envelope struct {
 	MessageID   string    `json:"message_id,omitempty"` // the Message-ID header
 	Subject     string    `json:"subject,omitempty"`
 	Size        int64     `json:"size"`
+	// AuthUser is the SMTP AUTH identity that submitted the message.
+	AuthUser string `json:"auth_user,omitempty"`
 	// RequireTLS: the message arrived with MAIL FROM … REQUIRETLS (RFC
 	// 8689); every hop must be validated by DANE or MTA-STS and offer
 	// REQUIRETLS. Absent in records written before it existed (false).

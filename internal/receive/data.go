@@ -92,6 +92,15 @@ func (s *session) data(cmd smtp.Command) {
 		return
 	}
 	body := buf.Bytes()
+	if s.user != nil {
+		if bad, ok := s.fromAllowed(body[len(hdr):]); !ok {
+			s.errors++
+			s.log.Info("", fmt.Sprintf("User %s may not send as From: %s (SendAs)", s.user.Name, bad))
+			s.replyR(replySendAsDenied)
+			s.resetTransaction()
+			return
+		}
+	}
 	env := queue.Envelope{
 		From:        s.from.String(),
 		To:          append([]string(nil), s.rcpts...),
@@ -101,6 +110,9 @@ func (s *session) data(cmd smtp.Command) {
 		ConnectorID: s.c.ID,
 		TLS:         s.tls,
 		Size:        int64(len(body)),
+	}
+	if s.user != nil {
+		env.AuthUser = s.user.Name
 	}
 	var tlsRequiredNo bool
 	env.MessageID, env.Subject, tlsRequiredNo = headerFields(body[len(hdr):])
@@ -128,6 +140,9 @@ func (s *session) data(cmd smtp.Command) {
 	}
 	s.log.Info(fmt.Sprintf("%s;%s;%d", id, env.MessageID, len(s.rcpts)), "receiving message")
 	s.reply(250, "2.6.0", fmt.Sprintf("%s [InternalId=%s, Hostname=%s] Queued mail for delivery", orBracket(env.MessageID, id, s.fqdn()), id, s.fqdn()))
+	if s.user != nil {
+		s.srv.limiter.accepted(s.st.Now(), s.user.Name, s.st.Limits.UserMessageRate)
+	}
 	if f := s.srv.opts.OnAccepted; f != nil {
 		f(id, env)
 	}
@@ -170,12 +185,20 @@ func (s *session) receivedHeader(at time.Time) string {
 	if s.tls {
 		with += "S"
 	}
+	authPart := ""
+	if s.user != nil {
+		// RFC 3848: ESMTPA / ESMTPSA. The user name stays out of the
+		// header (it would leave the organisation with the message); the
+		// tracking log has it.
+		with += "A"
+		authPart = " (authenticated)"
+	}
 	tlsPart := ""
 	if s.tls {
 		tlsPart = fmt.Sprintf("\r\n\t(version=%s cipher=%s)", s.tlsInfo.version, s.tlsInfo.cipher)
 	}
-	return fmt.Sprintf("Received: from %s ([%s]) by %s (mailflow; %s) with %s%s;\r\n\t%s\r\n",
-		sanitizeHeader(s.helo), s.remote.Addr().Unmap(), s.fqdn(), s.c.Name(), with, tlsPart,
+	return fmt.Sprintf("Received: from %s ([%s])%s by %s (mailflow; %s) with %s%s;\r\n\t%s\r\n",
+		sanitizeHeader(s.helo), s.remote.Addr().Unmap(), authPart, s.fqdn(), s.c.Name(), with, tlsPart,
 		at.Format(time.RFC1123Z))
 }
 
@@ -193,40 +216,15 @@ func sanitizeHeader(v string) string {
 // headerFields reads the Message-ID and Subject kept for tracking, and
 // whether the sender asked for "TLS-Required: No" (RFC 8689 §5).
 func headerFields(msg []byte) (messageID, subject string, tlsRequiredNo bool) {
-	end := bytes.Index(msg, []byte("\r\n\r\n"))
-	if end < 0 {
-		end = len(msg)
+	if v := headerValues(msg, "Message-ID"); len(v) > 0 {
+		messageID = v[0]
 	}
-	hdr := msg[:end]
-	var cur string
-	flush := func() {
-		name, val, ok := strings.Cut(cur, ":")
-		if !ok {
-			return
-		}
-		val = strings.TrimSpace(val)
-		switch strings.ToLower(strings.TrimSpace(name)) {
-		case "message-id":
-			if messageID == "" {
-				messageID = val
-			}
-		case "subject":
-			if subject == "" {
-				subject = val
-			}
-		case "tls-required":
-			tlsRequiredNo = strings.EqualFold(val, "no")
-		}
+	if v := headerValues(msg, "Subject"); len(v) > 0 {
+		subject = v[0]
 	}
-	for _, line := range strings.Split(string(hdr), "\r\n") {
-		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
-			cur += " " + strings.TrimSpace(line)
-			continue
-		}
-		flush()
-		cur = line
+	if v := headerValues(msg, "TLS-Required"); len(v) > 0 {
+		tlsRequiredNo = strings.EqualFold(strings.TrimSpace(v[0]), "no")
 	}
-	flush()
 	return truncate(messageID, maxHeaderValue), truncate(subject, maxHeaderValue), tlsRequiredNo
 }
 

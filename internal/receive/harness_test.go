@@ -186,6 +186,19 @@ func newHarness(t testing.TB, yamlText string) *harness {
 // which h.sub always is).
 func newHarnessWith(t testing.TB, yamlText string, sub Submitter) *harness {
 	t.Helper()
+	return newHarnessOpts(t, yamlText, sub, nil)
+}
+
+// harnessExtras adds what YAML cannot say: options of the Service (users,
+// tarpit sleep, AUTH observer) and the settings' clock.
+type harnessExtras struct {
+	options func(*Options)
+	now     func() time.Time
+}
+
+// newHarnessOpts is newHarnessWith with extras (nil: none).
+func newHarnessOpts(t testing.TB, yamlText string, sub Submitter, extras *harnessExtras) *harness {
+	t.Helper()
 	pki := sharedPKI(t)
 	dir := t.TempDir()
 	h := &harness{t: t, sub: &fakeSubmitter{}, logDir: filepath.Join(dir, "SmtpReceive")}
@@ -201,11 +214,15 @@ func newHarnessWith(t testing.TB, yamlText string, sub Submitter) *harness {
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	h.srv = NewService(Options{Submitter: sub, Log: plog, Logger: logger, OnAccepted: func(id string, _ queue.Envelope) {
+	opts := Options{Submitter: sub, Log: plog, Logger: logger, OnAccepted: func(id string, _ queue.Envelope) {
 		h.mu.Lock()
 		h.acked = append(h.acked, id)
 		h.mu.Unlock()
-	}})
+	}}
+	if extras != nil && extras.options != nil {
+		extras.options(&opts)
+	}
+	h.srv = NewService(opts)
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		h.port = testkit.FreePort(t)
@@ -217,6 +234,9 @@ func newHarnessWith(t testing.TB, yamlText string, sub Submitter) *harness {
 		st, _, err := Compile(cfg, certs.NewStore(pki.Server), pki.Roots, time.Now())
 		if err != nil {
 			t.Fatalf("compile: %v", err)
+		}
+		if extras != nil && extras.now != nil {
+			st.Now = extras.now
 		}
 		if lastErr = h.srv.Apply(st); lastErr == nil {
 			h.cfg, h.st = cfg, st

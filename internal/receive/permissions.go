@@ -82,10 +82,26 @@ func partnerPermissions(rc *config.ReceiveConnector) Permissions {
 	return 0
 }
 
+// onPremisesPermissions are granted on an OnPremises connector once the
+// client certificate holds tls_sender_certificate_name: the tenant's own
+// servers relay to any recipient.
+const onPremisesPermissions = PermSubmit | PermAcceptAnyRecipient | PermAcceptAnySender | PermAcceptRoutingHeaders
+
 // RelayDescription says, for `connector list`, who the connector relays for.
 func RelayDescription(rc *config.ReceiveConnector) string {
 	p := basePermissions(rc)
 	if !p.Has(PermAcceptAnyRecipient) {
+		before := "nothing before it"
+		if p.Has(PermSubmit) {
+			before = "accepted domains only before it"
+		}
+		switch {
+		case rc.ConnectorType == config.ConnectorOnPremises:
+			return "any recipient for senders whose client certificate holds " + rc.TLSSenderCertificateName + " (OnPremises); otherwise " +
+				strings.Replace(before, " before it", "", 1) + " (550 5.7.64 TenantAttribution)"
+		case rc.HasPermission(config.PermExchangeUsers) && rc.HasAuth(config.AuthBasic):
+			return "any recipient after SMTP AUTH (ExchangeUsers); " + before
+		}
 		if p.Has(PermSubmit) || rc.HasPermission("Partners") {
 			return "accepted domains only"
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/netrange"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 	"github.com/mailflowhq/mailflow/internal/queue"
+	"github.com/mailflowhq/mailflow/internal/users"
 )
 
 // Submitter takes an accepted message and makes it durable; it returns only
@@ -34,6 +35,14 @@ type Options struct {
 	// InflightLimit bounds the DATA bytes held by all sessions together
 	// (0 = DefaultInflightLimit).
 	InflightLimit int64
+	// Users authenticates SMTP AUTH; nil: AUTH is never offered.
+	Users *users.Store
+	// OnAuth observes every AUTH outcome (message tracking AUTH events).
+	// It must not block.
+	OnAuth func(AuthEvent)
+	// Sleep waits for the AUTH tarpit; nil = time.Sleep. Tests inject one
+	// that advances their clock instead.
+	Sleep func(time.Duration)
 }
 
 // Service accepts SMTP connections for all receive connectors.
@@ -41,6 +50,7 @@ type Service struct {
 	opts     Options
 	settings atomic.Pointer[Settings]
 	inflight atomic.Int64 // DATA bytes reserved by sessions (budget.go)
+	limiter  *authLimiter
 
 	mu        sync.Mutex
 	listeners map[string]*listener // by listen address
@@ -48,6 +58,7 @@ type Service struct {
 	total     int
 	conns     map[net.Conn]struct{}
 	closed    bool
+	closing   chan struct{} // closed by Close: ends tarpit waits at once
 	wg        sync.WaitGroup
 }
 
@@ -62,7 +73,22 @@ func NewService(opts Options) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Service{opts: opts, listeners: map[string]*listener{}, perIP: map[netip.Addr]int{}, conns: map[net.Conn]struct{}{}}
+	return &Service{opts: opts, limiter: newAuthLimiter(), closing: make(chan struct{}), listeners: map[string]*listener{}, perIP: map[netip.Addr]int{}, conns: map[net.Conn]struct{}{}}
+}
+
+// sleep holds a tarpitted reply for d, or until the service closes, so a
+// shutdown never waits for a tarpit.
+func (s *Service) sleep(d time.Duration) {
+	if s.opts.Sleep != nil {
+		s.opts.Sleep(d)
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.closing:
+	}
 }
 
 // Settings returns the live settings.
@@ -255,6 +281,9 @@ func (s *Service) Connections() int {
 // finish, then closes the rest.
 func (s *Service) Close(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.closing)
+	}
 	s.closed = true
 	for a, l := range s.listeners {
 		l.ln.Close()

@@ -16,6 +16,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/mailbox"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 	"github.com/mailflowhq/mailflow/internal/smtp"
+	"github.com/mailflowhq/mailflow/internal/users"
 )
 
 // Limits of RFC 5321 §4.5.3.
@@ -39,6 +40,9 @@ type session struct {
 	tls      bool
 	tlsInfo  tlsInfo
 	perms    Permissions
+	user     *users.User // authenticated (SMTP AUTH), nil before
+	authUser string      // identity given in the current AUTH exchange
+	authMech string
 	from     *smtp.Path
 	rcpts    []string
 	declared int64 // SIZE= from MAIL
@@ -203,13 +207,12 @@ func (s *session) command(line string) {
 	case "EXPN":
 		s.reply(502, "5.3.3", "Command not implemented")
 	case "HELP":
-		s.reply(214, "2.0.0", "Commands: EHLO HELO STARTTLS MAIL RCPT DATA RSET NOOP QUIT VRFY HELP")
+		s.reply(214, "2.0.0", "Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA RSET NOOP QUIT VRFY HELP")
 	case "BDAT":
 		s.errors++
 		s.reply(502, "5.5.1", "BDAT is not supported (CHUNKING is not offered)")
 	case "AUTH":
-		s.errors++
-		s.reply(504, "5.7.4", "Unrecognized authentication type")
+		s.auth(cmd)
 	default:
 		s.errors++
 		s.reply(500, "5.3.3", "Unrecognized command '"+cmd.Verb+"'")
@@ -245,6 +248,9 @@ func (s *session) hello(cmd smtp.Command) {
 	lines := []string{greet, fmt.Sprintf("SIZE %d", s.c.MaxSize), "PIPELINING", "ENHANCEDSTATUSCODES"}
 	if s.c.OffersTLS() && !s.tls {
 		lines = append(lines, "STARTTLS")
+	}
+	if s.authAdvertised() {
+		lines = append(lines, "AUTH "+strings.Join(authMechanisms, " "))
 	}
 	lines = append(lines, "8BITMIME", "SMTPUTF8")
 	if s.tls {
@@ -289,6 +295,21 @@ func (s *session) mail(cmd smtp.Command) {
 	if err != nil {
 		s.syntaxError(err)
 		return
+	}
+	if s.user != nil {
+		if !s.user.MaySendAs(path.String()) {
+			s.errors++
+			s.log.Info("", fmt.Sprintf("User %s may not send as <%s> (SendAs)", s.user.Name, path.String()))
+			s.replyR(replySendAsDenied)
+			return
+		}
+		if s.srv.limiter.rateExceeded(s.st.Now(), s.user.Name, s.st.Limits.UserMessageRate) {
+			s.log.Info("", fmt.Sprintf("User %s exceeded the message rate limit (%d per minute)", s.user.Name, s.st.Limits.UserMessageRate))
+			s.srv.opts.Logger.Warn("message rate limit exceeded", "user", s.user.Name, "remote_ip", s.remote.Addr().Unmap().String(),
+				"limit_per_minute", s.st.Limits.UserMessageRate)
+			s.reply(452, "4.5.3", fmt.Sprintf("Message rate limit exceeded for this user (%d messages per minute); try again later", s.st.Limits.UserMessageRate))
+			return
+		}
 	}
 	var size int64
 	requireTLS := false
@@ -390,6 +411,13 @@ func (s *session) rcpt(cmd smtp.Command) {
 		}
 	}
 	if !s.st.IsAccepted(domain) && !s.perms.Has(PermAcceptAnyRecipient) {
+		if s.c.OnPremises() {
+			// Exchange Online's answer when a connection from "on-premises"
+			// was not attributed to the tenant by its certificate.
+			s.log.Info(s.tlsInfo.clientWhy, "Tenant attribution failed: no client certificate holding "+s.c.Config.TLSSenderCertificateName)
+			s.reply(550, "5.7.64", "TenantAttribution; Relay Access Denied")
+			return
+		}
 		s.reply(550, "5.7.54", "SMTP; Unable to relay recipient in non-accepted domain")
 		return
 	}

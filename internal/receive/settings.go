@@ -40,6 +40,17 @@ type Connector struct {
 // Name is the connector's name.
 func (c *Connector) Name() string { return c.Config.Name }
 
+// ChecksClientCertificate reports whether STARTTLS asks for a client
+// certificate and judges it: domain security, or an OnPremises connector
+// that recognises its tenant's servers by certificate.
+func (c *Connector) ChecksClientCertificate() bool {
+	return c.Config.DomainSecureEnabled || c.OnPremises()
+}
+
+// OnPremises reports whether the connector is an inbound connector from the
+// tenant's own on-premises servers (connector_type OnPremises).
+func (c *Connector) OnPremises() bool { return c.Config.ConnectorType == config.ConnectorOnPremises }
+
 // OffersTLS reports whether EHLO advertises STARTTLS.
 func (c *Connector) OffersTLS() bool { return c.TLS != nil }
 
@@ -104,7 +115,7 @@ func serverTLSConfig(c *Connector, cert *certs.Certificate) *tls.Config {
 		MinVersion:             tls.VersionTLS12,
 		SessionTicketsDisabled: true,
 	}
-	if c.Config.DomainSecureEnabled {
+	if c.ChecksClientCertificate() {
 		// Request, don't require: a missing or wrong certificate gets an
 		// SMTP refusal naming the reason instead of a bare TLS alert.
 		cfg.ClientAuth = tls.RequestClientCert

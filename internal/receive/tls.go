@@ -57,7 +57,7 @@ func (s *session) startTLS(cmd smtp.Command) {
 	s.log.Certificate("Sending certificate", cert.Subject, cert.Issuer, cert.Serial, cert.Thumbprint, cert.SANs)
 
 	cfg := s.c.TLS
-	if s.c.Config.DomainSecureEnabled {
+	if s.c.ChecksClientCertificate() {
 		cfg = cfg.Clone()
 		cfg.VerifyConnection = s.verifyClient
 	}
@@ -76,6 +76,11 @@ func (s *session) startTLS(cmd smtp.Command) {
 	}
 	cs := tconn.ConnectionState()
 	s.tls = true
+	if s.user != nil {
+		// RFC 3207 §4.2: an identity from before TLS is forgotten.
+		s.user, s.authMech = nil, ""
+		s.perms = s.c.Base
+	}
 	s.tlsInfo.version = tls.VersionName(cs.Version)
 	s.tlsInfo.cipher = tls.CipherSuiteName(cs.CipherSuite)
 	s.log.Info("", fmt.Sprintf("TLS protocol %s negotiation succeeded using %s", s.tlsInfo.version, s.tlsInfo.cipher))
@@ -83,13 +88,19 @@ func (s *session) startTLS(cmd smtp.Command) {
 		pc := certs.FromX509(cs.PeerCertificates[0])
 		s.log.Certificate("Received certificate", pc.Subject, pc.Issuer, pc.Serial, pc.Thumbprint, pc.SANs)
 	}
-	if s.c.Config.DomainSecureEnabled {
+	if s.c.ChecksClientCertificate() {
 		status := "Success"
 		if !s.tlsInfo.clientOK {
 			status = s.tlsInfo.clientWhy
 		}
 		s.log.Info("", fmt.Sprintf("TlsDomainCapabilities='None'; Status='%s'; Domain='%s'", status, s.c.Config.TLSSenderCertificateName))
-		if s.tlsInfo.clientOK {
+		switch {
+		case s.tlsInfo.clientOK && s.c.OnPremises():
+			// Exchange Online's attribution by certificate: the session
+			// belongs to the tenant's own organisation and may relay.
+			s.perms |= onPremisesPermissions
+			s.log.Info(s.tlsInfo.clientSubject, fmt.Sprintf("Tenant attribution by certificate: the client certificate holds %s (TlsSenderCertificateName)", s.c.Config.TLSSenderCertificateName))
+		case s.tlsInfo.clientOK:
 			s.perms |= partnerPermissions(&s.c.Config)
 		}
 	}

@@ -50,7 +50,24 @@ func (s *Sender) danePolicy(ctx context.Context, c Connector, domain string, t T
 	if !t.Secure {
 		return required(fmt.Sprintf("the address of %s was not found securely (DNSSEC), so TLSA records cannot be used", t.Host))
 	}
-	ans, err := s.DNS.TLSA(ctx, t.Port, t.Host)
+	// RFC 7672 §2.2.3: the TLSA base domain is the end of the host's CNAME
+	// chain when it has records there, else the host name itself.
+	bases := []string{t.Host}
+	if t.Canonical != "" && !strings.EqualFold(strings.TrimSuffix(t.Canonical, "."), t.Host) {
+		bases = []string{strings.TrimSuffix(t.Canonical, "."), t.Host}
+	}
+	var (
+		ans  dnsres.TLSAAnswer
+		err  error
+		base string
+	)
+	for _, base = range bases {
+		ans, err = s.DNS.TLSA(ctx, t.Port, base)
+		var nf *dnsres.Error
+		if !(errors.As(err, &nf) && nf.NotFound) && (err != nil || ans.Security == dnsres.Secure) {
+			break // records (or a failure) at this base: it decides
+		}
+	}
 	var de *dnsres.Error
 	switch {
 	case errors.Is(err, dnsres.ErrBogus):
@@ -72,7 +89,11 @@ func (s *Sender) danePolicy(ctx context.Context, c Connector, domain string, t T
 	case ans.Security != dnsres.Secure:
 		return required(fmt.Sprintf("the TLSA records at %s are not DNSSEC-signed", ans.Name))
 	}
-	pol := &tlscheck.DANEPolicy{Owner: ans.Name, Names: daneNames(t, domain)}
+	if base != t.Host {
+		// RFC 7672 §8.1: the server name sent is the TLSA base domain.
+		p.ServerName = base
+	}
+	pol := &tlscheck.DANEPolicy{Owner: ans.Name, Names: daneNames(t, base, domain)}
 	pol.Records = ans.Parsed()
 	for _, rec := range pol.Records {
 		p.Strings = append(p.Strings, ans.Name+" IN TLSA "+rec.String())
@@ -83,10 +104,13 @@ func (s *Sender) danePolicy(ctx context.Context, c Connector, domain string, t T
 }
 
 // daneNames are the reference identifiers for DANE-TA (RFC 7672 §3.2.2):
-// the host (the TLSA base domain) and, for an MX host, the recipient
-// domain.
-func daneNames(t Target, domain string) []string {
-	names := []string{strings.TrimSuffix(t.Host, ".")}
+// the TLSA base domain, the host name it came from and, for an MX host,
+// the recipient domain.
+func daneNames(t Target, base, domain string) []string {
+	names := []string{strings.TrimSuffix(base, ".")}
+	if !strings.EqualFold(base, t.Host) {
+		names = append(names, strings.TrimSuffix(t.Host, "."))
+	}
 	if t.FromMX && domain != "" {
 		names = append(names, domain)
 	}

@@ -305,3 +305,34 @@ func TestDANEHandshakeFailureNoPlaintext(t *testing.T) {
 		t.Fatalf("unsigned zone: %v after %d attempts; want delivered on the plaintext retry", res.Outcome, len(res.Attempts))
 	}
 }
+
+// TestDANECNAMEExpansion (RFC 7672 §2.2.3): an MX host that is an alias
+// has its TLSA records looked up at the end of the CNAME chain first, with
+// that name sent in SNI; without records there, at the alias itself.
+func TestDANECNAMEExpansion(t *testing.T) {
+	l := newDANELab(t)
+	l.dns.Add(t, "alias.test. 60 IN MX 10 mx.alias.test.", "mx.alias.test. 60 IN CNAME mx.signed.test.")
+	l.dns.Secure("alias.test")
+	other := testkit.Cert(t, certs.Template{Subject: "CN=x"}, time.Now())
+	// The alias has a stale record, the canonical name the right one: the
+	// canonical name decides.
+	l.tlsa(t, "mx.alias.test", tlsaOf(t, other, 3, 1, 1))
+	l.tlsa(t, "mx.signed.test", tlsaOf(t, l.leaf, 3, 1, 1))
+	res := l.send("user@alias.test", Connector{DANE: DANEOpportunistic})
+	if res.Outcome != Delivered {
+		t.Fatalf("records at the canonical name: %q %q", res.Status, detailOf(res))
+	}
+	if sess := waitSession(t, l.srv); sess.TLS == nil || sess.TLS.ServerName != "mx.signed.test" {
+		t.Fatalf("SNI %+v; want the TLSA base domain mx.signed.test", sess.TLS)
+	}
+	if o := l.obs.list(); len(o) != 1 || !strings.Contains(strings.Join(o[0].Strings, " "), fmt.Sprintf("_%d._tcp.mx.signed.test.", l.port)) {
+		t.Fatalf("policy %+v; want the records of the canonical name", o)
+	}
+
+	// No records at the canonical name: the alias's own records decide.
+	l.dns.Replace(fmt.Sprintf("_%d._tcp.mx.signed.test", l.port), 52)
+	res = l.send("user@alias.test", Connector{DANE: DANEOpportunistic})
+	if res.Status != tlscheck.StatusTLSAInvalid || !strings.Contains(detailOf(res), fmt.Sprintf("_%d._tcp.mx.alias.test.", l.port)) {
+		t.Fatalf("records at the alias only: %q %q", res.Status, detailOf(res))
+	}
+}

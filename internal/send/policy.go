@@ -108,6 +108,9 @@ type TargetPolicy struct {
 	Refusal *Refusal `json:"refusal,omitempty"`
 	// Note is a sentence for the protocol log and diagnostics.
 	Note string `json:"note,omitempty"`
+	// ServerName, when set, is the name sent in SNI instead of the host
+	// name (DANE: the TLSA base domain after CNAME expansion).
+	ServerName string `json:"server_name,omitempty"`
 }
 
 // Refusal is a policy's verdict that a target must not be used.

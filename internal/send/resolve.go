@@ -34,6 +34,10 @@ type Target struct {
 	// configuration, or a DNSSEC-authentic MX RRset) and its address
 	// records are DNSSEC-authentic, so its TLSA records may be used.
 	Secure bool `json:"dnssec_secure,omitempty"`
+	// Canonical is the end of the CNAME chain the host name led to when
+	// its addresses were looked up ("" when it is not an alias): DANE
+	// looks for TLSA records there first (RFC 7672 §2.2.3).
+	Canonical string `json:"canonical,omitempty"`
 }
 
 // Addr is "ip:port", the address dialled.
@@ -135,7 +139,7 @@ func (s *Sender) targets(ctx context.Context, c Connector, rcptDomain string) ([
 			out = append(out, Target{Host: h.host, IP: ip.String(), Port: h.port, FromMX: h.fromMX})
 			continue
 		}
-		addrs, secure, err := s.lookupHost(ctx, h.host)
+		addrs, canonical, secure, err := s.lookupHost(ctx, h.host)
 		if err == nil && len(addrs) == 0 {
 			err = errors.New("no addresses")
 		}
@@ -146,7 +150,7 @@ func (s *Sender) targets(ctx context.Context, c Connector, rcptDomain string) ([
 			continue
 		}
 		for _, a := range addrs {
-			out = append(out, Target{Host: h.host, IP: a, Port: h.port, FromMX: h.fromMX, Secure: h.secure && secure})
+			out = append(out, Target{Host: h.host, IP: a, Port: h.port, FromMX: h.fromMX, Secure: h.secure && secure, Canonical: canonical})
 		}
 		if len(out) >= maxTargets {
 			break
@@ -180,12 +184,13 @@ func (s *Sender) lookupMX(ctx context.Context, domain string) ([]*net.MX, bool, 
 	return a.MX, a.Security == dnsres.Secure, nil
 }
 
-// lookupHost resolves a host's addresses, with their DNSSEC status.
-func (s *Sender) lookupHost(ctx context.Context, host string) ([]string, bool, error) {
+// lookupHost resolves a host's addresses, with the end of its CNAME chain
+// and their DNSSEC status.
+func (s *Sender) lookupHost(ctx context.Context, host string) (addrs []string, canonical string, secure bool, err error) {
 	if s.DNS == nil {
 		addrs, err := s.resolver().LookupHost(ctx, host)
-		return addrs, false, err
+		return addrs, "", false, err
 	}
 	a, err := s.DNS.Host(ctx, host)
-	return a.Addrs, a.Security == dnsres.Secure, err
+	return a.Addrs, a.Canonical, a.Security == dnsres.Secure, err
 }

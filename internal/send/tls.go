@@ -40,6 +40,9 @@ func (s *Sender) startTLS(cn *Connection, c Connector, domain string, opts Conne
 		requested *tls.CertificateRequestInfo
 	)
 	serverName := sniName(t.Host)
+	if pol.ServerName != "" {
+		serverName = pol.ServerName
+	}
 	if opts.ServerName != nil {
 		serverName = *opts.ServerName
 	}

@@ -25,4 +25,9 @@
 //     continue when the server sent bytes after its 220 to STARTTLS (response
 //     injection), uses PIPELINING for the envelope when offered, and exposes
 //     every line sent and received for the SmtpSend protocol log.
+//   - SMTP AUTH (RFC 4954) framing is here, the mechanisms are go-sasl's:
+//     ParseAuth and DecodeAuthResponse ("*" cancels, "=" is empty, strict
+//     padded base64), AuthChallenge, Client.Auth. RedactAuth cuts an AUTH
+//     line after its mechanism; every log writer uses it, and Client.Auth
+//     never shows a SASL response to OnSend.
 package smtp

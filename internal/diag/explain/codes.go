@@ -278,6 +278,35 @@ var explainTable = []explainEntry{
 		build: buildMustStartTLS,
 	},
 	{
+		topic: "auth.5.7.8.failed",
+		match: func(in *explainInput) bool { return in.is("7.8") || in.has("Authentication unsuccessful") },
+		build: buildAuthFailed,
+	},
+	{
+		topic: "auth.4.7.0.locked-out",
+		match: func(in *explainInput) bool { return in.has("Temporary authentication failure") },
+		build: buildAuthLockedOut,
+	},
+	{
+		topic: "auth.5.7.60.SendAs",
+		match: func(in *explainInput) bool {
+			return in.is("7.60") || in.has("does not have permissions to send as this sender")
+		},
+		build: buildSendAsDenied,
+	},
+	{
+		topic: "auth.4.5.3.rate",
+		match: func(in *explainInput) bool { return in.has("Message rate limit exceeded") },
+		build: buildUserRateLimit,
+	},
+	{
+		topic: "auth.5.7.11.encryption-required",
+		match: func(in *explainInput) bool {
+			return in.is("7.11") || in.has("Encryption required for requested authentication mechanism")
+		},
+		build: buildAuthNeedsEncryption,
+	},
+	{
 		topic: "eop.5.7.64.TenantAttribution",
 		match: func(in *explainInput) bool { return in.is("7.64") || in.has("TenantAttribution; Relay Access Denied") },
 		build: buildTenantAttribution,

@@ -29,6 +29,7 @@ var logFindingOrder = []string{
 	"certificate-expiring",
 	"tracking-failed",
 	"tracking-deferred",
+	"auth-failures",
 }
 
 func (a *Analyzer) findings(conns []*logConn) []Finding {
@@ -39,6 +40,7 @@ func (a *Analyzer) findings(conns []*logConn) []Finding {
 		out = append(out, startTLSFindings(c)...)
 		out = append(out, credentialFindings(c)...)
 		out = append(out, a.expiryFindings(c)...)
+		out = append(out, authFindings(c)...)
 	}
 	out = append(out, a.inconsistentFindings()...)
 	out = append(out, trackingFindings(a.track)...)
@@ -497,4 +499,28 @@ func trackingFindings(t *trackState) []Finding {
 		out = append(out, f)
 	}
 	return out
+}
+
+// ---- SMTP AUTH ----
+
+// logAuthFailuresWorthNoting is where failed logins on one connector stop
+// being a typo and start being a device with a stale password or a guesser.
+const logAuthFailuresWorthNoting = 10
+
+func authFindings(c *logConn) []Finding {
+	if c.send || c.authFailed < logAuthFailuresWorthNoting {
+		return nil
+	}
+	s := c.summary()
+	f := Finding{
+		Kind: "auth-failures", Severity: SeverityWarning, Connector: c.name, Count: c.authFailed,
+		Summary: fmt.Sprintf("%d failed SMTP AUTH attempts on connector %s (%d succeeded)", c.authFailed, c.name, c.authOK),
+		Detail: "Failed logins come from a device or application with a stale password, or from someone guessing passwords. " +
+			"Failures by address: " + authAddressesText(s.AuthFailuresFrom) + ". The logs hold the AUTH command and mechanism only, never the credentials.",
+		Fix: []string{
+			"For your own device: set its password again on both sides (mailflow user passwd NAME --password-file F --config FILE).",
+			"For addresses you do not know: block them; mailflow's fail2ban filter is examples/fail2ban/mailflow-auth.conf. mailflow's own tarpit and lock-out are limits.auth_tarpit, auth_failures_per_ip, auth_failures_per_user, auth_lockout.",
+		},
+	}
+	return []Finding{f}
 }

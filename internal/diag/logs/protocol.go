@@ -127,7 +127,16 @@ type logConn struct {
 
 	sent, peer map[*logCert]*logCertUse
 	certsOther int64
+
+	// SMTP AUTH outcomes, and the failures per remote address (capped).
+	authOK, authFailed int64
+	authFailFrom       map[netip.Addr]int64
+	authFailOther      int64
 }
+
+// logMaxAuthAddrs caps the addresses whose AUTH failures are counted one by
+// one per connector; the rest are counted together.
+const logMaxAuthAddrs = 1000
 
 // logFailure counts one TLS failure word and the certificate last sent
 // before it (the one NoCredentials or UnknownCredentials is about).
@@ -167,6 +176,7 @@ const (
 	sessTLSFailed
 	sessEOP
 	sessCertOpen
+	sessAuthPending // AUTH sent, its final reply not seen yet
 )
 
 type protoSession struct {
@@ -441,13 +451,48 @@ func (p *protoState) command(s *protoSession, d string) {
 		s.flags |= sessStartTLS | sessTLSStarted
 	case logHasPrefixFold(d, "X-ANONYMOUSTLS"):
 		s.flags |= sessTLSStarted
+	case logHasPrefixFold(d, "AUTH") && (len(d) == 4 || d[4] == ' '):
+		// Only the command and mechanism: mailflow and Exchange never log
+		// the SASL responses, and the analysis never reads them.
+		s.flags |= sessAuthPending
 	}
+}
+
+// authReply counts the final reply to an AUTH: 235 succeeded, any other
+// final reply failed; 334 continues the exchange.
+func (p *protoState) authReply(s *protoSession, d string) {
+	if len(d) >= 3 && d[:3] == "334" {
+		return
+	}
+	s.flags &^= sessAuthPending
+	c := s.conn
+	if len(d) >= 3 && d[:3] == "235" {
+		c.authOK++
+		return
+	}
+	c.authFailed++
+	if !s.remote.IsValid() {
+		c.authFailOther++
+		return
+	}
+	if c.authFailFrom == nil {
+		c.authFailFrom = make(map[netip.Addr]int64)
+	}
+	if _, ok := c.authFailFrom[s.remote]; !ok && len(c.authFailFrom) >= logMaxAuthAddrs {
+		c.authFailOther++
+		return
+	}
+	c.authFailFrom[s.remote]++
 }
 
 // reply handles a line the server side sent (receive: '>'; send: '<'). It
 // only follows EHLO replies, which Exchange logs as one line joined with
 // spaces and mailflow as one line per reply line ("250-…", "250 …").
 func (p *protoState) reply(s *protoSession, d string) {
+	if s.flags&sessAuthPending != 0 {
+		p.authReply(s, d)
+		return
+	}
 	if s.flags&sessEHLOPending == 0 {
 		return
 	}

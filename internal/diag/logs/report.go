@@ -84,6 +84,18 @@ type ConnectorSummary struct {
 	// certificates on send connectors.
 	PeerCertificates  []CertificateUse `json:"peer_certificates,omitempty"`
 	OtherCertificates int64            `json:"other_certificates,omitempty"`
+	// AuthSucceeded and AuthFailed count SMTP AUTH exchanges by their final
+	// reply (235, or anything else); AuthFailuresFrom lists the addresses
+	// that failed, most failures first.
+	AuthSucceeded    int64          `json:"auth_succeeded,omitempty"`
+	AuthFailed       int64          `json:"auth_failed,omitempty"`
+	AuthFailuresFrom []AddressCount `json:"auth_failures_from,omitempty"`
+}
+
+// AddressCount is a remote address and how often something happened.
+type AddressCount struct {
+	Address string `json:"address"`
+	Count   int64  `json:"count"`
 }
 
 // RangeCount is a remote address range (/24 for IPv4, /64 for IPv6) and
@@ -123,7 +135,8 @@ type Finding struct {
 	// Kind is stable for scripts: certificate-name-mismatch,
 	// self-signed-certificate, starttls-not-offered, tls-credentials,
 	// certificate-expired, certificate-not-yet-valid, certificate-expiring,
-	// inconsistent-certificates, tracking-failed, tracking-deferred.
+	// inconsistent-certificates, tracking-failed, tracking-deferred,
+	// auth-failures.
 	Kind       string    `json:"kind"`
 	Severity   string    `json:"severity"` // "error" or "warning"
 	Connector  string    `json:"connector,omitempty"`
@@ -254,6 +267,16 @@ func (c *logConn) summary() ConnectorSummary {
 	}
 	s.Certificates = certUses(c.sent)
 	s.PeerCertificates = certUses(c.peer)
+	s.AuthSucceeded, s.AuthFailed = c.authOK, c.authFailed
+	for a, n := range c.authFailFrom {
+		s.AuthFailuresFrom = append(s.AuthFailuresFrom, AddressCount{Address: a.String(), Count: n})
+	}
+	slices.SortFunc(s.AuthFailuresFrom, func(a, b AddressCount) int {
+		if c := cmp.Compare(b.Count, a.Count); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Address, b.Address)
+	})
 	return s
 }
 
@@ -490,6 +513,13 @@ func writeConnectorText(b *strings.Builder, c *ConnectorSummary) {
 	if c.Direction == "send" {
 		presented, received = "Client certificates presented", "Server certificates received"
 	}
+	if c.AuthSucceeded > 0 || c.AuthFailed > 0 {
+		fmt.Fprintf(b, "  SMTP AUTH: %d succeeded, %d failed", c.AuthSucceeded, c.AuthFailed)
+		if len(c.AuthFailuresFrom) > 0 {
+			fmt.Fprintf(b, " (from %s)", authAddressesText(c.AuthFailuresFrom))
+		}
+		b.WriteString("\n")
+	}
 	writeCertUsesText(b, presented, c.Certificates)
 	writeCertUsesText(b, received, c.PeerCertificates)
 	if c.OtherCertificates > 0 {
@@ -589,4 +619,17 @@ func nonBlankText(s, fallback string) string {
 		return fallback
 	}
 	return s
+}
+
+// authAddressesText lists the first addresses with their counts.
+func authAddressesText(list []AddressCount) string {
+	parts := make([]string, 0, logTextRanges+1)
+	for i, a := range list {
+		if i == logTextRanges {
+			parts = append(parts, fmt.Sprintf("%d more", len(list)-logTextRanges))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", a.Address, a.Count))
+	}
+	return strings.Join(parts, ", ")
 }

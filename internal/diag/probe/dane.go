@@ -86,6 +86,12 @@ func (p Runner) dnsInfo(ctx context.Context, r *Report, t send.Target, cn *send.
 
 func tlsaInfo(ctx context.Context, res *dnsres.Resolver, t send.Target, r *Report) *TLSAInfo {
 	ans, err := res.TLSA(ctx, t.Port, t.Host)
+	if c := strings.TrimSuffix(t.Canonical, "."); c != "" && !strings.EqualFold(c, t.Host) {
+		// The sender looks at the end of the CNAME chain first.
+		if ca, cerr := res.TLSA(ctx, t.Port, c); cerr == nil && ca.Security == dnsres.Secure || errors.Is(cerr, dnsres.ErrBogus) {
+			ans, err = ca, cerr
+		}
+	}
 	ti := &TLSAInfo{Owner: ans.Name, Security: ans.Security.String()}
 	var de *dnsres.Error
 	if err != nil && !(errors.As(err, &de) && de.NotFound) {

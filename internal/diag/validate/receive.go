@@ -9,12 +9,14 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/diag/probe"
 	"github.com/mailflowhq/mailflow/internal/netrange"
 	"github.com/mailflowhq/mailflow/internal/node"
 	"github.com/mailflowhq/mailflow/internal/receive"
 	"github.com/mailflowhq/mailflow/internal/send"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
+	"github.com/mailflowhq/mailflow/internal/users"
 )
 
 // ReceiveReport is the receive side of a validation: what the
@@ -193,6 +195,7 @@ func receiveFindings(rt *node.Runtime, rc *receive.Connector, sel certs.Selectio
 		out = append(out, probe.Finding{Severity: "info", Text: "Domain security (mutual TLS) is enabled: senders must present a client certificate this server trusts (tls_sender_certificate_name " +
 			or(rc.Config.TLSSenderCertificateName, "(none)") + ")."})
 	}
+	out = append(out, authFindings(rt, rc)...)
 	for _, e := range rv.Elsewhere {
 		where := ""
 		if e.Local != "" {
@@ -325,6 +328,43 @@ func receiveSource(rc *receive.Connector) string {
 		return best.First.Next().String()
 	}
 	return best.First.String()
+}
+
+// authFindings describes client submission on the connector: when AUTH is
+// offered, what it grants, and how many users could use it.
+func authFindings(rt *node.Runtime, rc *receive.Connector) []probe.Finding {
+	cfg := &rc.Config
+	basic := cfg.HasAuth(config.AuthBasic)
+	if !basic {
+		if cfg.HasPermission(config.PermExchangeUsers) {
+			return []probe.Finding{{Severity: "warning", Text: "Permission group ExchangeUsers is granted only after SMTP AUTH, and BasicAuth is not in auth_mechanism: no client can authenticate on this connector. Add BasicAuth (with Tls and BasicAuthRequireTLS)."}}
+		}
+		return nil
+	}
+	var out []probe.Finding
+	when := "before and after STARTTLS (BasicAuth without BasicAuthRequireTLS: passwords may cross the network in clear text)"
+	if cfg.HasAuth(config.AuthBasicRequireTLS) {
+		when = "only after STARTTLS (BasicAuthRequireTLS); AUTH before it gets 530 5.7.0 Must issue a STARTTLS command first"
+		if !rc.OffersTLS() {
+			out = append(out, probe.Finding{Severity: "warning", Text: "AUTH needs TLS (BasicAuthRequireTLS) but the connector cannot offer STARTTLS (no certificate for " +
+				rc.Selection.Sought + "): every AUTH gets 538 5.7.11 and no device can submit. Add a certificate for that name or pin one with tls_certificate_name."})
+		}
+	}
+	grant := "AUTH grants nothing extra (no ExchangeUsers permission group)"
+	if cfg.HasPermission(config.PermExchangeUsers) {
+		grant = "after AUTH the ExchangeUsers group grants submit and relay to any recipient"
+		if !cfg.HasPermission(config.PermAnonymousUsers) {
+			grant += "; nothing is allowed before AUTH"
+		}
+	}
+	n := "the users file cannot be read"
+	if st, err := users.Open(users.Path(rt.Cfg)); err == nil {
+		n = fmt.Sprintf("%d user(s) in %s (mailflow user add NAME --password-file F --config FILE)", st.Len(), st.Path())
+	} else {
+		n += ": " + err.Error()
+	}
+	out = append(out, probe.Finding{Severity: "info", Text: "SMTP AUTH (PLAIN, LOGIN) is offered " + when + "; " + grant + "; " + n + "."})
+	return out
 }
 
 // fqdnFix rewrites a pinning fix for an Exchange version without

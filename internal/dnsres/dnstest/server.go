@@ -186,12 +186,28 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 			o.Option = append(o.Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeDNSBogus, ExtraText: "signature failed to verify"})
 		}
 	default:
-		rrs := s.records[key{name, q.Question[0].Qtype}]
-		m.Answer = append(m.Answer, rrs...)
-		if len(rrs) == 0 && !s.nameExists(name) {
+		// Follow CNAMEs (a few levels) as a recursive resolver does; the
+		// answer is authentic only if every name in the chain is.
+		qtype := q.Question[0].Qtype
+		cur, ad := name, under(s.secure, name)
+		for range 8 {
+			rrs := s.records[key{cur, qtype}]
+			if len(rrs) > 0 || qtype == dns.TypeCNAME {
+				m.Answer = append(m.Answer, rrs...)
+				break
+			}
+			cn := s.records[key{cur, dns.TypeCNAME}]
+			if len(cn) == 0 {
+				break
+			}
+			m.Answer = append(m.Answer, cn[0])
+			cur = strings.ToLower(cn[0].(*dns.CNAME).Target)
+			ad = ad && under(s.secure, cur)
+		}
+		if len(m.Answer) == 0 && !s.nameExists(name) {
 			m.Rcode = dns.RcodeNameError
 		}
-		m.AuthenticatedData = under(s.secure, name)
+		m.AuthenticatedData = ad
 	}
 	s.mu.Unlock()
 	if _, isUDP := w.RemoteAddr().(*net.UDPAddr); isUDP {

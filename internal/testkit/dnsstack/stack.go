@@ -233,6 +233,10 @@ remote-control:
 	do-not-query-localhost: no
 	do-ip6: no
 	local-zone: "test." nodefault
+	# Nothing but the test's own zones is resolved: every other name is
+	# refused here, so the resolver never sends a query off this machine.
+	local-zone: "." refuse
+	outgoing-interface: 127.0.0.1
 	cache-max-ttl: 1
 	cache-max-negative-ttl: 1
 	ede: yes
@@ -252,6 +256,9 @@ remote-control:
 		} else {
 			fmt.Fprintf(&unbConf, "\tdomain-insecure: %q\n", name)
 		}
+	}
+	for name := range s.zones {
+		fmt.Fprintf(&unbConf, "\tlocal-zone: %q transparent\n", name+".")
 	}
 	for name := range s.zones {
 		fmt.Fprintf(&unbConf, "stub-zone:\n\tname: %q\n\tstub-addr: 127.0.0.1@%d\n", name, s.nsdPort)
