@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,7 +14,7 @@ import (
 func init() {
 	cmd := &cobra.Command{
 		Use:   "queue",
-		Short: "List, retry and remove queued messages on the running server (like Get-Queue / Retry-Queue)",
+		Short: "List, retry and remove queued messages, suspend and resume next hops, on the running server (like Get-Queue / Retry-Queue / Suspend-Queue)",
 	}
 	var cfgPath string
 	var asJSON bool
@@ -80,6 +81,61 @@ func init() {
 			}, nil)
 		},
 	}
-	cmd.AddCommand(list, retry, remove)
+	hops := &cobra.Command{
+		Use:   "hops",
+		Short: "List the queue by next hop (send connector, Local, Unroutable), with suspensions",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return onServer(cfgPath, func(c *admin.Client) error {
+				list, err := c.Hops()
+				if err != nil || asJSON {
+					if err == nil {
+						err = printJSON(cmd.OutOrStdout(), list)
+					}
+					return err
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NEXT HOP\tREADY\tRETRY\tOLDEST\tSUSPENDED")
+				for _, h := range list {
+					oldest := "-"
+					if !h.Oldest.IsZero() {
+						oldest = h.Oldest.UTC().Format(time.RFC3339)
+					}
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%v\n", h.Name, h.Ready, h.Retry, oldest, h.Suspended)
+				}
+				return tw.Flush()
+			}, nil)
+		},
+	}
+	hops.Flags().BoolVar(&asJSON, "json", false, "JSON output")
+	suspend := &cobra.Command{
+		Use:   "suspend HOP",
+		Short: "Hold delivery to a next hop (like Suspend-Queue) until resumed or restarted",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return onServer(cfgPath, func(c *admin.Client) error {
+				if err := c.Suspend(args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "next hop %s suspended: its messages wait (451 4.4.0) until mailflow queue resume\n", args[0])
+				return nil
+			}, nil)
+		},
+	}
+	resume := &cobra.Command{
+		Use:   "resume HOP",
+		Short: "Resume delivery to a suspended next hop and retry its messages now",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return onServer(cfgPath, func(c *admin.Client) error {
+				if err := c.Resume(args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "next hop %s resumed; its messages are retried now\n", args[0])
+				return nil
+			}, nil)
+		},
+	}
+	cmd.AddCommand(list, retry, remove, hops, suspend, resume)
 	rootCmd.AddCommand(cmd)
 }

@@ -11,12 +11,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mailflowhq/mailflow/internal/admin"
-	"github.com/mailflowhq/mailflow/internal/node"
+	"github.com/mailflowhq/mailflow/internal/daemon"
 )
 
 func init() {
 	var cfgPath, level string
+	var shutdownTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve --config FILE",
 		Short: "Run the mail transport: receive connectors, queue, send connectors, logs",
@@ -24,7 +24,13 @@ func init() {
 
 SIGHUP re-reads the file and applies it live (new sessions use it at once;
 sessions in flight finish undisturbed). An invalid file is refused with the
-error and the running configuration stays. SIGINT/SIGTERM stop gracefully.`,
+error and the running configuration stays. SIGINT/SIGTERM stop gracefully: stop accepting
+(GET /readyz turns 503), let sessions in flight finish within
+--shutdown-timeout, stop the queue, flush the logs.
+
+The admin listener (admin.listen) serves the JSON API, the web admin center
+(open http://127.0.0.1:8025/ and log in with the token), /metrics behind the
+token as a bearer credential, and /healthz and /readyz without it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := newLogger(level)
@@ -32,26 +38,26 @@ error and the running configuration stays. SIGINT/SIGTERM stop gracefully.`,
 				return err
 			}
 			slog.SetDefault(logger)
-			srv, err := node.Start(cfgPath, node.Options{Logger: logger})
+			// Catch the signals before anything listens: a SIGTERM that arrives
+			// as soon as "ready" is printed must stop gracefully, not kill.
+			sigs := make(chan os.Signal, 4)
+			signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+			defer signal.Stop(sigs)
+			d, err := daemon.Start(cfgPath, daemon.Options{Logger: logger})
 			if err != nil {
 				return err
 			}
+			srv := d.Node
 			for _, a := range srv.Receiver().Addrs() {
 				fmt.Fprintf(cmd.OutOrStdout(), "mailflow: listening on %s\n", a)
 			}
-			api, err := admin.Start(srv, logger)
-			if err != nil {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				srv.Close(ctx)
-				cancel()
-				return err
+			if d.API != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "mailflow: admin API, admin center and /metrics on %s (token in %s)\n", d.API.Addr(), d.API.TokenFile())
 			}
-			if api != nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "mailflow: admin API on %s (token in %s)\n", api.Addr(), api.TokenFile())
+			if d.MetricsAddr != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "mailflow: /metrics (no token) on %s\n", d.MetricsAddr)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "mailflow: ready")
-			sigs := make(chan os.Signal, 4)
-			signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 			for sig := range sigs {
 				if sig == syscall.SIGHUP {
 					if err := srv.Reload(); err != nil {
@@ -59,13 +65,13 @@ error and the running configuration stays. SIGINT/SIGTERM stop gracefully.`,
 					}
 					continue
 				}
-				logger.Info("shutting down", "signal", sig.String())
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				if api != nil {
-					api.Close(ctx)
-				}
-				err := srv.Close(ctx)
+				logger.Info("shutting down: no new connections; sessions in flight may finish", "signal", sig.String(), "timeout", shutdownTimeout)
+				ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+				err := d.Close(ctx)
 				cancel()
+				if err == nil {
+					fmt.Fprintln(cmd.OutOrStdout(), "mailflow: stopped")
+				}
 				return err
 			}
 			return nil
@@ -73,6 +79,7 @@ error and the running configuration stays. SIGINT/SIGTERM stop gracefully.`,
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "mailflow.yaml", "configuration file")
 	cmd.Flags().StringVar(&level, "log-level", "info", "debug | info | warn | error")
+	cmd.Flags().DurationVar(&shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long sessions in flight may take to finish before they are closed")
 	rootCmd.AddCommand(cmd)
 }
 

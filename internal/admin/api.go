@@ -27,19 +27,27 @@ type API struct {
 	token     string
 	tokenFile string
 	log       *slog.Logger
-	ln        net.Listener
-	http      *http.Server
+	// passwordFile holds the argon2id hash set by mailflow admin passwd.
+	passwordFile string
+	ln           net.Listener
+	http         *http.Server
 }
 
 // Start opens the admin API as the configuration says. It returns nil, nil
 // when admin.listen is "off".
 func Start(srv *node.Node, logger *slog.Logger) (*API, error) {
-	return start(srv, logger, net.Listen)
+	return start(srv, logger, net.Listen, Extras{})
+}
+
+// StartWithExtras is Start serving the metrics and the web admin center
+// beside the JSON API.
+func StartWithExtras(srv *node.Node, logger *slog.Logger, x Extras) (*API, error) {
+	return start(srv, logger, net.Listen, x)
 }
 
 // start is Start with the listening function injected, so tests can serve
 // the TLS path of a non-loopback configuration on loopback.
-func start(srv *node.Node, logger *slog.Logger, listen func(network, address string) (net.Listener, error)) (*API, error) {
+func start(srv *node.Node, logger *slog.Logger, listen func(network, address string) (net.Listener, error), x Extras) (*API, error) {
 	rt := srv.Runtime()
 	cfg := rt.Cfg
 	if !cfg.AdminEnabled() {
@@ -57,7 +65,7 @@ func start(srv *node.Node, logger *slog.Logger, listen func(network, address str
 	if err != nil {
 		return nil, err
 	}
-	a := &API{srv: srv, token: token, tokenFile: tokenFile, log: logger}
+	a := &API{srv: srv, token: token, tokenFile: tokenFile, log: logger, passwordFile: PasswordFile(cfg)}
 	ln, err := listen("tcp", cfg.Admin.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("admin API: listen on %s: %w (set admin.listen to a free address, or off)", cfg.Admin.Listen, err)
@@ -66,7 +74,7 @@ func start(srv *node.Node, logger *slog.Logger, listen func(network, address str
 		ln = tls.NewListener(ln, tlsCfg)
 	}
 	a.ln = ln
-	a.http = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
+	a.http = &http.Server{Handler: a.routes(x, tlsCfg != nil), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	go a.http.Serve(ln)
 	return a, nil
@@ -81,7 +89,46 @@ func (a *API) TokenFile() string { return a.tokenFile }
 // Close stops the API.
 func (a *API) Close(ctx context.Context) error { return a.http.Shutdown(ctx) }
 
-func (a *API) routes() http.Handler {
+// Extras are served on the admin listener beside the JSON API.
+type Extras struct {
+	// Metrics is served at GET /metrics behind the bearer token.
+	Metrics http.Handler
+	// UI, when set, builds the web admin center served at / (every path
+	// outside /api/, /metrics, /healthz and /readyz); it authenticates
+	// people itself with Login.
+	UI func(Login) http.Handler
+}
+
+// Login is what the web admin center needs to let a person in.
+type Login struct {
+	// Check verifies a secret typed into the login form: the admin token,
+	// or the password set by mailflow admin passwd. who says which one
+	// matched, for the audit log.
+	Check func(secret string) (who string, ok bool)
+	// TLS is true when the listener serves TLS (cookies are then Secure).
+	TLS bool
+	// TokenFile is where the token is, for the login page's hint.
+	TokenFile string
+}
+
+func (a *API) routes(x Extras, tlsOn bool) http.Handler {
+	api := a.apiRoutes()
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api)
+	mux.HandleFunc("GET /healthz", Liveness)
+	mux.Handle("GET /readyz", Readiness(a.srv))
+	if x.Metrics != nil {
+		mux.Handle("GET /metrics", a.auth(x.Metrics))
+	}
+	if x.UI != nil {
+		mux.Handle("/", x.UI(Login{Check: a.checkSecret, TLS: tlsOn, TokenFile: a.tokenFile}))
+	} else {
+		mux.Handle("/", api)
+	}
+	return mux
+}
+
+func (a *API) apiRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/status", a.status)
 	mux.HandleFunc("GET /api/v1/connectors", a.connectors)
@@ -92,6 +139,9 @@ func (a *API) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/queue", a.queueList)
 	mux.HandleFunc("POST /api/v1/queue/retry", a.queueRetry)
 	mux.HandleFunc("DELETE /api/v1/queue/{id}", a.queueRemove)
+	mux.HandleFunc("GET /api/v1/queue/hops", a.hops)
+	mux.HandleFunc("POST /api/v1/queue/hops/{hop}/suspend", a.hopSuspend)
+	mux.HandleFunc("POST /api/v1/queue/hops/{hop}/resume", a.hopResume)
 	mux.HandleFunc("GET /api/v1/trace", a.trace)
 	mux.HandleFunc("POST /api/v1/reload", a.reload)
 	mux.HandleFunc("GET /api/v1/users", a.usersList)

@@ -180,6 +180,22 @@ func (c *Client) Remove(id string) error {
 	return c.Do("DELETE", "/api/v1/queue/"+url.PathEscape(id), nil, nil)
 }
 
+// Hops lists the queue by next hop.
+func (c *Client) Hops() ([]HopInfo, error) {
+	var out []HopInfo
+	return out, c.Do("GET", "/api/v1/queue/hops", nil, &out)
+}
+
+// Suspend holds delivery to a next hop until Resume.
+func (c *Client) Suspend(hop string) error {
+	return c.Do("POST", "/api/v1/queue/hops/"+url.PathEscape(hop)+"/suspend", nil, nil)
+}
+
+// Resume lifts a suspension and retries the hop's messages now.
+func (c *Client) Resume(hop string) error {
+	return c.Do("POST", "/api/v1/queue/hops/"+url.PathEscape(hop)+"/resume", nil, nil)
+}
+
 // Trace searches the message tracking log.
 func (c *Client) Trace(f tracking.Filter) ([]tracking.Event, error) {
 	q := url.Values{}

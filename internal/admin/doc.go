@@ -15,4 +15,9 @@
 // and pins the exact certificate the configuration names, since it reads
 // the same files as the server. Exactly one Authorization header with the
 // bearer token is accepted; anything else is 401 and changes nothing.
+//
+// The same listener serves, beside /api/v1/: /metrics behind the same
+// bearer token (Extras.Metrics), /healthz and /readyz without it, and the
+// web admin center at / (Extras.UI), which lets people in with the token or
+// the password mailflow admin passwd stores (argon2id, PasswordFile).
 package admin

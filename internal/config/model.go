@@ -44,6 +44,7 @@ type Config struct {
 	Limits            Limits             `yaml:"limits"`
 	Admin             Admin              `yaml:"admin"`
 	TLSRPT            TLSRPT             `yaml:"tls_rpt"`
+	Metrics           Metrics            `yaml:"metrics"`
 	DNS               DNS                `yaml:"dns"`
 
 	// lines maps dotted keys ("receive_connectors[1].bindings[0]") to
@@ -180,6 +181,13 @@ type Admin struct {
 	// requires allow_non_loopback: true and a certificate (TLS).
 	AllowNonLoopback   bool   `yaml:"allow_non_loopback"`
 	TLSCertificateName string `yaml:"tls_certificate_name"`
+}
+
+// Metrics is the optional separate, unauthenticated /metrics listener.
+// /metrics is always served on the admin listener too, behind the admin
+// token as a bearer credential.
+type Metrics struct {
+	Listen string `yaml:"listen"` // "" (default) = only on the admin listener
 }
 
 // Duration is a time.Duration written as "90s", "5m", "24h".

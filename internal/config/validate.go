@@ -57,6 +57,7 @@ func (c *Config) Validate() error {
 	v.limits()
 	v.admin()
 	v.tlsRPT()
+	v.metrics()
 	v.dns()
 	return v.errs.err()
 }
@@ -188,6 +189,19 @@ func (v *validator) positiveDuration(key string, d, def Duration) {
 	if d <= 0 {
 		v.add(key, fmt.Sprintf("%s must be a positive duration", d),
 			fmt.Sprintf("write a positive duration, or remove the key for the default (%s)", def))
+	}
+}
+
+func (v *validator) metrics() {
+	l := v.c.Metrics.Listen
+	if l == "" {
+		return
+	}
+	// Any address is allowed: the metrics say how much mail flows and which
+	// certificates are presented, but change nothing and hold no secret.
+	if _, err := ListenLoopback(l); err != nil {
+		v.add("metrics.listen", err.Error(),
+			`write "127.0.0.1:9125" (only Prometheus on this machine) or "0.0.0.0:9125"; remove the key to serve /metrics only on the admin listener`)
 	}
 }
 

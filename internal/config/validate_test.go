@@ -549,6 +549,20 @@ func TestValidationErrors(t *testing.T) {
 			key: "admin.listen", msgHas: "not IP:port", fixHas: "127.0.0.1:8025",
 		},
 		{
+			name: "metrics listen syntax",
+			doc: head + `metrics:
+  listen: "metrics.local" #<-
+`,
+			key: "metrics.listen", msgHas: "not IP:port", fixHas: "127.0.0.1:9125",
+		},
+		{
+			name: "metrics listen host",
+			doc: head + `metrics:
+  listen: "prometheus:9125" #<-
+`,
+			key: "metrics.listen", msgHas: "not an IP address", fixHas: "remove the key",
+		},
+		{
 			name: "pfx with key file",
 			doc: head + `certificates:
   - file: certs/a.pfx

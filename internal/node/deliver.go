@@ -41,6 +41,14 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Failed, LastError: failure})
 			continue
 		}
+		hop := dec.Connector
+		if dec.Local {
+			hop = HopLocal
+		}
+		if d.s.Suspended(hop) {
+			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, LastError: lasterror.Local(451, "4.4.0", suspendedText), Route: hop, Local: dec.Local})
+			continue
+		}
 		if dec.Local {
 			results = append(results, d.local(m, body, rcpt))
 			continue
@@ -66,7 +74,9 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 		g := groups[key]
 		msg := send.Message{ID: m.ID, From: m.Env.From, Rcpts: g.rcpts, Body: body, Size: m.Env.Size, RecipientDomain: g.domain,
 			RequireTLS: m.Env.RequireTLS, TLSOptional: m.Env.TLSOptional}
-		for _, r := range rt.Sender.Send(ctx, g.conn, msg) {
+		rs := rt.Sender.Send(ctx, g.conn, msg)
+		d.observeTLS(g.conn.Name, rs)
+		for _, r := range rs {
 			results = append(results, queue.Result{
 				Rcpt: r.Rcpt, Outcome: outcome(r.Outcome), Status: r.Status, LastError: r.LastError,
 				RemoteHost: r.RemoteHost, RemoteIP: r.RemoteIP, Route: g.conn.Name,
@@ -74,6 +84,30 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 		}
 	}
 	return results
+}
+
+// observeTLS reports the session's STARTTLS to the outbound observer: the
+// results of one Send share one session.
+func (d *deliverer) observeTLS(connector string, rs []send.Result) {
+	o := d.s.opts.Outbound
+	if o == nil || len(rs) == 0 || rs[0].TLS == nil {
+		return
+	}
+	t := rs[0].TLS
+	thumbprint := ""
+	if t.Peer != nil {
+		thumbprint = t.Peer.Thumbprint
+	}
+	// A certificate the check refuses usually aborts the handshake (no
+	// version): it is still "rejected", not a failed handshake.
+	result := "ok"
+	switch {
+	case t.Peer != nil && !t.Verdict.OK:
+		result = "rejected"
+	case t.Version == "":
+		result = "failed"
+	}
+	o.OutboundTLS(connector, thumbprint, t.Version, result)
 }
 
 func outcome(o send.Outcome) queue.Outcome {

@@ -32,6 +32,21 @@ type Options struct {
 	// MTASTSPort, when set, is the HTTPS port MTA-STS policies are fetched
 	// from instead of 443 (tests serve them on a free port).
 	MTASTSPort int
+	// Observer, when set, sees every queue event after message tracking
+	// (metrics); Sessions sees receive sessions and handshakes. Both only
+	// observe: they are called after the fact and cannot change delivery.
+	Observer queue.Observer
+	Sessions receive.SessionObserver
+	Outbound OutboundObserver
+}
+
+// OutboundObserver is told of each outbound STARTTLS session a send
+// connector made (metrics), after the delivery attempt: the certificate
+// the next hop presented, the TLS version ("" when the handshake did not
+// complete), and the result: "ok", "rejected" (the connector's TLS check
+// refused the certificate) or "failed" (no TLS session otherwise).
+type OutboundObserver interface {
+	OutboundTLS(connector, thumbprint, version, result string)
 }
 
 // Server is a running mailflow transport.
@@ -58,6 +73,11 @@ type Node struct {
 	rpt        *tlsrpt.Store
 	reportDone chan struct{}
 	reportMu   sync.Mutex
+
+	// Administration state that observes or holds delivery.
+	suspended sync.Map // lower-case next hop → name as given (hops.go)
+	outcomes  outcomes // last delivery outcome per next hop (health.go)
+	closing   atomic.Bool
 
 	cancel context.CancelFunc
 	done   chan error
@@ -140,6 +160,7 @@ func Start(path string, opts Options) (*Node, error) {
 	s.recv = receive.NewService(receive.Options{
 		Submitter: q, Log: s.recvLog, Logger: s.log,
 		OnAccepted: func(id string, env queue.Envelope) { s.trackReceive(id, env) },
+		Observer:   opts.Sessions,
 		Users:      s.users,
 		OnAuth:     s.trackAuth,
 	})
@@ -250,6 +271,7 @@ func (s *Node) now() time.Time { return s.clock.Now() }
 // Close stops accepting, lets sessions finish (bounded by ctx), stops the
 // scheduler and flushes the logs.
 func (s *Node) Close(ctx context.Context) error {
+	s.closing.Store(true)
 	err := s.recv.Close(ctx)
 	s.cancel()
 	if qerr := <-s.done; qerr != nil && !errors.Is(qerr, context.Canceled) {

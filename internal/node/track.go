@@ -49,6 +49,15 @@ func (o *observer) Observe(ev queue.Event) {
 		e.ServerHostname = ev.Result.RemoteHost
 	}
 	o.s.track.Log(e)
+	switch ev.Kind {
+	case queue.EventSend, queue.EventDeliver, queue.EventDefer, queue.EventFail:
+		if hop := ev.Result.Route; hop != "" {
+			o.s.outcomes.record(hop, ev.Result, ev.Time)
+		}
+	}
+	if next := o.s.opts.Observer; next != nil {
+		next.Observe(ev)
+	}
 }
 
 func (s *Node) trackReceive(id string, env queue.Envelope) {

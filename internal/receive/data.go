@@ -140,6 +140,8 @@ func (s *session) data(cmd smtp.Command) {
 	}
 	s.log.Info(fmt.Sprintf("%s;%s;%d", id, env.MessageID, len(s.rcpts)), "receiving message")
 	s.reply(250, "2.6.0", fmt.Sprintf("%s [InternalId=%s, Hostname=%s] Queued mail for delivery", orBracket(env.MessageID, id, s.fqdn()), id, s.fqdn()))
+	s.accepted++
+	s.srv.messageAccepted(s.c.Name())
 	if s.user != nil {
 		s.srv.limiter.accepted(s.st.Now(), s.user.Name, s.st.Limits.UserMessageRate)
 	}

@@ -32,6 +32,8 @@ type Options struct {
 	// OnAccepted observes every message acknowledged with 250 (message
 	// tracking RECEIVE). It must not block.
 	OnAccepted func(id string, env queue.Envelope)
+	// Observer, when set, observes sessions and handshakes (metrics).
+	Observer SessionObserver
 	// InflightLimit bounds the DATA bytes held by all sessions together
 	// (0 = DefaultInflightLimit).
 	InflightLimit int64
@@ -222,6 +224,7 @@ func (s *Service) handle(conn net.Conn) {
 		fmt.Fprintf(conn, "%s\r\n", reason)
 		conn.Close()
 		s.opts.Logger.Warn("connection refused", "remote", remote.String(), "local", local.String(), "reply", reason)
+		s.sessionEnded("", SessionRefused)
 		return
 	}
 	defer s.release(conn, ip)
@@ -234,10 +237,16 @@ func (s *Service) handle(conn net.Conn) {
 		s.opts.Logger.Warn("no receive connector matches the connection; refused with 421",
 			"remote", remote.String(), "local", local.String(),
 			"fix", "add the remote address to a connector's remote_ip_ranges for this binding")
+		s.sessionEnded("", SessionNoConnector)
 		return
 	}
 	sess := newSession(s, st, c, conn, local, remote)
 	sess.run()
+	result := SessionNoMessage
+	if sess.accepted > 0 {
+		result = SessionAccepted
+	}
+	s.sessionEnded(c.Name(), result)
 }
 
 // admit enforces the global and per-IP connection limits. It returns the

@@ -51,6 +51,7 @@ type session struct {
 	requireTLS bool
 	errors     int
 	quit       bool
+	accepted   int // messages accepted in this session (observer only)
 }
 
 func newSession(srv *Service, st *Settings, c *Connector, conn net.Conn, local, remote netip.AddrPort) *session {

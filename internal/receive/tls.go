@@ -71,6 +71,7 @@ func (s *session) startTLS(cmd smtp.Command) {
 	if err := tconn.HandshakeContext(ctx); err != nil {
 		s.log.Info("", "TLS negotiation failed with error "+neterr.HandshakeName(err))
 		s.srv.opts.Logger.Info("TLS handshake failed", "connector", s.c.Name(), "remote", s.remote.String(), "error", err)
+		s.srv.handshake(s.c.Name(), cert.Thumbprint, "", false)
 		s.quit = true
 		return
 	}
@@ -83,6 +84,7 @@ func (s *session) startTLS(cmd smtp.Command) {
 	}
 	s.tlsInfo.version = tls.VersionName(cs.Version)
 	s.tlsInfo.cipher = tls.CipherSuiteName(cs.CipherSuite)
+	s.srv.handshake(s.c.Name(), cert.Thumbprint, s.tlsInfo.version, true)
 	s.log.Info("", fmt.Sprintf("TLS protocol %s negotiation succeeded using %s", s.tlsInfo.version, s.tlsInfo.cipher))
 	if len(cs.PeerCertificates) > 0 {
 		pc := certs.FromX509(cs.PeerCertificates[0])

@@ -150,6 +150,17 @@ func (s *Sender) startTLS(cn *Connection, c Connector, domain string, opts Conne
 	return true, StageTLS, nil
 }
 
+// SelectClient is the client certificate choice alone, for what shows it
+// (the admin center, metrics): the same certificate a delivery presents.
+func (s *Sender) SelectClient(c Connector, now time.Time) certs.Selection {
+	if s.Store == nil {
+		return certs.Selection{}
+	}
+	return s.Store.SelectClient(certs.Request{
+		CertificateName: c.CertificateName, ConnectorFQDN: c.FQDN, ServerFQDN: s.ServerFQDN, Connector: c.Name, Now: now,
+	})
+}
+
 // verdictFailure is the failure for a rejected certificate: 450 4.7.320
 // at a connector's level, Exchange Online's 4.7.322/4.7.323/4.7.325 under
 // DANE, with the TLSA records seen in the message.
@@ -173,9 +184,7 @@ func (s *Sender) clientCertificate(c Connector, now time.Time, log *protolog.Ses
 		}
 		return nil, nil
 	}
-	sel := s.Store.SelectClient(certs.Request{
-		CertificateName: c.CertificateName, ConnectorFQDN: c.FQDN, ServerFQDN: s.ServerFQDN, Connector: c.Name, Now: now,
-	})
+	sel := s.SelectClient(c, now)
 	if sel.Cert != nil {
 		if sel.Warning != "" {
 			log.Info("", sel.Warning)

@@ -89,6 +89,14 @@ func CheckHash(s string) error {
 	return err
 }
 
+// Verify reports whether password matches the PHC string hash; a
+// malformed hash matches nothing. The admin center's login password uses
+// it, so mailflow hashes every password one way.
+func Verify(hash, password string) bool {
+	h, err := parseHash(hash)
+	return err == nil && verify(h, password)
+}
+
 // verify compares password with the hash in constant time.
 func verify(h parsed, password string) bool {
 	got := argon2.IDKey([]byte(password), h.salt, h.p.Time, h.p.Memory, h.p.Threads, uint32(len(h.key)))
