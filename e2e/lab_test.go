@@ -75,7 +75,7 @@ func TestLabJSON(t *testing.T) {
 			}
 		}
 	}
-	if !r.OK || code != 0 || len(r.Scenarios) != 4 {
+	if !r.OK || code != 0 || len(r.Scenarios) != 5 {
 		t.Fatalf("ok=%v exit=%d scenarios=%d; stderr:\n%s", r.OK, code, len(r.Scenarios), stderr)
 	}
 	if r.Dir != dir {

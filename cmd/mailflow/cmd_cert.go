@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/lifecycle"
+	"github.com/mailflowhq/mailflow/internal/node"
 )
 
 func init() {
@@ -21,7 +23,7 @@ func init() {
 		Use:   "cert",
 		Short: "List and create certificates (like Get-ExchangeCertificate / New-ExchangeCertificate)",
 	}
-	cmd.AddCommand(newCertListCmd(), newCertNewCmd(), newCertImportCmd(), newCertRemoveCmd(), newCertLabCmd(), newCertTLSACmd())
+	cmd.AddCommand(newCertListCmd(), newCertNewCmd(), newCertRequestCmd(), newCertImportCmd(), newCertCheckCmd(), newCertRemoveCmd(), newCertLabCmd(), newCertTLSACmd())
 	rootCmd.AddCommand(cmd)
 }
 
@@ -70,6 +72,9 @@ tls_certificate_name.`,
 				}
 				printCertInfo(cmd.OutOrStdout(), c.Describe(now))
 			}
+			if cfgPath != "" {
+				return printPending(cmd.OutOrStdout(), cfgPath, now, len(list) > 0)
+			}
 			return nil
 		},
 	}
@@ -78,6 +83,39 @@ tls_certificate_name.`,
 	cmd.Flags().StringVar(&keyFile, "key-file", "", "PEM private key for the FILES given")
 	cmd.Flags().StringVar(&passwordFile, "password-file", "", "file holding the PFX password for the FILES given")
 	return cmd
+}
+
+// printPending lists the pending certificate requests of the configuration,
+// like Exchange's "Status: PendingRequest" entries.
+func printPending(w io.Writer, cfgPath string, now time.Time, gap bool) error {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return err
+	}
+	reqs, err := lifecycle.Pending(cfg).List()
+	if err != nil {
+		return err
+	}
+	for _, r := range reqs {
+		if gap {
+			fmt.Fprintln(w)
+		}
+		gap = true
+		age := int(now.Sub(r.Created).Hours() / 24)
+		rows := [][2]string{
+			{"Status", "PendingRequest (waiting for the CA's signed certificate: mailflow cert import FILE)"},
+			{"Request", r.ID},
+			{"Subject", r.Subject},
+			{"SANs", strings.Join(r.SANs, ";")},
+			{"Key", r.KeyType},
+			{"Created", fmt.Sprintf("%s (%d days ago)", r.Created.Format(time.RFC3339), age)},
+			{"Source", r.KeyFile},
+		}
+		for _, row := range rows {
+			fmt.Fprintf(w, "%-13s : %s\n", row[0], row[1])
+		}
+	}
+	return nil
 }
 
 // printCertInfo prints one certificate the way Format-List does.
@@ -119,46 +157,18 @@ func printCertInfo(w io.Writer, in certs.Info) {
 	}
 }
 
-// configCertificates is the part of the configuration file this command
-// reads; the config package owns the full model and its validation.
-type configCertificates struct {
-	Certificates []struct {
-		File         string `yaml:"file"`
-		KeyFile      string `yaml:"key_file"`
-		PasswordFile string `yaml:"password_file"`
-	} `yaml:"certificates"`
-}
-
 // loadConfigCerts loads the certificates listed under certificates: in the
-// configuration file; relative paths resolve against the file's directory.
+// configuration file (an ACME certificate not issued yet is left out).
 func loadConfigCerts(path string) ([]*certs.Certificate, error) {
-	data, err := os.ReadFile(path)
+	cfg, err := config.Load(path)
 	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, err
 	}
-	var cfg configCertificates
-	if err := yaml.Unmarshal(data, &cfg); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+	store, errs := node.LoadCertificates(cfg)
+	if len(errs) > 0 {
+		return nil, errs
 	}
-	dir := filepath.Dir(path)
-	resolve := func(p string) string {
-		if p == "" || filepath.IsAbs(p) {
-			return p
-		}
-		return filepath.Join(dir, p)
-	}
-	var out []*certs.Certificate
-	for i, ref := range cfg.Certificates {
-		if ref.File == "" {
-			return nil, fmt.Errorf("config %s: certificates[%d]: file is missing — give the PEM or PFX file", path, i)
-		}
-		c, err := certs.LoadFile(resolve(ref.File), resolve(ref.KeyFile), resolve(ref.PasswordFile))
-		if err != nil {
-			return nil, fmt.Errorf("config %s: certificates[%d]: %w", path, i, err)
-		}
-		out = append(out, c)
-	}
-	return out, nil
+	return store.All(), nil
 }
 
 func newCertNewCmd() *cobra.Command {

@@ -13,46 +13,6 @@ import (
 	"github.com/mailflowhq/mailflow/internal/node"
 )
 
-func newCertImportCmd() *cobra.Command {
-	var cfgPath, keyFile, passFile string
-	cmd := &cobra.Command{
-		Use:   "import FILE --config FILE [--key-file F] [--password-file F]",
-		Short: "Add a certificate (PEM or PFX) to the running server (no restart), like Import-ExchangeCertificate",
-		Long: `Add a certificate to the store. A connector pinned with tls_certificate_name
-"<I>issuer<S>subject" picks up a renewed certificate with the same issuer and subject
-automatically (the newest NotBefore wins): no re-pinning needed.
-
-When a receive connector now presents another certificate, the TLSA records published
-for its fqdn and port are looked up through the configured dns resolvers; if DANE
-senders would refuse the new key (450 4.7.323 tlsa-invalid) a warning prints the record
-to publish and the rollover steps.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			before := presentedNow(cfgPath)
-			defer func() { warnTLSA(cmd, cfgPath, before) }()
-			return onServer(cfgPath, func(c *admin.Client) error {
-				info, err := c.ImportCertificate(absPath(args[0]), absPath(keyFile), absPath(passFile))
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "imported %s (thumbprint %s) and applied live\n", info.Subject, info.Thumbprint)
-				return nil
-			}, func() error {
-				ref := config.CertificateRef{File: absPath(args[0]), KeyFile: absPath(keyFile), PasswordFile: absPath(passFile)}
-				if err := config.AddCertificate(cfgPath, ref, node.Check(time.Now(), nil)); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "added %s to %s\n", ref.File, cfgPath)
-				return nil
-			})
-		},
-	}
-	cmd.Flags().StringVarP(&cfgPath, "config", "c", "mailflow.yaml", "configuration file")
-	cmd.Flags().StringVar(&keyFile, "key-file", "", "PEM private key when not in FILE")
-	cmd.Flags().StringVar(&passFile, "password-file", "", "file holding the PFX password")
-	return cmd
-}
-
 func newCertRemoveCmd() *cobra.Command {
 	var cfgPath string
 	cmd := &cobra.Command{

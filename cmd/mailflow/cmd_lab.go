@@ -17,7 +17,7 @@ func init() {
 	var dir string
 	cmd := &cobra.Command{
 		Use:   "lab [--json] [--keep] [--dir DIR]",
-		Short: "Reproduce reported hybrid TLS failures end to end on loopback: the 450 4.7.320 failure and its live fix, hybrid mutual TLS, device relay through the tenant, DANE after a renewal",
+		Short: "Reproduce reported hybrid TLS failures end to end on loopback: the 450 4.7.320 failure and its live fix, hybrid mutual TLS, device relay through the tenant, DANE after a renewal, a renewal from a new intermediate CA and ACME",
 		Long: `Build a lab CA and certificates, start a "tenant" (playing Exchange Online) and an
 "on-premises" mailflow on loopback, and play two failures administrators have reported
 (the title of each published report is printed with it), the device relay they are
@@ -38,6 +38,10 @@ being asked to build, and the first failure in its DANE form, step by step:
      record (the lab's DNS plays the validating resolver); a renewal with a new key makes it
      defer with 450 4.7.323 tlsa-invalid; mailflow cert import warns, the probe names the
      record to publish, and publishing it beside the old one delivers.
+  5. The next renewal of mail.contoso.com: a certificate request answered by a CA that
+     now signs with a new intermediate, so the pin would select nothing — the import is
+     refused with the new pin printed, then imported with it live while mail flows; and
+     an acme: certificate from the lab's own ACME CA (tls-alpn-01 on loopback) renewing live.
 
 Every change goes through the admin API, as an administrator's would. The exit status is 0
 only if every step behaved as expected. The lab directory (a temporary one unless --dir)

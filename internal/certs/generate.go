@@ -192,13 +192,13 @@ var KeyTypes = []string{"rsa2048", "rsa1024", "rsa3072", "rsa4096", "ecdsa-p256"
 
 func generateKey(kind string) (any, error) {
 	switch strings.ToLower(kind) {
-	case "", "rsa2048", "rsa":
+	case "", "rsa2048", "rsa-2048", "rsa":
 		return rsa.GenerateKey(rand.Reader, 2048)
 	case "rsa1024":
 		return rsa.GenerateKey(rand.Reader, 1024)
-	case "rsa3072":
+	case "rsa3072", "rsa-3072":
 		return rsa.GenerateKey(rand.Reader, 3072)
-	case "rsa4096":
+	case "rsa4096", "rsa-4096":
 		return rsa.GenerateKey(rand.Reader, 4096)
 	case "ecdsa-p256", "ecdsa", "p256":
 		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -331,4 +331,18 @@ func parseOID(s string) (asn1.ObjectIdentifier, error) {
 		return nil, fmt.Errorf("OID %s is not valid", s)
 	}
 	return oid, nil
+}
+
+// GenerateKey creates a private key of one of KeyTypes (also "rsa-2048",
+// "rsa-3072" spellings).
+func GenerateKey(kind string) (crypto.Signer, error) {
+	k, err := generateKey(kind)
+	if err != nil {
+		return nil, err
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("key type %s cannot sign", kind)
+	}
+	return s, nil
 }

@@ -41,6 +41,11 @@ func LoadFile(file, keyFile, passwordFile string) (*Certificate, error) {
 		var c *x509.Certificate
 		c, err = x509.ParseCertificate(data)
 		chain = []*x509.Certificate{c}
+	case isPKCS7(data):
+		chain, err = ParsePKCS7(data)
+		if err != nil {
+			err = fmt.Errorf("load certificate %s: %w", file, err)
+		}
 	default:
 		chain, key, err = loadPFX(file, data, passwordFile)
 	}
@@ -94,6 +99,12 @@ func parsePEM(file string, data []byte) ([]*x509.Certificate, any, error) {
 			break
 		}
 		switch {
+		case block.Type == "PKCS7" || block.Type == "CMS":
+			cs, err := ParsePKCS7(block.Bytes)
+			if err != nil {
+				return nil, nil, fmt.Errorf("load certificate %s: %w", file, err)
+			}
+			chain = append(chain, cs...)
 		case block.Type == "CERTIFICATE" || block.Type == "X509 CERTIFICATE":
 			c, err := x509.ParseCertificate(block.Bytes)
 			if err != nil {
@@ -110,6 +121,9 @@ func parsePEM(file string, data []byte) ([]*x509.Certificate, any, error) {
 	}
 	if len(chain) == 0 {
 		return nil, nil, fmt.Errorf("load certificate %s: %w in %s — the file must hold a \"BEGIN CERTIFICATE\" block", file, ErrNoCertificate, file)
+	}
+	if len(chain) > MaxBundleCertificates {
+		return nil, nil, fmt.Errorf("load certificate %s: %w (%d, at most %d) — keep the certificate and its chain only", file, ErrTooManyCertificates, len(chain), MaxBundleCertificates)
 	}
 	switch len(keys) {
 	case 0:

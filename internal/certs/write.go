@@ -116,3 +116,10 @@ func writeAtomic(path string, data []byte, mode os.FileMode) (err error) {
 	}
 	return nil
 }
+
+// WriteFileAtomic writes data to path with mode the way the store writes
+// certificates (temporary file, sync, rename), e.g. to put a previous
+// certificate file back.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+	return writeAtomic(path, data, mode)
+}

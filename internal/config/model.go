@@ -65,6 +65,9 @@ type Server struct {
 	// <log_dir>/ProtocolLog/SmtpReceive and .../SmtpSend, tracking to
 	// <log_dir>/MessageTracking.
 	LogDir string `yaml:"log_dir"`
+	// CertificateExpiryWarning: warn this long before a certificate a
+	// connector uses expires (default 30d; events 12017/12018).
+	CertificateExpiryWarning Duration `yaml:"certificate_expiry_warning"`
 }
 
 // Trust lists extra CA certificates added to the system roots when
@@ -80,9 +83,34 @@ type CertificateRef struct {
 	File         string `yaml:"file"`          // PEM (chain + key) or PFX/P12
 	KeyFile      string `yaml:"key_file"`      // PEM key when not in File
 	PasswordFile string `yaml:"password_file"` // PFX password
-	Line         int    `yaml:"-"`             // line of this entry in the file
-	Key          string `yaml:"-"`             // dotted key of this entry, "certificates[1]"
+	// ACME, when it has domains, makes mailflow obtain and renew this
+	// certificate itself; File is then where it is kept (default
+	// <data_dir>/acme/<first domain>.pem).
+	ACME ACME   `yaml:"acme"`
+	Line int    `yaml:"-"` // line of this entry in the file
+	Key  string `yaml:"-"` // dotted key of this entry, "certificates[1]"
 }
+
+// ACME describes a certificate obtained from an ACME CA (RFC 8555).
+type ACME struct {
+	Domains   []string `yaml:"domains"`   // first one is the subject CN
+	Directory string   `yaml:"directory"` // https URL of the CA's directory
+	Email     string   `yaml:"email"`     // account contact (optional)
+	// Challenge: tls-alpn-01 (default), http-01, or dns-01 (needs DNSHook).
+	Challenge string `yaml:"challenge"`
+	// ChallengeListen is where the challenge is answered: default ":443"
+	// for tls-alpn-01 and ":80" for http-01.
+	ChallengeListen string `yaml:"challenge_listen"`
+	// DNSHook is run for dns-01 as: HOOK present|cleanup NAME VALUE.
+	DNSHook string `yaml:"dns_hook"`
+	// ReuseKey keeps the private key across renewals (DANE "3 1 1" records
+	// stay valid).
+	ReuseKey bool   `yaml:"reuse_key"`
+	KeyType  string `yaml:"key_type"` // ecdsa-p256 (default), rsa-2048, rsa-3072
+}
+
+// Enabled reports whether the entry is an ACME certificate.
+func (a ACME) Enabled() bool { return len(a.Domains) > 0 || a.Directory != "" }
 
 // ReceiveConnector mirrors Exchange's receive connector.
 type ReceiveConnector struct {

@@ -119,6 +119,12 @@ func (v *validator) certificates() {
 		if ref.Key == "" {
 			ref.Key = key
 		}
+		if ref.ACME.Enabled() {
+			v.acme(key, ref)
+		}
+		if strings.TrimSpace(ref.File) == "" && ref.ACME.Enabled() {
+			ref.File = filepath.Join(v.c.DataDir(), "acme", acmeFileName(ref.ACME)+".pem")
+		}
 		if strings.TrimSpace(ref.File) == "" {
 			v.add(join(key, "file"), "certificate entry without file",
 				"add \"file: certs/name.pem\" (PEM with chain and key) or a .pfx/.p12 with password_file")

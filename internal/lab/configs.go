@@ -68,6 +68,10 @@ type configData struct {
 
 	TenantPin, ContosoPin string // <I>…<S>… of the tenant's and contoso's certificates
 
+	// Scenario 3: the lab ACME CA's trust file (both servers) and an acme:
+	// certificate for mail.contoso.com on-premises.
+	ExtraCAFile, ACMEDirectory, ACMEListen string
+
 	OnpremDomain, TenantDomain, OnpremFQDN, HybridFQDN, CloudName, TenantFQDN string
 	TenantSource, OnpremSource, ClientSource                                  string
 	DefaultFrontend, OnpremRelay, OnpremToCloud                               string
@@ -98,12 +102,19 @@ server:
   data_dir: ./onprem-data
 accepted_domains: [{{.OnpremDomain}}]
 trust:
-  ca_files: [{{q .CAFile}}]
+  ca_files: [{{q .CAFile}}{{if .ExtraCAFile}}, {{q .ExtraCAFile}}{{end}}]
   system_roots: false          # the lab trusts its own CA only
 certificates:
   - file: {{q .Server1File}}     # self-signed CN=SERVER1, like New-ExchangeCertificate's default
   - file: {{q .ContosoPFX}}      # CA-issued CN=mail.contoso.com: installed, but not pinned anywhere
     password_file: {{q .ContosoPass}}
+{{- if .ACMEDirectory}}
+  - acme:                        # mail.contoso.com from the lab's ACME CA, obtained and renewed by mailflow
+      domains: [{{.HybridFQDN}}]
+      directory: {{q .ACMEDirectory}}
+      challenge: tls-alpn-01
+      challenge_listen: {{q .ACMEListen}}
+{{- end}}
 receive_connectors:
   - name: {{.DefaultFrontend}}
     bindings: ["127.0.0.1:{{.P.Onprem}}"]
@@ -180,7 +191,7 @@ server:
   data_dir: ./tenant-data
 accepted_domains: [{{.TenantDomain}}]
 trust:
-  ca_files: [{{q .CAFile}}]
+  ca_files: [{{q .CAFile}}{{if .ExtraCAFile}}, {{q .ExtraCAFile}}{{end}}]
   system_roots: false
 certificates:
   - file: {{q .TenantFile}}      # CN=mail.protection.outlook.com, issued by the lab CA
@@ -191,7 +202,7 @@ receive_connectors:
     auth_mechanism: [Tls]
     permission_groups: [AnonymousUsers]
     protocol_logging_level: Verbose
-  # The lab's client submits here; Exchange's relay recipe (issue 8):
+  # The lab's client submits here; Exchange's relay connector recipe:
   # ExternalAuthoritative + ExchangeServers, scoped to one address.
   - name: {{.TenantRelay}}
     bindings: ["127.0.0.1:{{.P.Tenant}}"]

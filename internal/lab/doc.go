@@ -5,9 +5,11 @@
 // Exchange 2010 hybrid connector's certificate and SAN questions) and the
 // device relay administrators are asked to build (scenario 3: SMTP AUTH on
 // Client Frontend, relay through the tenant attributed by certificate, 550
-// 5.7.64 with the wrong one) and scenario 1's failure in its DANE form
-// (scenario 4: a renewal with a new key against a published TLSA record),
-// with their fixes, reproduced end to end on loopback — a lab PKI, a "tenant" and an
+// 5.7.64 with the wrong one), scenario 1's failure in its DANE form
+// (scenario 4: a renewal with a new key against a published TLSA record)
+// and a renewal from a new intermediate CA that would break a pin plus an
+// ACME certificate renewing live (scenario 5), with their fixes,
+// reproduced end to end on loopback — a lab PKI, a "tenant" and an
 // "on-premises" mailflow, the failing delivery, the evidence in the logs,
 // the diagnosis and the live fix — built only from mailflow's public
 // pieces (config, node, admin API, diag), nothing private.

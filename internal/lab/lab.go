@@ -91,7 +91,7 @@ func Run(ctx context.Context, opts Options) (*Lab, error) {
 		return nil, fmt.Errorf("build the lab PKI: %w", err)
 	}
 	l.pki = pki
-	for _, play := range []func(context.Context) *Scenario{l.scenario1, l.scenario2, l.scenario3, l.scenario4} {
+	for _, play := range []func(context.Context) *Scenario{l.scenario1, l.scenario2, l.scenario3, l.scenario4, l.scenario5} {
 		if ctx.Err() != nil {
 			break
 		}

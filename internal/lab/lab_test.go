@@ -69,16 +69,16 @@ func TestLabReproducesTheFieldReports(t *testing.T) {
 	for _, f := range r.Failed() {
 		t.Errorf("step did not behave as expected: %s", f)
 	}
-	if !r.OK || len(r.Scenarios) != 4 {
+	if !r.OK || len(r.Scenarios) != 5 {
 		var b strings.Builder
 		WriteText(&b, r)
 		t.Fatalf("report OK=%v with %d scenarios:\n%s", r.OK, len(r.Scenarios), b.String())
 	}
-	if started, sc, steps, done := rec.count(); started != 1 || sc != 4 || done != 4 || steps != r.StepCount() {
+	if started, sc, steps, done := rec.count(); started != 1 || sc != 5 || done != 5 || steps != r.StepCount() {
 		t.Errorf("observer saw started=%d scenarios=%d steps=%d done=%d, report has %d steps", started, sc, steps, done, r.StepCount())
 	}
 	pki := l.PKI()
-	s1, s2, s3, s4 := r.Scenarios[0], r.Scenarios[1], r.Scenarios[2], r.Scenarios[3]
+	s1, s2, s3, s4, s5 := r.Scenarios[0], r.Scenarios[1], r.Scenarios[2], r.Scenarios[3], r.Scenarios[4]
 
 	checks := []struct {
 		name string
@@ -147,6 +147,18 @@ func TestLabReproducesTheFieldReports(t *testing.T) {
 		{"the wrong certificate gets 5.7.64 and explain names TlsSenderCertificateName", findStep(s3, "Negative control: the wrong certificate"), func(st *Step) bool {
 			return evidenceHas(st, "FAIL", "550 5.7.64 TenantAttribution; Relay Access Denied") && evidenceHas(st, "cause:", "TlsSenderCertificateName")
 		}},
+		{"renewal from a new intermediate refused with the new pin", findStep(s5, "Import the renewal as it is"), func(st *Step) bool {
+			return evidenceHas(st, "tls_certificate_name: '<I>CN=Contoso Lab Issuing CA 2<S>CN=mail.contoso.com'") &&
+				evidenceHas(st, "Set-ReceiveConnector", "-TlsCertificateName '<I>CN=Contoso Lab Issuing CA 2<S>CN=mail.contoso.com'") &&
+				evidenceHas(st, "without the old certificate", "event 12014")
+		}},
+		{"ACME certificate renewed live under the same pin", findStep(s5, "An ACME certificate"), func(st *Step) bool {
+			return strings.Contains(st.Observed, "renewed to") && evidenceHas(st, "issued by CN=Pebble Intermediate CA") &&
+				evidenceHas(st, ",CN=Pebble Intermediate CA") && evidenceHas(st, "SEND", "250 2.6.0")
+		}},
+		{"imported with the new pin, mail delivered over it", findStep(s5, "Import it with the new pin"), func(st *Step) bool {
+			return evidenceHas(st, "tls_certificate_name", "Contoso Lab Issuing CA 2") && evidenceHas(st, "SEND", "250 2.6.0") && evidenceHas(st, "mailbox]")
+		}},
 	}
 	for _, c := range checks {
 		if c.st == nil {
@@ -157,8 +169,8 @@ func TestLabReproducesTheFieldReports(t *testing.T) {
 			t.Errorf("%s: evidence missing in step %q:\nobserved: %s\n%s", c.name, c.st.Name, c.st.Observed, strings.Join(c.st.Evidence, "\n"))
 		}
 	}
-	if got := l.Servers(); len(got) != 8 {
-		t.Errorf("%d servers running before Close, want 8: %+v", len(got), got)
+	if got := l.Servers(); len(got) != 10 {
+		t.Errorf("%d servers running before Close, want 10: %+v", len(got), got)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)

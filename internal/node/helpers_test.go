@@ -56,10 +56,13 @@ func start(t *testing.T, cfg string) *node.Node {
 	return startWith(t, cfg, node.Options{})
 }
 
-// startWith is start with options (a clock); the logger is the test's.
+// startWith is start with options (a clock, a logger); the logger is the
+// test's unless given.
 func startWith(t *testing.T, cfg string, opts node.Options) *node.Node {
 	t.Helper()
-	opts.Logger = testkit.Logger(t)
+	if opts.Logger == nil {
+		opts.Logger = testkit.Logger(t)
+	}
 	srv, err := node.Start(cfg, opts)
 	if err != nil {
 		t.Fatalf("start %s: %v", cfg, err)

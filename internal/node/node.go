@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/lifecycle/acme"
 	"github.com/mailflowhq/mailflow/internal/mailbox"
 	"github.com/mailflowhq/mailflow/internal/mtasts"
 	"github.com/mailflowhq/mailflow/internal/protolog"
@@ -81,6 +82,8 @@ type Node struct {
 
 	cancel context.CancelFunc
 	done   chan error
+	acme   []*acme.Manager
+	bg     sync.WaitGroup // lifecycle goroutines (expiry monitor, ACME)
 }
 
 // Start loads the configuration at path and starts receiving and
@@ -174,6 +177,12 @@ func Start(path string, opts Options) (*Node, error) {
 	s.reportDone = make(chan struct{})
 	go s.reportLoop(ctx)
 	started = true
+	if err := s.startLifecycle(ctx); err != nil {
+		cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer ccancel()
+		s.Close(cctx)
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -274,6 +283,7 @@ func (s *Node) Close(ctx context.Context) error {
 	s.closing.Store(true)
 	err := s.recv.Close(ctx)
 	s.cancel()
+	s.bg.Wait()
 	if qerr := <-s.done; qerr != nil && !errors.Is(qerr, context.Canceled) {
 		err = errors.Join(err, qerr)
 	}

@@ -107,6 +107,11 @@ func LoadCertificates(cfg *config.Config) (*certs.Store, config.Errors) {
 		if ref.PasswordFile != "" {
 			pass = cfg.Resolve(ref.PasswordFile)
 		}
+		if ref.ACME.Enabled() && !fileExists(cfg.Resolve(ref.File)) {
+			// Not issued yet: the ACME manager obtains it at start-up and
+			// applies it live; until then connectors select without it.
+			continue
+		}
 		c, err := certs.LoadFile(cfg.Resolve(ref.File), keyFile, pass)
 		if err != nil {
 			errs = append(errs, cfg.ErrorAt(key, err.Error(), certFix(err, i)))
@@ -115,6 +120,11 @@ func LoadCertificates(cfg *config.Config) (*certs.Store, config.Errors) {
 		list = append(list, c)
 	}
 	return certs.NewStore(list...), errs
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // LoadTrust builds the pool used to validate peers: the system roots

@@ -42,10 +42,12 @@ type session struct {
 	perms    Permissions
 	user     *users.User // authenticated (SMTP AUTH), nil before
 	authUser string      // identity given in the current AUTH exchange
-	authMech string
-	from     *smtp.Path
-	rcpts    []string
-	declared int64 // SIZE= from MAIL
+	// strayResponses counts the lines after an AUTH that may still be SASL
+	// responses the client pipelined behind it (see strayAuthResponse).
+	strayResponses int
+	from           *smtp.Path
+	rcpts          []string
+	declared       int64 // SIZE= from MAIL
 	// requireTLS: MAIL FROM carried REQUIRETLS (RFC 8689), which is
 	// accepted only under TLS.
 	requireTLS bool
@@ -91,8 +93,10 @@ func (s *session) run() {
 			}
 			continue
 		}
-		s.log.Received(line)
-		s.command(line)
+		if !s.strayAuthResponse(line) {
+			s.log.Received(line)
+			s.command(line)
+		}
 		// Flush only when the client has nothing more pipelined, so a
 		// PIPELINING client gets its replies in one write.
 		if s.r.Buffered() == 0 || s.quit {
@@ -181,6 +185,7 @@ func (s *session) command(line string) {
 		return
 	}
 	switch cmd.Verb {
+	// The verbs handled here are those of knownVerbs.
 	case "EHLO", "HELO":
 		s.hello(cmd)
 	case "STARTTLS":
@@ -219,6 +224,10 @@ func (s *session) command(line string) {
 		s.reply(500, "5.3.3", "Unrecognized command '"+cmd.Verb+"'")
 	}
 }
+
+// knownVerbs are the commands the session answers (see command).
+var knownVerbs = map[string]bool{"EHLO": true, "HELO": true, "STARTTLS": true, "MAIL": true, "RCPT": true, "DATA": true,
+	"RSET": true, "NOOP": true, "QUIT": true, "VRFY": true, "EXPN": true, "HELP": true, "BDAT": true, "AUTH": true}
 
 func (s *session) syntax(msg string) {
 	s.errors++
@@ -343,6 +352,15 @@ func (s *session) mail(cmd smtp.Command) {
 				return
 			}
 			requireTLS = true
+		case "AUTH":
+			// RFC 4954 §5: offered with AUTH, and its value (the
+			// submitter of a relayed message) is not trusted, so not
+			// kept: the session's own identity is what counts.
+			if !s.authAdvertised() {
+				s.errors++
+				s.reply(555, "5.5.4", "Unsupported parameter "+k)
+				return
+			}
 		default:
 			s.errors++
 			s.reply(555, "5.5.4", "Unsupported parameter "+k)
@@ -434,8 +452,8 @@ func firstAccepted(st *Settings) string {
 	best := ""
 	for _, pattern := range st.Accepted {
 		// "*.contoso.com" covers contoso.com itself.
-		d := domain.Normalize(strings.TrimPrefix(pattern, "*."))
-		if best == "" || d < best {
+		d := domain.Base(pattern)
+		if d != "" && (best == "" || d < best) {
 			best = d
 		}
 	}

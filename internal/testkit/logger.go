@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -38,4 +39,51 @@ func (w *testWriter) Write(p []byte) (int, error) {
 		w.t.Log(strings.TrimRight(string(p), "\n"))
 	}
 	return len(p), nil
+}
+
+// LogBuffer holds what a RecordLogs logger wrote.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *LogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String is everything logged so far.
+func (b *LogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Count is how many logged lines contain every part.
+func (b *LogBuffer) Count(parts ...string) int {
+	n := 0
+	for _, line := range strings.Split(b.String(), "\n") {
+		all := line != ""
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
+}
+
+// RecordLogs returns a logger (level Info) whose lines a test can read and
+// which also go to the test log.
+func RecordLogs(t testing.TB) (*slog.Logger, *LogBuffer) {
+	b := &LogBuffer{}
+	w := &testWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return slog.New(slog.NewTextHandler(io.MultiWriter(b, w), &slog.HandlerOptions{Level: slog.LevelInfo})), b
 }

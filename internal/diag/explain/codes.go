@@ -197,8 +197,13 @@ func enhanced(subjectDetail string) func(in *explainInput) bool {
 // explainSeeAlsoCert lists the commands that diagnose a receiving
 // certificate problem.
 func (c explainCtx) seeAlsoCert() []string {
-	return []string{c.probe(), c.logsAnalyze(), "mailflow cert list"}
+	return []string{certCheck, c.probe(), c.logsAnalyze(), "mailflow cert list"}
 }
+
+// certCheck runs, on the receiving server, the checks the sender makes
+// (name, pin, chain, key usage, expiry) for every certificate a connector
+// presents: the way to find these failures before a sender does.
+const certCheck = "mailflow cert check --config mailflow.yaml (on the receiving server: name, pinned tls_certificate_name, chain, key usage and expiry of every certificate a connector presents)"
 
 // certValidationSender describes who validates, for the cause text.
 const certValidationSender = "A validating sender (Exchange Online's outbound connector with TlsSettings CertificateValidation or DomainValidation, an Exchange send connector with TlsAuthLevel set, or a mailflow send connector with tls_auth_level) refuses the session, keeps the message queued and retries; after 24 hours it returns a non-delivery report."

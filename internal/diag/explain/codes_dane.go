@@ -47,10 +47,10 @@ func buildDANE322(c explainCtx, e *Explanation) {
 	e.Cause = fmt.Sprintf("The domain passed DNSSEC checks, but the MX %s presented an expired certificate.", c.mx())
 	e.Evidence = daneEvidence(c)
 	e.Fix = []string{
-		fmt.Sprintf("Renew the certificate for %s and enable it for SMTP; if a TLSA record pins the key (usage 3, selector 1) and the renewal changes the key, publish the new TLSA record alongside the old one first, wait two TTLs, then switch the certificate.", c.mx()),
+		fmt.Sprintf("Renew the certificate for %s and enable it for SMTP; if a TLSA record pins the key (usage 3, selector 1) and the renewal changes the key, publish the new TLSA record alongside the old one first, wait two TTLs, then switch the certificate (mailflow: reuse_key: true on an acme: certificate keeps the key, so '3 1 1' records stay valid).", c.mx()),
 		c.restartAndVerify(),
 	}
-	e.SeeAlso = c.daneSeeAlso()
+	e.SeeAlso = append([]string{certCheck}, c.daneSeeAlso()...)
 }
 
 func buildDANE323(c explainCtx, e *Explanation) {
