@@ -133,7 +133,11 @@ func (c *Config) ApplyDefaults() {
 		setInt(c, &sc.MaxMessagesPerConnection, sc.Key+".max_messages_per_connection", DefaultMaxMessagesPerConnection)
 		setInt(c, &sc.MaxPerDomainConnections, sc.Key+".max_per_domain_connections", DefaultMaxPerDomainConnections)
 		setDuration(c, &sc.ConnectionIdleTimeout, sc.Key+".connection_idle_timeout", DefaultConnectionIdleTimeout)
+		if sc.MTASTS == "" {
+			sc.MTASTS = MTASTSEnforce
+		}
 	}
+	c.applyTLSRPTDefaults()
 	c.dnsDefaults()
 }
 

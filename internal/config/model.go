@@ -43,6 +43,7 @@ type Config struct {
 	Queue             Queue              `yaml:"queue"`
 	Limits            Limits             `yaml:"limits"`
 	Admin             Admin              `yaml:"admin"`
+	TLSRPT            TLSRPT             `yaml:"tls_rpt"`
 	Metrics           Metrics            `yaml:"metrics"`
 	DNS               DNS                `yaml:"dns"`
 
@@ -165,6 +166,7 @@ type SendConnector struct {
 	MaxMessagesPerConnection int      `yaml:"max_messages_per_connection"` // default 20
 	MaxPerDomainConnections  int      `yaml:"max_per_domain_connections"`  // default 20
 	ConnectionIdleTimeout    Duration `yaml:"connection_idle_timeout"`     // default 5s
+	MTASTS                   string   `yaml:"mta_sts"`                     // enforce (default: each policy's own mode) | off
 	// DANE is opportunistic | required | off: how authenticated TLSA
 	// records of the next hop are used (default opportunistic when
 	// dns.dnssec is trust_ad, else off).

@@ -201,6 +201,13 @@ func (s *Sender) transaction(ctx context.Context, cn *Connection, m Message, t T
 	}
 
 	params := map[string]string{}
+	if m.RequireTLS {
+		if f := requireTLSSessionFailure(cn); f != nil {
+			cl.Quit()
+			return failed(f)
+		}
+		params["REQUIRETLS"] = ""
+	}
 	if m.Size > 0 && cl.HasExtension("SIZE") {
 		params["SIZE"] = strconv.FormatInt(m.Size, 10)
 		ext := cl.Extensions()
