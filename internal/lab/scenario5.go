@@ -16,6 +16,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/lifecycle"
 	"github.com/mailflowhq/mailflow/internal/lifecycle/acme"
+	"github.com/mailflowhq/mailflow/internal/loopback"
 )
 
 // Scenario 5 follows the second report's renewal question one step
@@ -221,7 +222,7 @@ func (l *Lab) startACME(s *Step, sub string) (func(*configData), error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	p, err := freePorts(1)
+	p, err := loopback.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
