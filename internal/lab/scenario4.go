@@ -110,11 +110,9 @@ func (l *Lab) scenario4(ctx context.Context) *Scenario {
 			if err != nil {
 				return err
 			}
-			info, err := w.Onprem.Admin.ImportCertificate(pki.RenewedFile, "", "")
-			if err != nil {
+			if _, err := importCertificate(s, "on-premises", w.Onprem.Admin, pki.RenewedFile, ""); err != nil {
 				return fmt.Errorf("import the renewal: %w", err)
 			}
-			s.evidence(fmt.Sprintf("[on-premises admin] POST /api/v1/certificates → %s", infoLine(info)))
 			rt = w.Onprem.srv.Runtime()
 			after, err := dane.Connectors(rt.Cfg, rt.Store, "", time.Now())
 			if err != nil {

@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/acmelab"
+	"github.com/mailflowhq/mailflow/internal/admin"
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/lifecycle"
 	"github.com/mailflowhq/mailflow/internal/lifecycle/acme"
+	"github.com/mailflowhq/mailflow/internal/node"
 )
 
 // Scenario 5 follows the second report's renewal question one step
@@ -153,10 +155,13 @@ func (l *Lab) scenario5(ctx context.Context) *Scenario {
 			if err != nil {
 				return err
 			}
-			if _, err := w.Onprem.Admin.ImportCertificate(path, "", ""); err != nil {
+			res, err := w.Onprem.Admin.ImportCertificate(admin.ImportRequest{File: path, ImportOptions: node.ImportOptions{Repin: true}})
+			if err != nil {
 				return err
 			}
-			list, err := w.Onprem.Admin.SetConnector("receive", defaultFrontend, map[string]any{"tls_certificate_name": newPin})
+			s.expect(len(res.Repinned) == 1 && res.Repinned[0] == defaultFrontend, "the import re-pinned %v, want %s", res.Repinned, defaultFrontend)
+			s.evidence(fmt.Sprintf("[on-premises admin] POST /api/v1/certificates {\"file\":%q,\"repin\":true} → %s, re-pinned %v", filepath.Base(path), infoLine(res.Info), res.Repinned))
+			list, err := w.Onprem.Admin.Connectors()
 			if err != nil {
 				return err
 			}

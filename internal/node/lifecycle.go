@@ -2,11 +2,9 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
@@ -98,8 +96,9 @@ func (s *Node) CheckExpiry() lifecycle.Findings {
 	return fs
 }
 
-// ErrRefusedByGuard wraps the renewal guard's refusal of a certificate.
-var ErrRefusedByGuard = errors.New("refused by the renewal guard")
+// ErrRefusedByGuard is what the renewal guard's refusal of a certificate
+// (a *lifecycle.RefusedError) matches with errors.Is.
+var ErrRefusedByGuard = lifecycle.ErrRefused
 
 // InstallCertificate makes c the content of file (a certificate entry of
 // the configuration) and applies it live, after the renewal guard
@@ -119,21 +118,8 @@ func (s *Node) InstallCertificate(file string, c *certs.Certificate) error {
 		}
 	}
 	fs, _ := g.AdmitReplacing(c, prev)
-	for _, f := range fs {
-		if f.Severity == lifecycle.SevError {
-			s.log.Error("certificate refused: "+f.Problem, "thumbprint", c.Thumbprint, "check", f.Check, "connector", f.Connector, "fix", f.Fix)
-		} else {
-			s.log.Warn(f.Problem, "thumbprint", c.Thumbprint, "check", f.Check, "connector", f.Connector, "fix", f.Fix)
-		}
-	}
-	if fs.Refused() {
-		var problems []string
-		for _, f := range fs {
-			if f.Severity == lifecycle.SevError {
-				problems = append(problems, f.Problem+" Fix: "+f.Fix)
-			}
-		}
-		return fmt.Errorf("certificate %s %w: %s", c.Thumbprint, ErrRefusedByGuard, strings.Join(problems, "; "))
+	if err := s.admitted(c, fs, false, "acme", false); err != nil {
+		return err
 	}
 	old, oldErr := os.ReadFile(file)
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
