@@ -252,7 +252,8 @@ func (l *Lab) scenario2(ctx context.Context) *Scenario {
 		fmt.Sprintf("%s pinned to CN=hybrid.contoso.net (SAN %s, thumbprint %s): the tenant's DomainValidation of %s passes and the message is delivered",
 			hybridConnector, hybridFQDN, pki.SANOnly.Thumbprint, hybridFQDN),
 		func(s *Step) error {
-			if _, err := importCertificate(s, "on-premises", w.Onprem.Admin, pki.SANOnlyFile, ""); err != nil {
+			if _, err := importCertificate(s, "on-premises", w.Onprem.Admin, pki.SANOnlyFile,
+				"force: CN=hybrid.contoso.net is an extra certificate for this test, not a renewal of mail.contoso.com; the connectors keep selecting the current one until "+hybridConnector+" is pinned to it below"); err != nil {
 				return fmt.Errorf("import %s on-premises: %w", pki.SANOnlyFile, err)
 			}
 			list, err := w.Onprem.Admin.SetConnector("receive", hybridConnector, map[string]any{"tls_certificate_name": pki.SANOnly.Name()})
