@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mailflowhq/mailflow/internal/admin"
 	"github.com/mailflowhq/mailflow/internal/certs"
@@ -23,14 +22,7 @@ func newIssuerRenewal(t *testing.T, e *env) *certs.Certificate {
 	if _, err := e.client.SetConnector("receive", frontend, map[string]any{"tls_certificate_name": e.pki.Contoso.Name()}); err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
-	inter := testkit.Cert(t, certs.Template{Subject: "CN=Contoso Lab Issuing CA 2", IsCA: true, Issuer: e.pki.CA}, now)
-	leaf := testkit.Cert(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com", "autodiscover.contoso.com"}, Issuer: inter}, now)
-	leaf.Source = filepath.Join(e.dir, "new-issuer.pem")
-	if err := certs.WritePEM(leaf.Source, leaf); err != nil {
-		t.Fatal(err)
-	}
-	return leaf
+	return testkit.NewIssuerRenewal(t, e.pki.CA, filepath.Join(e.dir, "new-issuer.pem"))
 }
 
 // An import through the admin API that would break a pin is refused with
