@@ -39,18 +39,16 @@ certificate (a new issuer, e.g. a new intermediate CA) at it.
 A connector pinned with "<I>issuer<S>subject" picks up a renewal with the same issuer and
 subject by itself (the newest NotBefore wins).
 
-When a receive connector now presents another certificate, the TLSA records published
-for its fqdn and port are looked up through the configured dns resolvers; if DANE
+The TLSA records published for the fqdn and ports of each receive connector concerned
+are looked up through the configured dns resolvers (one of the checks above); if DANE
 senders would refuse the new key (450 4.7.323 tlsa-invalid) a warning prints the record
-to publish and the rollover steps.`,
+to publish and the rollover steps. A warning does not refuse the import.
+
+When the server runs, the checks run in the server (the admin API's import, the same one
+the web admin center's upload uses); otherwise here, through the same function.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			before := presentedNow(cfgPath)
-			if err := importCertificate(cmd.OutOrStdout(), cfgPath, absPath(args[0]), absPath(keyFile), absPath(passFile), force, repin); err != nil {
-				return err
-			}
-			warnTLSA(cmd, cfgPath, before)
-			return nil
+			return importCertificate(cmd.OutOrStdout(), cmd.ErrOrStderr(), cfgPath, absPath(args[0]), absPath(keyFile), absPath(passFile), force, repin)
 		},
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "mailflow.yaml", "configuration file")
@@ -61,7 +59,7 @@ to publish and the rollover steps.`,
 	return cmd
 }
 
-func importCertificate(w io.Writer, cfgPath, file, keyFile, passFile string, force, repin bool) error {
+func importCertificate(w, errW io.Writer, cfgPath, file, keyFile, passFile string, force, repin bool) error {
 	now := time.Now()
 	rt, err := node.Build(cfgPath, now)
 	if err != nil {
@@ -133,6 +131,12 @@ func importCertificate(w io.Writer, cfgPath, file, keyFile, passFile string, for
 		return nil
 	})
 	for _, f := range admitted {
+		if f.Check == lifecycle.CheckDANE {
+			// The TLSA warning is a block with the records and the
+			// rollover steps, printed as cert tlsa --check prints it.
+			fmt.Fprint(errW, "WARNING: "+f.Problem+"\n"+f.Fix)
+			continue
+		}
 		msg := "certificate imported with a warning"
 		if f.Severity == lifecycle.SevError {
 			msg = "certificate imported despite a problem (--force)"
@@ -144,6 +148,9 @@ func importCertificate(w io.Writer, cfgPath, file, keyFile, passFile string, for
 			os.Remove(importFile)
 		}
 		return err
+	}
+	if len(cfg.DNS.Resolvers) == 0 {
+		fmt.Fprintf(errW, "TLSA records not checked (no dns.resolvers in %s); check them with: mailflow cert tlsa --config %s --check --resolver HOST:PORT\n", cfgPath, cfgPath)
 	}
 	if pending != nil {
 		if err := lifecycle.Pending(cfg).Remove(pending.ID); err != nil {

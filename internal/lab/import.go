@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 
 	"github.com/mailflowhq/mailflow/internal/admin"
-	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/node"
 )
 
@@ -16,26 +15,26 @@ import (
 // scenario needs the certificate anyway (a deliberate negative control),
 // it is then imported with force, which the server logs as warnings.
 // Without a reason the refusal is the step's error.
-func importCertificate(s *Step, who string, c *admin.Client, file, forceWhy string) (certs.Info, error) {
+func importCertificate(s *Step, who string, c *admin.Client, file, forceWhy string) (admin.ImportResult, error) {
 	res, err := c.ImportCertificate(admin.ImportRequest{File: file})
 	var apiErr *admin.APIError
 	if err == nil || !errors.As(err, &apiErr) || len(apiErr.Findings) == 0 {
 		if err == nil {
 			s.evidence(fmt.Sprintf("[%s admin] POST /api/v1/certificates {\"file\":%q} → %s", who, filepath.Base(file), infoLine(res.Info)))
 		}
-		return res.Info, err
+		return res, err
 	}
 	s.evidence(fmt.Sprintf("[%s admin] POST /api/v1/certificates {\"file\":%q} → %d, refused by the renewal guard:", who, filepath.Base(file), apiErr.Code))
 	for _, f := range apiErr.Findings {
 		s.evidence("  " + f.String())
 	}
 	if forceWhy == "" {
-		return certs.Info{}, err
+		return admin.ImportResult{}, err
 	}
 	res, err = c.ImportCertificate(admin.ImportRequest{File: file, ImportOptions: node.ImportOptions{Force: true}})
 	if err != nil {
-		return certs.Info{}, err
+		return admin.ImportResult{}, err
 	}
 	s.evidence(fmt.Sprintf("[%s admin] POST /api/v1/certificates {\"file\":%q,\"force\":true} (%s) → %s; the server logged the problems as warnings", who, filepath.Base(file), forceWhy, infoLine(res.Info)))
-	return res.Info, nil
+	return res, nil
 }

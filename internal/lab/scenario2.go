@@ -331,7 +331,8 @@ func (l *Lab) scenario2(ctx context.Context) *Scenario {
 			}
 			s.evidence(fmt.Sprintf("[probe from %s, before] %s, NotBefore %s", tenantSource, describe(before.Cert), notBefore(before.Cert.Leaf.NotBefore)))
 			s.expect(before.Cert.Thumbprint == pki.Contoso.Thumbprint, "before the renewal %s, want %s", before.Cert.Thumbprint, pki.Contoso.Thumbprint)
-			info, err := importCertificate(s, "on-premises", w.Onprem.Admin, pki.RenewedFile, "")
+			res, err := importCertificate(s, "on-premises", w.Onprem.Admin, pki.RenewedFile, "")
+			info := res.Info
 			if err != nil {
 				return fmt.Errorf("import the renewal %s: %w", pki.RenewedFile, err)
 			}

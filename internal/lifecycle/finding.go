@@ -21,6 +21,7 @@ const (
 	CheckKeyUsage = "key_usage" // usable as a TLS server certificate
 	CheckExpiry   = "expiry"    // validity dates
 	CheckPresent  = "present"   // a connector has a certificate at all
+	CheckDANE     = "dane"      // published TLSA records still authenticate it
 )
 
 // Finding is one problem with a certificate for a connector, with the fix.

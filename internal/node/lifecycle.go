@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/dane"
 	"github.com/mailflowhq/mailflow/internal/lifecycle"
 	"github.com/mailflowhq/mailflow/internal/lifecycle/acme"
 	"github.com/mailflowhq/mailflow/internal/tracking"
@@ -174,8 +175,16 @@ const EventAgentInfo = "AGENTINFO"
 // Guard is the renewal guard for this runtime: its configuration,
 // certificates and trust, at now. Every caller (cert import, cert check,
 // ACME installs, the expiry monitor, the lab) builds it here, so a check
-// added to Extra — the DANE TLSA comparison is meant to be added here,
-// built from rt.Cfg — applies everywhere at once.
+// added to Extra applies everywhere at once. The DANE TLSA comparison is
+// one, when the configuration names dns resolvers: a renewal must not
+// query whatever resolver the machine has by surprise.
 func (rt *Runtime) Guard(now time.Time) lifecycle.Guard {
-	return lifecycle.Guard{Cfg: rt.Cfg, Store: rt.Store, Roots: rt.Roots, Now: now}
+	g := lifecycle.Guard{Cfg: rt.Cfg, Store: rt.Store, Roots: rt.Roots, Now: now}
+	if rt.DNS != nil && len(rt.Cfg.DNS.Resolvers) > 0 {
+		cfgPath := rt.Cfg.Path
+		g.Extra = append(g.Extra, dane.GuardCheck(rt.DNS, rt.Cfg, dane.DefaultParams, func(tp string) string {
+			return fmt.Sprintf("mailflow cert remove %s --config %s (the previous certificate is presented again)", tp, cfgPath)
+		}))
+	}
+	return g
 }
