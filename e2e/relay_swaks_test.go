@@ -94,7 +94,7 @@ func swaks(t *testing.T, port int, source, from, to string) swaksResult {
 	return swaksResult{}
 }
 
-// TestRelayWithSwaks (issue 8): swaks, from different loopback addresses,
+// TestRelayWithSwaks: swaks, from different loopback addresses,
 // against `mailflow serve`: only the addresses inside a relay connector's
 // ranges relay to a foreign domain; everyone reaches the accepted domain;
 // the protocol log names each session's permissions.

@@ -48,7 +48,7 @@ func readPassword(path string) (string, error) {
 	}
 	pw, _, _ := strings.Cut(string(data), "\n")
 	pw = strings.TrimSuffix(pw, "\r")
-	if err := users.ValidPassword(pw); err != nil {
+	if err := users.CheckPassword(pw); err != nil {
 		return "", fmt.Errorf("password file %s: %w", path, err)
 	}
 	return pw, nil
@@ -72,11 +72,11 @@ func newUserAddCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if err := users.ValidName(name); err != nil {
+			if err := users.CheckName(name); err != nil {
 				return err
 			}
 			for _, a := range sendAs {
-				if err := users.ValidSendAs(a); err != nil {
+				if err := users.CheckSendAs(a); err != nil {
 					return err
 				}
 			}

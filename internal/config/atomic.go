@@ -13,16 +13,30 @@ import (
 // directory, fsync it, rename it over path, fsync the directory. The file
 // keeps its permission bits (0644 for a new file); a symbolic link is
 // followed so the link stays and its target is replaced.
-func WriteAtomic(path string, data []byte) (err error) {
+func WriteAtomic(path string, data []byte) error {
+	return writeAtomic(path, data, 0o644, true)
+}
+
+// WriteAtomicMode is WriteAtomic with the file's permission bits set to
+// mode whatever they were: for files that hold secrets (0600), which must
+// not stay readable by others because someone widened the old file's mode.
+func WriteAtomicMode(path string, data []byte, mode fs.FileMode) error {
+	return writeAtomic(path, data, mode.Perm(), false)
+}
+
+// writeAtomic writes with mode, or with the existing file's mode when
+// keepMode is set.
+func writeAtomic(path string, data []byte, mode fs.FileMode, keepMode bool) (err error) {
 	target := path
 	if resolved, err := filepath.EvalSymlinks(path); err == nil {
 		target = resolved
 	}
-	mode := fs.FileMode(0o644)
-	if st, err := os.Stat(target); err == nil {
-		mode = st.Mode().Perm()
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("write %s: %w", path, err)
+	if keepMode {
+		if st, err := os.Stat(target); err == nil {
+			mode = st.Mode().Perm()
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
 	}
 	dir := filepath.Dir(target)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(target)+".tmp-*")

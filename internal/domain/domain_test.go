@@ -188,3 +188,11 @@ func FuzzSplitHostPort(f *testing.F) {
 		}
 	})
 }
+
+func TestBase(t *testing.T) {
+	for in, want := range map[string]string{"contoso.com": "contoso.com", "*.Contoso.com.": "contoso.com", " *.a.b.example ": "a.b.example", "*": ""} {
+		if got := domain.Base(in); got != want {
+			t.Errorf("Base(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

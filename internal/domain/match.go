@@ -30,3 +30,15 @@ func MatchAny(patterns []string, domain string) bool {
 	}
 	return false
 }
+
+// Base returns the domain a pattern is rooted at, normalised: contoso.com
+// for both "contoso.com" and "*.contoso.com" (which covers contoso.com
+// itself), "" for "*". It names a pattern's domain where a single name is
+// needed: a host name, a routing domain, a connector label.
+func Base(pattern string) string {
+	p := Normalize(pattern)
+	if p == "*" {
+		return ""
+	}
+	return strings.TrimPrefix(p, "*.")
+}

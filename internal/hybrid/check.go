@@ -3,13 +3,13 @@ package hybrid
 import (
 	"crypto/x509"
 	"fmt"
-	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/diag/probe"
+	"github.com/mailflowhq/mailflow/internal/domain"
 	"github.com/mailflowhq/mailflow/internal/netrange"
 	"github.com/mailflowhq/mailflow/internal/node"
 	"github.com/mailflowhq/mailflow/internal/receive"
@@ -182,7 +182,7 @@ func checkReceiver(dir string, from, to Side, sc send.Connector, rc *receive.Con
 	case sel.Cert == nil:
 		row(exp, "nothing: "+sel.Warning, Fail, serverFix(to, rc, expect, now))
 	default:
-		res := tlscheck.Verify(chainOf(sel.Cert), tlscheck.Policy{Level: sc.Level, ExpectedName: expect, Roots: from.RT.Roots, Now: now, Usage: x509.ExtKeyUsageServerAuth})
+		res := tlscheck.Verify(probe.Chain(sel.Cert), tlscheck.Policy{Level: sc.Level, ExpectedName: expect, Roots: from.RT.Roots, Now: now, Usage: x509.ExtKeyUsageServerAuth})
 		presented := describeCert(sel.Cert) + noteSuffix(sel.Note)
 		if res.OK {
 			row(exp, presented, Pass, "")
@@ -207,7 +207,7 @@ func checkReceiver(dir string, from, to Side, sc send.Connector, rc *receive.Con
 		row(exp, "nothing: "+csel.Warning, Fail, clientFix(from, sc, want, now))
 		return rows
 	}
-	res := tlscheck.Verify(chainOf(csel.Cert), tlscheck.Policy{Level: tlscheck.DomainValidation, ExpectedName: want, Roots: to.RT.Roots, Now: now, Usage: x509.ExtKeyUsageClientAuth})
+	res := tlscheck.Verify(probe.Chain(csel.Cert), tlscheck.Policy{Level: tlscheck.DomainValidation, ExpectedName: want, Roots: to.RT.Roots, Now: now, Usage: x509.ExtKeyUsageClientAuth})
 	presented := describeCert(csel.Cert) + noteSuffix(csel.Note)
 	if res.OK {
 		row(exp, presented, Pass, "")
@@ -231,15 +231,12 @@ func receiverFor(rt *node.Runtime, sc send.Connector, src netip.Addr) (*receive.
 	}
 	localIP := netip.IPv4Unspecified()
 	if len(sc.Hosts) > 0 {
-		host := sc.Hosts[0]
-		if h, p, err := net.SplitHostPort(host); err == nil {
-			host = h
-			if n, err := strconv.Atoi(p); err == nil {
-				port = n
+		// Read as the sender reads it (domain.SplitHostPort).
+		if host, p, err := domain.SplitHostPort(sc.Hosts[0], port); err == nil {
+			port = p
+			if a, err := netip.ParseAddr(host); err == nil {
+				localIP = a
 			}
-		}
-		if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
-			localIP = a
 		}
 	}
 	local := netip.AddrPortFrom(localIP, uint16(port))
@@ -342,17 +339,6 @@ func tlsCmdlet(s Side, id string) string {
 		return "Exchange Online always offers STARTTLS"
 	}
 	return "Exchange: Set-ReceiveConnector " + psString(id) + " -AuthMechanism @{Add='Tls'}"
-}
-
-// chainOf parses a certificate's presented chain, leaf first.
-func chainOf(c *certs.Certificate) []*x509.Certificate {
-	out := []*x509.Certificate{c.Leaf}
-	for _, der := range c.Chain[min(1, len(c.Chain)):] {
-		if x, err := x509.ParseCertificate(der); err == nil {
-			out = append(out, x)
-		}
-	}
-	return out
 }
 
 func describeCert(c *certs.Certificate) string {

@@ -1,6 +1,7 @@
 package hybrid
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/node"
+	"github.com/mailflowhq/mailflow/internal/send"
 )
 
 // plannedPair copies contoso's organisation and tenant into a temporary
@@ -163,5 +165,21 @@ func TestCheckDetectsEachBrokenSetting(t *testing.T) {
 				t.Errorf("no failing row about %q:\n%s", tt.expect, b.String())
 			}
 		})
+	}
+}
+
+// TestReceiverForAddressLiterals: the connection a send connector makes to
+// a smart host written as an address literal lands on that address and
+// port, in every form the sender accepts.
+func TestReceiverForAddressLiterals(t *testing.T) {
+	rt := loadOrg(t, "contoso")
+	for host, want := range map[string]string{
+		"[IPv6:2001:db8::25]:2525": "[2001:db8::25]:2525", "[192.0.2.25]:2525": "192.0.2.25:2525",
+		"[192.0.2.25]": "192.0.2.25:25", "2001:db8::25": "[2001:db8::25]:25", "192.0.2.25": "192.0.2.25:25",
+	} {
+		_, local, _ := receiverFor(rt, send.Connector{Hosts: []string{host}, Port: 25}, netip.MustParseAddr("203.0.113.25"))
+		if local.String() != want {
+			t.Errorf("smart host %q: connection to %s, want %s", host, local, want)
+		}
 	}
 }

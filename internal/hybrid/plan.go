@@ -11,6 +11,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/domain"
 	"github.com/mailflowhq/mailflow/internal/netrange"
 )
 
@@ -132,11 +133,13 @@ func MakePlan(in Input) (*Plan, error) {
 			return nil, fmt.Errorf("--onprem-ip: %v", err)
 		}
 	}
-	domain := strings.ToLower(in.OnPrem.AcceptedDomains[0])
-	label, _, _ := strings.Cut(domain, ".")
+	// A wildcard accepted domain (*.contoso.com) is rooted at contoso.com:
+	// that is the name the tenant's names derive from.
+	first := domain.Base(in.OnPrem.AcceptedDomains[0])
+	label, _, _ := strings.Cut(first, ".")
 	in = tenantDefaults(in, label)
 	tenantDomain := orDefault(in.TenantDomain, label+".mail.onmicrosoft.com")
-	tenantHost := orDefault(in.TenantSmartHost, strings.ReplaceAll(domain, ".", "-")+"."+CloudName)
+	tenantHost := orDefault(in.TenantSmartHost, strings.ReplaceAll(first, ".", "-")+"."+CloudName)
 	if sc := existingSend(in, OnPremSendName); in.TenantSmartHost == "" && sc != nil && len(sc.SmartHosts) > 0 {
 		tenantHost = sc.SmartHosts[0] // the connector already there keeps its smart host
 	}
@@ -163,7 +166,7 @@ func MakePlan(in Input) (*Plan, error) {
 	p.OnPrem = Connectors{
 		Receive: config.ReceiveConnector{
 			Name: OnPremReceiveName, Bindings: bindings, RemoteIPRanges: ranges.Ranges, FQDN: fqdn,
-			AuthMechanism: []string{"Tls"}, PermissionGroups: []string{"AnonymousUsers", "Partners"},
+			AuthMechanism: []string{config.AuthTLS}, PermissionGroups: []string{config.PermAnonymousUsers, config.PermPartners},
 			TLSCertificateName: pin, RequireTLS: true, DomainSecureEnabled: true,
 			TLSSenderCertificateName: CloudName, ProtocolLoggingLevel: "Verbose",
 		},
@@ -178,7 +181,7 @@ func MakePlan(in Input) (*Plan, error) {
 	p.Tenant = Connectors{
 		Receive: config.ReceiveConnector{
 			Name: "Inbound from " + label, Bindings: tenantBindings, RemoteIPRanges: in.OnPremIPs, FQDN: CloudName,
-			AuthMechanism: []string{"Tls"}, PermissionGroups: []string{"AnonymousUsers", "Partners"},
+			AuthMechanism: []string{config.AuthTLS}, PermissionGroups: []string{config.PermAnonymousUsers, config.PermPartners},
 			RequireTLS: true, DomainSecureEnabled: true, TLSSenderCertificateName: fqdn, ProtocolLoggingLevel: "Verbose",
 		},
 		Send: config.SendConnector{
@@ -278,8 +281,8 @@ func chooseFQDN(in Input, c *certs.Certificate) (string, error) {
 	}
 	for _, n := range plain {
 		for _, d := range in.OnPrem.AcceptedDomains {
-			d = strings.ToLower(d)
-			if n == d || strings.HasSuffix(n, "."+d) {
+			// n is the accepted domain itself or a host under it.
+			if base := domain.Base(d); base != "" && domain.Match("*."+base, n) {
 				return n, nil
 			}
 		}
@@ -287,7 +290,7 @@ func chooseFQDN(in Input, c *certs.Certificate) (string, error) {
 	if len(plain) > 0 {
 		return plain[0], nil
 	}
-	return "", fmt.Errorf("certificate %s holds no host name to use as the connector FQDN (names: %s). Fix: give --fqdn NAME, a name the certificate covers (e.g. mail.%s for a wildcard)", c.Subject, strings.Join(names, ", "), strings.ToLower(in.OnPrem.AcceptedDomains[0]))
+	return "", fmt.Errorf("certificate %s holds no host name to use as the connector FQDN (names: %s). Fix: give --fqdn NAME, a name the certificate covers (e.g. mail.%s for a wildcard)", c.Subject, strings.Join(names, ", "), domain.Base(in.OnPrem.AcceptedDomains[0]))
 }
 
 // certNames lists the CN and the SANs, CN first, without repeats.
@@ -342,10 +345,11 @@ func lower(ss []string) []string {
 	return out
 }
 
-// hostOnly strips a port from a smart host ("127.0.0.1:2525" → 127.0.0.1):
+// hostOnly strips a port and address-literal brackets from a smart host
+// ("[192.0.2.1]:2525" → 192.0.2.1), read as the sender reads it:
 // Exchange Online's SmartHosts take names or addresses only.
 func hostOnly(h string) string {
-	if host, _, err := net.SplitHostPort(h); err == nil {
+	if host, _, err := domain.SplitHostPort(h, config.DefaultSMTPPort); err == nil {
 		return host
 	}
 	return h

@@ -256,3 +256,62 @@ func TestPlanDefaultsFromExistingConfigs(t *testing.T) {
 		t.Errorf("existing connectors are changed with Set-, not created:\n%s", shell)
 	}
 }
+
+// TestPlanWildcardAcceptedDomain: an on-premises configuration whose first
+// accepted domain is "*.contoso.com" (which covers contoso.com) plans the
+// same tenant names as one with "contoso.com", never a "*" in a host
+// name; the tenant's outbound connector keeps the wildcard address space.
+func TestPlanWildcardAcceptedDomain(t *testing.T) {
+	plan := func(accepted string) *Plan {
+		rt := loadOrg(t, "contoso")
+		cfg := *rt.Cfg
+		cfg.AcceptedDomains = []string{accepted}
+		p, err := MakePlan(Input{OnPrem: &cfg, Store: rt.Store, Certificate: byCN(t, rt, "CN=mail.contoso.com", 2026),
+			Version: certs.Exchange2019, OnPremIPs: []string{"203.0.113.25"}, Now: testNow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	exact, wild := plan("contoso.com"), plan("*.contoso.com")
+	if got, want := wild.OnPrem.Send.AddressSpaces, exact.OnPrem.Send.AddressSpaces; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("tenant domain %q, want %q", got, want)
+	}
+	if got, want := wild.OnPrem.Send.SmartHosts, exact.OnPrem.Send.SmartHosts; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("tenant smart host %q, want %q", got, want)
+	}
+	if got := wild.Tenant.Send.AddressSpaces; len(got) != 1 || got[0] != "*.contoso.com" {
+		t.Errorf("tenant outbound address spaces %q, want [*.contoso.com]", got)
+	}
+	if strings.Contains(wild.Tenant.Receive.Name, "*") || strings.Contains(wild.Tenant.Send.Name, "*") {
+		t.Errorf("connector names hold a wildcard: %q, %q", wild.Tenant.Receive.Name, wild.Tenant.Send.Name)
+	}
+}
+
+// TestChooseFQDNUnderWildcardDomain: the certificate name inside an
+// accepted domain is preferred when that domain is written "*.contoso.com".
+func TestChooseFQDNUnderWildcardDomain(t *testing.T) {
+	c, err := certs.Generate(certs.Template{Subject: "CN=host.other.example", SANs: []string{"host.other.example", "mail.contoso.com"},
+		KeyType: "ecdsa-p256", NotBefore: day(2025, 1, 1), NotAfter: day(2027, 1, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := chooseFQDN(Input{OnPrem: &config.Config{AcceptedDomains: []string{"*.contoso.com"}}}, c)
+	if err != nil || got != "mail.contoso.com" {
+		t.Fatalf("chooseFQDN = %q, %v; want mail.contoso.com", got, err)
+	}
+}
+
+// TestHostOnly: the smart host written for Exchange Online is a bare name
+// or address, whatever form the mailflow configuration used.
+func TestHostOnly(t *testing.T) {
+	for in, want := range map[string]string{
+		"mail.contoso.com": "mail.contoso.com", "mail.contoso.com:2525": "mail.contoso.com",
+		"192.0.2.1": "192.0.2.1", "192.0.2.1:25": "192.0.2.1", "[192.0.2.1]": "192.0.2.1", "[192.0.2.1]:2525": "192.0.2.1",
+		"[IPv6:2001:db8::1]:25": "2001:db8::1", "[2001:db8::1]": "2001:db8::1", "2001:db8::1": "2001:db8::1",
+	} {
+		if got := hostOnly(in); got != want {
+			t.Errorf("hostOnly(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -207,7 +207,7 @@ receive_connectors:
     auth_mechanism: [Tls]
     permission_groups: [AnonymousUsers]
     protocol_logging_level: Verbose
-  # The lab's client submits here; Exchange's relay recipe (issue 8):
+  # The lab's client submits here; Exchange's relay connector recipe:
   # ExternalAuthoritative + ExchangeServers, scoped to one address.
   - name: {{.TenantRelay}}
     bindings: ["127.0.0.1:{{.P.Tenant}}"]

@@ -20,7 +20,7 @@ func NewNarrator(w io.Writer) *Narrator { return &Narrator{w: w} }
 
 // Started implements Observer: the opening lines.
 func (n *Narrator) Started(dir string, temporary bool) {
-	fmt.Fprintln(n.w, "mailflow lab: two field reports, reproduced end to end on loopback")
+	fmt.Fprintln(n.w, "mailflow lab: field reports and mail-flow scenarios, reproduced end to end on loopback")
 	keep := "kept"
 	if temporary {
 		keep = "removed at the end unless --keep"

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-sasl"
 
@@ -51,6 +52,10 @@ var errAuthzid = errors.New("authorization identity differs from the authenticat
 // errUserLocked: the user is locked out for this client.
 var errUserLocked = errors.New("user locked out")
 
+// errIPLocked: the client address was locked out while the exchange was
+// waiting for its response.
+var errIPLocked = errors.New("client address locked out")
+
 // authMechanisms are the mechanisms offered, in EHLO order.
 var authMechanisms = []string{"LOGIN", "PLAIN"}
 
@@ -72,6 +77,9 @@ func (s *session) authAdvertised() bool {
 func (s *session) replyR(r smtp.Reply) { s.reply(r.Code, r.Enhanced, r.Lines...) }
 
 func (s *session) auth(cmd smtp.Command) {
+	// Until the exchange below has read them, the next lines may be SASL
+	// responses the client sent without waiting for a 334: LOGIN has two.
+	s.strayResponses = 2
 	switch {
 	case !s.authAvailable():
 		s.errors++
@@ -128,12 +136,9 @@ func (s *session) auth(cmd smtp.Command) {
 	resp := ac.Initial
 	for {
 		challenge, done, err := srv.Next(resp)
-		if err != nil {
+		if err != nil || done {
+			s.strayResponses = 0
 			s.authResult(ac.Mechanism, err)
-			return
-		}
-		if done {
-			s.authResult(ac.Mechanism, nil)
 			return
 		}
 		// RFC 4954: continue-req = "334" SP [base64] CRLF — the space
@@ -147,6 +152,9 @@ func (s *session) auth(cmd smtp.Command) {
 		}
 		s.conn.SetReadDeadline(time.Now().Add(s.readTimeout()))
 		line, err := s.r.ReadLine(smtp.MaxAuthLine)
+		if s.strayResponses > 0 {
+			s.strayResponses--
+		}
 		if err != nil {
 			if errors.Is(err, smtp.ErrLineTooLong) || errors.Is(err, smtp.ErrBareLF) || errors.Is(err, smtp.ErrBareCR) {
 				s.log.AuthResponse()
@@ -167,6 +175,27 @@ func (s *session) auth(cmd smtp.Command) {
 			return
 		}
 	}
+}
+
+// strayAuthResponse answers line without logging it when it may be a SASL
+// response pipelined behind an AUTH that ended before reading it (refused
+// before STARTTLS, locked out, a garbled first response): it would hold
+// credentials. Such a line is no command the session knows; it gets the
+// reply of a syntax error, which does not echo it. A known command ends
+// the suspicion and is handled as usual.
+func (s *session) strayAuthResponse(line string) bool {
+	if s.strayResponses == 0 {
+		return false
+	}
+	s.strayResponses--
+	if cmd, err := smtp.ParseCommand(line); err == nil && knownVerbs[cmd.Verb] {
+		s.strayResponses = 0
+		return false
+	}
+	s.log.AuthResponse()
+	s.errors++
+	s.reply(500, "5.5.2", "Syntax error, command unrecognized")
+	return true
 }
 
 // authProtocolError answers a malformed exchange: cancellation, bad base64,
@@ -195,6 +224,11 @@ func (s *session) checkCredentials(mech, authzid, user, pass string) error {
 	if len(user) > 256 || len(pass) > users.MaxPassword {
 		return users.ErrInvalidCredentials
 	}
+	// Checked again here, not only when AUTH arrived: exchanges opened
+	// before the lock-out would each get one more guess.
+	if !s.srv.limiter.ipLocked(s.st.Now(), s.remote.Addr().Unmap()).IsZero() {
+		return errIPLocked
+	}
 	if s.srv.limiter.userLocked(s.st.Now(), user, s.remote.Addr().Unmap()) {
 		return errUserLocked
 	}
@@ -213,7 +247,6 @@ func (s *session) authResult(mech string, err error) {
 	user := logSafe(s.authUser)
 	if err == nil && s.user != nil {
 		s.srv.limiter.succeed(now, ip, s.user.Name)
-		s.authMech = mech
 		s.perms |= userPermissions(&s.c.Config)
 		// Exchange's lines: the rights now held, then who authenticated.
 		s.log.Info(s.perms.String(), "Set Session Permissions")
@@ -227,6 +260,13 @@ func (s *session) authResult(mech string, err error) {
 	s.user = nil
 	s.errors++
 	switch {
+	case errors.Is(err, errIPLocked):
+		// As when AUTH arrives from a locked address: refused, not counted.
+		s.log.Info("", fmt.Sprintf("Inbound AUTH %s refused: client address locked out after repeated failures", mech))
+		s.authFailedLog(mech, user, "locked_out_ip")
+		s.authEvent(mech, user, false, replyAuthTempFail)
+		s.replyR(replyAuthTempFail)
+		return
 	case errors.Is(err, errUserLocked):
 		// Still a failure of this address: guessing against a locked user
 		// must not keep an address from its own lock-out.
@@ -306,7 +346,11 @@ func logSafe(v string) string {
 		return r
 	}, v)
 	if len(v) > 64 {
-		v = v[:64] + "…"
+		cut := 64
+		for cut > 0 && !utf8.RuneStart(v[cut]) {
+			cut-- // not inside a character: the log stays valid UTF-8
+		}
+		v = v[:cut] + "…"
 	}
 	return v
 }

@@ -400,3 +400,96 @@ func TestUserMessageRate(t *testing.T) {
 	w.clock.Advance(time.Minute)
 	c.expect("MAIL FROM:<bob@contoso.com>", "250 2.1.0 Sender OK")
 }
+
+// TestAuthRefusedPipelinedResponsesNotLogged: a client that pipelines its
+// SASL responses behind an AUTH that is refused (here before STARTTLS, and
+// after a garbled first LOGIN response) sends them as lines of their own.
+// They are answered as unknown commands but never logged, nor echoed in a
+// reply; the next real command is handled and logged as usual.
+func TestAuthRefusedPipelinedResponsesNotLogged(t *testing.T) {
+	w := newAuthWorld(t, "  max_protocol_errors: 50\n", clientFrontend)
+	guess := "Guess0Guess1" // 12 bytes: base64 without padding, a valid verb
+	c := w.dial(t, "127.0.0.1")
+	c.ehlo("device.contoso.com")
+	c.send("AUTH LOGIN\r\n" + b64("alice") + "\r\n" + b64(alicePassword) + "\r\nNOOP\r\n")
+	for _, want := range []string{"530 5.7.0 Must issue a STARTTLS command first", "500 5.5.2 Syntax error, command unrecognized",
+		"500 5.5.2 Syntax error, command unrecognized", "250 2.0.0 OK"} {
+		if r := c.mustReply(); r.Text != want {
+			t.Fatalf("got %q, want %q", r.Text, want)
+		}
+	}
+	c.send("AUTH PLAIN\r\n" + b64(guess) + "\r\nNOOP\r\n")
+	for _, want := range []string{"530 5.7.0 Must issue a STARTTLS command first", "500 5.5.2 Syntax error, command unrecognized", "250 2.0.0 OK"} {
+		if r := c.mustReply(); r.Text != want {
+			t.Fatalf("got %q, want %q", r.Text, want)
+		}
+	}
+	c.quit()
+	c2, _ := w.secured(t, "127.0.0.1")
+	c2.send("AUTH LOGIN\r\n%%%\r\n" + b64(guess) + "\r\nNOOP\r\n")
+	for _, want := range []string{"334 VXNlcm5hbWU6", "501 5.5.2 Cannot decode the authentication response: it must be base64",
+		"500 5.5.2 Syntax error, command unrecognized", "250 2.0.0 OK"} {
+		if r := c2.mustReply(); r.Text != want {
+			t.Fatalf("got %q, want %q", r.Text, want)
+		}
+	}
+	c2.quit()
+
+	var noops int
+	for _, rec := range w.protocolLog() {
+		for _, secret := range []string{b64(alicePassword), b64(guess), strings.ToUpper(b64(guess))} {
+			if strings.Contains(rec.Data, secret) {
+				t.Errorf("protocol log holds a SASL response: %c %q", rec.Event, rec.Data)
+			}
+		}
+		if rec.Event == '<' && rec.Data == "NOOP" {
+			noops++
+		}
+	}
+	if noops != 3 {
+		t.Errorf("protocol log has %d NOOP lines, want 3 (commands after the responses are logged)", noops)
+	}
+}
+
+// TestMailAuthParameter: RFC 4954 §5 — a server that offers AUTH accepts
+// the AUTH= parameter of MAIL FROM (Postfix sends AUTH=<> with
+// smtp_send_dummy_mail_auth); where AUTH is not offered it stays unknown.
+func TestMailAuthParameter(t *testing.T) {
+	w := newAuthWorld(t, "", clientFrontend)
+	c, _ := w.secured(t, "127.0.0.1")
+	c.expect("AUTH PLAIN "+plain("", "bob", bobPassword), "235 2.7.0 Authentication successful")
+	c.expect("MAIL FROM:<bob@contoso.com> AUTH=<>", "250 2.1.0 Sender OK")
+	c.expect("RSET", "250 2.0.0 Resetting")
+	c.expect("MAIL FROM:<bob@contoso.com> AUTH=bob+40contoso.com", "250 2.1.0 Sender OK")
+	c.quit()
+
+	h := newHarness(t, harnessConfig("", defaultConnector))
+	c2 := h.dial(t, "127.0.0.1")
+	c2.ehlo("peer.fabrikam.com")
+	c2.expect("MAIL FROM:<a@fabrikam.com> AUTH=<>", "555 5.5.4 Unsupported parameter AUTH")
+}
+
+// TestAuthLockoutReachesExchangesInFlight: LOGIN exchanges an address
+// opened before it was locked out (each waiting at "Password:") get no
+// password check once the lock-out holds: they cannot add guesses beyond
+// the limit, not even a right one.
+func TestAuthLockoutReachesExchangesInFlight(t *testing.T) {
+	w := newAuthWorld(t, "  auth_failures_per_ip: 3\n  max_protocol_errors: 50\n", clientFrontend)
+	var waiting []*client
+	for i := 0; i < 3; i++ {
+		c, _ := w.secured(t, "127.0.0.2")
+		c.expect("AUTH LOGIN "+b64("bob"), "334 UGFzc3dvcmQ6")
+		waiting = append(waiting, c)
+	}
+	a, _ := w.secured(t, "127.0.0.2")
+	for i := 0; i < 3; i++ {
+		a.cmd("AUTH PLAIN " + plain("", "nobody", "guess"))
+	}
+	a.expect("AUTH PLAIN "+plain("", "nobody", "guess"), "454 4.7.0 Temporary authentication failure")
+	waiting[0].expect(b64("wrong"), "454 4.7.0 Temporary authentication failure")
+	waiting[1].expect(b64(bobPassword), "454 4.7.0 Temporary authentication failure")
+	// An address that is not locked is served as before.
+	g, _ := w.secured(t, "127.0.0.3")
+	g.expect("AUTH LOGIN "+b64("bob"), "334 UGFzc3dvcmQ6")
+	g.expect(b64(bobPassword), "235 2.7.0 Authentication successful")
+}

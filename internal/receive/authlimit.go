@@ -2,6 +2,7 @@ package receive
 
 import (
 	"net/netip"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -37,7 +38,9 @@ type failures struct {
 	good   map[netip.Addr]time.Time
 }
 
-// maxTracked bounds the IPs remembered; expired entries are dropped first.
+// maxTracked bounds the IPs remembered, so failures sprayed from many
+// addresses cannot grow the table without limit: expired entries are
+// dropped first, then the least telling ones (see evict).
 const maxTracked = 10000
 
 // knownGood is how long a successful login exempts an IP from its user's
@@ -91,6 +94,9 @@ func (l *authLimiter) fail(now time.Time, ip netip.Addr, user string, lim config
 	if f == nil {
 		if len(l.ips) >= maxTracked {
 			l.dropExpired(now, window)
+			if len(l.ips) >= maxTracked {
+				l.evict(now, maxTracked*3/4)
+			}
 		}
 		f = &failures{}
 		l.ips[ip] = f
@@ -171,6 +177,36 @@ func (l *authLimiter) dropExpired(now time.Time, window time.Duration) {
 		if len(f.times) == 0 && !now.Before(f.locked) {
 			delete(l.ips, ip)
 		}
+	}
+}
+
+// evict shrinks the IP table to keep entries: addresses not locked out go
+// first, those whose last failure is oldest before the others; locked
+// addresses only when nothing else is left, the lock ending first first.
+// Shrinking by a quarter at once keeps the cost of a full table (a sort)
+// rare under a spray of single failures.
+func (l *authLimiter) evict(now time.Time, keep int) {
+	type entry struct {
+		ip     netip.Addr
+		locked bool
+		when   time.Time // last failure, or end of the lock
+	}
+	all := make([]entry, 0, len(l.ips))
+	for ip, f := range l.ips {
+		e := entry{ip: ip, locked: now.Before(f.locked), when: f.locked}
+		if !e.locked && len(f.times) > 0 {
+			e.when = f.times[len(f.times)-1]
+		}
+		all = append(all, e)
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].locked != all[j].locked {
+			return !all[i].locked
+		}
+		return all[i].when.Before(all[j].when)
+	})
+	for _, e := range all[:len(all)-keep] {
+		delete(l.ips, e.ip)
 	}
 }
 

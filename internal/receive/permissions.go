@@ -57,7 +57,7 @@ const anonymous = PermSubmit | PermAcceptAnySender | PermAcceptAuthoritativeDom 
 // anonymous_relay give.
 func basePermissions(rc *config.ReceiveConnector) Permissions {
 	var p Permissions
-	if rc.HasPermission("AnonymousUsers") {
+	if rc.HasPermission(config.PermAnonymousUsers) {
 		p |= anonymous
 		if rc.AnonymousRelay {
 			p |= PermAcceptAnyRecipient
@@ -66,7 +66,7 @@ func basePermissions(rc *config.ReceiveConnector) Permissions {
 	// ExternalAuthoritative: the connection is secured outside SMTP (a
 	// trusted network), so the ExchangeServers group applies to every
 	// sender in the connector's ranges: the classic relay connector.
-	if rc.HasAuth("ExternalAuthoritative") && rc.HasPermission("ExchangeServers") {
+	if rc.HasAuth(config.AuthExternalAuthoritative) && rc.HasPermission(config.PermExchangeServers) {
 		p |= PermSubmit | PermAcceptAnyRecipient | PermAcceptAnySender | PermAcceptAuthoritativeDom |
 			PermBypassAntiSpam | PermBypassMessageSizeLimit | PermAcceptRoutingHeaders
 	}
@@ -76,7 +76,7 @@ func basePermissions(rc *config.ReceiveConnector) Permissions {
 // partnerPermissions are added once a domain-secure peer's certificate has
 // been verified: Partners may send to accepted domains.
 func partnerPermissions(rc *config.ReceiveConnector) Permissions {
-	if rc.HasPermission("Partners") {
+	if rc.HasPermission(config.PermPartners) {
 		return PermSubmit | PermAcceptAnySender | PermAcceptRoutingHeaders
 	}
 	return 0
@@ -102,14 +102,14 @@ func RelayDescription(rc *config.ReceiveConnector) string {
 		case rc.HasPermission(config.PermExchangeUsers) && rc.HasAuth(config.AuthBasic):
 			return "any recipient after SMTP AUTH (ExchangeUsers); " + before
 		}
-		if p.Has(PermSubmit) || rc.HasPermission("Partners") {
+		if p.Has(PermSubmit) || rc.HasPermission(config.PermPartners) {
 			return "accepted domains only"
 		}
 		return "nobody (no permission group grants submit)"
 	}
 	ranges := strings.Join(rc.RemoteIPRanges, ", ")
 	why := "anonymous_relay"
-	if rc.HasAuth("ExternalAuthoritative") && rc.HasPermission("ExchangeServers") {
+	if rc.HasAuth(config.AuthExternalAuthoritative) && rc.HasPermission(config.PermExchangeServers) {
 		why = "ExternalAuthoritative + ExchangeServers"
 	}
 	if rc.OpenRelay() {

@@ -158,7 +158,7 @@ func runRelayForms(t *testing.T, h *harness, from string, relay bool) int {
 	return accepted
 }
 
-// TestRelayByRemoteRange (issue 8): who may relay is decided by the
+// TestRelayByRemoteRange: who may relay is decided by the
 // connector the remote address selects.
 func TestRelayByRemoteRange(t *testing.T) {
 	h := newHarness(t, harnessConfig("", relayConnectors))

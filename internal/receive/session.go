@@ -42,13 +42,18 @@ type session struct {
 	perms    Permissions
 	user     *users.User // authenticated (SMTP AUTH), nil before
 	authUser string      // identity given in the current AUTH exchange
-	authMech string
-	from     *smtp.Path
-	rcpts    []string
-	declared int64 // SIZE= from MAIL
-	errors   int
-	quit     bool
-	accepted int // messages accepted in this session (observer only)
+	// strayResponses counts the lines after an AUTH that may still be SASL
+	// responses the client pipelined behind it (see strayAuthResponse).
+	strayResponses int
+	from           *smtp.Path
+	rcpts          []string
+	declared       int64 // SIZE= from MAIL
+	// requireTLS: MAIL FROM carried REQUIRETLS (RFC 8689), which is
+	// accepted only under TLS.
+	requireTLS bool
+	errors     int
+	quit       bool
+	accepted   int // messages accepted in this session (observer only)
 }
 
 func newSession(srv *Service, st *Settings, c *Connector, conn net.Conn, local, remote netip.AddrPort) *session {
@@ -88,8 +93,10 @@ func (s *session) run() {
 			}
 			continue
 		}
-		s.log.Received(line)
-		s.command(line)
+		if !s.strayAuthResponse(line) {
+			s.log.Received(line)
+			s.command(line)
+		}
 		// Flush only when the client has nothing more pipelined, so a
 		// PIPELINING client gets its replies in one write.
 		if s.r.Buffered() == 0 || s.quit {
@@ -178,6 +185,7 @@ func (s *session) command(line string) {
 		return
 	}
 	switch cmd.Verb {
+	// The verbs handled here are those of knownVerbs.
 	case "EHLO", "HELO":
 		s.hello(cmd)
 	case "STARTTLS":
@@ -217,6 +225,10 @@ func (s *session) command(line string) {
 	}
 }
 
+// knownVerbs are the commands the session answers (see command).
+var knownVerbs = map[string]bool{"EHLO": true, "HELO": true, "STARTTLS": true, "MAIL": true, "RCPT": true, "DATA": true,
+	"RSET": true, "NOOP": true, "QUIT": true, "VRFY": true, "EXPN": true, "HELP": true, "BDAT": true, "AUTH": true}
+
 func (s *session) syntax(msg string) {
 	s.errors++
 	s.reply(501, "5.5.4", msg)
@@ -226,6 +238,7 @@ func (s *session) resetTransaction() {
 	s.from = nil
 	s.rcpts = nil
 	s.declared = 0
+	s.requireTLS = false
 }
 
 func (s *session) hello(cmd smtp.Command) {
@@ -250,6 +263,10 @@ func (s *session) hello(cmd smtp.Command) {
 		lines = append(lines, "AUTH "+strings.Join(authMechanisms, " "))
 	}
 	lines = append(lines, "8BITMIME", "SMTPUTF8")
+	if s.tls {
+		// RFC 8689 §4: offered only once the session is encrypted.
+		lines = append(lines, "REQUIRETLS")
+	}
 	s.reply(250, "", lines...)
 }
 
@@ -305,6 +322,7 @@ func (s *session) mail(cmd smtp.Command) {
 		}
 	}
 	var size int64
+	requireTLS := false
 	for k, v := range params {
 		switch k {
 		case "SIZE":
@@ -322,6 +340,27 @@ func (s *session) mail(cmd smtp.Command) {
 				return
 			}
 		case "SMTPUTF8":
+		case "REQUIRETLS":
+			if !s.tls {
+				// Never offered in plaintext, so this is a client error.
+				s.errors++
+				s.reply(530, "5.7.10", "REQUIRETLS needs an encrypted session: use STARTTLS first")
+				return
+			}
+			if v != "" {
+				s.syntax("REQUIRETLS takes no value")
+				return
+			}
+			requireTLS = true
+		case "AUTH":
+			// RFC 4954 §5: offered with AUTH, and its value (the
+			// submitter of a relayed message) is not trusted, so not
+			// kept: the session's own identity is what counts.
+			if !s.authAdvertised() {
+				s.errors++
+				s.reply(555, "5.5.4", "Unsupported parameter "+k)
+				return
+			}
 		default:
 			s.errors++
 			s.reply(555, "5.5.4", "Unsupported parameter "+k)
@@ -334,6 +373,7 @@ func (s *session) mail(cmd smtp.Command) {
 	}
 	s.from = &path
 	s.declared = size
+	s.requireTLS = requireTLS
 	s.reply(250, "2.1.0", "Sender OK")
 }
 
@@ -412,8 +452,8 @@ func firstAccepted(st *Settings) string {
 	best := ""
 	for _, pattern := range st.Accepted {
 		// "*.contoso.com" covers contoso.com itself.
-		d := domain.Normalize(strings.TrimPrefix(pattern, "*."))
-		if best == "" || d < best {
+		d := domain.Base(pattern)
+		if d != "" && (best == "" || d < best) {
 			best = d
 		}
 	}

@@ -79,7 +79,7 @@ func (s *session) startTLS(cmd smtp.Command) {
 	s.tls = true
 	if s.user != nil {
 		// RFC 3207 §4.2: an identity from before TLS is forgotten.
-		s.user, s.authMech = nil, ""
+		s.user = nil
 		s.perms = s.c.Base
 	}
 	s.tlsInfo.version = tls.VersionName(cs.Version)

@@ -89,15 +89,20 @@ func AuthChallenge(c []byte) string { return base64.StdEncoding.EncodeToString(c
 // the same way: the command and the mechanism. Other lines are returned as
 // they are. A "mechanism" that is not a valid SASL name is dropped too: it
 // may be a response sent where a command was expected.
+//
+// Spaces and control characters before AUTH do not hide it: the session
+// refuses such a line as a syntax error, but it is logged all the same.
 func RedactAuth(line string) string {
+	orig := line
+	line = strings.TrimLeftFunc(line, isBlankOrControl)
 	if len(line) < 4 || !strings.EqualFold(line[:4], "AUTH") {
-		return line
+		return orig
 	}
 	if len(line) == 4 {
 		return line
 	}
 	if isVerbChar(line[4]) {
-		return line // another verb such as AUTHX: not an AUTH command
+		return orig // another verb such as AUTHX: not an AUTH command
 	}
 	// Any other byte separates (a space, a tab, a control character a
 	// hostile client put there): keep the mechanism only.
@@ -116,5 +121,7 @@ func RedactAuth(line string) string {
 func isVerbChar(c byte) bool {
 	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-'
 }
+
+func isBlankOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
 
 func isMechChar(c byte) bool { return isVerbChar(c) || c == '_' }

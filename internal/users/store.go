@@ -117,7 +117,12 @@ type fileFormat struct {
 	Users []*User `json:"users"`
 }
 
+// load reads the file under the write lock, as change writes it: a reload
+// that read the file before a change was written must not make the users
+// of before that change live again after it.
 func (s *Store) load() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	st, err := os.Stat(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -150,9 +155,7 @@ func (s *Store) load() error {
 		}
 		users[k] = u
 	}
-	s.mu.Lock()
 	s.users = users
-	s.mu.Unlock()
 	return nil
 }
 
@@ -160,22 +163,23 @@ func (s *Store) load() error {
 func (s *Store) Reload() error { return s.load() }
 
 func validate(u *User) error {
-	if err := ValidName(u.Name); err != nil {
+	if err := CheckName(u.Name); err != nil {
 		return err
 	}
 	if err := CheckHash(u.Hash); err != nil {
 		return fmt.Errorf("user %q: %w", u.Name, err)
 	}
 	for _, a := range u.SendAs {
-		if err := ValidSendAs(a); err != nil {
+		if err := CheckSendAs(a); err != nil {
 			return fmt.Errorf("user %q: %w", u.Name, err)
 		}
 	}
 	return nil
 }
 
-// ValidName checks a user name: 1–64 letters, digits and . _ - @ +.
-func ValidName(name string) error {
+// CheckName says what is wrong with a user name (nil: fine): 1–64
+// letters, digits and . _ - @ +.
+func CheckName(name string) error {
 	if name == "" || len(name) > 64 {
 		return fmt.Errorf("user name %q must be 1 to 64 characters", name)
 	}
@@ -189,8 +193,9 @@ func ValidName(name string) error {
 	return nil
 }
 
-// ValidSendAs checks one SendAs entry: local@domain or *@domain.
-func ValidSendAs(a string) error {
+// CheckSendAs says what is wrong with one SendAs entry (nil: fine): it
+// must be local@domain or *@domain.
+func CheckSendAs(a string) error {
 	at := strings.LastIndexByte(a, '@')
 	if at <= 0 || at == len(a)-1 || strings.ContainsAny(a, " \t<>\"") || len(a) > 320 {
 		return fmt.Errorf("send-as address %q must be local@domain or *@domain", a)
@@ -198,8 +203,8 @@ func ValidSendAs(a string) error {
 	return nil
 }
 
-// ValidPassword checks a new password.
-func ValidPassword(p string) error {
+// CheckPassword says what is wrong with a new password (nil: fine).
+func CheckPassword(p string) error {
 	switch {
 	case p == "":
 		return errors.New("the password is empty")
@@ -217,7 +222,7 @@ const MaxPassword = 256
 
 // NewUser builds a user with password hashed at the store's cost.
 func (s *Store) NewUser(name, password string, sendAs []string) (*User, error) {
-	if err := ValidPassword(password); err != nil {
+	if err := CheckPassword(password); err != nil {
 		return nil, err
 	}
 	h, err := Hash(password, s.Params())
@@ -303,17 +308,10 @@ func (s *Store) write(m map[string]*User) error {
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
 		return fmt.Errorf("users file %s: %w", s.path, err)
 	}
-	// Create the file 0600 first: config.WriteAtomic keeps the mode of an
-	// existing file, so the hashes are never readable by others, not even
-	// for a moment.
-	if _, err := os.Stat(s.path); errors.Is(err, fs.ErrNotExist) {
-		fh, err := os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return fmt.Errorf("users file %s: %w", s.path, err)
-		}
-		fh.Close()
-	}
-	return config.WriteAtomic(s.path, append(data, '\n'))
+	// 0600 on every write, whatever the old file's mode: the hashes are
+	// never readable by others, not even for a moment (the temporary file
+	// is created 0600 too).
+	return config.WriteAtomicMode(s.path, append(data, '\n'), 0o600)
 }
 
 func sortedUsers(m map[string]*User) []*User {

@@ -2,6 +2,7 @@ package users
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,17 +85,17 @@ func TestStoreRefusesReadableFile(t *testing.T) {
 
 func TestValidation(t *testing.T) {
 	for _, n := range []string{"", "a b", strings.Repeat("x", 65), "a\x00b", "ä"} {
-		if ValidName(n) == nil {
+		if CheckName(n) == nil {
 			t.Errorf("name %q accepted", n)
 		}
 	}
 	for _, p := range []string{"", "a\nb", strings.Repeat("x", MaxPassword+1)} {
-		if ValidPassword(p) == nil {
+		if CheckPassword(p) == nil {
 			t.Errorf("password %q accepted", p)
 		}
 	}
 	for _, a := range []string{"nodomain", "@contoso.com", "a@", "<a@b>"} {
-		if ValidSendAs(a) == nil {
+		if CheckSendAs(a) == nil {
 			t.Errorf("send-as %q accepted", a)
 		}
 	}
@@ -102,5 +103,74 @@ func TestValidation(t *testing.T) {
 		if CheckHash(h) == nil {
 			t.Errorf("hash %q accepted", h)
 		}
+	}
+}
+
+// TestWriteRestoresMode0600: a users file that was made readable by others
+// while the server ran (chmod, a restore from a backup) is written back
+// with mode 0600 by the next change: every write leaves the hashes private.
+func TestWriteRestoresMode0600(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetParams(cheap)
+	for i, name := range []string{"one", "two"} {
+		u, err := s.NewUser(name, "pw-"+name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Add(u); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			if err := os.Chmod(path, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("users file mode %v (%v) after a change, want 0600", st.Mode().Perm(), err)
+	}
+}
+
+// TestReloadDuringChanges: a reload (SIGHUP, the admin API) while users
+// are being added never brings back the file as it was before a change
+// that has already returned: every added user is live at the end.
+func TestReloadDuringChanges(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetParams(cheap)
+	const n = 40
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < n; i++ {
+			u, err := s.NewUser(fmt.Sprintf("user%02d", i), "pw", nil)
+			if err == nil {
+				err = s.Add(u)
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for reloading := true; reloading; {
+		select {
+		case <-done:
+			reloading = false
+		default:
+			if err := s.Reload(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got := s.Len(); got != n {
+		t.Fatalf("%d users live after %d adds and concurrent reloads", got, n)
 	}
 }
