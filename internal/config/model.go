@@ -159,7 +159,14 @@ type SendConnector struct {
 	SourceIP             string   `yaml:"source_ip"`
 	ProtocolLoggingLevel string   `yaml:"protocol_logging_level"` // None (default) | Verbose
 	ConnectTimeout       Duration `yaml:"connect_timeout"`        // default 30s
-	MTASTS               string   `yaml:"mta_sts"`                // enforce (default: each policy's own mode) | off
+	// Connection reuse (Exchange's MaxMessagesPerConnection and
+	// MaxPerDomainOutboundConnections): messages sent over one connection
+	// to a next hop (1 = a new connection per message), connections open
+	// at once to one next hop, and how long an idle connection is kept.
+	MaxMessagesPerConnection int      `yaml:"max_messages_per_connection"` // default 20
+	MaxPerDomainConnections  int      `yaml:"max_per_domain_connections"`  // default 20
+	ConnectionIdleTimeout    Duration `yaml:"connection_idle_timeout"`     // default 5s
+	MTASTS                   string   `yaml:"mta_sts"`                     // enforce (default: each policy's own mode) | off
 	// DANE is opportunistic | required | off: how authenticated TLSA
 	// records of the next hop are used (default opportunistic when
 	// dns.dnssec is trust_ad, else off).

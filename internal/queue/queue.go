@@ -28,6 +28,11 @@ const (
 type Options struct {
 	// Dir holds the embedded store (queue.db). Ignored when Store is set.
 	Dir string
+	// SpoolDir is where the receiver streams bodies above its in-memory
+	// threshold before Put; Open removes half-written files left in it.
+	// Default <Dir>/spool; with Store set and SpoolDir empty, bodies are
+	// kept in memory until queued.
+	SpoolDir string
 	// Store replaces the embedded store (another backend, or a fake in
 	// tests). The queue does not close a store it did not open.
 	Store Store
@@ -75,6 +80,7 @@ type Queue struct {
 	observer  Observer
 	fqdn      string
 	log       *slog.Logger
+	spoolDir  string
 
 	ids  idGen
 	kick chan struct{}
@@ -115,6 +121,7 @@ func Open(o Options) (*Queue, error) {
 		log:       o.Logger,
 		kick:      make(chan struct{}, 1),
 		msgs:      map[string]*entry{},
+		spoolDir:  o.SpoolDir,
 	}
 	if err := q.applyDefaults(); err != nil {
 		return nil, err
@@ -128,6 +135,21 @@ func Open(o Options) (*Queue, error) {
 			return nil, err
 		}
 		q.store, q.ownsStore = bs, true
+		if q.spoolDir == "" {
+			q.spoolDir = filepath.Join(o.Dir, "spool")
+		}
+	}
+	if q.spoolDir != "" {
+		n, err := cleanSpool(q.spoolDir)
+		if err != nil {
+			if q.ownsStore {
+				q.store.Close()
+			}
+			return nil, fmt.Errorf("open queue: %w", err)
+		}
+		if n > 0 {
+			q.log.Info("removed half-written spool files of messages that were never acknowledged", "dir", q.spoolDir, "files", n)
+		}
 	}
 	if err := q.recover(); err != nil {
 		if q.ownsStore {
@@ -215,13 +237,24 @@ func (q *Queue) recover() error {
 // durable: the receiver then answers "452 4.3.1 Insufficient system
 // storage" and must not acknowledge the message.
 func (q *Queue) Put(ctx context.Context, env Envelope, body []byte) (string, error) {
+	return q.PutBody(ctx, env, BytesBody(body))
+}
+
+// PutBody is Put for a body that may be in a spool file (see Body). The
+// caller removes the spool file afterwards (Body.RemoveSpool) if the store
+// did not take it over.
+func (q *Queue) PutBody(ctx context.Context, env Envelope, body Body) (string, error) {
 	if len(env.To) == 0 {
 		return "", errors.New("queue message: no recipients")
 	}
 	return q.put(ctx, env, body)
 }
 
-func (q *Queue) put(ctx context.Context, env Envelope, body []byte) (string, error) {
+// SpoolDir is where bodies above the receiver's in-memory threshold are
+// streamed before PutBody; "" when large bodies are not spooled.
+func (q *Queue) SpoolDir() string { return q.spoolDir }
+
+func (q *Queue) put(ctx context.Context, env Envelope, body Body) (string, error) {
 	q.mu.Lock()
 	closed := q.closed
 	q.mu.Unlock()
@@ -233,7 +266,7 @@ func (q *Queue) put(ctx context.Context, env Envelope, body []byte) (string, err
 		env.ReceivedAt = now
 	}
 	if env.Size == 0 {
-		env.Size = int64(len(body))
+		env.Size = body.Size
 	}
 	m := &Message{
 		ID:      q.ids.next(now),

@@ -20,14 +20,17 @@ import (
 // called concurrently; the store is expected to coalesce concurrent writes
 // into one commit (group commit).
 type Store interface {
-	// Put stores a new message and its body atomically.
-	Put(ctx context.Context, m *Message, body []byte) error
+	// Put stores a new message and its body atomically. A spooled body
+	// (body.Path set) must be streamed, never read whole into memory; the
+	// store may rename the file into its own keeping (see Body).
+	Put(ctx context.Context, m *Message, body Body) error
 	// Update replaces the metadata of a stored message (recipient states).
 	Update(ctx context.Context, m *Message) error
 	// Delete removes a message and its body. Deleting a missing message is
 	// not an error.
 	Delete(ctx context.Context, id string) error
-	// Body opens the stored body of a message.
+	// Body opens the stored body of a message. The reader is read as the
+	// message is sent, so a large body should be streamed from storage.
 	Body(ctx context.Context, id string) (io.ReadCloser, error)
 	// Load returns every stored message, at start-up, before any write.
 	// Records it cannot decode are set aside (never deleted) and reported.
