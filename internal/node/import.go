@@ -79,9 +79,19 @@ func (s *Node) ImportCertificate(ref config.CertificateRef, opts ImportOptions) 
 	s.reload.Lock()
 	defer s.reload.Unlock()
 	var a Admission
-	// A file that does not load is left to the configuration edit below,
-	// which refuses it with the start-up error (file, line, key, fix).
-	if cand, err := certs.LoadFile(abs, ref.KeyFile, ref.PasswordFile); err == nil {
+	// The candidate is loaded as the configuration will load it (key and
+	// password files relative to its directory). A file that does not
+	// load is left to the configuration edit below, which refuses it with
+	// the start-up error (file, line, key, fix).
+	cfg := s.Runtime().Cfg
+	keyFile, passFile := ref.KeyFile, ref.PasswordFile
+	if keyFile != "" {
+		keyFile = cfg.Resolve(keyFile)
+	}
+	if passFile != "" {
+		passFile = cfg.Resolve(passFile)
+	}
+	if cand, err := certs.LoadFile(abs, keyFile, passFile); err == nil {
 		a, _ = AdmitImport(s.Runtime().Guard(s.now()), cand, opts) // admitted returns the same refusal, after logging it
 		if err := s.admitted(cand, a.Findings, opts.Force, "import", true); err != nil {
 			return ImportResult{}, err
