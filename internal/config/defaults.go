@@ -35,6 +35,7 @@ const (
 	DefaultMaxMessagesPerConnection = 20
 	DefaultMaxPerDomainConnections  = 20
 	DefaultConnectionIdleTimeout    = Duration(5 * time.Second)
+	DefaultLease                    = Duration(30 * time.Second)
 )
 
 // DefaultRetryIntervals is the queue's retry schedule; the last interval
@@ -70,6 +71,10 @@ func (c *Config) ApplyDefaults() {
 	}
 	setDuration(c, &q.Expiry, "queue.expiry", DefaultExpiry)
 	setInt(c, &q.Concurrency, "queue.concurrency", DefaultConcurrency)
+	setDuration(c, &q.Lease, "queue.lease", DefaultLease)
+	if q.Backend == "" {
+		q.Backend = QueueBbolt
+	}
 
 	l := &c.Limits
 	if l.MaxMessageSize == 0 && !c.written("limits.max_message_size") {

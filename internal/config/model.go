@@ -175,12 +175,27 @@ type SendConnector struct {
 	Key  string `yaml:"-"` // dotted key of this entry, "send_connectors[0]"
 }
 
-// Queue holds retry and expiry settings.
+// Queue holds retry and expiry settings and where the queue is kept.
 type Queue struct {
 	RetryIntervals []Duration `yaml:"retry_intervals"` // default 1m,5m,15m,30m,1h (then 1h)
 	Expiry         Duration   `yaml:"expiry"`          // default 24h
 	Concurrency    int        `yaml:"concurrency"`     // parallel deliveries, default 20
+	// Backend is "bbolt" (default: one file in data_dir, one node) or
+	// "postgres" (a queue shared by every node using the same database).
+	Backend string `yaml:"backend"`
+	// DSN, DSNFile or the MAILFLOW_QUEUE_DSN environment variable give the
+	// PostgreSQL connection string (the file and the variable keep a
+	// password out of the YAML).
+	DSN     string   `yaml:"dsn"`
+	DSNFile string   `yaml:"dsn_file"`
+	Lease   Duration `yaml:"lease"` // how long a node holds a claimed delivery without renewing, default 30s
 }
+
+// Queue backends.
+const (
+	QueueBbolt    = "bbolt"
+	QueuePostgres = "postgres"
+)
 
 // Limits protect the server.
 type Limits struct {

@@ -154,8 +154,14 @@ func Start(path string, opts Options) (*Node, error) {
 	}()
 	s.rt.Store(s.bind(rt))
 
+	store, where, err := OpenQueueStore(cfg, s.log)
+	if err != nil {
+		return nil, fmt.Errorf("open queue in %s: %w", where, err)
+	}
 	q, err := queue.Open(queue.Options{
-		Dir:         filepath.Join(cfg.DataDir(), "queue"),
+		Store:       store,
+		CloseStore:  true,
+		SpoolDir:    filepath.Join(cfg.DataDir(), "queue", "spool"),
 		Clock:       clock,
 		Retry:       durations(cfg.Queue.RetryIntervals),
 		Expiry:      time.Duration(cfg.Queue.Expiry),
@@ -166,7 +172,8 @@ func Start(path string, opts Options) (*Node, error) {
 		Logger:      s.log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open queue in %s: %w", filepath.Join(cfg.DataDir(), "queue"), err)
+		store.Close()
+		return nil, fmt.Errorf("open queue in %s: %w", where, err)
 	}
 	s.queue = q
 	s.recv = receive.NewService(receive.Options{

@@ -147,6 +147,13 @@ func (s *session) data(cmd smtp.Command) {
 			s.quit = true
 			return
 		}
+		if errors.Is(err, queue.ErrUnavailable) {
+			// The shared queue's database is down: the store logs that
+			// once; each refused message is only a protocol-log line.
+			s.reply(451, "4.3.0", "Queue database unavailable, try again later")
+			s.resetTransaction()
+			return
+		}
 		s.srv.opts.Logger.Error("message not stored; answered 452", "connector", s.c.Name(), "error", err)
 		// Any other failure (queue.ErrStorage and the rest) means nothing
 		// was stored: a transient refusal, never a 250.
@@ -229,8 +236,6 @@ func sanitizeHeader(v string) string {
 	}, v)
 }
 
-// headerFields pulls Message-ID and Subject from the header section for
-// tracking. Folded lines are unfolded; only the first occurrence counts.
 // headerFields reads the Message-ID and Subject kept for tracking, and
 // whether the sender asked for "TLS-Required: No" (RFC 8689 §5).
 func headerFields(msg []byte) (messageID, subject string, tlsRequiredNo bool) {
