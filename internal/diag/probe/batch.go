@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/mailflowhq/mailflow/internal/dnsres"
+	"github.com/mailflowhq/mailflow/internal/loopguard"
 	"github.com/mailflowhq/mailflow/internal/send"
 )
 
@@ -119,7 +120,7 @@ func MX(ctx context.Context, domain string, port int, opts Options, parallel int
 	if port == 0 {
 		port = send.DefaultPort
 	}
-	var resolver send.Resolver = net.DefaultResolver
+	var resolver send.Resolver = loopguard.System()
 	if opts.Resolver != nil {
 		resolver = opts.Resolver
 	}
