@@ -1,5 +1,6 @@
 // Package loopguard keeps test binaries on this machine: inside a test
-// binary (testing.Testing) a DNS query or connection to an address outside
+// binary (testing.Testing), or in a process started with Env=1 (the
+// end-to-end tests' mailflow binaries), a DNS query or connection to an address outside
 // 127.0.0.0/8 and ::1 is refused with an error naming what to inject, so a
 // test that forgot dns.resolvers or a dialer fails instead of asking the
 // machine's resolver (which may be on the local network). Outside tests
@@ -11,11 +12,16 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 )
 
-// active is testing.Testing(), read once; tests of this package flip it.
-var active = testing.Testing()
+// Env, set to "1" in the environment, turns the guard on outside a test
+// binary: the end-to-end tests set it for the mailflow processes they run.
+const Env = "MAILFLOW_TEST_LOOPBACK_ONLY"
+
+// active is read once; tests of this package flip it.
+var active = testing.Testing() || os.Getenv(Env) == "1"
 
 // Check returns an error when a test binary is about to reach addr
 // ("host:port" or a bare host) and addr is not a loopback IP address.
