@@ -108,6 +108,11 @@ func writeConnectors(w io.Writer, list []admin.ConnectorInfo) {
 			fmt.Fprintf(tw, "  RequireTLS\t%v\n", c.RequireTLS)
 			fmt.Fprintf(tw, "  TlsAuthLevel\t%s\n", orDefault(c.AuthLevel, "EncryptionOnly"))
 			fmt.Fprintf(tw, "  DANE\t%s\n", orDefault(c.DANE, "off"))
+			sts := orDefault(c.MTASTS, "enforce")
+			if len(c.SmartHosts) > 0 && sts != "off" {
+				sts += " (applies to delivery by MX only; this connector uses smart hosts)"
+			}
+			fmt.Fprintf(tw, "  MTA-STS\t%s\n", sts)
 			fmt.Fprintf(tw, "  TlsDomain\t%s\n", orDefault(c.TLSDomain, "(recipient domain)"))
 			fmt.Fprintf(tw, "  TlsCertificateName\t%s\n", orNull(c.Pinned))
 			if c.Certificate != nil {

@@ -72,6 +72,12 @@ the host with DANE when the records are authentic (450 4.7.323 tlsa-invalid,
 
 --mx DOMAIN probes every MX host in preference order; --targets FILE probes one
 "HOST[:PORT] [EXPECTED-NAME]" per line (# comments), --parallel at a time.
+With --mx the probe also fetches the domain's MTA-STS policy (_mta-sts TXT and
+https://mta-sts.DOMAIN/.well-known/mta-sts.txt, certificate checked against --ca and
+the system roots) and shows its id, mode and mx patterns, judges every MX host as a
+sender applying it does (the MX must match an mx pattern and present a certificate
+valid for its own name), says which mx line to add, and shows the TLS-RPT record
+(_smtp._tls.DOMAIN). An MX host an enforce-mode policy refuses counts as a failure.
 
 Exit status: 0 pass, 1 fail, 2 could not test (DNS, connection, no answer).
 For several endpoints: 1 if any failed, else 2 if any could not be tested.`,

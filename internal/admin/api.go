@@ -219,7 +219,8 @@ type ConnectorInfo struct {
 	SmartHosts  []string    `json:"smart_hosts,omitempty"`
 	AuthLevel   string      `json:"tls_auth_level,omitempty"`
 	TLSDomain   string      `json:"tls_domain,omitempty"`
-	DANE        string      `json:"dane,omitempty"` // send: opportunistic | required | off
+	DANE        string      `json:"dane,omitempty"`    // send: opportunistic | required | off
+	MTASTS      string      `json:"mta_sts,omitempty"` // send: enforce | off
 	// ExchangeVersion is set when Certificate is the prediction for an
 	// Exchange server of that version (certs.Version's rules) rather than
 	// what this server presents; Note says how the rules shaped it.
@@ -264,7 +265,7 @@ func PredictConnectors(rt *node.Runtime, now time.Time, v certs.Version) []Conne
 	for _, sc := range rt.Cfg.SendConnectors {
 		ci := ConnectorInfo{Kind: "send", Name: sc.Name, FQDN: sc.FQDN, RequireTLS: sc.RequireTLS,
 			Pinned: sc.TLSCertificateName, Spaces: sc.AddressSpaces, SmartHosts: sc.SmartHosts,
-			AuthLevel: sc.TLSAuthLevel, TLSDomain: sc.TLSDomain, DANE: sc.DANE}
+			AuthLevel: sc.TLSAuthLevel, TLSDomain: sc.TLSDomain, DANE: sc.DANE, MTASTS: sc.MTASTS}
 		if v != certs.VersionMailflow {
 			ci.ExchangeVersion = string(v)
 		}

@@ -123,7 +123,11 @@ func (c *Config) ApplyDefaults() {
 			sc.ProtocolLoggingLevel = LoggingNone
 		}
 		setDuration(c, &sc.ConnectTimeout, sc.Key+".connect_timeout", DefaultConnectTimeout)
+		if sc.MTASTS == "" {
+			sc.MTASTS = MTASTSEnforce
+		}
 	}
+	c.applyTLSRPTDefaults()
 	c.dnsDefaults()
 }
 

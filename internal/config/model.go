@@ -43,6 +43,7 @@ type Config struct {
 	Queue             Queue              `yaml:"queue"`
 	Limits            Limits             `yaml:"limits"`
 	Admin             Admin              `yaml:"admin"`
+	TLSRPT            TLSRPT             `yaml:"tls_rpt"`
 	Metrics           Metrics            `yaml:"metrics"`
 	DNS               DNS                `yaml:"dns"`
 
@@ -158,6 +159,7 @@ type SendConnector struct {
 	SourceIP             string   `yaml:"source_ip"`
 	ProtocolLoggingLevel string   `yaml:"protocol_logging_level"` // None (default) | Verbose
 	ConnectTimeout       Duration `yaml:"connect_timeout"`        // default 30s
+	MTASTS               string   `yaml:"mta_sts"`                // enforce (default: each policy's own mode) | off
 	// DANE is opportunistic | required | off: how authenticated TLSA
 	// records of the next hop are used (default opportunistic when
 	// dns.dnssec is trust_ad, else off).

@@ -56,6 +56,7 @@ func (c *Config) Validate() error {
 	v.queue()
 	v.limits()
 	v.admin()
+	v.tlsRPT()
 	v.metrics()
 	v.dns()
 	return v.errs.err()

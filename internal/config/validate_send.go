@@ -73,5 +73,6 @@ func (v *validator) sendConnector(sc *SendConnector) {
 	}
 	v.enumValue(join(key, "protocol_logging_level"), "protocol logging level", &sc.ProtocolLoggingLevel, ProtocolLoggingLevels())
 	v.positiveDuration(join(key, "connect_timeout"), sc.ConnectTimeout, DefaultConnectTimeout)
+	v.enumValue(join(key, "mta_sts"), "policy mode for MTA-STS", &sc.MTASTS, MTASTSModes())
 	v.sendConnectorDANE(sc)
 }

@@ -755,6 +755,27 @@ receive_connectors:
 	}
 }
 
+func TestValidateMTASTSAndTLSRPT(t *testing.T) {
+	base := "server: {name: S1, fqdn: mail.contoso.com}\nsend_connectors:\n  - name: Internet\n    address_spaces: [\"*\"]\n"
+	c, err := Parse("m.yaml", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SendConnectors[0].MTASTS != MTASTSEnforce || !c.TLSRPT.Sending() || c.TLSRPT.From != "postmaster@mail.contoso.com" {
+		t.Fatalf("defaults: %q %+v", c.SendConnectors[0].MTASTS, c.TLSRPT)
+	}
+	c, err = Parse("m.yaml", []byte(base+"    mta_sts: OFF\ntls_rpt: {send_reports: false}\n"))
+	if err != nil || c.SendConnectors[0].MTASTS != MTASTSOff || c.TLSRPT.Sending() {
+		t.Fatalf("off: %v %+v", err, c)
+	}
+	_, err = Parse("m.yaml", []byte(base+"    mta_sts: strict\ntls_rpt: {from: not an address}\n"))
+	for _, want := range []string{"m.yaml:5: send_connectors[0].mta_sts", "tls_rpt.from", "not an e-mail address"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}
+
 // The domain and host forms Exchange administrators write are accepted:
 // wildcard accepted domains, the Exchange address-space form with type and
 // cost, and address-literal smart hosts ("[ip]", "[ip]:port": no DNS).

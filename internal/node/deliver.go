@@ -72,7 +72,8 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 	}
 	for _, key := range order {
 		g := groups[key]
-		msg := send.Message{ID: m.ID, From: m.Env.From, Rcpts: g.rcpts, Body: body, Size: m.Env.Size, RecipientDomain: g.domain}
+		msg := send.Message{ID: m.ID, From: m.Env.From, Rcpts: g.rcpts, Body: body, Size: m.Env.Size, RecipientDomain: g.domain,
+			RequireTLS: m.Env.RequireTLS, TLSOptional: m.Env.TLSOptional}
 		rs := rt.Sender.Send(ctx, g.conn, msg)
 		d.observeTLS(g.conn.Name, rs)
 		for _, r := range rs {

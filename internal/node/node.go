@@ -14,10 +14,12 @@ import (
 	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/lifecycle/acme"
 	"github.com/mailflowhq/mailflow/internal/mailbox"
+	"github.com/mailflowhq/mailflow/internal/mtasts"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/receive"
 	"github.com/mailflowhq/mailflow/internal/send"
+	"github.com/mailflowhq/mailflow/internal/tlsrpt"
 	"github.com/mailflowhq/mailflow/internal/tracking"
 	"github.com/mailflowhq/mailflow/internal/users"
 )
@@ -28,6 +30,9 @@ type Options struct {
 	Clock  queue.Clock // nil = system clock
 	// Dialer, when set, replaces the send side's network dialer.
 	Dialer func(ctx context.Context, network, laddr, raddr string) (net.Conn, error)
+	// MTASTSPort, when set, is the HTTPS port MTA-STS policies are fetched
+	// from instead of 443 (tests serve them on a free port).
+	MTASTSPort int
 	// Observer, when set, sees every queue event after message tracking
 	// (metrics); Sessions sees receive sessions and handshakes. Both only
 	// observe: they are called after the fact and cannot change delivery.
@@ -64,6 +69,11 @@ type Node struct {
 	sendLog  *protolog.Writer
 	track    *tracking.Writer
 	users    *users.Store
+	// MTA-STS policy cache and TLS-RPT counts (tlspolicy.go).
+	sts        *mtasts.Client
+	rpt        *tlsrpt.Store
+	reportDone chan struct{}
+	reportMu   sync.Mutex
 
 	// Administration state that observes or holds delivery.
 	suspended sync.Map // lower-case next hop → name as given (hops.go)
@@ -124,6 +134,15 @@ func Start(path string, opts Options) (*Node, error) {
 		return nil, err
 	}
 	s.clock = clock
+	if s.rpt, err = tlsrpt.OpenStore(TLSRPTDir(cfg), s.log); err != nil {
+		return nil, err
+	}
+	s.sts = &mtasts.Client{Dir: MTASTSDir(cfg), Logger: s.log}
+	defer func() {
+		if !started {
+			s.sts.Close()
+		}
+	}()
 	s.rt.Store(s.bind(rt))
 
 	q, err := queue.Open(queue.Options{
@@ -155,6 +174,8 @@ func Start(path string, opts Options) (*Node, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go func() { s.done <- q.Run(ctx) }()
+	s.reportDone = make(chan struct{})
+	go s.reportLoop(ctx)
 	started = true
 	if err := s.startLifecycle(ctx); err != nil {
 		cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -244,6 +265,7 @@ func (s *Node) bind(rt *Runtime) *Runtime {
 		Log: s.sendLog, Now: s.clock.Now, Dialer: s.opts.Dialer,
 	}
 	rt.Sender.DNS = rt.SenderDNS()
+	s.withPolicies(rt)
 	rt.Sender.Policies, rt.Sender.Observer = rt.Policies, rt.Observer
 	rt.Recv.Now = s.clock.Now
 	return rt
@@ -265,6 +287,8 @@ func (s *Node) Close(ctx context.Context) error {
 	if qerr := <-s.done; qerr != nil && !errors.Is(qerr, context.Canceled) {
 		err = errors.Join(err, qerr)
 	}
+	<-s.reportDone
+	s.sts.Close()
 	err = errors.Join(err, s.queue.Close())
 	s.closeLogs()
 	return err

@@ -41,7 +41,7 @@ type Runtime struct {
 // configuration names resolvers or trusts DNSSEC, else nil — the standard
 // library's resolver (and its hosts file) stays in use.
 func (rt *Runtime) SenderDNS() *dnsres.Resolver {
-	if rt.Cfg.DNS.TrustAD() || len(rt.Cfg.DNS.Resolvers) > 0 {
+	if usesDNSSection(rt.Cfg) {
 		return rt.DNS
 	}
 	return nil
@@ -215,7 +215,7 @@ func sendConnectors(cfg *config.Config) (map[string]send.Connector, config.Error
 			continue
 		}
 		out[strings.ToLower(sc.Name)] = send.Connector{
-			DANE: dane,
+			DANE: dane, MTASTS: !strings.EqualFold(sc.MTASTS, config.MTASTSOff),
 			Name: sc.Name, Hosts: sc.SmartHosts, Port: sc.Port, FQDN: sc.FQDN,
 			RequireTLS: sc.RequireTLS, Level: level, TLSDomain: sc.TLSDomain,
 			CertificateName: sc.TLSCertificateName, SourceIP: sc.SourceIP,

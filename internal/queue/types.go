@@ -24,6 +24,14 @@ type Envelope struct {
 	Size        int64     `json:"size"`
 	// AuthUser is the SMTP AUTH identity that submitted the message.
 	AuthUser string `json:"auth_user,omitempty"`
+	// RequireTLS: the message arrived with MAIL FROM … REQUIRETLS (RFC
+	// 8689); every hop must be validated by DANE or MTA-STS and offer
+	// REQUIRETLS. Absent in records written before it existed (false).
+	RequireTLS bool `json:"require_tls,omitempty"`
+	// TLSOptional: the message carries "TLS-Required: No" (RFC 8689 §5):
+	// deliver even when DANE or MTA-STS checks fail. Never set together
+	// with RequireTLS.
+	TLSOptional bool `json:"tls_optional,omitempty"`
 }
 
 // State is where one recipient of a message stands.

@@ -114,7 +114,12 @@ func (s *session) data(cmd smtp.Command) {
 	if s.user != nil {
 		env.AuthUser = s.user.Name
 	}
-	env.MessageID, env.Subject = headerFields(body[len(hdr):])
+	var tlsRequiredNo bool
+	env.MessageID, env.Subject, tlsRequiredNo = headerFields(body[len(hdr):])
+	// RFC 8689 §4.1: with REQUIRETLS on MAIL the TLS-Required header field
+	// is ignored.
+	env.RequireTLS = s.requireTLS
+	env.TLSOptional = tlsRequiredNo && !s.requireTLS
 	ctx, cancel := s.submitContext()
 	id, err := s.srv.opts.Submitter.Put(ctx, env, body)
 	cancel()
@@ -210,14 +215,19 @@ func sanitizeHeader(v string) string {
 
 // headerFields pulls Message-ID and Subject from the header section for
 // tracking. Folded lines are unfolded; only the first occurrence counts.
-func headerFields(msg []byte) (messageID, subject string) {
+// headerFields reads the Message-ID and Subject kept for tracking, and
+// whether the sender asked for "TLS-Required: No" (RFC 8689 §5).
+func headerFields(msg []byte) (messageID, subject string, tlsRequiredNo bool) {
 	if v := headerValues(msg, "Message-ID"); len(v) > 0 {
 		messageID = v[0]
 	}
 	if v := headerValues(msg, "Subject"); len(v) > 0 {
 		subject = v[0]
 	}
-	return truncate(messageID, maxHeaderValue), truncate(subject, maxHeaderValue)
+	if v := headerValues(msg, "TLS-Required"); len(v) > 0 {
+		tlsRequiredNo = strings.EqualFold(strings.TrimSpace(v[0]), "no")
+	}
+	return truncate(messageID, maxHeaderValue), truncate(subject, maxHeaderValue), tlsRequiredNo
 }
 
 func truncate(s string, n int) string {

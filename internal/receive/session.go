@@ -48,9 +48,12 @@ type session struct {
 	from           *smtp.Path
 	rcpts          []string
 	declared       int64 // SIZE= from MAIL
-	errors         int
-	quit           bool
-	accepted       int // messages accepted in this session (observer only)
+	// requireTLS: MAIL FROM carried REQUIRETLS (RFC 8689), which is
+	// accepted only under TLS.
+	requireTLS bool
+	errors     int
+	quit       bool
+	accepted   int // messages accepted in this session (observer only)
 }
 
 func newSession(srv *Service, st *Settings, c *Connector, conn net.Conn, local, remote netip.AddrPort) *session {
@@ -235,6 +238,7 @@ func (s *session) resetTransaction() {
 	s.from = nil
 	s.rcpts = nil
 	s.declared = 0
+	s.requireTLS = false
 }
 
 func (s *session) hello(cmd smtp.Command) {
@@ -259,6 +263,10 @@ func (s *session) hello(cmd smtp.Command) {
 		lines = append(lines, "AUTH "+strings.Join(authMechanisms, " "))
 	}
 	lines = append(lines, "8BITMIME", "SMTPUTF8")
+	if s.tls {
+		// RFC 8689 §4: offered only once the session is encrypted.
+		lines = append(lines, "REQUIRETLS")
+	}
 	s.reply(250, "", lines...)
 }
 
@@ -314,6 +322,7 @@ func (s *session) mail(cmd smtp.Command) {
 		}
 	}
 	var size int64
+	requireTLS := false
 	for k, v := range params {
 		switch k {
 		case "SIZE":
@@ -331,6 +340,18 @@ func (s *session) mail(cmd smtp.Command) {
 				return
 			}
 		case "SMTPUTF8":
+		case "REQUIRETLS":
+			if !s.tls {
+				// Never offered in plaintext, so this is a client error.
+				s.errors++
+				s.reply(530, "5.7.10", "REQUIRETLS needs an encrypted session: use STARTTLS first")
+				return
+			}
+			if v != "" {
+				s.syntax("REQUIRETLS takes no value")
+				return
+			}
+			requireTLS = true
 		case "AUTH":
 			// RFC 4954 §5: offered with AUTH, and its value (the
 			// submitter of a relayed message) is not trusted, so not
@@ -352,6 +373,7 @@ func (s *session) mail(cmd smtp.Command) {
 	}
 	s.from = &path
 	s.declared = size
+	s.requireTLS = requireTLS
 	s.reply(250, "2.1.0", "Sender OK")
 }
 

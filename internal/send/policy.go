@@ -141,14 +141,18 @@ type PolicySource interface {
 // PolicyOutcome is one policy's result for one session, as TLS-RPT
 // records it.
 type PolicyOutcome struct {
-	Time        time.Time  `json:"time"`
-	Type        PolicyType `json:"policy_type"`
-	Domain      string     `json:"policy_domain"`
-	Strings     []string   `json:"policy_strings,omitempty"`
-	MXHost      string     `json:"mx_host"`
-	ReceivingIP string     `json:"receiving_ip,omitempty"`
-	SendingIP   string     `json:"sending_ip,omitempty"`
-	Success     bool       `json:"success"`
+	Time    time.Time  `json:"time"`
+	Type    PolicyType `json:"policy_type"`
+	Domain  string     `json:"policy_domain"`
+	Strings []string   `json:"policy_strings,omitempty"`
+	MXHost  string     `json:"mx_host"`
+	// FromMX: the host came from the domain's MX records. Only those
+	// sessions are the domain's to hear about (TLS-RPT); a smart host
+	// relays for many domains.
+	FromMX      bool   `json:"from_mx,omitempty"`
+	ReceivingIP string `json:"receiving_ip,omitempty"`
+	SendingIP   string `json:"sending_ip,omitempty"`
+	Success     bool   `json:"success"`
 	// ResultType is the RFC 8460 result type of a failure.
 	ResultType string `json:"result_type,omitempty"`
 	Detail     string `json:"detail,omitempty"`
@@ -196,7 +200,7 @@ func (s *Sender) report(p TargetPolicy, t Target, local string, f *failure, resu
 		return
 	}
 	o := PolicyOutcome{
-		Time: s.now(), Type: p.Type, Domain: p.Domain, Strings: p.Strings, MXHost: t.Host,
+		Time: s.now(), Type: p.Type, Domain: p.Domain, Strings: p.Strings, MXHost: t.Host, FromMX: t.FromMX,
 		ReceivingIP: t.IP, SendingIP: hostOf(local), Success: f == nil && resultType == "",
 		ResultType: resultType,
 	}
@@ -243,8 +247,11 @@ func (s *Sender) logRefusal(c Connector, t Target, p TargetPolicy) {
 	}
 	log := s.Log.Session(c.Name, "", t.Addr())
 	log.Info("", fmt.Sprintf("TLS policy (%s) for %s: %s [%s]", p.Type, t.Host, p.Refusal.Status, p.Refusal.Message))
-	if len(p.Strings) > 0 {
+	switch {
+	case p.Type == PolicyTLSA && len(p.Strings) > 0:
 		log.Info("", "TLSA records seen: "+TLSALines(p, 8))
+	case p.Type == PolicySTS:
+		log.Info("", "MTA-STS policy of "+p.Domain+": "+strings.Join(p.Strings, "; "))
 	}
 	log.Disconnect("Local")
 }

@@ -115,7 +115,13 @@ func (s *Sender) Send(ctx context.Context, c Connector, m Message) []Result {
 		if ctx.Err() != nil {
 			break
 		}
-		pol := s.Policy(ctx, c, domain, t)
+		pol := m.adjustPolicy(c, s.Policy(ctx, c, domain, t))
+		if f := requireTLSPolicyFailure(m, c, t, pol); f != nil {
+			res := &sessionResult{target: t, fail: f}
+			attempts = append(attempts, res.attempt())
+			last = res
+			continue
+		}
 		if pol.Refusal != nil {
 			f := pol.Refusal.failure()
 			s.report(pol, t, "", f, pol.Refusal.ResultType)

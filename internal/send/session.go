@@ -54,6 +54,13 @@ func (s *Sender) session(ctx context.Context, c Connector, m Message, t Target, 
 	}
 
 	params := map[string]string{}
+	if m.RequireTLS {
+		if f := requireTLSSessionFailure(cn); f != nil {
+			cl.Quit()
+			return failed(f)
+		}
+		params["REQUIRETLS"] = ""
+	}
 	if m.Size > 0 && cl.HasExtension("SIZE") {
 		params["SIZE"] = strconv.FormatInt(m.Size, 10)
 		ext := cl.Extensions()

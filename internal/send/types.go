@@ -47,6 +47,10 @@ type Connector struct {
 	// (MX hosts, and smart hosts given by name); it needs Sender.DNS with
 	// a validating resolver.
 	DANE DANEMode
+	// MTASTS applies the recipient domain's MTA-STS policy (RFC 8461) to
+	// MX delivery, in the policy's own mode (mta_sts: enforce); false is
+	// mta_sts: off.
+	MTASTS bool
 }
 
 // Default timeouts.
@@ -74,6 +78,10 @@ type Message struct {
 	// DomainValidation without TLSDomain; empty = the domain of the first
 	// recipient.
 	RecipientDomain string
+	// RequireTLS: the message came with MAIL FROM … REQUIRETLS (RFC 8689);
+	// TLSOptional: it carries "TLS-Required: No". See requiretls.go.
+	RequireTLS  bool
+	TLSOptional bool
 }
 
 // BytesBody is a Message.Body for content held in memory.

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -148,6 +149,22 @@ func TestBrowserAdminCenter(t *testing.T) {
 		return s
 	}
 
+	// waitFlash waits for the page after a POST/redirect/GET to show a flash
+	// containing want. Waiting only for #flash to be visible is not enough:
+	// the page the button sits on may still show the previous change's
+	// flash. Evaluation errors while the page navigates are retried.
+	waitFlash := func(want string) {
+		t.Helper()
+		expr := fmt.Sprintf(`(document.querySelector('#flash')?.textContent || '').includes(%q)`, want)
+		testkit.Poll(t, 30*time.Second, "a flash saying "+want, func() (bool, string) {
+			ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+			if err != nil {
+				return false, err.Error()
+			}
+			return ok, ""
+		})
+	}
+
 	// Log in: / sends the browser to the form; the secret field is "token".
 	run("open login", chromedp.Navigate(e.base+"/"), chromedp.WaitVisible(chromedp.CSS(`input[name=token]`)))
 	shot("login")
@@ -187,6 +204,7 @@ func TestBrowserAdminCenter(t *testing.T) {
 	run("connector page again", chromedp.Navigate(connURL), chromedp.WaitVisible(chromedp.CSS(`#connector-form`)),
 		chromedp.SetValue(chromedp.CSS(`#f-tls_certificate_name`), e.pki.Contoso.Name()), chromedp.Click(chromedp.CSS(`#save`)),
 		chromedp.WaitVisible(chromedp.CSS(`#flash`)))
+	waitFlash("Saved and applied live")
 	if got := text(`#presented`); !strings.Contains(got, e.pki.Contoso.Thumbprint) {
 		t.Errorf("after the edit the page says it presents %q", got)
 	}
@@ -201,12 +219,14 @@ func TestBrowserAdminCenter(t *testing.T) {
 	run("certificates", chromedp.Navigate(e.base+"/certificates"), chromedp.WaitVisible(chromedp.CSS(`#timeline`)),
 		chromedp.SetUploadFiles(chromedp.CSS(`#file`), []string{e.pki.SANOnlyFile}), chromedp.Click(chromedp.CSS(`#import`)),
 		chromedp.WaitVisible(chromedp.CSS(`#flash`)))
+	waitFlash("Imported ")
 	if got := text(`#certificates`); !strings.Contains(got, e.pki.SANOnly.Thumbprint) || !strings.Contains(got, frontend) || !strings.Contains(got, xssName) {
 		t.Errorf("certificates page after import: %q", got)
 	}
 	pinRow := `tr[data-thumbprint="` + e.pki.SANOnly.Thumbprint + `"]`
 	run("pin", chromedp.SetValue(chromedp.CSS(pinRow+` select`), "receive|"+xssName), chromedp.Click(chromedp.CSS(pinRow+` button`)),
 		chromedp.WaitVisible(chromedp.CSS(`#flash`)))
+	waitFlash("is now pinned")
 	second := "127.0.0.1:" + strings.TrimPrefix(e.d.Node.Runtime().Cfg.ReceiveConnectors[1].Bindings[0], "127.0.0.1:")
 	if got := presented(t, second); got != e.pki.SANOnly.Thumbprint {
 		t.Errorf("after pinning, the second connector presents %s, want the imported %s", got, e.pki.SANOnly.Thumbprint)

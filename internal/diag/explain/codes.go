@@ -246,6 +246,14 @@ var explainTable = []explainEntry{
 	{topic: "dane.4.7.324", match: enhanced("7.324"), build: buildDANE324},
 	{topic: "dane.4.7.325", match: enhanced("7.325"), build: buildDANE325},
 	{
+		topic: "mtasts.mx",
+		match: func(in *explainInput) bool {
+			return in.has("MtaStsMxMismatch") || in.has("not allowed by the domain's MTA-STS policy")
+		},
+		build: buildMTASTSMX,
+	},
+	{topic: "requiretls.5.7.30", match: enhanced("7.30"), build: buildRequireTLS},
+	{
 		topic: "mtasts.4.7.5",
 		match: func(in *explainInput) bool { return in.is("7.5") && in.has("MTA-STS") },
 		build: buildMTASTSCert,

@@ -100,25 +100,28 @@ func buildMTASTSCert(c explainCtx, e *Explanation) {
 	e.Evidence = []string{
 		fmt.Sprintf("The policy: curl https://mta-sts.%s/.well-known/mta-sts.txt (mode, mx: lines, max_age) and dig TXT _mta-sts.%s (the id).", domain, domain),
 		fmt.Sprintf("The certificate as a PKIX validator sees it: %s (it must be publicly trusted and hold the MX name).", c.probe()),
+		c.stsProbeEvidence(),
 	}
 	e.Fix = []string{
 		fmt.Sprintf("Present a publicly trusted certificate whose SAN contains the MX host %s: %s", c.mx(), pinFix(c.mx())),
 		fmt.Sprintf("While fixing, set the policy to mode: testing (and change the id in the _mta-sts.%s TXT record) so senders deliver and report instead of deferring.", domain),
 	}
-	e.SeeAlso = []string{c.probe()}
+	e.SeeAlso = append([]string{c.probe()}, c.stsSeeAlso()...)
 }
 
 func buildMTASTSMX(c explainCtx, e *Explanation) {
-	domain := nonBlank(c.f("Domain"), "<recipient domain>")
+	domain := c.stsDomain()
 	e.Title = "MTA-STS: no MX host of the domain is allowed by its MTA-STS policy"
 	e.Cause = fmt.Sprintf("The MTA-STS policy of %s (enforce mode) lists mx: patterns, and none of the domain's MX hosts matches them, or none of them presented a valid certificate for its name; the sender refuses them all.", domain)
 	e.Evidence = []string{
 		fmt.Sprintf("The MX records: dig MX %s; the policy's mx: lines: curl https://mta-sts.%s/.well-known/mta-sts.txt.", domain, domain),
 		"Each MX's certificate: mailflow probe <mx>:25 --policy DomainValidation --expect <mx>.",
+		c.stsProbeEvidence(),
 	}
 	e.Fix = []string{
 		fmt.Sprintf("Make the policy of %s list every MX host (mx: lines; a leading *. matches one label), or point the MX records at hosts the policy lists; then change the id in the _mta-sts TXT record so senders fetch the policy again.", domain),
 		"Give each MX a publicly trusted certificate holding its own name.",
+		fmt.Sprintf("Check the result with mailflow probe --mx %s: it shows the policy's id, mode and mx patterns, judges every MX by them and names the mx line to add.", domain),
 	}
-	e.SeeAlso = []string{"mailflow probe <mx>:25 --policy DomainValidation --expect <mx>"}
+	e.SeeAlso = append(c.stsSeeAlso(), "mailflow probe <mx>:25 --policy DomainValidation --expect <mx>")
 }

@@ -33,9 +33,11 @@ const (
 // Batch is the result of probing several endpoints (every MX of a
 // domain, or a targets file). Its JSON form is stable.
 type Batch struct {
-	Domain  string    `json:"domain,omitempty"` // the domain whose MX were probed
-	Reports []*Report `json:"reports"`
-	Summary Summary   `json:"summary"`
+	Domain string `json:"domain,omitempty"` // the domain whose MX were probed
+	// Policies are the domain's MTA-STS policy and TLS-RPT record (--mx).
+	Policies *DomainPolicies `json:"policies,omitempty"`
+	Reports  []*Report       `json:"reports"`
+	Summary  Summary         `json:"summary"`
 }
 
 // Summary counts the results of a batch.
@@ -50,7 +52,7 @@ type Summary struct {
 // tested, else 0: a definite failure is the stronger signal for scripts.
 func (b *Batch) ExitCode() int {
 	switch {
-	case b.Summary.Fail > 0:
+	case b.Summary.Fail > 0 || b.enforceFailures() > 0:
 		return 1
 	case b.Summary.Error > 0:
 		return 2
@@ -117,6 +119,17 @@ func Many(ctx context.Context, list []Options, parallel int, progress Progress) 
 // §5.1), as senders do; a null MX or a DNS failure is one report that
 // could not test.
 func MX(ctx context.Context, domain string, port int, opts Options, parallel int, progress Progress) *Batch {
+	b, resolved := mxHosts(ctx, domain, port, opts, parallel, progress)
+	if resolved {
+		b.Policies = domainPolicies(ctx, b.Domain, opts)
+		b.judgeMTASTS(opts)
+	}
+	return b
+}
+
+// mxHosts probes the MX hosts of domain (see MX); resolved is false when
+// the MX lookup failed or found a null MX.
+func mxHosts(ctx context.Context, domain string, port int, opts Options, parallel int, progress Progress) (b *Batch, resolved bool) {
 	if port == 0 {
 		port = send.DefaultPort
 	}
@@ -147,10 +160,10 @@ func MX(ctx context.Context, domain string, port int, opts Options, parallel int
 		r := mxFailure(opts, domain, port, send.StatusDNSSECInvalid, send.ReasonDNSSECInvalid, err.Error(),
 			"Repair the DNSSEC of "+domain+": re-sign the zone and make the DS at the parent match its key (or remove the DS while fixing it); DANE senders deliver nothing while the MX lookup is bogus.")
 		r.Verdict.Result = Fail
-		return newProbeBatch(domain, []*Report{r})
+		return newProbeBatch(domain, []*Report{r}), false
 	case err == nil && len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == ""):
 		return newProbeBatch(domain, []*Report{mxFailure(opts, domain, port, send.StatusNullMX, send.ReasonNullMX,
-			domain+" publishes a null MX (RFC 7505): it accepts no mail", "The domain says it receives no mail; if it should, publish MX records for its mail servers.")})
+			domain+" publishes a null MX (RFC 7505): it accepts no mail", "The domain says it receives no mail; if it should, publish MX records for its mail servers.")}), false
 	case err == nil && len(mxs) > 0:
 	case err == nil || errors.As(err, &dnsErr) && dnsErr.IsNotFound:
 		o := opts
@@ -159,10 +172,10 @@ func MX(ctx context.Context, domain string, port int, opts Options, parallel int
 		b.Domain = domain
 		b.Reports[0].Findings = append(b.Reports[0].Findings, Finding{Severity: "warning",
 			Text: domain + " has no MX records: senders fall back to the domain's own address (RFC 5321 §5.1). Publish an MX record for the mail server."})
-		return b
+		return b, true
 	default:
 		return newProbeBatch(domain, []*Report{mxFailure(opts, domain, port, send.StatusDNSFailed, send.ReasonDNS,
-			"The error was: "+err.Error(), "Check the domain's DNS: the MX lookup for "+domain+" failed.")})
+			"The error was: "+err.Error(), "Check the domain's DNS: the MX lookup for "+domain+" failed.")}), false
 	}
 	sort.SliceStable(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
 	if len(mxs) > maxMXProbes {
@@ -174,13 +187,13 @@ func MX(ctx context.Context, domain string, port int, opts Options, parallel int
 		o.Target = net.JoinHostPort(strings.TrimSuffix(mx.Host, "."), strconv.Itoa(port))
 		list[i] = o
 	}
-	b := Many(ctx, list, parallel, progress)
+	b = Many(ctx, list, parallel, progress)
 	b.Domain = domain
 	for i, r := range b.Reports {
 		pref := mxs[i].Pref
 		r.MXPreference = &pref
 	}
-	return b
+	return b, true
 }
 
 // mxFailure is the report for a domain whose MX lookup failed.
@@ -249,6 +262,7 @@ func ParseTargets(r io.Reader) ([]Target, error) {
 // WriteText renders every report, then the summary.
 func (b *Batch) WriteText(w io.Writer) error {
 	pw := &TextWriter{w: w}
+	b.renderPolicies(pw)
 	for i, r := range b.Reports {
 		if i > 0 {
 			pw.Printf("\n%s\n\n", strings.Repeat("─", 72))

@@ -15,6 +15,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/dnsres"
 	"github.com/mailflowhq/mailflow/internal/domain"
+	"github.com/mailflowhq/mailflow/internal/mtasts"
 	"github.com/mailflowhq/mailflow/internal/send"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
@@ -83,6 +84,11 @@ type Options struct {
 	Resolver send.Resolver
 	// Dialer connects (laddr is Source); nil = a net.Dialer.
 	Dialer func(ctx context.Context, network, laddr, raddr string) (net.Conn, error)
+	// TXT looks up the MTA-STS and TLS-RPT records of --mx; nil = Resolver
+	// when it can, else the system resolver.
+	TXT mtasts.Resolver
+	// MTASTSPort is the HTTPS port of MTA-STS policies (0 = 443; tests).
+	MTASTSPort int
 	// DNS resolves with DNSSEC status; with a validating resolver the
 	// probe applies DANE as a sender with dane: opportunistic does. It
 	// replaces Resolver.
@@ -126,8 +132,15 @@ type Report struct {
 	// (DANE, the connector's own, …).
 	TLSPolicy *PolicyInfo `json:"tls_policy,omitempty"`
 
+	// MTASTS is this MX host judged by the domain's MTA-STS policy (--mx
+	// only, when the domain has one).
+	MTASTS *MTASTSHost `json:"mta_sts,omitempty"`
+
 	SourceAsked bool   `json:"-"` // Source was chosen by the caller, not the system
 	leafTLSA    string // the 3 1 1 record of the presented leaf
+	// peerChain is what the server presented, for policy checks after the
+	// session (MTA-STS).
+	peerChain []*x509.Certificate
 }
 
 // TLS is the TLS session observed.
@@ -393,6 +406,7 @@ func (p Runner) observe(r *Report, cn *send.Connection) {
 	for _, x := range cn.PeerChain {
 		t.Chain = append(t.Chain, certs.FromX509(x).Describe(p.Now))
 	}
+	r.peerChain = cn.PeerChain
 	r.TLS = t
 	if cn.TLS.Peer != nil {
 		v := cn.TLS.Verdict
