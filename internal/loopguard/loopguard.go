@@ -63,11 +63,18 @@ func (Resolver) LookupHost(_ context.Context, host string) ([]string, error) {
 	return nil, refused(host)
 }
 
-// SystemResolver is the resolver for MX and address lookups with nothing
-// injected: net.DefaultResolver, or in a test binary a Resolver that fails.
+// LookupTXT fails: tests inject their DNS.
+func (Resolver) LookupTXT(_ context.Context, name string) ([]string, error) {
+	return nil, refused(name)
+}
+
+// SystemResolver is the resolver for MX, address and TXT lookups with
+// nothing injected: net.DefaultResolver, or in a test binary a Resolver
+// that fails.
 type SystemResolver interface {
 	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
 	LookupHost(ctx context.Context, host string) ([]string, error)
+	LookupTXT(ctx context.Context, name string) ([]string, error)
 }
 
 // System returns net.DefaultResolver, or Resolver{} in a test binary.

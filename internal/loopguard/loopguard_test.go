@@ -26,6 +26,9 @@ func TestSystemInTests(t *testing.T) {
 	if _, err := r.LookupHost(context.Background(), "mail.contoso.com"); err == nil {
 		t.Fatal("host lookup through the system resolver succeeded in a test binary")
 	}
+	if _, err := r.LookupTXT(context.Background(), "_mta-sts.contoso.com"); err == nil {
+		t.Fatal("TXT lookup through the system resolver succeeded in a test binary")
+	}
 	if a, err := r.LookupHost(context.Background(), "127.0.0.1"); err != nil || len(a) != 1 {
 		t.Fatalf("loopback literal: %v %v", a, err)
 	}

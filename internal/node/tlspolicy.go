@@ -10,6 +10,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/dnsres"
+	"github.com/mailflowhq/mailflow/internal/loopguard"
 	"github.com/mailflowhq/mailflow/internal/mtasts"
 	"github.com/mailflowhq/mailflow/internal/send"
 	"github.com/mailflowhq/mailflow/internal/tlsrpt"
@@ -56,7 +57,7 @@ func txtResolver(rt *Runtime) mtasts.Resolver {
 	if r := rt.SenderDNS(); r != nil {
 		return mtasts.DNS(r)
 	}
-	return net.DefaultResolver
+	return loopguard.System()
 }
 
 // rptObserver records the sender's policy outcomes for TLS-RPT.
