@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"time"
@@ -41,7 +40,7 @@ func usesDNSSection(cfg *config.Config) bool {
 // the system's.
 func TXTResolver(cfg *config.Config) (mtasts.Resolver, error) {
 	if !usesDNSSection(cfg) {
-		return net.DefaultResolver, nil
+		return loopguard.System(), nil
 	}
 	r, err := dnsres.New(cfg.DNS.ResolverConfig())
 	if err != nil {
