@@ -85,7 +85,8 @@ func TestSmokeRun(t *testing.T) {
 		}
 	}
 	for part, want := range map[string]int{
-		"relay": 9, "fresh STARTTLS sessions": 8, "memory": 6, "log analysis": 4,
+		// relay: 9 + 2 connections per message + 6 sizes (2 × 3) + 4 scale.
+		"relay": 21, "large message": 3, "fresh STARTTLS sessions": 8, "memory": 6, "log analysis": 4,
 	} {
 		if perPart[part] != want {
 			t.Errorf("%d rows for %q, want %d (rows per part: %v)", perPart[part], part, want, perPart)

@@ -17,6 +17,7 @@ import (
 type sinkCounter struct {
 	mu      sync.Mutex
 	n       int64
+	sess    int64 // sessions (connections) the sink accepted
 	closed  bool
 	waiters []counterWaiter
 }
@@ -26,10 +27,20 @@ type counterWaiter struct {
 	ch     chan struct{}
 }
 
-var mesgField = regexp.MustCompile(`mesg=(\d+)`)
+var (
+	mesgField = regexp.MustCompile(`mesg=(\d+)`)
+	sessField = regexp.MustCompile(`sess=(\d+)`)
+)
 
 // feed takes one token of the sink's progress output.
 func (c *sinkCounter) feed(tok []byte) {
+	if m := sessField.FindSubmatch(tok); m != nil {
+		if n, err := strconv.ParseInt(string(m[1]), 10, 64); err == nil {
+			c.mu.Lock()
+			c.sess = max(c.sess, n)
+			c.mu.Unlock()
+		}
+	}
 	if m := mesgField.FindSubmatch(tok); m != nil {
 		if n, err := strconv.ParseInt(string(m[1]), 10, 64); err == nil {
 			c.set(n)
@@ -65,6 +76,14 @@ func (c *sinkCounter) set(n int64) {
 		}
 	}
 	c.waiters = kept
+}
+
+// sessions is the number of connections the sink accepted so far, as of
+// its last progress line (both sinks print it with every message).
+func (c *sinkCounter) sessions() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sess
 }
 
 // count is the number of messages received so far.

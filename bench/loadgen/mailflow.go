@@ -20,6 +20,7 @@ type mailflowParams struct {
 	TLS                 bool
 	MaxConnections      int
 	MaxConnectionsPerIP int
+	IdleConnector       bool // relay: an anonymous connector for 127.0.0.0/8 (the scale part's idle sessions)
 }
 
 // mailflowInstance is a running `mailflow serve` (or, with --profile,

@@ -172,13 +172,17 @@ func freePort() (int, error) {
 }
 
 // rssBytes reads a process's resident set size from /proc.
-func rssBytes(pid int) (int64, error) {
+func rssBytes(pid int) (int64, error) { return statusBytes(pid, "VmRSS:") }
+
+// statusBytes reads a size field ("VmRSS:", "VmHWM:" — the peak resident
+// size) of /proc/PID/status.
+func statusBytes(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, fmt.Errorf("read RSS: %w", err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field); ok {
 			f := strings.Fields(rest)
 			if len(f) >= 1 {
 				kb, err := strconv.ParseInt(f[0], 10, 64)
@@ -189,7 +193,7 @@ func rssBytes(pid int) (int64, error) {
 			}
 		}
 	}
-	return 0, fmt.Errorf("read RSS: no VmRSS line in /proc/%d/status", pid)
+	return 0, fmt.Errorf("read RSS: no %s line in /proc/%d/status", field, pid)
 }
 
 // cpuSeconds reads a process's user plus system CPU time, all threads,

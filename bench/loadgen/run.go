@@ -37,9 +37,11 @@ type options struct {
 	profileDir   string
 	smoke        bool
 	revision     string
+	largeSize    int64
+	sizes        []int
 }
 
-var allParts = []string{"relay", "handshake", "memory", "logs"}
+var allParts = []string{"relay", "sizes", "scale", "large", "handshake", "memory", "logs"}
 
 func parseRunFlags(args []string) (options, error) {
 	var o options
@@ -49,7 +51,9 @@ func parseRunFlags(args []string) (options, error) {
 	fs.StringVar(&o.out, "out", "bench/results/latest.json", "JSON results file")
 	fs.StringVar(&o.workDir, "workdir", "", "directory for instances, certificates and the generated log (default: a new temporary directory)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (configurations, logs, maillog) for inspection")
-	parts := fs.String("parts", strings.Join(allParts, ","), "parts to run: relay, handshake, memory, logs")
+	parts := fs.String("parts", strings.Join(allParts, ","), "parts to run: "+strings.Join(allParts, ", "))
+	largeSize := fs.String("large-size", "1G", "size of the one message of the large part")
+	sizes := fs.String("sizes", "100000,10000000", "message sizes in bytes of the sizes part")
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds of the relay and log measurements; the systems alternate and medians are reported")
 	fs.IntVar(&o.messages, "messages", 2000, "messages per relay round")
 	fs.IntVar(&o.sessions, "sessions", 20, "concurrent sessions of the relay load")
@@ -99,6 +103,16 @@ func parseRunFlags(args []string) (options, error) {
 	if o.logSize, err = parseSize(*logSize); err != nil {
 		return o, fmt.Errorf("--log-size: %w", err)
 	}
+	if o.largeSize, err = parseSize(*largeSize); err != nil {
+		return o, fmt.Errorf("--large-size: %w", err)
+	}
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return o, fmt.Errorf("--sizes: %q is not a size in bytes", s)
+		}
+		o.sizes = append(o.sizes, n)
+	}
 	if o.smoke {
 		// Small enough for a test run in seconds; every code path still runs.
 		set := map[string]bool{}
@@ -115,6 +129,8 @@ func parseRunFlags(args []string) (options, error) {
 		def("handshake-duration", func() { o.hsDuration = 300 * time.Millisecond })
 		def("idle", func() { o.idle = []int{20, 100} })
 		def("log-size", func() { o.logSize = 4 << 20 })
+		def("large-size", func() { o.largeSize = 64 << 20 })
+		def("sizes", func() { o.sizes = []int{100000, 1000000} })
 	}
 	if o.rounds < 1 || o.hsRounds < 1 || o.memRounds < 1 || o.messages < 1 || o.sessions < 1 || o.size < 1 || o.hsWorkers < 1 || o.hsDuration <= 0 || o.pythonRounds < 0 {
 		return o, errors.New("--rounds, --handshake-rounds, --memory-rounds, --messages, --sessions, --size, --handshake-workers and --handshake-duration must be positive")
@@ -170,14 +186,14 @@ func runCmd(args []string) error {
 		"rounds": o.rounds, "handshake_rounds": o.hsRounds, "memory_rounds": o.memRounds, "relay_messages_per_round": o.messages, "relay_sessions": o.sessions,
 		"message_payload_bytes": o.size, "handshake_duration_seconds": o.hsDuration.Seconds(),
 		"handshake_workers": o.hsWorkers, "idle_sessions": o.idle, "log_bytes": o.logSize, "python_rounds": o.pythonRounds,
-		"profile_dir": o.profileDir,
+		"profile_dir": o.profileDir, "large_message_bytes": o.largeSize, "sizes_bytes": o.sizes,
 	}}
 	fmt.Printf("mailflow bench: work directory %s; systems alternate within each round, medians reported\n", h.work)
 	type part struct {
 		name string
 		run  func(context.Context) error
 	}
-	for _, p := range []part{{"relay", h.relay}, {"handshake", h.handshakes}, {"memory", h.memory}, {"logs", h.logs}} {
+	for _, p := range []part{{"relay", h.relay}, {"sizes", h.sizes}, {"scale", h.scale}, {"large", h.large}, {"handshake", h.handshakes}, {"memory", h.memory}, {"logs", h.logs}} {
 		if !o.parts[p.name] || ctx.Err() != nil {
 			continue
 		}

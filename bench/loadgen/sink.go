@@ -31,6 +31,7 @@ func sinkCmd(args []string) error {
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
 	certFile := fs.String("cert", "", "PEM file with certificate chain and key: offer STARTTLS with it")
 	tickets := fs.Bool("session-tickets", true, "issue TLS session tickets (mailflow's receive side does not)")
+	maxSize := fs.Int64("max-size", 100<<20, "message size limit announced with SIZE")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,7 +57,7 @@ func sinkCmd(args []string) error {
 		<-sigs
 		ln.Close()
 	}()
-	return (&sink{tls: cfg, out: out}).acceptLoop(ln)
+	return (&sink{tls: cfg, out: out, maxSize: *maxSize}).acceptLoop(ln)
 }
 
 // sinkTLS is the sink's TLS side: X25519 and P-256 only, like the load
@@ -68,10 +69,12 @@ func sinkTLS(cert tls.Certificate) *tls.Config {
 }
 
 type sink struct {
-	tls   *tls.Config // nil: no STARTTLS
-	count atomic.Int64
-	mu    sync.Mutex
-	out   *bufio.Writer // progress lines
+	tls      *tls.Config // nil: no STARTTLS
+	maxSize  int64
+	count    atomic.Int64
+	sessions atomic.Int64 // connections accepted
+	mu       sync.Mutex
+	out      *bufio.Writer // progress lines
 }
 
 // acceptLoop serves every connection until the listener is closed.
@@ -84,6 +87,7 @@ func (s *sink) acceptLoop(ln net.Listener) error {
 			}
 			return fmt.Errorf("sink accept: %w", err)
 		}
+		s.sessions.Add(1)
 		go s.serve(conn)
 	}
 }
@@ -91,7 +95,7 @@ func (s *sink) acceptLoop(ln net.Listener) error {
 func (s *sink) received() {
 	n := s.count.Add(1)
 	s.mu.Lock()
-	fmt.Fprintf(s.out, "mesg=%d\n", n)
+	fmt.Fprintf(s.out, "sess=%d mesg=%d\n", s.sessions.Load(), n)
 	s.out.Flush()
 	s.mu.Unlock()
 }
@@ -118,7 +122,7 @@ func (s *sink) serve(conn net.Conn) {
 		}
 		switch {
 		case verb == "EHLO":
-			w.WriteString("250-sink.bench.test\r\n250-PIPELINING\r\n250-SIZE 104857600\r\n250-8BITMIME\r\n")
+			fmt.Fprintf(w, "250-sink.bench.test\r\n250-PIPELINING\r\n250-SIZE %d\r\n250-8BITMIME\r\n", s.maxSize)
 			if s.tls != nil && !secure {
 				w.WriteString("250-STARTTLS\r\n")
 			}

@@ -9,12 +9,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mailflowhq/mailflow/internal/admin"
+	"github.com/mailflowhq/mailflow/internal/queue"
 )
 
 func init() {
 	cmd := &cobra.Command{
 		Use:   "queue",
-		Short: "List, retry and remove queued messages, suspend and resume next hops, on the running server (like Get-Queue / Retry-Queue / Suspend-Queue)",
+		Short: "List, retry, remove and count queued messages, suspend and resume next hops, on the running server (like Get-Queue / Retry-Queue / Suspend-Queue); export and import a queue",
 	}
 	var cfgPath string
 	var asJSON bool
@@ -37,14 +38,14 @@ func init() {
 					return nil
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tFROM\tRECIPIENT\tSTATE\tATTEMPTS\tNEXT RETRY\tLAST ERROR")
+				fmt.Fprintln(tw, "ID\tFROM\tRECIPIENT\tSTATE\tATTEMPTS\tNEXT RETRY\tLEASE\tLAST ERROR")
 				for _, m := range msgs {
 					for _, r := range m.Recipients {
 						next := ""
 						if !r.NextAttempt.IsZero() {
 							next = r.NextAttempt.UTC().Format("2006-01-02 15:04:05Z")
 						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", m.ID, orDefault(m.From, "<>"), r.Addr, r.State, r.Attempts, next, r.LastError.String())
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", m.ID, orDefault(m.From, "<>"), r.Addr, r.State, r.Attempts, next, leaseText(m.Lease), r.LastError.String())
 					}
 				}
 				return tw.Flush()
@@ -136,6 +137,51 @@ func init() {
 			}, nil)
 		},
 	}
-	cmd.AddCommand(list, retry, remove, hops, suspend, resume)
+	var statsJSON bool
+	stats := &cobra.Command{
+		Use:   "stats",
+		Short: "Count queued messages, recipients by state and deliveries in progress by node (the whole cluster with a shared queue)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return onServer(cfgPath, func(c *admin.Client) error {
+				st, err := c.QueueStats()
+				if err != nil {
+					return err
+				}
+				if statsJSON {
+					return printJSON(cmd.OutOrStdout(), st)
+				}
+				w := cmd.OutOrStdout()
+				fmt.Fprintf(w, "backend %s%s, %d message(s)\n", st.Backend, prefixed(", answered by node ", st.Node), st.Messages)
+				for _, state := range []queue.State{queue.StateReady, queue.StateRetry, queue.StateDelivered, queue.StateFailed} {
+					fmt.Fprintf(w, "  %-10s %d\n", state, st.Recipients[state])
+				}
+				for node, n := range st.Leases {
+					fmt.Fprintf(w, "  delivering on %s: %d\n", node, n)
+				}
+				return nil
+			}, nil)
+		},
+	}
+	stats.Flags().BoolVar(&statsJSON, "json", false, "JSON output")
+	cmd.AddCommand(list, retry, remove, hops, suspend, resume, stats, queueExportCmd(&cfgPath), queueImportCmd(&cfgPath))
 	rootCmd.AddCommand(cmd)
+}
+
+// leaseText shows which node is delivering a message of a shared queue.
+func leaseText(l queue.Lease) string {
+	switch {
+	case l.Holder == "":
+		return ""
+	case !l.Expires.After(time.Now()):
+		return l.Holder + " (expired)"
+	}
+	return l.Holder
+}
+
+func prefixed(prefix, s string) string {
+	if s == "" {
+		return ""
+	}
+	return prefix + s
 }

@@ -137,6 +137,7 @@ func (a *API) apiRoutes() http.Handler {
 	mux.HandleFunc("POST /api/v1/certificates", a.importCertificate)
 	mux.HandleFunc("DELETE /api/v1/certificates/{thumbprint}", a.removeCertificate)
 	mux.HandleFunc("GET /api/v1/queue", a.queueList)
+	mux.HandleFunc("GET /api/v1/queue/stats", a.queueStats)
 	mux.HandleFunc("POST /api/v1/queue/retry", a.queueRetry)
 	mux.HandleFunc("DELETE /api/v1/queue/{id}", a.queueRemove)
 	mux.HandleFunc("GET /api/v1/queue/hops", a.hops)
@@ -370,15 +371,21 @@ type QueuedMessage struct {
 	Created    time.Time         `json:"created"`
 	Expires    time.Time         `json:"expires"`
 	Recipients []queue.Recipient `json:"recipients"`
+	// Lease names the node delivering the message (shared queue only).
+	Lease queue.Lease `json:"lease,omitzero"`
 }
 
 func (a *API) queueList(w http.ResponseWriter, r *http.Request) {
 	var out []QueuedMessage
 	for _, m := range a.srv.Queue().List() {
 		out = append(out, QueuedMessage{ID: m.ID, From: m.Env.From, Subject: m.Env.Subject, Size: m.Env.Size,
-			Created: m.Created, Expires: m.Expires, Recipients: m.Recipients})
+			Created: m.Created, Expires: m.Expires, Recipients: m.Recipients, Lease: m.Lease})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) queueStats(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.srv.Queue().Stats())
 }
 
 func (a *API) queueRetry(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/node"
+	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
@@ -168,6 +169,12 @@ func (c *Client) RemoveCertificate(thumbprint string) error {
 func (c *Client) Queue() ([]QueuedMessage, error) {
 	var out []QueuedMessage
 	return out, c.Do("GET", "/api/v1/queue", nil, &out)
+}
+
+// QueueStats counts queued messages, recipients by state and leases by node.
+func (c *Client) QueueStats() (queue.Stats, error) {
+	var out queue.Stats
+	return out, c.Do("GET", "/api/v1/queue/stats", nil, &out)
 }
 
 // Retry makes a message (or all, with "") due now.

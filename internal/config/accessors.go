@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -49,6 +50,32 @@ func (c *Config) Resolve(p string) string {
 		return filepath.Clean(p)
 	}
 	return filepath.Join(filepath.Dir(c.Path), p)
+}
+
+// QueueDSN is the PostgreSQL connection string of a shared queue: queue.dsn,
+// else the contents of queue.dsn_file, else the MAILFLOW_QUEUE_DSN
+// environment variable.
+func (c *Config) QueueDSN() (string, error) {
+	q := c.Queue
+	switch {
+	case q.DSN != "":
+		return q.DSN, nil
+	case q.DSNFile != "":
+		path := c.Resolve(q.DSNFile)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", c.ErrorAt("queue.dsn_file", fmt.Sprintf("cannot read the connection string: %v", err),
+				"write the PostgreSQL URL (postgres://user:password@host:5432/db) into "+path+", readable by mailflow only")
+		}
+		if dsn := strings.TrimSpace(string(b)); dsn != "" {
+			return dsn, nil
+		}
+		return "", c.ErrorAt("queue.dsn_file", path+" is empty", "write the PostgreSQL URL (postgres://user:password@host:5432/db) into it")
+	case os.Getenv("MAILFLOW_QUEUE_DSN") != "":
+		return os.Getenv("MAILFLOW_QUEUE_DSN"), nil
+	}
+	return "", c.ErrorAt("queue.backend", "the postgres backend has no connection string",
+		"give queue.dsn, queue.dsn_file, or set MAILFLOW_QUEUE_DSN=postgres://user:password@host:5432/db")
 }
 
 // DataDir is server.data_dir resolved.

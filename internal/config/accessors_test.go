@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -125,5 +126,27 @@ func TestDomainMatchingTable(t *testing.T) {
 		if got := sc.Matches(tc.Domain); got != tc.Want {
 			t.Errorf("address_spaces [SMTP:%s;1]: Matches(%q) = %v, want %v", tc.Pattern, tc.Domain, got, tc.Want)
 		}
+	}
+}
+
+func TestQueueDSNSources(t *testing.T) {
+	dir := t.TempDir()
+	c := &Config{Path: filepath.Join(dir, "mailflow.yaml"), Queue: Queue{Backend: QueuePostgres}}
+	t.Setenv("MAILFLOW_QUEUE_DSN", "")
+	if _, err := c.QueueDSN(); err == nil || !strings.Contains(err.Error(), "MAILFLOW_QUEUE_DSN") {
+		t.Fatalf("no DSN anywhere: %v, want an error naming the three ways", err)
+	}
+	t.Setenv("MAILFLOW_QUEUE_DSN", "postgres://env")
+	if got, _ := c.QueueDSN(); got != "postgres://env" {
+		t.Fatalf("from the environment: %q", got)
+	}
+	os.WriteFile(filepath.Join(dir, "queue.dsn"), []byte("postgres://file\n"), 0o600)
+	c.Queue.DSNFile = "queue.dsn"
+	if got, _ := c.QueueDSN(); got != "postgres://file" {
+		t.Fatalf("from dsn_file (relative to the config): %q", got)
+	}
+	c.Queue.DSN = "postgres://inline"
+	if got, _ := c.QueueDSN(); got != "postgres://inline" {
+		t.Fatalf("inline dsn: %q", got)
 	}
 }

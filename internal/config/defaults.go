@@ -28,6 +28,14 @@ const (
 	DefaultAdminListen         = "127.0.0.1:8025"
 	DefaultSMTPPort            = 25
 	DefaultConnectTimeout      = Duration(30 * time.Second)
+	// Connection reuse on send connectors: Exchange's defaults for
+	// MaxMessagesPerConnection and MaxPerDomainOutboundConnections; the
+	// idle time is short, as Postfix's connection cache (2s), because an
+	// idle connection holds a session slot on the peer.
+	DefaultMaxMessagesPerConnection = 20
+	DefaultMaxPerDomainConnections  = 20
+	DefaultConnectionIdleTimeout    = Duration(5 * time.Second)
+	DefaultLease                    = Duration(30 * time.Second)
 )
 
 // DefaultRetryIntervals is the queue's retry schedule; the last interval
@@ -63,6 +71,10 @@ func (c *Config) ApplyDefaults() {
 	}
 	setDuration(c, &q.Expiry, "queue.expiry", DefaultExpiry)
 	setInt(c, &q.Concurrency, "queue.concurrency", DefaultConcurrency)
+	setDuration(c, &q.Lease, "queue.lease", DefaultLease)
+	if q.Backend == "" {
+		q.Backend = QueueBbolt
+	}
 
 	l := &c.Limits
 	if l.MaxMessageSize == 0 && !c.written("limits.max_message_size") {
@@ -123,6 +135,9 @@ func (c *Config) ApplyDefaults() {
 			sc.ProtocolLoggingLevel = LoggingNone
 		}
 		setDuration(c, &sc.ConnectTimeout, sc.Key+".connect_timeout", DefaultConnectTimeout)
+		setInt(c, &sc.MaxMessagesPerConnection, sc.Key+".max_messages_per_connection", DefaultMaxMessagesPerConnection)
+		setInt(c, &sc.MaxPerDomainConnections, sc.Key+".max_per_domain_connections", DefaultMaxPerDomainConnections)
+		setDuration(c, &sc.ConnectionIdleTimeout, sc.Key+".connection_idle_timeout", DefaultConnectionIdleTimeout)
 		if sc.MTASTS == "" {
 			sc.MTASTS = MTASTSEnforce
 		}

@@ -159,7 +159,14 @@ type SendConnector struct {
 	SourceIP             string   `yaml:"source_ip"`
 	ProtocolLoggingLevel string   `yaml:"protocol_logging_level"` // None (default) | Verbose
 	ConnectTimeout       Duration `yaml:"connect_timeout"`        // default 30s
-	MTASTS               string   `yaml:"mta_sts"`                // enforce (default: each policy's own mode) | off
+	// Connection reuse (Exchange's MaxMessagesPerConnection and
+	// MaxPerDomainOutboundConnections): messages sent over one connection
+	// to a next hop (1 = a new connection per message), connections open
+	// at once to one next hop, and how long an idle connection is kept.
+	MaxMessagesPerConnection int      `yaml:"max_messages_per_connection"` // default 20
+	MaxPerDomainConnections  int      `yaml:"max_per_domain_connections"`  // default 20
+	ConnectionIdleTimeout    Duration `yaml:"connection_idle_timeout"`     // default 5s
+	MTASTS                   string   `yaml:"mta_sts"`                     // enforce (default: each policy's own mode) | off
 	// DANE is opportunistic | required | off: how authenticated TLSA
 	// records of the next hop are used (default opportunistic when
 	// dns.dnssec is trust_ad, else off).
@@ -168,12 +175,27 @@ type SendConnector struct {
 	Key  string `yaml:"-"` // dotted key of this entry, "send_connectors[0]"
 }
 
-// Queue holds retry and expiry settings.
+// Queue holds retry and expiry settings and where the queue is kept.
 type Queue struct {
 	RetryIntervals []Duration `yaml:"retry_intervals"` // default 1m,5m,15m,30m,1h (then 1h)
 	Expiry         Duration   `yaml:"expiry"`          // default 24h
 	Concurrency    int        `yaml:"concurrency"`     // parallel deliveries, default 20
+	// Backend is "bbolt" (default: one file in data_dir, one node) or
+	// "postgres" (a queue shared by every node using the same database).
+	Backend string `yaml:"backend"`
+	// DSN, DSNFile or the MAILFLOW_QUEUE_DSN environment variable give the
+	// PostgreSQL connection string (the file and the variable keep a
+	// password out of the YAML).
+	DSN     string   `yaml:"dsn"`
+	DSNFile string   `yaml:"dsn_file"`
+	Lease   Duration `yaml:"lease"` // how long a node holds a claimed delivery without renewing, default 30s
 }
+
+// Queue backends.
+const (
+	QueueBbolt    = "bbolt"
+	QueuePostgres = "postgres"
+)
 
 // Limits protect the server.
 type Limits struct {

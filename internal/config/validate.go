@@ -157,6 +157,26 @@ func (v *validator) queue() {
 	}
 	v.positiveDuration("queue.expiry", q.Expiry, DefaultExpiry)
 	v.positiveInt("queue.concurrency", q.Concurrency, DefaultConcurrency)
+	v.positiveDuration("queue.lease", q.Lease, DefaultLease)
+	switch q.Backend {
+	case QueueBbolt, "":
+		if q.DSN != "" || q.DSNFile != "" {
+			key := "queue.dsn"
+			if q.DSN == "" {
+				key = "queue.dsn_file"
+			}
+			v.add(key, "a database connection is given but the queue backend is bbolt (one local file)",
+				"add 'backend: postgres' to share the queue in PostgreSQL, or remove the key")
+		}
+	case QueuePostgres:
+		if q.DSN != "" && q.DSNFile != "" {
+			v.add("queue.dsn_file", "both dsn and dsn_file are given",
+				"keep one: dsn_file (or the MAILFLOW_QUEUE_DSN environment variable) keeps the password out of this file")
+		}
+	default:
+		v.add("queue.backend", fmt.Sprintf("%q is not a queue backend", q.Backend),
+			"write bbolt (one node, the default) or postgres (a queue shared by several nodes)")
+	}
 }
 
 func (v *validator) limits() {

@@ -73,6 +73,9 @@ func (v *validator) sendConnector(sc *SendConnector) {
 	}
 	v.enumValue(join(key, "protocol_logging_level"), "protocol logging level", &sc.ProtocolLoggingLevel, ProtocolLoggingLevels())
 	v.positiveDuration(join(key, "connect_timeout"), sc.ConnectTimeout, DefaultConnectTimeout)
+	v.positiveInt(join(key, "max_messages_per_connection"), sc.MaxMessagesPerConnection, DefaultMaxMessagesPerConnection)
+	v.positiveInt(join(key, "max_per_domain_connections"), sc.MaxPerDomainConnections, DefaultMaxPerDomainConnections)
+	v.positiveDuration(join(key, "connection_idle_timeout"), sc.ConnectionIdleTimeout, DefaultConnectionIdleTimeout)
 	v.enumValue(join(key, "mta_sts"), "policy mode for MTA-STS", &sc.MTASTS, MTASTSModes())
 	v.sendConnectorDANE(sc)
 }

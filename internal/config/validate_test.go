@@ -434,6 +434,29 @@ func TestValidationErrors(t *testing.T) {
 			key: "queue.retry_intervals", msgHas: "empty", fixHas: "1m, 5m",
 		},
 		{
+			name: "unknown queue backend",
+			doc: head + `queue:
+  backend: mysql #<-
+`,
+			key: "queue.backend", msgHas: "not a queue backend", fixHas: "postgres",
+		},
+		{
+			name: "dsn without the postgres backend",
+			doc: head + `queue:
+  dsn: postgres://u:p@127.0.0.1/q #<-
+`,
+			key: "queue.dsn", msgHas: "backend is bbolt", fixHas: "backend: postgres",
+		},
+		{
+			name: "dsn and dsn_file",
+			doc: head + `queue:
+  backend: postgres
+  dsn: postgres://u:p@127.0.0.1/q
+  dsn_file: queue.dsn #<-
+`,
+			key: "queue.dsn_file", msgHas: "both", fixHas: "MAILFLOW_QUEUE_DSN",
+		},
+		{
 			name: "address space",
 			doc: head + `send_connectors:
   - name: Out

@@ -132,7 +132,9 @@ func startWorld(name, dir string, shape worldShape, pki *labpki.PKI, logger *slo
 }
 
 func startInstance(role, cfgPath string, logger *slog.Logger) (*instance, error) {
-	srv, err := node.Start(cfgPath, node.Options{Logger: logger.With("instance", role)})
+	// A new connection per message: every step meets the certificates and
+	// records as the step before left them.
+	srv, err := node.Start(cfgPath, node.Options{Logger: logger.With("instance", role), NewConnectionPerMessage: true})
 	if err != nil {
 		return nil, fmt.Errorf("start %s server from %s: %w", role, cfgPath, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/route"
 	"github.com/mailflowhq/mailflow/internal/send"
+	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
 // deliverer is the queue's router: accepted domains go to the local
@@ -59,9 +60,12 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, LastError: failure})
 			continue
 		}
-		// One connection per connector and recipient domain: with an empty
-		// tls_domain the expected certificate name is the recipient domain.
-		key := strings.ToLower(dec.Connector) + "\x00" + domain
+		// One transaction per next hop: recipients of every domain share it
+		// when the connector sends to smart hosts and the expected
+		// certificate name does not depend on the recipient domain; MX
+		// routing and DomainValidation without tls_domain need one per
+		// domain.
+		key := strings.ToLower(dec.Connector) + "\x00" + sendDomainKey(sc, domain)
 		g := groups[key]
 		if g == nil {
 			g = &sendGroup{conn: sc, domain: domain}
@@ -86,11 +90,22 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 	return results
 }
 
+// sendDomainKey is the part of the recipient domain that decides the next
+// hop and its TLS check: none for a smart host whose expected name is
+// fixed.
+func sendDomainKey(c send.Connector, domain string) string {
+	if len(c.Hosts) > 0 && (c.Level < tlscheck.DomainValidation || c.TLSDomain != "") {
+		return ""
+	}
+	return domain
+}
+
 // observeTLS reports the session's STARTTLS to the outbound observer: the
 // results of one Send share one session.
 func (d *deliverer) observeTLS(connector string, rs []send.Result) {
 	o := d.s.opts.Outbound
-	if o == nil || len(rs) == 0 || rs[0].TLS == nil {
+	if o == nil || len(rs) == 0 || rs[0].TLS == nil || rs[0].Reused {
+		// A kept connection's session was reported when it was made.
 		return
 	}
 	t := rs[0].TLS

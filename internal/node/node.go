@@ -39,6 +39,11 @@ type Options struct {
 	Observer queue.Observer
 	Sessions receive.SessionObserver
 	Outbound OutboundObserver
+	// NewConnectionPerMessage turns connection reuse off: every delivery
+	// opens its own connection. The lab sets it: each of its steps changes
+	// a certificate or a DNS record just before the next delivery, which
+	// must meet the change rather than a connection judged before it.
+	NewConnectionPerMessage bool
 }
 
 // OutboundObserver is told of each outbound STARTTLS session a send
@@ -69,6 +74,10 @@ type Node struct {
 	sendLog  *protolog.Writer
 	track    *tracking.Writer
 	users    *users.Store
+	// pool keeps send connections open between deliveries; it outlives
+	// each runtime's Sender (a connection is reused only when nothing
+	// that decided it changed).
+	pool *send.Pool
 	// MTA-STS policy cache and TLS-RPT counts (tlspolicy.go).
 	sts        *mtasts.Client
 	rpt        *tlsrpt.Store
@@ -145,8 +154,14 @@ func Start(path string, opts Options) (*Node, error) {
 	}()
 	s.rt.Store(s.bind(rt))
 
+	store, where, err := OpenQueueStore(cfg, s.log)
+	if err != nil {
+		return nil, fmt.Errorf("open queue in %s: %w", where, err)
+	}
 	q, err := queue.Open(queue.Options{
-		Dir:         filepath.Join(cfg.DataDir(), "queue"),
+		Store:       store,
+		CloseStore:  true,
+		SpoolDir:    filepath.Join(cfg.DataDir(), "queue", "spool"),
 		Clock:       clock,
 		Retry:       durations(cfg.Queue.RetryIntervals),
 		Expiry:      time.Duration(cfg.Queue.Expiry),
@@ -157,11 +172,12 @@ func Start(path string, opts Options) (*Node, error) {
 		Logger:      s.log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open queue in %s: %w", filepath.Join(cfg.DataDir(), "queue"), err)
+		store.Close()
+		return nil, fmt.Errorf("open queue in %s: %w", where, err)
 	}
 	s.queue = q
 	s.recv = receive.NewService(receive.Options{
-		Submitter: q, Log: s.recvLog, Logger: s.log,
+		Submitter: q, SpoolDir: q.SpoolDir(), Log: s.recvLog, Logger: s.log,
 		OnAccepted: func(id string, env queue.Envelope) { s.trackReceive(id, env) },
 		Observer:   opts.Sessions,
 		Users:      s.users,
@@ -260,9 +276,12 @@ func (s *Node) apply(rt *Runtime) error {
 // and receiving (mutual TLS), banners and Received headers all read it. It
 // runs before the runtime is published.
 func (s *Node) bind(rt *Runtime) *Runtime {
+	if s.pool == nil && !s.opts.NewConnectionPerMessage {
+		s.pool = send.NewPool()
+	}
 	rt.Sender = &send.Sender{
 		Store: rt.Store, Roots: rt.Roots, ServerFQDN: rt.Cfg.Server.FQDN,
-		Log: s.sendLog, Now: s.clock.Now, Dialer: s.opts.Dialer,
+		Log: s.sendLog, Now: s.clock.Now, Dialer: s.opts.Dialer, Pool: s.pool,
 	}
 	rt.Sender.DNS = rt.SenderDNS()
 	s.withPolicies(rt)
@@ -290,6 +309,9 @@ func (s *Node) Close(ctx context.Context) error {
 	<-s.reportDone
 	s.sts.Close()
 	err = errors.Join(err, s.queue.Close())
+	if s.pool != nil {
+		s.pool.Close()
+	}
 	s.closeLogs()
 	return err
 }

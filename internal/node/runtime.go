@@ -221,6 +221,10 @@ func sendConnectors(cfg *config.Config) (map[string]send.Connector, config.Error
 			CertificateName: sc.TLSCertificateName, SourceIP: sc.SourceIP,
 			ConnectTimeout: time.Duration(sc.ConnectTimeout),
 			Log:            strings.EqualFold(sc.ProtocolLoggingLevel, "Verbose"),
+
+			MaxMessagesPerConnection: sc.MaxMessagesPerConnection,
+			MaxPerHopConnections:     sc.MaxPerDomainConnections,
+			IdleTimeout:              time.Duration(sc.ConnectionIdleTimeout),
 		}
 	}
 	return out, errs

@@ -3,6 +3,8 @@ package node
 import (
 	"net"
 
+	"github.com/mailflowhq/mailflow/internal/config"
+
 	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/receive"
 	"github.com/mailflowhq/mailflow/internal/tracking"
@@ -48,6 +50,7 @@ func (o *observer) Observe(ev queue.Event) {
 	if ev.Result.RemoteHost != "" && ev.Kind == tracking.EventSend {
 		e.ServerHostname = ev.Result.RemoteHost
 	}
+	e.CustomData = nodeData(ev.Node)
 	o.s.track.Log(e)
 	switch ev.Kind {
 	case queue.EventSend, queue.EventDeliver, queue.EventDefer, queue.EventFail:
@@ -58,6 +61,15 @@ func (o *observer) Observe(ev queue.Event) {
 	if next := o.s.opts.Observer; next != nil {
 		next.Observe(ev)
 	}
+}
+
+// nodeData names, in the custom-data column, the node that recorded an
+// event when several nodes share the queue ("S:Node=EX1"); empty otherwise.
+func nodeData(node string) string {
+	if node == "" {
+		return ""
+	}
+	return "S:Node=" + node
 }
 
 func (s *Node) trackReceive(id string, env queue.Envelope) {
@@ -86,6 +98,7 @@ func (s *Node) trackReceive(id string, env queue.Envelope) {
 		Sender:            env.From,
 		ReturnPath:        env.From,
 		Directionality:    dir,
+		CustomData:        nodeData(s.sharedNode(rt)),
 	})
 }
 
@@ -106,4 +119,12 @@ func (s *Node) trackAuth(e receive.AuthEvent) {
 		RecipientStatus: []string{e.Reply},
 		Directionality:  "Originating",
 	})
+}
+
+// sharedNode is server.name when the queue is shared, else "".
+func (s *Node) sharedNode(rt *Runtime) string {
+	if rt.Cfg.Queue.Backend == config.QueuePostgres {
+		return rt.Cfg.Server.Name
+	}
+	return ""
 }

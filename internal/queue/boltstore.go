@@ -21,6 +21,10 @@ var (
 	bucketMessages   = []byte("messages")
 	bucketBodies     = []byte("bodies")
 	bucketQuarantine = []byte("quarantine")
+	// bucketBodyFiles marks messages whose body is a file in the bodies
+	// directory (bodies streamed to a spool file by the receiver) instead
+	// of a value in bucketBodies.
+	bucketBodyFiles = []byte("bodyfiles")
 )
 
 // maxBatch bounds one group commit so a burst of large bodies does not
@@ -97,7 +101,7 @@ func (s *BoltStore) openDB() (*bolt.DB, error) {
 		return nil, fmt.Errorf("open queue store %s: %w", s.path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMessages, bucketBodies, bucketQuarantine} {
+		for _, b := range [][]byte{bucketMessages, bucketBodies, bucketQuarantine, bucketBodyFiles} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -166,16 +170,22 @@ func (s *BoltStore) Path() string { return s.path }
 // concurrent writers it grows by less than N (group commit).
 func (s *BoltStore) Commits() uint64 { return s.commits.Load() }
 
-// Put stores the message and its body in one transaction.
-func (s *BoltStore) Put(ctx context.Context, m *Message, body []byte) error {
+// Put stores the message and its body in one transaction. A body in
+// memory is stored in the database file; a spooled body's file is renamed
+// into the bodies directory (fsynced) and only a marker goes into the
+// transaction, so a large body is never read into memory.
+func (s *BoltStore) Put(ctx context.Context, m *Message, body Body) error {
 	rec, err := encodeRecord(m)
 	if err != nil {
 		return err
 	}
 	key := []byte(m.ID)
+	if !body.InMemory() {
+		return s.putFile(ctx, m, key, rec, body)
+	}
 	return s.write(ctx, func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketBodies).Put(key, body); err != nil {
-			return fmt.Errorf("store body of %s (%d bytes): %w", m.ID, len(body), err)
+		if err := tx.Bucket(bucketBodies).Put(key, body.Bytes); err != nil {
+			return fmt.Errorf("store body of %s (%d bytes): %w", m.ID, len(body.Bytes), err)
 		}
 		if err := tx.Bucket(bucketMessages).Put(key, rec); err != nil {
 			return fmt.Errorf("store message %s: %w", m.ID, err)
@@ -183,6 +193,37 @@ func (s *BoltStore) Put(ctx context.Context, m *Message, body []byte) error {
 		return nil
 	})
 }
+
+func (s *BoltStore) putFile(ctx context.Context, m *Message, key, rec []byte, body Body) error {
+	dir := s.bodiesDir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create bodies directory %s: %w", dir, err)
+	}
+	target := filepath.Join(dir, m.ID)
+	if err := os.Rename(body.Path, target); err != nil {
+		return fmt.Errorf("move spooled body of %s into the queue: %w", m.ID, err)
+	}
+	if err := syncDir(dir); err != nil {
+		os.Remove(target)
+		return err
+	}
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketBodyFiles).Put(key, []byte{1}); err != nil {
+			return fmt.Errorf("store body marker of %s: %w", m.ID, err)
+		}
+		if err := tx.Bucket(bucketMessages).Put(key, rec); err != nil {
+			return fmt.Errorf("store message %s: %w", m.ID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		os.Remove(target)
+	}
+	return err
+}
+
+// bodiesDir holds the bodies that were spooled to files.
+func (s *BoltStore) bodiesDir() string { return filepath.Join(filepath.Dir(s.path), "bodies") }
 
 // Update rewrites the metadata of a message.
 func (s *BoltStore) Update(ctx context.Context, m *Message) error {
@@ -207,34 +248,60 @@ func (s *BoltStore) Update(ctx context.Context, m *Message) error {
 // Delete removes the message and its body.
 func (s *BoltStore) Delete(ctx context.Context, id string) error {
 	key := []byte(id)
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	var file bool
+	err := s.write(ctx, func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketMessages).Delete(key); err != nil {
 			return fmt.Errorf("delete message %s: %w", id, err)
 		}
 		if err := tx.Bucket(bucketBodies).Delete(key); err != nil {
 			return fmt.Errorf("delete body of %s: %w", id, err)
 		}
+		bf := tx.Bucket(bucketBodyFiles)
+		file = bf.Get(key) != nil
+		if err := bf.Delete(key); err != nil {
+			return fmt.Errorf("delete body marker of %s: %w", id, err)
+		}
 		return nil
 	})
+	if err == nil && file {
+		// After the commit: a crash in between leaves a file without a
+		// marker, which Load removes.
+		if rmErr := os.Remove(filepath.Join(s.bodiesDir(), id)); rmErr != nil && !os.IsNotExist(rmErr) {
+			s.log.Warn("remove body file of a deleted message", "id", id, "err", rmErr)
+		}
+	}
+	return err
 }
 
-// Body returns a copy of the stored body (bbolt's slices are only valid
-// inside the transaction).
+// Body returns a copy of a body stored in the database file (bbolt's
+// slices are only valid inside the transaction), or the open body file of
+// a spooled body, read as it is sent.
 func (s *BoltStore) Body(ctx context.Context, id string) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	var body []byte
+	var file bool
 	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketBodies).Get([]byte(id))
-		if v == nil {
-			return fmt.Errorf("body of %s: %w", id, ErrNotFound)
+		if v := tx.Bucket(bucketBodies).Get([]byte(id)); v != nil {
+			body = bytes.Clone(v)
+			return nil
 		}
-		body = bytes.Clone(v)
-		return nil
+		if tx.Bucket(bucketBodyFiles).Get([]byte(id)) != nil {
+			file = true
+			return nil
+		}
+		return fmt.Errorf("body of %s: %w", id, ErrNotFound)
 	})
 	if err != nil {
 		return nil, err
+	}
+	if file {
+		f, err := os.Open(filepath.Join(s.bodiesDir(), id))
+		if err != nil {
+			return nil, fmt.Errorf("body of %s: %w", id, err)
+		}
+		return f, nil
 	}
 	return io.NopCloser(bytes.NewReader(body)), nil
 }
@@ -275,7 +342,7 @@ func (s *BoltStore) load(ctx context.Context) (msgs []*Message, bad []Quarantine
 		reason          string
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		mb, bb, qb := tx.Bucket(bucketMessages), tx.Bucket(bucketBodies), tx.Bucket(bucketQuarantine)
+		mb, bb, qb, fb := tx.Bucket(bucketMessages), tx.Bucket(bucketBodies), tx.Bucket(bucketQuarantine), tx.Bucket(bucketBodyFiles)
 		var found []damaged
 		c := mb.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -287,8 +354,10 @@ func (s *BoltStore) load(ctx context.Context) (msgs []*Message, bad []Quarantine
 			case err != nil:
 			case m.ID != string(k):
 				err = fmt.Errorf("record under key %q holds message %s", k, m.ID)
-			case bb.Get(k) == nil:
+			case bb.Get(k) == nil && fb.Get(k) == nil:
 				err = errors.New("message body is missing")
+			case bb.Get(k) == nil && !s.bodyFileExists(string(k)):
+				err = fmt.Errorf("message body file %s is missing", filepath.Join(s.bodiesDir(), string(k)))
 			}
 			if err != nil {
 				found = append(found, damaged{key: bytes.Clone(k), meta: bytes.Clone(v), body: bytes.Clone(bb.Get(k)), reason: err.Error()})
@@ -300,6 +369,13 @@ func (s *BoltStore) load(ctx context.Context) (msgs []*Message, bad []Quarantine
 		for k, v := bc.First(); k != nil; k, v = bc.Next() {
 			if mb.Get(k) == nil {
 				found = append(found, damaged{key: bytes.Clone(k), body: bytes.Clone(v), reason: "body without a message record"})
+			}
+		}
+		fc := fb.Cursor()
+		for k, _ := fc.First(); k != nil; k, _ = fc.Next() {
+			if mb.Get(k) == nil {
+				// Kept where it is under a name Load does not remove.
+				found = append(found, damaged{key: bytes.Clone(k), reason: "body file without a message record"})
 			}
 		}
 		stamp := time.Now().UnixNano()
@@ -319,14 +395,57 @@ func (s *BoltStore) load(ctx context.Context) (msgs []*Message, bad []Quarantine
 			if err := bb.Delete(d.key); err != nil {
 				return err
 			}
-			bad = append(bad, Quarantined{Key: string(d.key), Reason: d.reason, Where: fmt.Sprintf("%s bucket %q keys %s*", s.path, bucketQuarantine, prefix)})
+			where := fmt.Sprintf("%s bucket %q keys %s*", s.path, bucketQuarantine, prefix)
+			if fb.Get(d.key) != nil {
+				if err := fb.Delete(d.key); err != nil {
+					return err
+				}
+				aside := filepath.Join(s.bodiesDir(), "quarantine-"+prefix+"body")
+				if err := os.Rename(filepath.Join(s.bodiesDir(), string(d.key)), aside); err == nil {
+					where += " and " + aside
+				}
+			}
+			bad = append(bad, Quarantined{Key: string(d.key), Reason: d.reason, Where: where})
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("load queue store %s: %w", s.path, err)
 	}
+	if err := s.removeOrphanBodyFiles(); err != nil {
+		return nil, nil, err
+	}
 	return msgs, bad, nil
+}
+
+func (s *BoltStore) bodyFileExists(id string) bool {
+	st, err := os.Stat(filepath.Join(s.bodiesDir(), id))
+	return err == nil && st.Mode().IsRegular()
+}
+
+// removeOrphanBodyFiles deletes body files that have no marker: a Put that
+// renamed its file but did not commit (never acknowledged), or a Delete
+// that committed but stopped before removing the file.
+func (s *BoltStore) removeOrphanBodyFiles() error {
+	entries, err := os.ReadDir(s.bodiesDir())
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read bodies directory: %w", err)
+	}
+	return s.db.View(func(tx *bolt.Tx) error {
+		fb := tx.Bucket(bucketBodyFiles)
+		for _, e := range entries {
+			if !validID(e.Name()) || fb.Get([]byte(e.Name())) != nil {
+				continue
+			}
+			if err := os.Remove(filepath.Join(s.bodiesDir(), e.Name())); err != nil && !os.IsNotExist(err) {
+				return fmt.Errorf("remove orphan body file: %w", err)
+			}
+		}
+		return nil
+	})
 }
 
 // Close waits for queued writes to commit, then closes the file.

@@ -120,12 +120,12 @@ func TestCommitFailureOfOneWrite(t *testing.T) {
 		return &Message{ID: id, Recipients: []Recipient{{Addr: "a@b.c", State: StateReady}}}
 	}
 	errs := make(chan error, 3)
-	go func() { errs <- bs.Put(context.Background(), good("0000000000000001"), []byte("1")) }()
+	go func() { errs <- bs.Put(context.Background(), good("0000000000000001"), BytesBody([]byte("1"))) }()
 	<-inFirst
 	<-queued
 	go func() { errs <- bs.Update(context.Background(), good("00000000000000FF")) }() // not stored: fails alone
 	<-queued
-	go func() { errs <- bs.Put(context.Background(), good("0000000000000002"), []byte("2")) }()
+	go func() { errs <- bs.Put(context.Background(), good("0000000000000002"), BytesBody([]byte("2"))) }()
 	<-queued
 	close(release)
 	var failures int

@@ -62,7 +62,14 @@
 // list is not written at each commit (NoFreelistSync) and is rebuilt at
 // open instead.
 //
-// Store is the seam for other backends (PostgreSQL with SKIP LOCKED, NATS
-// JetStream): see its documentation. Several nodes sharing one backend
-// would need a claim operation added to it; the embedded store does not.
+// Store is the seam for other backends. PostgresStore is the shared one:
+// several nodes keep one queue in PostgreSQL. With a SharedStore the queue
+// keeps no index of its own; Run claims due messages with SELECT … FOR
+// UPDATE SKIP LOCKED under a lease (owner node, expiry) that is renewed
+// during the delivery, and records the outcome with a write fenced by the
+// claim, so that a node paused past its lease cannot overwrite the outcome
+// of the node that took over (ErrLeaseLost). The record encoding is the
+// same as BoltStore's; bodies are stored in 1 MiB chunks and streamed.
+// pgx is used for the protocol, pooling and LISTEN/NOTIFY rather than
+// anything hand-written.
 package queue

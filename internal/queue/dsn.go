@@ -49,7 +49,7 @@ func (q *Queue) queueDSN(ctx context.Context, orig *Message, failed []Recipient,
 		Subject:    subject,
 		Size:       int64(len(body)),
 	}
-	id, err := q.put(ctx, env, body)
+	id, err := q.put(ctx, env, BytesBody(body))
 	if err != nil {
 		q.log.Error("could not queue the DSN; the sender will not be notified", "id", orig.ID, "to", orig.Env.From, "err", err)
 		return Event{}, false

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -131,7 +130,7 @@ type faultStore struct {
 	putErr error
 }
 
-func (f *faultStore) Put(ctx context.Context, m *Message, body []byte) error {
+func (f *faultStore) Put(ctx context.Context, m *Message, body Body) error {
 	if f.putErr != nil {
 		return f.putErr
 	}
@@ -151,11 +150,20 @@ func (s *memStore) init() {
 	}
 }
 
-func (s *memStore) Put(_ context.Context, m *Message, body []byte) error {
+func (s *memStore) Put(_ context.Context, m *Message, body Body) error {
+	r, err := body.Open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.init()
-	s.msgs[m.ID], s.bodies[m.ID] = m.Clone(), slices.Clone(body)
+	s.msgs[m.ID], s.bodies[m.ID] = m.Clone(), b
 	return nil
 }
 

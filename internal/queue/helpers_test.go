@@ -142,7 +142,13 @@ func (l *logBuffer) Logger() *slog.Logger {
 }
 
 func testOptions(dir string, clock *FakeClock, d Deliverer, obs Observer) Options {
+	var store Store
+	if pgSuiteDSN != "" && dir != "" {
+		store = openSuiteStore(dir)
+	}
 	return Options{
+		Store:      store,
+		CloseStore: store != nil,
 		Dir:        dir,
 		Clock:      clock,
 		Jitter:     -1,

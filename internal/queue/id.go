@@ -45,6 +45,14 @@ func (g *idGen) observe(id string) {
 	g.mu.Unlock()
 }
 
+// skip moves the generator n ids ahead (after a collision with an id made
+// by another node sharing the store).
+func (g *idGen) skip(n uint64) {
+	g.mu.Lock()
+	g.last += n
+	g.mu.Unlock()
+}
+
 func validID(id string) bool {
 	if len(id) != 16 {
 		return false

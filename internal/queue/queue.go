@@ -28,9 +28,16 @@ const (
 type Options struct {
 	// Dir holds the embedded store (queue.db). Ignored when Store is set.
 	Dir string
+	// SpoolDir is where the receiver streams bodies above its in-memory
+	// threshold before Put; Open removes half-written files left in it.
+	// Default <Dir>/spool; with Store set and SpoolDir empty, bodies are
+	// kept in memory until queued.
+	SpoolDir string
 	// Store replaces the embedded store (another backend, or a fake in
 	// tests). The queue does not close a store it did not open.
 	Store Store
+	// CloseStore makes Close close Store too (the queue then owns it).
+	CloseStore bool
 	// Clock defaults to SystemClock().
 	Clock Clock
 	// Retry lists the waits after the 1st, 2nd, … deferral; the last one
@@ -64,6 +71,7 @@ type Options struct {
 // Queue is the durable message queue and its delivery scheduler.
 type Queue struct {
 	store     Store
+	shared    SharedStore // non-nil when several nodes share the store
 	ownsStore bool
 	clock     Clock
 	retry     []time.Duration
@@ -75,6 +83,7 @@ type Queue struct {
 	observer  Observer
 	fqdn      string
 	log       *slog.Logger
+	spoolDir  string
 
 	ids  idGen
 	kick chan struct{}
@@ -115,6 +124,8 @@ func Open(o Options) (*Queue, error) {
 		log:       o.Logger,
 		kick:      make(chan struct{}, 1),
 		msgs:      map[string]*entry{},
+		ownsStore: o.Store != nil && o.CloseStore,
+		spoolDir:  o.SpoolDir,
 	}
 	if err := q.applyDefaults(); err != nil {
 		return nil, err
@@ -128,6 +139,38 @@ func Open(o Options) (*Queue, error) {
 			return nil, err
 		}
 		q.store, q.ownsStore = bs, true
+		if q.spoolDir == "" {
+			q.spoolDir = filepath.Join(o.Dir, "spool")
+		}
+	}
+	if q.spoolDir != "" {
+		n, err := cleanSpool(q.spoolDir)
+		if err != nil {
+			if q.ownsStore {
+				q.store.Close()
+			}
+			return nil, fmt.Errorf("open queue: %w", err)
+		}
+		if n > 0 {
+			q.log.Info("removed half-written spool files of messages that were never acknowledged", "dir", q.spoolDir, "files", n)
+		}
+	}
+	if ss, ok := q.store.(SharedStore); ok {
+		// The shared store is the schedule: nothing to recover into
+		// memory; whatever is due is claimed by Run.
+		q.shared = ss
+		msgs, bad, err := ss.Load(context.Background())
+		if err != nil {
+			return nil, fmt.Errorf("open shared queue: %w", err)
+		}
+		for _, b := range bad {
+			q.log.Error("queue record quarantined at start-up", "key", b.Key, "reason", b.Reason, "kept_in", b.Where)
+		}
+		for _, m := range msgs {
+			q.ids.observe(m.ID)
+		}
+		q.log.Info("queue shared with other nodes", "node", ss.Node(), "lease", ss.Lease(), "messages", len(msgs))
+		return q, nil
 	}
 	if err := q.recover(); err != nil {
 		if q.ownsStore {
@@ -215,13 +258,24 @@ func (q *Queue) recover() error {
 // durable: the receiver then answers "452 4.3.1 Insufficient system
 // storage" and must not acknowledge the message.
 func (q *Queue) Put(ctx context.Context, env Envelope, body []byte) (string, error) {
+	return q.PutBody(ctx, env, BytesBody(body))
+}
+
+// PutBody is Put for a body that may be in a spool file (see Body). The
+// caller removes the spool file afterwards (Body.RemoveSpool) if the store
+// did not take it over.
+func (q *Queue) PutBody(ctx context.Context, env Envelope, body Body) (string, error) {
 	if len(env.To) == 0 {
 		return "", errors.New("queue message: no recipients")
 	}
 	return q.put(ctx, env, body)
 }
 
-func (q *Queue) put(ctx context.Context, env Envelope, body []byte) (string, error) {
+// SpoolDir is where bodies above the receiver's in-memory threshold are
+// streamed before PutBody; "" when large bodies are not spooled.
+func (q *Queue) SpoolDir() string { return q.spoolDir }
+
+func (q *Queue) put(ctx context.Context, env Envelope, body Body) (string, error) {
 	q.mu.Lock()
 	closed := q.closed
 	q.mu.Unlock()
@@ -233,7 +287,7 @@ func (q *Queue) put(ctx context.Context, env Envelope, body []byte) (string, err
 		env.ReceivedAt = now
 	}
 	if env.Size == 0 {
-		env.Size = int64(len(body))
+		env.Size = body.Size
 	}
 	m := &Message{
 		ID:      q.ids.next(now),
@@ -254,8 +308,19 @@ func (q *Queue) put(ctx context.Context, env Envelope, body []byte) (string, err
 	if len(m.Recipients) == 0 {
 		return "", errors.New("queue message: no recipients")
 	}
-	if err := q.store.Put(ctx, m, body); err != nil {
+	err := q.store.Put(ctx, m, body)
+	for try := 0; errors.Is(err, ErrDuplicateID) && try < 8; try++ {
+		// Another node made the same id in the same millisecond.
+		q.ids.skip(1 + uint64(rand.IntN(4096)))
+		m.ID = q.ids.next(now)
+		err = q.store.Put(ctx, m, body)
+	}
+	if err != nil {
 		return "", fmt.Errorf("queue message %s: %w: %w", m.ID, ErrStorage, err)
+	}
+	if q.shared != nil {
+		q.wake()
+		return m.ID, nil
 	}
 	q.mu.Lock()
 	e := &entry{m: m, index: -1}
@@ -268,6 +333,17 @@ func (q *Queue) put(ctx context.Context, env Envelope, body []byte) (string, err
 
 // List returns snapshots of every queued message, oldest first.
 func (q *Queue) List() []Message {
+	if q.shared != nil {
+		msgs, err := q.shared.List(context.Background())
+		if err != nil {
+			q.log.Error("list the shared queue", "err", err)
+		}
+		out := make([]Message, 0, len(msgs))
+		for _, m := range msgs {
+			out = append(out, *m)
+		}
+		return out
+	}
 	q.mu.Lock()
 	out := make([]Message, 0, len(q.msgs))
 	for _, e := range q.msgs {
@@ -282,6 +358,13 @@ func (q *Queue) List() []Message {
 
 // Get returns a snapshot of one message.
 func (q *Queue) Get(id string) (*Message, bool) {
+	if q.shared != nil {
+		m, err := q.shared.Get(context.Background(), id)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			q.log.Error("read the shared queue", "id", id, "err", err)
+		}
+		return m, err == nil
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	e, ok := q.msgs[id]
@@ -294,9 +377,21 @@ func (q *Queue) Get(id string) (*Message, bool) {
 // Retry makes the pending recipients of message id due now ("" = every
 // message) and wakes the scheduler. A message whose attempt is in flight
 // is already being retried; its next attempt follows the normal schedule.
-// The new due time is not persisted: after a restart the stored schedule
-// applies.
+// With the embedded store the new due time is not persisted (after a
+// restart the stored schedule applies); with a shared store it is stored,
+// so that whichever node is free delivers the message.
 func (q *Queue) Retry(id string) error {
+	if q.shared != nil {
+		found, err := q.shared.Retry(context.Background(), id, q.clock.Now())
+		if err != nil {
+			return fmt.Errorf("retry %s: %w", id, err)
+		}
+		if id != "" && found == 0 {
+			return fmt.Errorf("retry %s: %w", id, ErrNotFound)
+		}
+		q.wake()
+		return nil
+	}
 	q.mu.Lock()
 	now := q.clock.Now()
 	found := false
@@ -326,6 +421,9 @@ func (q *Queue) Retry(id string) error {
 // recipient. If an attempt is in flight the message disappears from List
 // at once and is deleted from the store when the attempt ends.
 func (q *Queue) Remove(id string) error {
+	if q.shared != nil {
+		return q.removeShared(id)
+	}
 	q.mu.Lock()
 	e, ok := q.msgs[id]
 	if !ok || e.removed {
@@ -350,13 +448,33 @@ func (q *Queue) Remove(id string) error {
 		delete(q.msgs, id)
 		q.mu.Unlock()
 	}
+	q.reportRemoved(snap)
+	return nil
+}
+
+// removeShared deletes a message from the shared store whichever node holds
+// its lease; that node's outcome then finds the message gone.
+func (q *Queue) removeShared(id string) error {
+	ctx := context.Background()
+	snap, err := q.shared.Get(ctx, id)
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", id, err)
+	}
+	if err := q.store.Delete(ctx, id); err != nil {
+		return fmt.Errorf("remove %s: %w", id, err)
+	}
+	q.reportRemoved(snap)
+	return nil
+}
+
+func (q *Queue) reportRemoved(snap *Message) {
 	now := q.clock.Now()
+	id := snap.ID
 	q.log.Info("message removed from queue", "id", id, "pending", len(snap.Pending()))
 	for _, rcpt := range snap.Pending() {
 		q.emit(Event{Kind: EventRemove, Msg: snap, Rcpt: rcpt, Time: now,
 			Result: Result{Rcpt: rcpt, Outcome: Failed, Status: "removed by an administrator"}})
 	}
-	return nil
 }
 
 // Close stops accepting messages and closes the store if the queue opened
@@ -383,6 +501,9 @@ func (q *Queue) wake() {
 }
 
 func (q *Queue) emit(ev Event) {
+	if q.shared != nil {
+		ev.Node = q.shared.Node()
+	}
 	if q.observer != nil {
 		q.observer.Observe(ev)
 	}
@@ -391,19 +512,10 @@ func (q *Queue) emit(ev Event) {
 // schedule (re)places e in the due heap at its earliest pending time, or
 // takes it out when nothing is pending. Caller holds q.mu.
 func (q *Queue) schedule(e *entry) {
-	var due time.Time
-	pending := false
-	for _, r := range e.m.Recipients {
-		if r.State.Pending() && (!pending || r.NextAttempt.Before(due)) {
-			due, pending = r.NextAttempt, true
-		}
-	}
+	due, pending := dueAt(e.m)
 	if !pending {
 		q.unschedule(e)
 		return
-	}
-	if e.m.Expires.Before(due) {
-		due = e.m.Expires
 	}
 	e.dueAt = due
 	if e.index >= 0 {

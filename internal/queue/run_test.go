@@ -243,7 +243,12 @@ func TestOpenValidatesOptions(t *testing.T) {
 		name string
 		edit func(*Options)
 	}{
-		{"no dir and no store", func(o *Options) { o.Dir = "" }},
+		{"no dir and no store", func(o *Options) {
+			if o.Store != nil { // the PostgreSQL run
+				o.Store.Close()
+			}
+			o.Dir, o.Store = "", nil
+		}},
 		{"jitter over 1", func(o *Options) { o.Jitter = 1.5 }},
 		{"non-positive retry", func(o *Options) { o.Retry = []time.Duration{time.Minute, 0} }},
 	}

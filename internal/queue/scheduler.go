@@ -31,12 +31,19 @@ func (q *Queue) Run(ctx context.Context) error {
 			return ErrClosed
 		}
 		now := q.clock.Now()
-		batch := q.takeDue(now, q.workers-q.running)
+		var batch []*entry
 		var next time.Time
-		if q.running < q.workers && len(q.due) > 0 {
-			next = q.due[0].dueAt
+		if q.shared != nil {
+			free := q.workers - q.running
+			q.mu.Unlock()
+			batch, next = q.claimDue(ctx, now, free)
+		} else {
+			batch = q.takeDue(now, q.workers-q.running)
+			if q.running < q.workers && len(q.due) > 0 {
+				next = q.due[0].dueAt
+			}
+			q.mu.Unlock()
 		}
-		q.mu.Unlock()
 
 		for _, e := range batch {
 			wg.Add(1)
@@ -61,6 +68,7 @@ func (q *Queue) Run(ctx context.Context) error {
 			return nil
 		case <-q.kick:
 		case <-fire:
+		case <-q.wakeups():
 		}
 		if timer != nil {
 			timer.Stop()
@@ -78,9 +86,14 @@ func (q *Queue) ProcessDue(ctx context.Context) int {
 		q.log.Error("process queue: no Deliverer configured")
 		return 0
 	}
-	q.mu.Lock()
-	batch := q.takeDue(q.clock.Now(), len(q.due))
-	q.mu.Unlock()
+	var batch []*entry
+	if q.shared != nil {
+		batch, _ = q.claimDue(ctx, q.clock.Now(), maxClaim)
+	} else {
+		q.mu.Lock()
+		batch = q.takeDue(q.clock.Now(), len(q.due))
+		q.mu.Unlock()
+	}
 
 	var attempts atomic.Int64
 	work := make(chan *entry)
@@ -125,6 +138,16 @@ func (q *Queue) takeDue(now time.Time, limit int) []*entry {
 func (q *Queue) attempt(ctx context.Context, e *entry) (called bool) {
 	// Durable bookkeeping must finish even when ctx is being cancelled.
 	persistCtx := context.WithoutCancel(ctx)
+	if q.shared != nil {
+		// A shared store's Settle waits for an unreachable database; at
+		// shutdown it waits one lease more, then gives up (the lease
+		// lapses and another node repeats the attempt).
+		var cancel context.CancelFunc
+		persistCtx, cancel = context.WithCancel(persistCtx)
+		defer cancel()
+		stop := context.AfterFunc(ctx, func() { time.AfterFunc(q.shared.Lease(), cancel) })
+		defer stop()
+	}
 
 	q.mu.Lock()
 	now := q.clock.Now()
@@ -148,7 +171,9 @@ func (q *Queue) attempt(ctx context.Context, e *entry) (called bool) {
 	var results []Result
 	if !expired && len(rcpts) > 0 {
 		called = true
+		stop := q.keepLease(snap)
 		results = q.deliver(ctx, snap, rcpts)
+		stop()
 	}
 
 	q.mu.Lock()
@@ -164,15 +189,36 @@ func (q *Queue) attempt(ctx context.Context, e *entry) (called bool) {
 	after := e.m.Clone()
 	q.mu.Unlock()
 
+	if q.shared != nil && len(failed) > 0 && !q.stillHeld(persistCtx, after) {
+		q.finish(persistCtx, e, true)
+		return called
+	}
+
 	var related []Event
 	if len(failed) > 0 {
-		if ev, ok := q.queueDSN(persistCtx, after, failed, now); ok {
+		ev, ok := q.queueDSN(persistCtx, after, failed, now)
+		if ok {
 			related = append(related, ev)
+		}
+		if !ok && q.shared != nil && !after.Env.IsDSN() {
+			// The DSN could not be queued (database unreachable): leave
+			// the outcome unrecorded; the lease lapses and the attempt
+			// is repeated — a duplicate attempt, never a lost notice.
+			q.log.Error("outcome not recorded: its DSN could not be queued; the message will be attempted again", "id", after.ID)
+			q.finish(persistCtx, e, true)
+			return called
 		}
 	}
 
 	var err error
 	switch {
+	case q.shared != nil:
+		err = q.shared.Settle(persistCtx, after, final)
+		if errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrNotFound) {
+			q.log.Warn("outcome not recorded: the message was taken over or removed meanwhile", "id", after.ID, "err", err)
+			q.finish(persistCtx, e, true)
+			return called
+		}
 	case final:
 		err = q.store.Delete(persistCtx, after.ID)
 	case len(events) > 0:
@@ -202,6 +248,12 @@ func (q *Queue) finish(ctx context.Context, e *entry, final bool) {
 	e.inflight = false
 	q.running--
 	removed := e.removed
+	if q.shared != nil {
+		// The shared store keeps the schedule; Remove already deleted it.
+		delete(q.msgs, e.m.ID)
+		q.mu.Unlock()
+		return
+	}
 	if final || removed {
 		delete(q.msgs, e.m.ID)
 	} else {

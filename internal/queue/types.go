@@ -79,6 +79,13 @@ type Message struct {
 	Recipients []Recipient `json:"recipients"`
 	Created    time.Time   `json:"created"`
 	Expires    time.Time   `json:"expires"`
+	// Lease is filled in by a shared store's List and Get (never stored in
+	// the record); empty with the embedded store.
+	Lease Lease `json:"lease,omitzero"`
+
+	// claim identifies the lease a shared store's Claim gave this copy;
+	// Settle and Renew are fenced with it.
+	claim int64
 }
 
 // Clone returns a deep copy, so that callers and observers never share
@@ -197,6 +204,8 @@ type Event struct {
 	// RelatedID is, for DSN, the id of the message the notification is
 	// about.
 	RelatedID string
+	// Node is the node that recorded the event when the queue is shared.
+	Node string
 }
 
 // Observer receives events (message tracking, metrics). It is called

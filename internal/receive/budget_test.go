@@ -1,8 +1,13 @@
 package receive
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mailflowhq/mailflow/internal/queue"
 )
 
 func TestInflightBudgetRefusesWith452AndRecovers(t *testing.T) {
@@ -46,4 +51,63 @@ func TestLongMessageIDIsNotEchoed(t *testing.T) {
 	if m := h.sub.messages()[0]; len(m.Env.MessageID) > maxHeaderValue {
 		t.Fatalf("tracking Message-ID is %d bytes, want ≤ %d", len(m.Env.MessageID), maxHeaderValue)
 	}
+}
+
+// spoolWatcher is a Submitter that records where each body was when it
+// was handed over.
+type spoolWatcher struct {
+	fakeSubmitter
+	paths []string
+}
+
+func (w *spoolWatcher) PutBody(ctx context.Context, env queue.Envelope, b queue.Body) (string, error) {
+	w.mu.Lock()
+	w.paths = append(w.paths, b.Path)
+	w.mu.Unlock()
+	return w.fakeSubmitter.PutBody(ctx, env, b)
+}
+
+func TestLargeMessageIsSpooledOutsideTheBudget(t *testing.T) {
+	sub := &spoolWatcher{}
+	h := newHarnessWith(t, strings.Replace(harnessConfig("", defaultConnector), "max_message_size: 64KB", "max_message_size: 1MB", 1), sub)
+	dir := t.TempDir()
+	h.srv.opts.SpoolDir = dir
+	h.srv.opts.SpoolThreshold = 64 << 10
+	// The budget is smaller than the message: only the in-memory head
+	// counts against it.
+	h.srv.opts.InflightLimit = 128 << 10
+	line := strings.Repeat("y", 78) + "\r\n"
+	big := "Subject: spooled\r\nMessage-ID: <big@fabrikam.example>\r\n\r\n" + strings.Repeat(line, 4000) // 320 kB
+	small := "Subject: small\r\n\r\nhello\r\n"
+	c := h.dial(t, "127.0.0.2")
+	c.ehlo("client.fabrikam.example")
+	for _, body := range []string{big, small} {
+		if r := c.sendMessage("alice@fabrikam.example", []string{"bob@contoso.com"}, body); !isQueued(r) {
+			t.Fatalf("end of data: %q", r.Text)
+		}
+	}
+	c.quit()
+	msgs := sub.messages()
+	if len(msgs) != 2 {
+		t.Fatalf("%d messages submitted, want 2", len(msgs))
+	}
+	if !strings.HasSuffix(string(msgs[0].Body), big+"\r\n") || msgs[0].Env.Size != int64(len(msgs[0].Body)) {
+		t.Fatalf("spooled body differs from what was sent (%d bytes, size %d)", len(msgs[0].Body), msgs[0].Env.Size)
+	}
+	if msgs[0].Env.MessageID != "<big@fabrikam.example>" {
+		t.Fatalf("Message-ID of the spooled message = %q", msgs[0].Env.MessageID)
+	}
+	sub.mu.Lock()
+	paths := append([]string(nil), sub.paths...)
+	sub.mu.Unlock()
+	if paths[0] == "" || filepath.Dir(paths[0]) != dir {
+		t.Fatalf("large body handed over from %q, want a spool file in %s", paths[0], dir)
+	}
+	if paths[1] != "" {
+		t.Fatalf("small body was spooled to %s", paths[1])
+	}
+	eventually(t, "the spool file to be removed and the budget returned", func() bool {
+		entries, _ := os.ReadDir(dir)
+		return len(entries) == 0 && h.srv.inflight.Load() == 0
+	})
 }

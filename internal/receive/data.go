@@ -37,9 +37,8 @@ func (s *session) data(cmd smtp.Command) {
 	buf.WriteString(hdr)
 	max := s.c.MaxSize
 	if s.perms.Has(PermBypassMessageSizeLimit) {
-		// Exchange's BypassMessageSizeLimit is unlimited; the body is held
-		// in memory until it is queued, so a trusted relay still gets a
-		// ceiling that cannot exhaust the server.
+		// Exchange's BypassMessageSizeLimit is unlimited; a trusted relay
+		// still gets a ceiling that cannot fill the disk with one message.
 		max = bypassSizeLimit
 	}
 	dataTimeout := time.Duration(s.st.Limits.DataTimeout)
@@ -47,13 +46,19 @@ func (s *session) data(cmd smtp.Command) {
 		dataTimeout = 10 * time.Minute
 	}
 	s.conn.SetReadDeadline(time.Now().Add(dataTimeout))
-	bw := &budgetWriter{buf: &buf, srv: s.srv}
-	_, err := s.r.ReadData(bw, max, maxTextLine)
-	// The body is copied into the queue by Put below; the reservation
-	// ends with this function.
-	defer func() { s.srv.releaseBudget(bw.reserved) }()
+	sink := &dataSink{buf: &buf, srv: s.srv, dir: s.srv.opts.SpoolDir, threshold: s.srv.spoolThreshold(), size: int64(buf.Len())}
+	_, err := s.r.ReadData(sink, max, maxTextLine)
+	// The body is copied or moved into the queue by PutBody below; the
+	// reservation and any spool file left end with this function.
+	defer sink.release()
 	switch {
 	case err == nil:
+	case sink.err != nil:
+		s.srv.opts.Logger.Error("message refused: the spool file for a large message could not be written; answered 452",
+			"connector", s.c.Name(), "remote", s.remote.String(), "error", sink.err)
+		s.reply(452, "4.3.1", "Insufficient system storage")
+		s.resetTransaction()
+		return
 	case errors.Is(err, errOverBudget):
 		s.srv.opts.Logger.Warn("message refused: bodies being received exceed the server-wide in-flight limit",
 			"connector", s.c.Name(), "remote", s.remote.String(), "limit_bytes", s.srv.inflightLimit())
@@ -91,9 +96,12 @@ func (s *session) data(cmd smtp.Command) {
 		s.quit = true
 		return
 	}
-	body := buf.Bytes()
+	// head is the message as far as it is held in memory: all of a small
+	// one, the first SpoolThreshold bytes (the header section) of a
+	// spooled one.
+	head := buf.Bytes()
 	if s.user != nil {
-		if bad, ok := s.fromAllowed(body[len(hdr):]); !ok {
+		if bad, ok := s.fromAllowed(head[len(hdr):]); !ok {
 			s.errors++
 			s.log.Info("", fmt.Sprintf("User %s may not send as From: %s (SendAs)", s.user.Name, bad))
 			s.replyR(replySendAsDenied)
@@ -101,6 +109,14 @@ func (s *session) data(cmd smtp.Command) {
 			return
 		}
 	}
+	body, err := sink.body()
+	if err != nil {
+		s.srv.opts.Logger.Error("message not stored; answered 452", "connector", s.c.Name(), "error", err)
+		s.reply(452, "4.3.1", "Insufficient system storage")
+		s.resetTransaction()
+		return
+	}
+	defer body.RemoveSpool()
 	env := queue.Envelope{
 		From:        s.from.String(),
 		To:          append([]string(nil), s.rcpts...),
@@ -109,19 +125,19 @@ func (s *session) data(cmd smtp.Command) {
 		HeloName:    s.helo,
 		ConnectorID: s.c.ID,
 		TLS:         s.tls,
-		Size:        int64(len(body)),
+		Size:        body.Size,
 	}
 	if s.user != nil {
 		env.AuthUser = s.user.Name
 	}
 	var tlsRequiredNo bool
-	env.MessageID, env.Subject, tlsRequiredNo = headerFields(body[len(hdr):])
+	env.MessageID, env.Subject, tlsRequiredNo = headerFields(head[len(hdr):])
 	// RFC 8689 §4.1: with REQUIRETLS on MAIL the TLS-Required header field
 	// is ignored.
 	env.RequireTLS = s.requireTLS
 	env.TLSOptional = tlsRequiredNo && !s.requireTLS
 	ctx, cancel := s.submitContext()
-	id, err := s.srv.opts.Submitter.Put(ctx, env, body)
+	id, err := s.srv.opts.Submitter.PutBody(ctx, env, body)
 	cancel()
 	if err != nil {
 		s.log.Info("", "Message not stored: "+err.Error())
@@ -129,6 +145,13 @@ func (s *session) data(cmd smtp.Command) {
 			s.srv.opts.Logger.Warn("message not stored, queue closed; answered 421", "connector", s.c.Name(), "error", err)
 			s.reply(421, "4.3.2", "Service shutting down, try again later")
 			s.quit = true
+			return
+		}
+		if errors.Is(err, queue.ErrUnavailable) {
+			// The shared queue's database is down: the store logs that
+			// once; each refused message is only a protocol-log line.
+			s.reply(451, "4.3.0", "Queue database unavailable, try again later")
+			s.resetTransaction()
 			return
 		}
 		s.srv.opts.Logger.Error("message not stored; answered 452", "connector", s.c.Name(), "error", err)
@@ -213,8 +236,6 @@ func sanitizeHeader(v string) string {
 	}, v)
 }
 
-// headerFields pulls Message-ID and Subject from the header section for
-// tracking. Folded lines are unfolded; only the first occurrence counts.
 // headerFields reads the Message-ID and Subject kept for tracking, and
 // whether the sender asked for "TLS-Required: No" (RFC 8689 §5).
 func headerFields(msg []byte) (messageID, subject string, tlsRequiredNo bool) {

@@ -90,7 +90,16 @@ type submitted struct {
 	Body []byte
 }
 
-func (f *fakeSubmitter) Put(_ context.Context, env queue.Envelope, body []byte) (string, error) {
+func (f *fakeSubmitter) PutBody(_ context.Context, env queue.Envelope, b queue.Body) (string, error) {
+	r, err := b.Open()
+	if err != nil {
+		return "", err
+	}
+	body, err := io.ReadAll(r)
+	r.Close()
+	if err != nil {
+		return "", err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++

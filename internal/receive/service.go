@@ -20,8 +20,10 @@ import (
 
 // Submitter takes an accepted message and makes it durable; it returns only
 // once the message is on stable storage. An error means nothing was stored.
+// The body is in memory or in a spool file in Options.SpoolDir (see
+// queue.Body); the session removes what is left of the spool file after.
 type Submitter interface {
-	Put(ctx context.Context, env queue.Envelope, body []byte) (string, error)
+	PutBody(ctx context.Context, env queue.Envelope, body queue.Body) (string, error)
 }
 
 // Options are the fixed dependencies of a Service.
@@ -37,6 +39,14 @@ type Options struct {
 	// InflightLimit bounds the DATA bytes held by all sessions together
 	// (0 = DefaultInflightLimit).
 	InflightLimit int64
+	// SpoolDir receives DATA above SpoolThreshold as a file, so that a
+	// large message never sits in memory (the queue's SpoolDir, on the
+	// same file system as the store). "" = bodies are held in memory until
+	// queued.
+	SpoolDir string
+	// SpoolThreshold is the in-memory part of a message (0 =
+	// DefaultSpoolThreshold).
+	SpoolThreshold int
 	// Users authenticates SMTP AUTH; nil: AUTH is never offered.
 	Users *users.Store
 	// OnAuth observes every AUTH outcome (message tracking AUTH events).
@@ -247,6 +257,7 @@ func (s *Service) handle(conn net.Conn) {
 		result = SessionAccepted
 	}
 	s.sessionEnded(c.Name(), result)
+	sess.release()
 }
 
 // admit enforces the global and per-IP connection limits. It returns the

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/domain"
@@ -57,12 +58,33 @@ type session struct {
 }
 
 func newSession(srv *Service, st *Settings, c *Connector, conn net.Conn, local, remote netip.AddrPort) *session {
-	s := &session{srv: srv, st: st, c: c, conn: conn, local: local, remote: remote,
-		r: smtp.NewReader(conn), w: bufio.NewWriterSize(conn, 4096), perms: c.Base}
+	r := readerPool.Get().(*smtp.Reader)
+	r.Reset(conn)
+	w := writerPool.Get().(*bufio.Writer)
+	w.Reset(conn)
+	s := &session{srv: srv, st: st, c: c, conn: conn, local: local, remote: remote, r: r, w: w, perms: c.Base}
 	if c.Config.LoggingVerbose() {
 		s.log = srv.opts.Log.Session(c.ID, local.String(), remote.String())
 	}
 	return s
+}
+
+// The session buffers are reused by later sessions: two 4 KiB
+// allocations less for each of the many short sessions a busy server gets
+// (the fresh-STARTTLS-session rate is within a few percent of a bare
+// responder, so they show).
+var (
+	readerPool = sync.Pool{New: func() any { return smtp.NewReader(nil) }}
+	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
+)
+
+// release returns the session's buffers; the session is not used after.
+func (s *session) release() {
+	s.r.Reset(nil)
+	s.w.Reset(nil)
+	readerPool.Put(s.r)
+	writerPool.Put(s.w)
+	s.r, s.w = nil, nil
 }
 
 func (s *session) fqdn() string {

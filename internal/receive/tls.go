@@ -1,7 +1,6 @@
 package receive
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -66,9 +65,14 @@ func (s *session) startTLS(cmd smtp.Command) {
 	if hsTimeout <= 0 {
 		hsTimeout = 30 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), hsTimeout)
-	defer cancel()
-	if err := tconn.HandshakeContext(ctx); err != nil {
+	// A socket deadline, not a context: HandshakeContext with a deadline
+	// starts a goroutine and a timer per handshake to watch the context,
+	// measurable in the fresh-session rate. The command loop sets its own
+	// deadlines again after this.
+	s.conn.SetDeadline(time.Now().Add(hsTimeout))
+	err := tconn.Handshake()
+	s.conn.SetDeadline(time.Time{})
+	if err != nil {
 		s.log.Info("", "TLS negotiation failed with error "+neterr.HandshakeName(err))
 		s.srv.opts.Logger.Info("TLS handshake failed", "connector", s.c.Name(), "remote", s.remote.String(), "error", err)
 		s.srv.handshake(s.c.Name(), cert.Thumbprint, "", false)

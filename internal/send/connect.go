@@ -127,6 +127,7 @@ type Connection struct {
 	stop          func() bool
 	disconnect    string
 	released      bool
+	idleSince     time.Time // when it was last put in the pool
 }
 
 // Connect takes one target through the connection stage of connector c

@@ -31,6 +31,9 @@ type Sender struct {
 	// Resolver is the DNS; nil = net.DefaultResolver (in a test binary, a
 	// resolver that refuses every name: tests inject theirs).
 	Resolver Resolver
+	// Pool keeps connections open between deliveries to the same next hop;
+	// nil = a new connection per delivery.
+	Pool *Pool
 	// Dialer connects; laddr is the connector's SourceIP ("" = any). nil =
 	// a net.Dialer bound to laddr.
 	Dialer func(ctx context.Context, network, laddr, raddr string) (net.Conn, error)

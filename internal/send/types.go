@@ -43,6 +43,14 @@ type Connector struct {
 	CommandTimeout time.Duration
 	// Log writes the session to the SmtpSend protocol log.
 	Log bool
+	// Connection reuse, with Sender.Pool: messages sent over one
+	// connection (0 = DefaultMaxMessagesPerConnection, 1 = no reuse),
+	// connections open at once to one next hop (0 =
+	// DefaultMaxPerHopConnections) and how long an idle connection is kept
+	// (0 = DefaultIdleTimeout).
+	MaxMessagesPerConnection int
+	MaxPerHopConnections     int
+	IdleTimeout              time.Duration
 	// DANE says how DNSSEC-authentic TLSA records of the next hop are used
 	// (MX hosts, and smart hosts given by name); it needs Sender.DNS with
 	// a validating resolver.
@@ -131,6 +139,10 @@ type Result struct {
 	RemoteIP   string // its IP address, without port
 	RemotePort int
 	TLS        *TLSInfo // nil when the session was not encrypted
+	// Reused: the message went over a connection kept from an earlier
+	// delivery; TLS is that connection's, negotiated and judged when it
+	// was made.
+	Reused bool
 	// Attempts lists every host tried for this delivery, in order.
 	Attempts []Attempt
 }

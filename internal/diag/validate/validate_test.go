@@ -129,7 +129,7 @@ send_connectors:
 // in these tests.
 type refuseAll struct{}
 
-func (refuseAll) Put(context.Context, queue.Envelope, []byte) (string, error) {
+func (refuseAll) PutBody(context.Context, queue.Envelope, queue.Body) (string, error) {
 	return "", errors.New("the probe tests accept no mail")
 }
 

@@ -47,6 +47,17 @@ type Server struct {
 	ln       net.Listener
 	sessions chan *Session
 	wg       sync.WaitGroup
+
+	mu                      sync.Mutex
+	accepted, open, maxOpen int
+}
+
+// Connections reports how many connections the server accepted, how many
+// are open now and the most that were open at once.
+func (s *Server) Connections() (accepted, open, maxOpen int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted, s.open, s.maxOpen
 }
 
 // Session is what one client connection did, delivered on Sessions() when it
@@ -105,10 +116,18 @@ func (s *Server) acceptLoop() {
 		if err != nil {
 			return
 		}
+		s.mu.Lock()
+		s.accepted++
+		s.open++
+		s.maxOpen = max(s.maxOpen, s.open)
+		s.mu.Unlock()
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			sess := s.serve(conn)
+			s.mu.Lock()
+			s.open--
+			s.mu.Unlock()
 			select {
 			case s.sessions <- sess:
 			default: // nobody is reading sessions; do not block the server

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -300,6 +301,10 @@ func (s *Stack) spawn(name string, args ...string) *proc {
 		s.t.Fatal(err)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group: nsd forks server children that hold the
+	// sockets, and stop must end all of them before a restart binds the
+	// same ports again.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("dnsstack: start %s: %v", name, err)
 	}
@@ -351,9 +356,18 @@ func (s *Stack) logs() string {
 
 func (s *Stack) stop() {
 	for _, p := range []*proc{s.unb, s.nsd} {
-		if p != nil {
-			p.cmd.Process.Kill()
-			<-p.done
+		if p == nil {
+			continue
+		}
+		pgid := p.cmd.Process.Pid
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		<-p.done
+		// The leader is reaped; its children (nsd's servers) may still be
+		// exiting and holding the ports. Wait until the group is empty.
+		deadline := time.Now().Add(10 * time.Second)
+		for syscall.Kill(-pgid, 0) == nil && time.Now().Before(deadline) {
+			syscall.Kill(-pgid, syscall.SIGKILL)
+			time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation: the loop condition decides
 		}
 	}
 	s.unb, s.nsd = nil, nil
