@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/mailflowhq/mailflow/internal/loopguard"
 )
 
 // Mode says whether answers can be DNSSEC-authentic.
@@ -290,6 +292,9 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answ
 // exchange sends q over UDP and repeats over TCP when the answer was
 // truncated (large RRsets, such as hostile 1,000-record answers).
 func (r *Resolver) exchange(ctx context.Context, q *dns.Msg, server string) (*dns.Msg, error) {
+	if err := loopguard.Check(server); err != nil {
+		return nil, err
+	}
 	cctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	c := &dns.Client{Net: "udp", UDPSize: 4096, Timeout: r.timeout}

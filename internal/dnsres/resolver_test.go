@@ -187,3 +187,17 @@ func TestInvalidNameNeverQueried(t *testing.T) {
 		t.Errorf("invalid names were sent to the resolver (%d queries)", srv.Queries()-before)
 	}
 }
+
+// A test binary never queries a resolver outside loopback: a config
+// without dns.resolvers (the machine's resolv.conf) or a stray address
+// fails at once instead of sending the query.
+func TestTestBinaryRefusesNonLoopbackResolver(t *testing.T) {
+	r, err := dnsres.New(dnsres.Config{Servers: []string{"10.0.0.2:53"}, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Lookup(context.Background(), "contoso.com", dns.TypeMX)
+	if err == nil || !strings.Contains(err.Error(), "refused to reach 10.0.0.2:53") {
+		t.Fatalf("lookup through 10.0.0.2 in a test binary: %v", err)
+	}
+}

@@ -2,8 +2,6 @@ package lifecycle
 
 import (
 	"time"
-
-	"github.com/mailflowhq/mailflow/internal/certs"
 )
 
 // ConnectorReport is what Check found for one connector.
@@ -42,13 +40,7 @@ func (r Report) ExitCode() int {
 func (g Guard) Check(warnWithin time.Duration) Report {
 	var r Report
 	for _, u := range Uses(g.Cfg) {
-		req := g.request(u)
-		var sel certs.Selection
-		if u.Send {
-			sel = g.Store.SelectClient(req)
-		} else {
-			sel = g.Store.Select(req)
-		}
+		sel := g.selectFor(g.Store, u)
 		cr := ConnectorReport{Connector: u.Connector, Send: u.Send, FQDN: u.FQDN, Pin: u.Pin, Findings: Findings{}}
 		if sel.Cert == nil {
 			cr.Findings = append(cr.Findings, Finding{Severity: SevError, Check: CheckPresent, Connector: u.Connector,
@@ -91,13 +83,7 @@ func (g Guard) Check(warnWithin time.Duration) Report {
 func (g Guard) Presenting(thumbprint string) []string {
 	var out []string
 	for _, u := range Uses(g.Cfg) {
-		var sel certs.Selection
-		if u.Send {
-			sel = g.Store.SelectClient(g.request(u))
-		} else {
-			sel = g.Store.Select(g.request(u))
-		}
-		if sel.Cert != nil && sel.Cert.Thumbprint == thumbprint {
+		if c := g.current(u); c != nil && c.Thumbprint == thumbprint {
 			out = append(out, u.Connector)
 		}
 	}

@@ -19,20 +19,14 @@ func (g Guard) Expiry(warnWithin time.Duration) Findings {
 	byCert := map[*certs.Certificate][]Use{}
 	var order []*certs.Certificate
 	for _, u := range Uses(g.Cfg) {
-		req := g.request(u)
-		var sel certs.Selection
-		if u.Send {
-			sel = g.Store.SelectClient(req)
-		} else {
-			sel = g.Store.Select(req)
-		}
-		if sel.Cert == nil {
+		c := g.current(u)
+		if c == nil {
 			continue
 		}
-		if _, seen := byCert[sel.Cert]; !seen {
-			order = append(order, sel.Cert)
+		if _, seen := byCert[c]; !seen {
+			order = append(order, c)
 		}
-		byCert[sel.Cert] = append(byCert[sel.Cert], u)
+		byCert[c] = append(byCert[c], u)
 	}
 	var fs Findings
 	for _, c := range order {

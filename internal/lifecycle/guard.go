@@ -60,7 +60,7 @@ func (g Guard) AdmitReplacing(c, old *certs.Certificate) (Findings, []Use) {
 	after := certs.NewStore(append(g.without(old), c)...)
 	var uses []Use
 	for _, u := range Uses(g.Cfg) {
-		cur, next := g.current(u), selectIn(after, g.request(u), u.Send)
+		cur, next := g.current(u), g.selectFor(after, u).Cert
 		if (old != nil && cur == old) || next == c {
 			uses = append(uses, u)
 		}
@@ -110,11 +110,13 @@ func (g Guard) without(old *certs.Certificate) []*certs.Certificate {
 	return out
 }
 
-func selectIn(s *certs.Store, r certs.Request, send bool) *certs.Certificate {
-	if send {
-		return s.SelectClient(r).Cert
+// selectFor is the selection the use makes from store s: a send
+// connector's client certificate or a receive connector's STARTTLS one.
+func (g Guard) selectFor(s *certs.Store, u Use) certs.Selection {
+	if u.Send {
+		return s.SelectClient(g.request(u))
 	}
-	return s.Select(r).Cert
+	return s.Select(g.request(u))
 }
 
 // usesFor finds the connectors c is meant for: those that would present c
@@ -124,13 +126,7 @@ func (g Guard) usesFor(c *certs.Certificate) []Use {
 	after := certs.NewStore(append(append([]*certs.Certificate{}, g.Store.All()...), c)...)
 	var out []Use
 	for _, u := range Uses(g.Cfg) {
-		req := g.request(u)
-		var cur, next certs.Selection
-		if u.Send {
-			cur, next = g.Store.SelectClient(req), after.SelectClient(req)
-		} else {
-			cur, next = g.Store.Select(req), after.Select(req)
-		}
+		cur, next := g.selectFor(g.Store, u), g.selectFor(after, u)
 		switch {
 		case next.Cert == c:
 		case cur.Cert != nil && sharesName(cur.Cert, c):
@@ -144,12 +140,7 @@ func (g Guard) usesFor(c *certs.Certificate) []Use {
 }
 
 // current is the certificate the connector presents now, or nil.
-func (g Guard) current(u Use) *certs.Certificate {
-	if u.Send {
-		return g.Store.SelectClient(g.request(u)).Cert
-	}
-	return g.Store.Select(g.request(u)).Cert
-}
+func (g Guard) current(u Use) *certs.Certificate { return g.selectFor(g.Store, u).Cert }
 
 func (g Guard) request(u Use) certs.Request {
 	return certs.Request{CertificateName: u.Pin, ConnectorFQDN: u.FQDN, ServerFQDN: g.Cfg.Server.FQDN, Connector: u.Connector, Now: g.Now}

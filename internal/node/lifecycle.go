@@ -78,12 +78,6 @@ func (s *Node) CheckExpiry() lifecycle.Findings {
 		if f.Severity == lifecycle.SevError {
 			event = 12018
 		}
-		attrs := []any{"event", event, "thumbprint", f.Thumbprint, "connectors", f.Connector, "fix", f.Fix}
-		if f.Severity == lifecycle.SevError {
-			s.log.Error(f.Problem, attrs...)
-		} else {
-			s.log.Warn(f.Problem, attrs...)
-		}
 		var c *certs.Certificate
 		if rt.Store != nil {
 			c = rt.Store.FindThumbprint(f.Thumbprint)
@@ -92,7 +86,15 @@ func (s *Node) CheckExpiry() lifecycle.Findings {
 		if event == 12018 {
 			step = "expired"
 		}
+		// Recorded before it is logged: whoever sees the log line finds
+		// the tracking record already written.
 		s.trackCertificate(step, f.Connector, c, f.Problem)
+		attrs := []any{"event", event, "thumbprint", f.Thumbprint, "connectors", f.Connector, "fix", f.Fix}
+		if f.Severity == lifecycle.SevError {
+			s.log.Error(f.Problem, attrs...)
+		} else {
+			s.log.Warn(f.Problem, attrs...)
+		}
 	}
 	return fs
 }

@@ -1,11 +1,15 @@
 package node_test
 
 import (
+	"context"
 	"crypto"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -153,5 +157,76 @@ receive_connectors:
 	tr := trackingText(t, srv)
 	if !strings.Contains(tr, "S:Certificate=obtained") || !strings.Contains(tr, "S:Certificate=renewed;Where=certificates[1];Thumbprint="+renewed.Thumbprint) {
 		t.Fatalf("the tracking log lacks the ACME steps:\n%s", tr)
+	}
+}
+
+// trackingProbe is a log handler that, on each expiry event, reads the
+// tracking log at that very moment: whoever reacts to the log line (a test
+// moving the clock on, an operator's tail) must find the record written.
+type trackingProbe struct {
+	slog.Handler
+	srv     *atomic.Pointer[node.Node]
+	mu      *sync.Mutex
+	missing *[]string
+}
+
+func (h trackingProbe) Handle(ctx context.Context, r slog.Record) error {
+	srv := h.srv.Load()
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "event" && srv != nil && (a.Value.String() == "12017" || a.Value.String() == "12018") {
+			want := "S:Certificate=expiring"
+			if a.Value.String() == "12018" {
+				want = "S:Certificate=expired"
+			}
+			srv.FlushLogs()
+			var b strings.Builder
+			files, _ := filepath.Glob(filepath.Join(srv.TrackingDir(), "*"))
+			for _, f := range files {
+				data, _ := os.ReadFile(f)
+				b.Write(data)
+			}
+			if !strings.Contains(b.String(), want) {
+				h.mu.Lock()
+				*h.missing = append(*h.missing, r.Message)
+				h.mu.Unlock()
+			}
+		}
+		return true
+	})
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h trackingProbe) WithAttrs(as []slog.Attr) slog.Handler {
+	h.Handler = h.Handler.WithAttrs(as)
+	return h
+}
+
+func (h trackingProbe) WithGroup(name string) slog.Handler {
+	h.Handler = h.Handler.WithGroup(name)
+	return h
+}
+
+// The expiry record is in the tracking log before the expiry event is
+// logged (the monitor test waits for the log line and then reads the
+// tracking log; the other order failed it under load).
+func TestExpiryRecordedBeforeLogged(t *testing.T) {
+	f := newFixture(t)
+	f.write(t, onprem(f.port, f.pki.Contoso.Name()))
+	clock := queue.NewFakeClock(f.pki.Contoso.Leaf.NotAfter.Add(time.Hour))
+	var (
+		ptr     atomic.Pointer[node.Node]
+		mu      sync.Mutex
+		missing []string
+	)
+	logger := slog.New(trackingProbe{Handler: testkit.Logger(t).Handler(), srv: &ptr, mu: &mu, missing: &missing})
+	srv := startWith(t, f.cfg, node.Options{Logger: logger, Clock: clock})
+	ptr.Store(srv)
+	if fs := srv.CheckExpiry(); len(fs) == 0 {
+		t.Fatal("no expiry finding for the expired certificate")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(missing) > 0 {
+		t.Fatalf("logged before the tracking record was written: %q", missing)
 	}
 }

@@ -3,13 +3,13 @@ package node
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/dnsres"
+	"github.com/mailflowhq/mailflow/internal/loopguard"
 	"github.com/mailflowhq/mailflow/internal/mtasts"
 	"github.com/mailflowhq/mailflow/internal/send"
 	"github.com/mailflowhq/mailflow/internal/tlsrpt"
@@ -40,7 +40,7 @@ func usesDNSSection(cfg *config.Config) bool {
 // the system's.
 func TXTResolver(cfg *config.Config) (mtasts.Resolver, error) {
 	if !usesDNSSection(cfg) {
-		return net.DefaultResolver, nil
+		return loopguard.System(), nil
 	}
 	r, err := dnsres.New(cfg.DNS.ResolverConfig())
 	if err != nil {
@@ -56,7 +56,7 @@ func txtResolver(rt *Runtime) mtasts.Resolver {
 	if r := rt.SenderDNS(); r != nil {
 		return mtasts.DNS(r)
 	}
-	return net.DefaultResolver
+	return loopguard.System()
 }
 
 // rptObserver records the sender's policy outcomes for TLS-RPT.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/dnsres"
+	"github.com/mailflowhq/mailflow/internal/loopguard"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 )
 
@@ -27,7 +28,8 @@ type Sender struct {
 	Log *protolog.Writer
 	// Now is the clock for certificate checks and LRT; nil = time.Now.
 	Now func() time.Time
-	// Resolver is the DNS; nil = net.DefaultResolver.
+	// Resolver is the DNS; nil = net.DefaultResolver (in a test binary, a
+	// resolver that refuses every name: tests inject theirs).
 	Resolver Resolver
 	// Pool keeps connections open between deliveries to the same next hop;
 	// nil = a new connection per delivery.
@@ -60,12 +62,15 @@ func (s *Sender) resolver() Resolver {
 	case s.Resolver != nil:
 		return s.Resolver
 	}
-	return net.DefaultResolver
+	return loopguard.System()
 }
 
 func (s *Sender) dial(ctx context.Context, laddr, raddr string) (net.Conn, error) {
 	if s.Dialer != nil {
 		return s.Dialer(ctx, "tcp", laddr, raddr)
+	}
+	if err := loopguard.Check(raddr); err != nil {
+		return nil, err
 	}
 	var d net.Dialer
 	if laddr != "" {

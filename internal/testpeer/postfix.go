@@ -124,6 +124,12 @@ func startPostfix(t testing.TB, extra map[string]string, resolvConf string) *Pos
 		"maillog_file": filepath.Join(base, "maillog"), "maillog_file_prefixes": "/var,/tmp," + base,
 		"smtpd_tls_received_header": "yes",
 	}
+	if resolvConf == "" {
+		// Without its own resolv.conf the instance would ask the
+		// machine's resolver (which may be on the local network) for the
+		// name of every client not in /etc/hosts: tests stay on loopback.
+		settings["smtpd_peername_lookup"] = "no"
+	}
 	for k, v := range extra {
 		settings[k] = v
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/mailflowhq/mailflow/internal/dnsres"
+	"github.com/mailflowhq/mailflow/internal/loopguard"
 	"github.com/mailflowhq/mailflow/internal/send"
 )
 
@@ -132,7 +133,7 @@ func mxHosts(ctx context.Context, domain string, port int, opts Options, paralle
 	if port == 0 {
 		port = send.DefaultPort
 	}
-	var resolver send.Resolver = net.DefaultResolver
+	var resolver send.Resolver = loopguard.System()
 	if opts.Resolver != nil {
 		resolver = opts.Resolver
 	}

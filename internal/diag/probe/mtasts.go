@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/dnsres"
+	"github.com/mailflowhq/mailflow/internal/loopguard"
 	"github.com/mailflowhq/mailflow/internal/mtasts"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 	"github.com/mailflowhq/mailflow/internal/tlsrpt"
@@ -131,7 +131,7 @@ func txtResolver(opts Options) mtasts.Resolver {
 	case *dnsres.Resolver:
 		return mtasts.DNS(r)
 	}
-	return net.DefaultResolver
+	return loopguard.System()
 }
 
 // judgeMTASTS judges every MX report of b by the domain's policy (the one

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/loopguard"
 	"github.com/mailflowhq/mailflow/internal/queue"
 )
 
@@ -100,6 +102,7 @@ func New(o Options) (*Manager, error) {
 		Transport: &http.Transport{
 			TLSClientConfig:     &tls.Config{RootCAs: o.Roots, MinVersion: tls.VersionTLS12},
 			TLSHandshakeTimeout: 10 * time.Second,
+			DialContext:         dialDirectory,
 		},
 	}
 	var solver acmez.Solver
@@ -426,4 +429,14 @@ func (m *Manager) Run(ctx context.Context) {
 		case <-t.C():
 		}
 	}
+}
+
+// dialDirectory connects to the ACME directory; a test binary reaches
+// loopback only.
+func dialDirectory(ctx context.Context, network, addr string) (net.Conn, error) {
+	if err := loopguard.Check(addr); err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
 }
