@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailflowhq/mailflow/internal/pglocal"
 )
 
 // need skips when a peer is missing locally and fails in CI (CI=true),
@@ -33,6 +35,9 @@ func TestSmokeRun(t *testing.T) {
 		if _, err := exec.LookPath(tool); err != nil {
 			need(t, tool+" (apt-get install postfix python3)")
 		}
+	}
+	if pglocal.Bin() == "" {
+		need(t, "PostgreSQL for the postgres part (apt-get install postgresql)")
 	}
 	if os.Geteuid() != 0 {
 		need(t, "root (a private Postfix instance is started with postfix start)")
@@ -85,8 +90,9 @@ func TestSmokeRun(t *testing.T) {
 		}
 	}
 	for part, want := range map[string]int{
-		// relay: 9 + 2 connections per message + 6 sizes (2 × 3) + 4 scale.
-		"relay": 21, "large message": 3, "fresh STARTTLS sessions": 8, "memory": 6, "log analysis": 4,
+		// relay: 9 + 2 connections per message + 6 sizes (2 × 3) + 4 scale
+		// + 16 postgres (one and two nodes × 4 metrics × bbolt and Postfix).
+		"relay": 37, "large message": 3, "fresh STARTTLS sessions": 8, "memory": 6, "log analysis": 4,
 	} {
 		if perPart[part] != want {
 			t.Errorf("%d rows for %q, want %d (rows per part: %v)", perPart[part], part, want, perPart)

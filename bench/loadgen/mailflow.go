@@ -20,7 +20,9 @@ type mailflowParams struct {
 	TLS                 bool
 	MaxConnections      int
 	MaxConnectionsPerIP int
-	IdleConnector       bool // relay: an anonymous connector for 127.0.0.0/8 (the scale part's idle sessions)
+	IdleConnector       bool   // relay: an anonymous connector for 127.0.0.0/8 (the scale part's idle sessions)
+	NodeName            string // server.name (the postgres part's two nodes); default BENCH
+	QueueDSN            string // relay: the queue in PostgreSQL instead of bbolt (the postgres part)
 }
 
 // mailflowInstance is a running `mailflow serve` (or, with --profile,

@@ -41,7 +41,7 @@ type options struct {
 	sizes        []int
 }
 
-var allParts = []string{"relay", "sizes", "scale", "large", "handshake", "memory", "logs"}
+var allParts = []string{"relay", "sizes", "scale", "postgres", "large", "handshake", "memory", "logs"}
 
 func parseRunFlags(args []string) (options, error) {
 	var o options
@@ -193,7 +193,7 @@ func runCmd(args []string) error {
 		name string
 		run  func(context.Context) error
 	}
-	for _, p := range []part{{"relay", h.relay}, {"sizes", h.sizes}, {"scale", h.scale}, {"large", h.large}, {"handshake", h.handshakes}, {"memory", h.memory}, {"logs", h.logs}} {
+	for _, p := range []part{{"relay", h.relay}, {"sizes", h.sizes}, {"scale", h.scale}, {"postgres", h.postgresPart}, {"large", h.large}, {"handshake", h.handshakes}, {"memory", h.memory}, {"logs", h.logs}} {
 		if !o.parts[p.name] || ctx.Err() != nil {
 			continue
 		}
