@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mailflowhq/mailflow/internal/loopback"
 )
 
 // proc is a child process bench/run started (mailflow, a sink, the raw TLS
@@ -162,14 +164,7 @@ func waitPort(ctx context.Context, addr string, timeout time.Duration) error {
 }
 
 // freePort returns a TCP port free on 127.0.0.1 at the time of the call.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return loopback.FreePort() }
 
 // rssBytes reads a process's resident set size from /proc.
 func rssBytes(pid int) (int64, error) { return statusBytes(pid, "VmRSS:") }

@@ -39,18 +39,16 @@ certificate (a new issuer, e.g. a new intermediate CA) at it.
 A connector pinned with "<I>issuer<S>subject" picks up a renewal with the same issuer and
 subject by itself (the newest NotBefore wins).
 
-When a receive connector now presents another certificate, the TLSA records published
-for its fqdn and port are looked up through the configured dns resolvers; if DANE
+The TLSA records published for the fqdn and ports of each receive connector concerned
+are looked up through the configured dns resolvers (one of the checks above); if DANE
 senders would refuse the new key (450 4.7.323 tlsa-invalid) a warning prints the record
-to publish and the rollover steps.`,
+to publish and the rollover steps. A warning does not refuse the import.
+
+When the server runs, the checks run in the server (the admin API's import, the same one
+the web admin center's upload uses); otherwise here, through the same function.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			before := presentedNow(cfgPath)
-			if err := importCertificate(cmd.OutOrStdout(), cfgPath, absPath(args[0]), absPath(keyFile), absPath(passFile), force, repin); err != nil {
-				return err
-			}
-			warnTLSA(cmd, cfgPath, before)
-			return nil
+			return importCertificate(cmd.OutOrStdout(), cmd.ErrOrStderr(), cfgPath, absPath(args[0]), absPath(keyFile), absPath(passFile), force, repin)
 		},
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "mailflow.yaml", "configuration file")
@@ -61,7 +59,7 @@ to publish and the rollover steps.`,
 	return cmd
 }
 
-func importCertificate(w io.Writer, cfgPath, file, keyFile, passFile string, force, repin bool) error {
+func importCertificate(w, errW io.Writer, cfgPath, file, keyFile, passFile string, force, repin bool) error {
 	now := time.Now()
 	rt, err := node.Build(cfgPath, now)
 	if err != nil {
@@ -84,31 +82,6 @@ func importCertificate(w io.Writer, cfgPath, file, keyFile, passFile string, for
 		return err
 	}
 
-	g := rt.Guard(now)
-	findings, _ := g.Admit(cand)
-	var repins []lifecycle.Finding
-	var rest lifecycle.Findings
-	for _, f := range findings {
-		if repin && f.Check == lifecycle.CheckPin {
-			repins = append(repins, f)
-			continue
-		}
-		rest = append(rest, f)
-	}
-	if rest.Refused() && !force {
-		fmt.Fprintf(w, "Refused: certificate %s (%s, issued by %s) would break mail flow. Nothing was changed.\n", cand.Thumbprint, cand.Subject, cand.Issuer)
-		rest.Print(w)
-		fmt.Fprintln(w, "(--force imports it anyway)")
-		return &exitError{code: 1}
-	}
-	for _, f := range rest {
-		msg := "certificate imported with a warning"
-		if f.Severity == lifecycle.SevError {
-			msg = "certificate imported despite a problem (--force)"
-		}
-		slog.Warn(msg, "thumbprint", cand.Thumbprint, "check", f.Check, "connector", f.Connector, "problem", f.Problem, "fix", f.Fix)
-	}
-
 	importFile, importKey, importPass := file, keyFile, passFile
 	if pending != nil {
 		importFile, err = lifecycle.WriteIssued(cfg, cand)
@@ -117,35 +90,67 @@ func importCertificate(w io.Writer, cfgPath, file, keyFile, passFile string, for
 		}
 		importKey, importPass = "", ""
 	}
+	// The renewal guard runs where the certificate goes in: in the server
+	// (admin API) when it runs, else here through the same function.
+	opts := node.ImportOptions{Force: force, Repin: repin}
+	var admitted lifecycle.Findings
+	var repinned []string
 	err = onServer(cfgPath, func(c *admin.Client) error {
-		if _, err := c.ImportCertificate(importFile, importKey, importPass); err != nil {
+		res, err := c.ImportCertificate(admin.ImportRequest{File: importFile, KeyFile: importKey, PasswordFile: importPass, ImportOptions: opts})
+		var apiErr *admin.APIError
+		if errors.As(err, &apiErr) && len(apiErr.Findings) > 0 {
+			return refuseImport(w, cand, apiErr.Findings)
+		}
+		if err != nil {
 			return err
 		}
-		for _, f := range repins {
-			if _, err := c.SetConnector(kindOf(cfg, f.Connector), f.Connector, map[string]any{"tls_certificate_name": cand.Name()}); err != nil {
-				return fmt.Errorf("certificate imported, but re-pinning %s failed: %w", f.Connector, err)
-			}
-		}
+		admitted, repinned = res.Findings, res.Repinned
 		fmt.Fprintf(w, "imported %s (thumbprint %s) and applied live\n", cand.Subject, cand.Thumbprint)
 		return nil
 	}, func() error {
+		a, err := node.AdmitImport(rt.Guard(now), cand, opts)
+		var refused *lifecycle.RefusedError
+		if errors.As(err, &refused) {
+			return refuseImport(w, cand, refused.Findings)
+		}
+		if err != nil {
+			return err
+		}
+		admitted = a.Findings
 		ref := config.CertificateRef{File: importFile, KeyFile: importKey, PasswordFile: importPass}
 		if err := config.AddCertificate(cfgPath, ref, node.Check(now, nil)); err != nil {
 			return err
 		}
-		for _, f := range repins {
-			if err := config.SetConnectorFields(cfgPath, kindOf(cfg, f.Connector), f.Connector, map[string]any{"tls_certificate_name": cand.Name()}, node.Check(now, nil)); err != nil {
-				return fmt.Errorf("certificate added, but re-pinning %s failed: %w", f.Connector, err)
+		for _, u := range a.Repin {
+			if err := config.SetConnectorFields(cfgPath, kindOf(cfg, u.Connector), u.Connector, map[string]any{"tls_certificate_name": u.Pin}, node.Check(now, nil)); err != nil {
+				return fmt.Errorf("certificate added, but re-pinning %s failed: %w", u.Connector, err)
 			}
+			repinned = append(repinned, u.Connector)
 		}
 		fmt.Fprintf(w, "added %s (thumbprint %s) to %s\n", importFile, cand.Thumbprint, cfgPath)
 		return nil
 	})
+	for _, f := range admitted {
+		if f.Check == lifecycle.CheckDANE {
+			// The TLSA warning is a block with the records and the
+			// rollover steps, printed as cert tlsa --check prints it.
+			fmt.Fprint(errW, "WARNING: "+f.Problem+"\n"+f.Fix)
+			continue
+		}
+		msg := "certificate imported with a warning"
+		if f.Severity == lifecycle.SevError {
+			msg = "certificate imported despite a problem (--force)"
+		}
+		slog.Warn(msg, "thumbprint", cand.Thumbprint, "check", f.Check, "connector", f.Connector, "problem", f.Problem, "fix", f.Fix)
+	}
 	if err != nil {
 		if pending != nil {
 			os.Remove(importFile)
 		}
 		return err
+	}
+	if len(cfg.DNS.Resolvers) == 0 {
+		fmt.Fprintf(errW, "TLSA records not checked (no dns.resolvers in %s); check them with: mailflow cert tlsa --config %s --check --resolver HOST:PORT\n", cfgPath, cfgPath)
 	}
 	if pending != nil {
 		if err := lifecycle.Pending(cfg).Remove(pending.ID); err != nil {
@@ -153,8 +158,8 @@ func importCertificate(w io.Writer, cfgPath, file, keyFile, passFile string, for
 		}
 		fmt.Fprintf(w, "completed pending request %s; certificate, chain and key kept in %s\n", pending.ID, importFile)
 	}
-	for _, f := range repins {
-		fmt.Fprintf(w, "re-pinned %s: tls_certificate_name: '%s'\n", f.Connector, strings.ReplaceAll(cand.Name(), "'", "''"))
+	for _, name := range repinned {
+		fmt.Fprintf(w, "re-pinned %s: tls_certificate_name: '%s'\n", name, strings.ReplaceAll(cand.Name(), "'", "''"))
 	}
 	after, err := node.Build(cfgPath, now)
 	if err != nil {
@@ -168,6 +173,15 @@ func importCertificate(w io.Writer, cfgPath, file, keyFile, passFile string, for
 		fmt.Fprintf(w, "Connectors now presenting it: %s\n", strings.Join(using, ", "))
 	}
 	return nil
+}
+
+// refuseImport prints the renewal guard's refusal with every fix; nothing
+// was changed.
+func refuseImport(w io.Writer, cand *certs.Certificate, fs lifecycle.Findings) error {
+	fmt.Fprintf(w, "Refused: certificate %s (%s, issued by %s) would break mail flow. Nothing was changed.\n", cand.Thumbprint, cand.Subject, cand.Issuer)
+	fs.Print(w)
+	fmt.Fprintln(w, "(--force imports it anyway)")
+	return &exitError{code: 1}
 }
 
 // kindOf says whether a connector name is a receive or a send connector.

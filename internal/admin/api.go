@@ -15,6 +15,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/lifecycle"
 	"github.com/mailflowhq/mailflow/internal/node"
 	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/receive"
@@ -331,25 +332,43 @@ func (a *API) certificates(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// ImportRequest is the body of POST /api/v1/certificates.
+type ImportRequest struct {
+	File         string `json:"file"`
+	KeyFile      string `json:"key_file,omitempty"`
+	PasswordFile string `json:"password_file,omitempty"`
+	node.ImportOptions
+}
+
+// ImportResult is the answer of POST /api/v1/certificates: the imported
+// certificate, the guard's warnings and the connectors re-pinned to it.
+type ImportResult struct {
+	certs.Info
+	Findings lifecycle.Findings `json:"findings,omitempty"`
+	Repinned []string           `json:"repinned,omitempty"`
+}
+
+// importCertificate answers a refusal by the renewal guard with 422 and
+// {"error": …, "findings": [{severity, check, connector, problem, fix}]}.
 func (a *API) importCertificate(w http.ResponseWriter, r *http.Request) {
-	var ref config.CertificateRef
-	var body struct {
-		File         string `json:"file"`
-		KeyFile      string `json:"key_file"`
-		PasswordFile string `json:"password_file"`
-	}
+	var body ImportRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&body); err != nil || body.File == "" {
-		writeError(w, http.StatusBadRequest, errors.New(`body must be {"file": "/path/cert.pem", "key_file": "", "password_file": ""}`))
+		writeError(w, http.StatusBadRequest, errors.New(`body must be {"file": "/path/cert.pem", "key_file": "", "password_file": "", "force": false, "repin": false}`))
 		return
 	}
-	ref.File, ref.KeyFile, ref.PasswordFile = body.File, body.KeyFile, body.PasswordFile
-	c, err := a.srv.ImportCertificate(ref)
+	ref := config.CertificateRef{File: body.File, KeyFile: body.KeyFile, PasswordFile: body.PasswordFile}
+	res, err := a.srv.ImportCertificate(ref, body.ImportOptions)
+	var refused *lifecycle.RefusedError
+	if errors.As(err, &refused) {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": err.Error(), "findings": refused.Findings})
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusUnprocessableEntity, err)
 		return
 	}
-	a.log.Info("certificate imported live", "thumbprint", c.Thumbprint, "subject", c.Subject)
-	writeJSON(w, http.StatusOK, c.Describe(a.srv.Now()))
+	a.log.Info("certificate imported live", "thumbprint", res.Cert.Thumbprint, "subject", res.Cert.Subject, "force", body.Force, "repinned", res.Repinned)
+	writeJSON(w, http.StatusOK, ImportResult{Info: res.Cert.Describe(a.srv.Now()), Findings: res.Findings, Repinned: res.Repinned})
 }
 
 func (a *API) removeCertificate(w http.ResponseWriter, r *http.Request) {

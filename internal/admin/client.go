@@ -14,6 +14,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/lifecycle"
 	"github.com/mailflowhq/mailflow/internal/node"
 	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/tracking"
@@ -71,8 +72,9 @@ func ClientFor(cfgPath string) (*Client, error) {
 
 // APIError is an error answer from the API.
 type APIError struct {
-	Code int
-	Msg  string
+	Code     int
+	Msg      string
+	Findings lifecycle.Findings // the renewal guard's findings when it refused a certificate
 }
 
 func (e *APIError) Error() string { return e.Msg }
@@ -110,12 +112,13 @@ func (c *Client) Do(method, path string, in, out any) error {
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {
-			Error string `json:"error"`
+			Error    string             `json:"error"`
+			Findings lifecycle.Findings `json:"findings"`
 		}
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
 			e.Error = string(data)
 		}
-		return &APIError{Code: resp.StatusCode, Msg: e.Error}
+		return &APIError{Code: resp.StatusCode, Msg: e.Error, Findings: e.Findings}
 	}
 	if out != nil {
 		return json.Unmarshal(data, out)
@@ -153,11 +156,12 @@ func (c *Client) Certificates() ([]certs.Info, error) {
 	return out, c.Do("GET", "/api/v1/certificates", nil, &out)
 }
 
-// ImportCertificate adds a certificate file live.
-func (c *Client) ImportCertificate(file, keyFile, passwordFile string) (certs.Info, error) {
-	var out certs.Info
-	in := map[string]string{"file": file, "key_file": keyFile, "password_file": passwordFile}
-	return out, c.Do("POST", "/api/v1/certificates", in, &out)
+// ImportCertificate adds a certificate file live. A refusal by the
+// renewal guard is an *APIError whose Findings hold the problems and
+// fixes.
+func (c *Client) ImportCertificate(req ImportRequest) (ImportResult, error) {
+	var out ImportResult
+	return out, c.Do("POST", "/api/v1/certificates", req, &out)
 }
 
 // RemoveCertificate removes a certificate live.

@@ -3,6 +3,7 @@ package admin_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -40,6 +41,7 @@ type env struct {
 	api      *admin.API
 	client   *admin.Client
 	smtpAddr string
+	logs     *testkit.LogBuffer // what the server and the API logged
 }
 
 func newEnv(t *testing.T) *env {
@@ -57,7 +59,9 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) start(t *testing.T) {
 	t.Helper()
-	srv, api := startAPI(t, e.cfg, nil)
+	logger, logs := testkit.RecordLogs(t)
+	srv, api := startAPILogged(t, e.cfg, nil, logger)
+	e.logs = logs
 	t.Cleanup(func() { closeServer(t, srv, api) })
 	token, err := admin.ReadToken(api.TokenFile())
 	if err != nil {
@@ -72,7 +76,12 @@ func (e *env) start(t *testing.T) {
 // listen (net.Listen when nil); the caller stops both with closeServer.
 func startAPI(t *testing.T, cfg string, listen func(network, address string) (net.Listener, error)) (*node.Node, *admin.API) {
 	t.Helper()
-	logger := testkit.Logger(t)
+	return startAPILogged(t, cfg, listen, testkit.Logger(t))
+}
+
+// startAPILogged is startAPI logging to logger.
+func startAPILogged(t *testing.T, cfg string, listen func(network, address string) (net.Listener, error), logger *slog.Logger) (*node.Node, *admin.API) {
+	t.Helper()
 	srv, err := node.Start(cfg, node.Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)

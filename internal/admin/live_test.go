@@ -285,7 +285,7 @@ func TestCertificatesThroughAPI(t *testing.T) {
 	if _, err := e.client.SetConnector("receive", frontend, map[string]any{"tls_certificate_name": e.pki.Contoso.Name()}); err != nil {
 		t.Fatal(err)
 	}
-	info, err := e.client.ImportCertificate(e.pki.RenewedFile, "", "")
+	info, err := e.client.ImportCertificate(admin.ImportRequest{File: e.pki.RenewedFile})
 	if err != nil {
 		t.Fatalf("import renewal: %v", err)
 	}

@@ -3,12 +3,12 @@ package certs
 import (
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/mailflowhq/mailflow/internal/atomicfile"
 )
 
 // WritePEM writes the chain (leaf first) followed by the PKCS#8 private key,
@@ -77,42 +77,10 @@ func WritePFX(path string, c *Certificate, password string) error {
 	return writeAtomic(path, data, 0o600)
 }
 
-// writeAtomic writes data to a temporary file beside path with the given
-// mode, syncs it, renames it over path and syncs the directory.
-func writeAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write certificate %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(mode); err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write certificate %s: %w", path, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write certificate %s: %w", path, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		serr := d.Sync()
-		d.Close()
-		// Some file systems refuse fsync on a directory; the rename is done.
-		if serr != nil && !errors.Is(serr, os.ErrInvalid) {
-			return fmt.Errorf("write certificate %s: sync directory: %w", path, serr)
-		}
+// writeAtomic writes a certificate file atomically with mode.
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	if err := atomicfile.Write(path, data, mode); err != nil {
+		return fmt.Errorf("write certificate: %w", err)
 	}
 	return nil
 }

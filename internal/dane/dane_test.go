@@ -11,6 +11,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/dnsres"
 	"github.com/mailflowhq/mailflow/internal/dnsres/dnstest"
+	"github.com/mailflowhq/mailflow/internal/lifecycle"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
@@ -133,5 +134,38 @@ func TestRenewalWarning(t *testing.T) {
 	// Nothing published: nothing breaks.
 	if ws := RenewalWarnings(context.Background(), r, before, []Presented{{Connector: "X", FQDN: "other.contoso.com", Ports: []int{25}, Cert: newCert}}, DefaultParams, nil); len(ws) != 0 {
 		t.Fatalf("no records: warned %v", ws)
+	}
+}
+
+// The renewal guard's DANE check warns (never refuses) for a receive
+// connector whose published records do not authenticate the certificate,
+// with the rollover as the fix; send connectors and matching records give
+// nothing.
+func TestGuardCheck(t *testing.T) {
+	oldCert := gen(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}})
+	newCert := gen(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com"}})
+	oc, _ := Chain(oldCert)
+	old311, _ := For(oc, "mail.contoso.com", 25, DefaultParams)
+	dns := dnstest.Start(t)
+	dns.Add(t, fmt.Sprintf("_25._tcp.mail.contoso.com. 3600 IN TLSA %s", old311.TLSA))
+	dns.Secure("contoso.com")
+	r, _ := dnsres.New(dnsres.Config{Servers: []string{dns.Addr}, Mode: dnsres.TrustAD, Timeout: 2 * time.Second})
+	cfg := &config.Config{ReceiveConnectors: []config.ReceiveConnector{{Name: "Inbound", Bindings: []string{"127.0.0.1:25"}}}}
+	check := GuardCheck(r, cfg, DefaultParams, func(tp string) string { return "mailflow cert remove " + tp })
+	use := lifecycle.Use{Connector: "Inbound", FQDN: "mail.contoso.com"}
+
+	fs := check(newCert, use)
+	if len(fs) != 1 || fs[0].Severity != lifecycle.SevWarning || fs[0].Check != lifecycle.CheckDANE || fs.Refused() {
+		t.Fatalf("findings for a new key: %+v", fs)
+	}
+	if !strings.Contains(fs[0].Problem, "450 4.7.323 tlsa-invalid") || !strings.Contains(fs[0].Fix, "publish the new record beside the old one(s)") ||
+		!strings.Contains(fs[0].Fix, "mailflow cert remove "+newCert.Thumbprint) {
+		t.Fatalf("finding lacks the status or the rollover: %+v", fs[0])
+	}
+	if fs := check(oldCert, use); len(fs) != 0 {
+		t.Fatalf("the published key warned: %+v", fs)
+	}
+	if fs := check(newCert, lifecycle.Use{Connector: "Inbound", Send: true, FQDN: "mail.contoso.com"}); len(fs) != 0 {
+		t.Fatalf("a send connector's client certificate warned: %+v", fs)
 	}
 }

@@ -113,14 +113,7 @@ func Connectors(cfg *config.Config, store *certs.Store, name string, now time.Ti
 		if p.FQDN == "" {
 			p.FQDN = cfg.Server.FQDN
 		}
-		seen := map[int]bool{}
-		for _, b := range rc.ParsedBindings() {
-			if port := int(b.Port); !seen[port] {
-				seen[port] = true
-				p.Ports = append(p.Ports, port)
-			}
-		}
-		sort.Ints(p.Ports)
+		p.Ports = Ports(rc)
 		out = append(out, p)
 	}
 	if name != "" && len(out) == 0 {
@@ -131,6 +124,21 @@ func Connectors(cfg *config.Config, store *certs.Store, name string, now time.Ti
 		return nil, fmt.Errorf("no receive connector %q; the receive connectors are: %s", name, strings.Join(names, ", "))
 	}
 	return out, nil
+}
+
+// Ports are the distinct ports of a receive connector's bindings, in
+// order: a TLSA record is published per port.
+func Ports(rc *config.ReceiveConnector) []int {
+	var ports []int
+	seen := map[int]bool{}
+	for _, b := range rc.ParsedBindings() {
+		if port := int(b.Port); !seen[port] {
+			seen[port] = true
+			ports = append(ports, port)
+		}
+	}
+	sort.Ints(ports)
+	return ports
 }
 
 // ConnectorRecords builds the records to publish for what the receive

@@ -72,18 +72,27 @@ func RolloverSteps(p Published, next Record) []string {
 // Warning renders the renewal warning for connector: the new chain does
 // not match the published records.
 func Warning(connector string, p Published, next Record, undo string) string {
+	problem, fix := warningParts(connector, p, next, undo)
+	return "WARNING: " + problem + "\n" + fix
+}
+
+// warningParts are the problem (what DANE senders will do) and the fix
+// (the rollover steps) of the renewal warning.
+func warningParts(connector string, p Published, next Record, undo string) (problem, fix string) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "WARNING: receive connector %q presents %s (thumbprint %s) for %s:%d, and its key matches none of the TLSA records published at %s (%s):\n",
+	fmt.Fprintf(&b, "receive connector %q presents %s (thumbprint %s) for %s:%d, and its key matches none of the TLSA records published at %s (%s):\n",
 		connector, next.For, next.Thumbprint, next.Host, next.Port, p.Owner, p.Security)
 	for _, r := range p.Records {
 		fmt.Fprintf(&b, "  %s IN TLSA %s\n", p.Owner, r)
 	}
-	b.WriteString("DANE-validating senders (Exchange Online, Postfix with smtp_tls_security_level = dane) will defer mail with 450 4.7.323 tlsa-invalid.\nRollover:\n")
+	b.WriteString("DANE-validating senders (Exchange Online, Postfix with smtp_tls_security_level = dane) will defer mail with 450 4.7.323 tlsa-invalid.")
+	var f strings.Builder
+	f.WriteString("Rollover:\n")
 	for i, s := range RolloverSteps(p, next) {
-		fmt.Fprintf(&b, "  %d. %s\n", i+1, s)
+		fmt.Fprintf(&f, "  %d. %s\n", i+1, s)
 	}
 	if undo != "" {
-		b.WriteString("To stop the failures now: " + undo + "\n")
+		f.WriteString("To stop the failures now: " + undo + "\n")
 	}
-	return b.String()
+	return b.String(), f.String()
 }

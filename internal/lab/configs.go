@@ -178,6 +178,11 @@ queue:
   retry_intervals: [1h]        # nothing retries on its own: the lab retries like an admin (Retry-Queue)
 admin:
   listen: 127.0.0.1:{{.P.OnpremAdmin}}
+{{- if .DNSResolver}}
+dns:
+  resolvers: [{{q .DNSResolver}}]   # the lab's DNS: the renewal guard compares a new key with contoso's TLSA records
+  dnssec: trust_ad
+{{- end}}
 `))
 
 // tenantTemplate is the cloud tenant: a relay connector for the lab's

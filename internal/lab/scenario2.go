@@ -201,11 +201,10 @@ func (l *Lab) scenario2(ctx context.Context) *Scenario {
 		fmt.Sprintf("the tenant presents CN=%s issued by a CA on-premises does not trust (thumbprint %s): %s refuses MAIL with 530 5.7.1 and the tenant fails the message; then the tenant's certificate is restored",
 			cloudName, pki.Untrusted.Thumbprint, hybridConnector),
 		func(s *Step) error {
-			info, err := w.Tenant.Admin.ImportCertificate(pki.UntrustedFile, "", "")
-			if err != nil {
+			if _, err := importCertificate(s, "tenant", w.Tenant.Admin, pki.UntrustedFile,
+				"force: this negative control needs the untrusted certificate presented, to show on-premises refusing it"); err != nil {
 				return fmt.Errorf("import %s on the tenant: %w", pki.UntrustedFile, err)
 			}
-			s.evidence(fmt.Sprintf("[tenant admin] POST /api/v1/certificates → %s", infoLine(info)))
 			if _, err := w.Tenant.Admin.SetConnector("send", tenantToOnprem, map[string]any{"tls_certificate_name": pki.Untrusted.Name()}); err != nil {
 				return fmt.Errorf("pin the untrusted certificate on %s: %w", tenantToOnprem, err)
 			}
@@ -253,11 +252,10 @@ func (l *Lab) scenario2(ctx context.Context) *Scenario {
 		fmt.Sprintf("%s pinned to CN=hybrid.contoso.net (SAN %s, thumbprint %s): the tenant's DomainValidation of %s passes and the message is delivered",
 			hybridConnector, hybridFQDN, pki.SANOnly.Thumbprint, hybridFQDN),
 		func(s *Step) error {
-			info, err := w.Onprem.Admin.ImportCertificate(pki.SANOnlyFile, "", "")
-			if err != nil {
+			if _, err := importCertificate(s, "on-premises", w.Onprem.Admin, pki.SANOnlyFile,
+				"force: CN=hybrid.contoso.net is an extra certificate for this test, not a renewal of mail.contoso.com; the connectors keep selecting the current one until "+hybridConnector+" is pinned to it below"); err != nil {
 				return fmt.Errorf("import %s on-premises: %w", pki.SANOnlyFile, err)
 			}
-			s.evidence(fmt.Sprintf("[on-premises admin] POST /api/v1/certificates → %s", infoLine(info)))
 			list, err := w.Onprem.Admin.SetConnector("receive", hybridConnector, map[string]any{"tls_certificate_name": pki.SANOnly.Name()})
 			if err != nil {
 				return fmt.Errorf("pin %s on %s: %w", pki.SANOnly.Name(), hybridConnector, err)
@@ -333,7 +331,8 @@ func (l *Lab) scenario2(ctx context.Context) *Scenario {
 			}
 			s.evidence(fmt.Sprintf("[probe from %s, before] %s, NotBefore %s", tenantSource, describe(before.Cert), notBefore(before.Cert.Leaf.NotBefore)))
 			s.expect(before.Cert.Thumbprint == pki.Contoso.Thumbprint, "before the renewal %s, want %s", before.Cert.Thumbprint, pki.Contoso.Thumbprint)
-			info, err := w.Onprem.Admin.ImportCertificate(pki.RenewedFile, "", "")
+			res, err := importCertificate(s, "on-premises", w.Onprem.Admin, pki.RenewedFile, "")
+			info := res.Info
 			if err != nil {
 				return fmt.Errorf("import the renewal %s: %w", pki.RenewedFile, err)
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/diag/probe"
 	"github.com/mailflowhq/mailflow/internal/dnsres"
 	"github.com/mailflowhq/mailflow/internal/dnsres/dnstest"
+	"github.com/mailflowhq/mailflow/internal/lifecycle"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 	"github.com/mailflowhq/mailflow/internal/tracking"
 )
@@ -105,26 +106,20 @@ func (l *Lab) scenario4(ctx context.Context) *Scenario {
 	r.step("Renew the certificate with a new key: mailflow cert import warns",
 		fmt.Sprintf("on-premises imports the renewal of CN=mail.contoso.com (new key, thumbprint %s); %s picks it up (same issuer and subject) and the import warns that its key matches none of the TLSA records at %s, with the record to publish and the rollover steps", pki.Renewed.Thumbprint, defaultFrontend, owner),
 		func(s *Step) error {
-			rt := w.Onprem.srv.Runtime()
-			before, err := dane.Connectors(rt.Cfg, rt.Store, "", time.Now())
-			if err != nil {
-				return err
-			}
-			info, err := w.Onprem.Admin.ImportCertificate(pki.RenewedFile, "", "")
+			// The server's renewal guard compares the new key with the
+			// published TLSA records (through its dns resolvers) and
+			// answers the import with the warning.
+			res, err := importCertificate(s, "on-premises", w.Onprem.Admin, pki.RenewedFile, "")
 			if err != nil {
 				return fmt.Errorf("import the renewal: %w", err)
 			}
-			s.evidence(fmt.Sprintf("[on-premises admin] POST /api/v1/certificates → %s", infoLine(info)))
-			rt = w.Onprem.srv.Runtime()
-			after, err := dane.Connectors(rt.Cfg, rt.Store, "", time.Now())
-			if err != nil {
-				return err
-			}
-			warnings := dane.RenewalWarnings(ctx, resolver, before, after, dane.DefaultParams, func(tp string) string {
-				return "mailflow cert remove " + tp + " --config " + w.Onprem.Config
-			})
-			for _, wl := range warnings {
-				s.evidence(prefixed("mailflow cert import", strings.Split(strings.TrimRight(wl, "\n"), "\n"))...)
+			var warnings []string
+			for _, f := range res.Findings {
+				if f.Check == lifecycle.CheckDANE {
+					wl := "WARNING: " + f.Problem + "\n" + f.Fix
+					warnings = append(warnings, wl)
+					s.evidence(prefixed("mailflow cert import", strings.Split(strings.TrimRight(wl, "\n"), "\n"))...)
+				}
 			}
 			s.expect(len(warnings) == 1 && strings.Contains(strings.Join(warnings, ""), "450 4.7.323 tlsa-invalid"), "the import gave %d warnings, want one naming 450 4.7.323", len(warnings))
 			s.observe("the renewal (thumbprint %s) is presented and the import warned: %d warning(s)", pki.Renewed.Thumbprint, len(warnings))

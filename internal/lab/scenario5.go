@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"os"
@@ -13,9 +14,12 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/acmelab"
+	"github.com/mailflowhq/mailflow/internal/admin"
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/lifecycle"
 	"github.com/mailflowhq/mailflow/internal/lifecycle/acme"
+	"github.com/mailflowhq/mailflow/internal/loopback"
+	"github.com/mailflowhq/mailflow/internal/node"
 )
 
 // Scenario 5 follows the second report's renewal question one step
@@ -45,6 +49,9 @@ func (l *Lab) scenario5(ctx context.Context) *Scenario {
 		reply   string
 		renewed *certs.Certificate
 		newPin  string
+		// renewedFile is the renewal with its key in the certificate
+		// store, refused in step 4 and imported with --repin in step 5.
+		renewedFile string
 	)
 	oldPin := pki.Contoso.Name()
 
@@ -114,11 +121,22 @@ func (l *Lab) scenario5(ctx context.Context) *Scenario {
 				return err
 			}
 			renewed, newPin = c, c.Name()
-			fs, _ := rt.Guard(time.Now()).Admit(c)
+			// The certificate with the request's key, as cert import
+			// stores it; step 5 imports the same file.
+			if renewedFile, err = lifecycle.WriteIssued(rt.Cfg, c); err != nil {
+				return err
+			}
+			_, err = w.Onprem.Admin.ImportCertificate(admin.ImportRequest{File: renewedFile})
+			var apiErr *admin.APIError
+			if !s.expect(errors.As(err, &apiErr) && apiErr.Code == 422, "the server accepted a certificate the pin does not select: %v", err) {
+				return nil
+			}
+			s.evidence(fmt.Sprintf("[on-premises admin] POST /api/v1/certificates {\"file\":%q} → %d, refused by the renewal guard:", filepath.Base(renewedFile), apiErr.Code))
+			fs := apiErr.Findings
 			for _, f := range fs {
 				s.evidence(f.String())
 			}
-			s.expect(fs.Refused(), "the guard accepted a certificate the pin does not select")
+			s.expect(fs.Refused(), "the refusal carries no error finding")
 			var pinFinding *lifecycle.Finding
 			for i := range fs {
 				if fs[i].Check == lifecycle.CheckPin {
@@ -149,14 +167,14 @@ func (l *Lab) scenario5(ctx context.Context) *Scenario {
 		fmt.Sprintf("the certificate is added and %s re-pinned without a restart; new sessions get the renewal, and mail from the cloud is delivered over it", defaultFrontend),
 		func(s *Step) error {
 			cfg := w.Onprem.srv.Runtime().Cfg
-			path, err := lifecycle.WriteIssued(cfg, renewed)
+			path := renewedFile
+			res, err := w.Onprem.Admin.ImportCertificate(admin.ImportRequest{File: path, ImportOptions: node.ImportOptions{Repin: true}})
 			if err != nil {
 				return err
 			}
-			if _, err := w.Onprem.Admin.ImportCertificate(path, "", ""); err != nil {
-				return err
-			}
-			list, err := w.Onprem.Admin.SetConnector("receive", defaultFrontend, map[string]any{"tls_certificate_name": newPin})
+			s.expect(len(res.Repinned) == 1 && res.Repinned[0] == defaultFrontend, "the import re-pinned %v, want %s", res.Repinned, defaultFrontend)
+			s.evidence(fmt.Sprintf("[on-premises admin] POST /api/v1/certificates {\"file\":%q,\"repin\":true} → %s, re-pinned %v", filepath.Base(path), infoLine(res.Info), res.Repinned))
+			list, err := w.Onprem.Admin.Connectors()
 			if err != nil {
 				return err
 			}
@@ -221,7 +239,7 @@ func (l *Lab) startACME(s *Step, sub string) (func(*configData), error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	p, err := freePorts(1)
+	p, err := loopback.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}

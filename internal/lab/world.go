@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/admin"
 	"github.com/mailflowhq/mailflow/internal/labpki"
+	"github.com/mailflowhq/mailflow/internal/loopback"
 	"github.com/mailflowhq/mailflow/internal/node"
 )
 
@@ -83,7 +83,7 @@ func startWorld(name, dir string, shape worldShape, pki *labpki.PKI, logger *slo
 	}
 	var lastErr error
 	for range startAttempts {
-		p, err := freePorts(7)
+		p, err := loopback.FreePorts(7)
 		if err != nil {
 			return nil, err
 		}
@@ -191,21 +191,3 @@ func (in *instance) flushLogs() { in.srv.FlushLogs() }
 
 // freePorts returns n distinct loopback ports that were free a moment ago:
 // all n listeners are held open together so the ports differ.
-func freePorts(n int) ([]int, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	out := make([]int, 0, n)
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free loopback port: %w", err)
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return out, nil
-}

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -20,6 +21,7 @@ const (
 	CheckKeyUsage = "key_usage" // usable as a TLS server certificate
 	CheckExpiry   = "expiry"    // validity dates
 	CheckPresent  = "present"   // a connector has a certificate at all
+	CheckDANE     = "dane"      // published TLSA records still authenticate it
 )
 
 // Finding is one problem with a certificate for a connector, with the fix.
@@ -58,4 +60,45 @@ func (fs Findings) Print(w io.Writer) {
 	for _, f := range fs {
 		fmt.Fprintln(w, f.String())
 	}
+}
+
+// ErrRefused is what every refusal by the renewal guard matches with
+// errors.Is.
+var ErrRefused = errors.New("refused by the renewal guard")
+
+// RefusedError is the renewal guard's refusal of a certificate: nothing
+// was changed. Findings holds every finding (the errors that refused it
+// and the warnings), each with its fix, so an API can return them as data
+// and a form can list them.
+type RefusedError struct {
+	Thumbprint string   `json:"thumbprint"`
+	Subject    string   `json:"subject"`
+	Issuer     string   `json:"issuer"`
+	Findings   Findings `json:"findings"`
+}
+
+func (e *RefusedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "certificate %s (%s, issued by %s) %v: it would break mail flow, nothing was changed", e.Thumbprint, e.Subject, e.Issuer, ErrRefused)
+	for _, f := range e.Findings {
+		if f.Severity == SevError {
+			b.WriteString("; " + f.String())
+		}
+	}
+	b.WriteString(" (force imports it anyway, logging the problems as warnings)")
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrRefused) true.
+func (e *RefusedError) Is(target error) bool { return target == ErrRefused }
+
+// Errors are the findings that refuse the certificate.
+func (e *RefusedError) Errors() Findings {
+	var out Findings
+	for _, f := range e.Findings {
+		if f.Severity == SevError {
+			out = append(out, f)
+		}
+	}
+	return out
 }

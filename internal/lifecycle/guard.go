@@ -16,11 +16,11 @@ import (
 
 // Checker is an extra check the guard runs for every connector a
 // certificate is meant for. It is the extension point for checks owned by
-// other capabilities: the DANE work adds one that compares the
-// certificate (or its key, for "3 1 1") with the TLSA records published for
-// the connector's name, so a renewal that would invalidate them is refused
-// like any other finding. node.Runtime.Guard is where checkers are added,
-// so that cert import, cert check and ACME renewals all run them.
+// other capabilities: dane.GuardCheck compares the certificate (or its
+// key, for "3 1 1") with the TLSA records published for the connector's
+// name and warns, with the rollover steps, when DANE senders would refuse
+// it. node.Runtime.Guard is where checkers are added, so that every
+// import path, cert check and ACME renewals all run them.
 type Checker func(c *certs.Certificate, use Use) Findings
 
 // Use is one connector that presents (or would present) a certificate.

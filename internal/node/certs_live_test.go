@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/node"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
@@ -50,7 +51,8 @@ func TestCertificateRenewalLive(t *testing.T) {
 	if _, err := inFlight.Mail("sender@tenant.example", nil); err != nil {
 		t.Fatal(err)
 	}
-	c, err := srv.ImportCertificate(config.CertificateRef{File: f.pki.RenewedFile})
+	res, err := srv.ImportCertificate(config.CertificateRef{File: f.pki.RenewedFile}, node.ImportOptions{})
+	c := res.Cert
 	if err != nil {
 		t.Fatalf("import renewal: %v", err)
 	}
@@ -73,7 +75,7 @@ func TestCertificateRenewalLive(t *testing.T) {
 
 	// Importing it again is refused; the file stays as it is.
 	good = f.read(t)
-	if _, err := srv.ImportCertificate(config.CertificateRef{File: f.pki.RenewedFile}); err == nil || !strings.Contains(err.Error(), "already listed") {
+	if _, err := srv.ImportCertificate(config.CertificateRef{File: f.pki.RenewedFile}, node.ImportOptions{}); err == nil || !strings.Contains(err.Error(), "already listed") {
 		t.Fatalf("second import of the same file: %v", err)
 	}
 	if !bytes.Equal(f.read(t), good) {
@@ -124,7 +126,7 @@ func TestImportUnreadableCertificateRefused(t *testing.T) {
 		{"file already listed", config.CertificateRef{File: f.pki.Server1File}, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := srv.ImportCertificate(tt.ref)
+			_, err := srv.ImportCertificate(tt.ref, node.ImportOptions{})
 			if err == nil {
 				t.Fatal("import accepted")
 			}

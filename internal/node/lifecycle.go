@@ -2,14 +2,13 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/dane"
 	"github.com/mailflowhq/mailflow/internal/lifecycle"
 	"github.com/mailflowhq/mailflow/internal/lifecycle/acme"
 	"github.com/mailflowhq/mailflow/internal/tracking"
@@ -98,8 +97,9 @@ func (s *Node) CheckExpiry() lifecycle.Findings {
 	return fs
 }
 
-// ErrRefusedByGuard wraps the renewal guard's refusal of a certificate.
-var ErrRefusedByGuard = errors.New("refused by the renewal guard")
+// ErrRefusedByGuard is what the renewal guard's refusal of a certificate
+// (a *lifecycle.RefusedError) matches with errors.Is.
+var ErrRefusedByGuard = lifecycle.ErrRefused
 
 // InstallCertificate makes c the content of file (a certificate entry of
 // the configuration) and applies it live, after the renewal guard
@@ -119,21 +119,8 @@ func (s *Node) InstallCertificate(file string, c *certs.Certificate) error {
 		}
 	}
 	fs, _ := g.AdmitReplacing(c, prev)
-	for _, f := range fs {
-		if f.Severity == lifecycle.SevError {
-			s.log.Error("certificate refused: "+f.Problem, "thumbprint", c.Thumbprint, "check", f.Check, "connector", f.Connector, "fix", f.Fix)
-		} else {
-			s.log.Warn(f.Problem, "thumbprint", c.Thumbprint, "check", f.Check, "connector", f.Connector, "fix", f.Fix)
-		}
-	}
-	if fs.Refused() {
-		var problems []string
-		for _, f := range fs {
-			if f.Severity == lifecycle.SevError {
-				problems = append(problems, f.Problem+" Fix: "+f.Fix)
-			}
-		}
-		return fmt.Errorf("certificate %s %w: %s", c.Thumbprint, ErrRefusedByGuard, strings.Join(problems, "; "))
+	if err := s.admitted(c, fs, false, "acme", false); err != nil {
+		return err
 	}
 	old, oldErr := os.ReadFile(file)
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
@@ -188,8 +175,16 @@ const EventAgentInfo = "AGENTINFO"
 // Guard is the renewal guard for this runtime: its configuration,
 // certificates and trust, at now. Every caller (cert import, cert check,
 // ACME installs, the expiry monitor, the lab) builds it here, so a check
-// added to Extra — the DANE TLSA comparison is meant to be added here,
-// built from rt.Cfg — applies everywhere at once.
+// added to Extra applies everywhere at once. The DANE TLSA comparison is
+// one, when the configuration names dns resolvers: a renewal must not
+// query whatever resolver the machine has by surprise.
 func (rt *Runtime) Guard(now time.Time) lifecycle.Guard {
-	return lifecycle.Guard{Cfg: rt.Cfg, Store: rt.Store, Roots: rt.Roots, Now: now}
+	g := lifecycle.Guard{Cfg: rt.Cfg, Store: rt.Store, Roots: rt.Roots, Now: now}
+	if rt.DNS != nil && len(rt.Cfg.DNS.Resolvers) > 0 {
+		cfgPath := rt.Cfg.Path
+		g.Extra = append(g.Extra, dane.GuardCheck(rt.DNS, rt.Cfg, dane.DefaultParams, func(tp string) string {
+			return fmt.Sprintf("mailflow cert remove %s --config %s (the previous certificate is presented again)", tp, cfgPath)
+		}))
+	}
+	return g
 }

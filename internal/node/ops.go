@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/config"
 )
 
@@ -36,6 +35,11 @@ func Check(now time.Time, keep func(*Runtime)) config.Check {
 func (s *Node) Change(edit func(path string, check config.Check) error) error {
 	s.reload.Lock()
 	defer s.reload.Unlock()
+	return s.changeLocked(edit)
+}
+
+// changeLocked is Change with s.reload held.
+func (s *Node) changeLocked(edit func(path string, check config.Check) error) error {
 	before, err := os.ReadFile(s.path)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", s.path, err)
@@ -63,27 +67,6 @@ func (s *Node) SetConnector(kind, name string, fields map[string]any) error {
 	return s.Change(func(path string, check config.Check) error {
 		return config.SetConnectorFields(path, kind, name, fields, check)
 	})
-}
-
-// ImportCertificate adds a certificate file to the configuration live and
-// returns it as loaded.
-func (s *Node) ImportCertificate(ref config.CertificateRef) (*certs.Certificate, error) {
-	abs, err := filepath.Abs(ref.File)
-	if err != nil {
-		return nil, err
-	}
-	ref.File = abs
-	if err := s.Change(func(path string, check config.Check) error {
-		return config.AddCertificate(path, ref, check)
-	}); err != nil {
-		return nil, err
-	}
-	for _, c := range s.Runtime().Store.All() {
-		if sameFile(c.Source, abs) {
-			return c, nil
-		}
-	}
-	return nil, fmt.Errorf("certificate %s was added but is not in the store", abs)
 }
 
 // RemoveCertificate removes the certificate with the thumbprint live. A

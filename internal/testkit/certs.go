@@ -29,3 +29,19 @@ func Cert(t testing.TB, tmpl certs.Template, now time.Time) *certs.Certificate {
 func ServerTLS(c *certs.Certificate) *tls.Config {
 	return &tls.Config{Certificates: []tls.Certificate{*c.TLS()}, SessionTicketsDisabled: true}
 }
+
+// NewIssuerRenewal writes to path (certificate, chain and key) a renewal
+// of CN=mail.contoso.com issued by a new intermediate CA, itself issued by
+// ca: the chain is complete, but a pin naming the old issuer no longer
+// selects it.
+func NewIssuerRenewal(t testing.TB, ca *certs.Certificate, path string) *certs.Certificate {
+	t.Helper()
+	now := time.Now()
+	inter := Cert(t, certs.Template{Subject: "CN=Contoso Lab Issuing CA 2", IsCA: true, Issuer: ca}, now)
+	leaf := Cert(t, certs.Template{Subject: "CN=mail.contoso.com", SANs: []string{"mail.contoso.com", "autodiscover.contoso.com"}, Issuer: inter}, now)
+	leaf.Source = path
+	if err := certs.WritePEM(path, leaf); err != nil {
+		t.Fatal(err)
+	}
+	return leaf
+}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+
+	"github.com/mailflowhq/mailflow/internal/loopback"
 )
 
 // FreePort returns a TCP port that was free on 127.0.0.1 a moment ago.
@@ -58,20 +60,9 @@ func FileNames(t testing.TB, dir string) []string {
 // in a row cannot hand out the same port.
 func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	ports, err := loopback.FreePorts(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports
 }

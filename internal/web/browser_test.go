@@ -211,11 +211,19 @@ func TestBrowserAdminCenter(t *testing.T) {
 	noXSS("connector")
 	shot("connector")
 
-	// Certificates: import a PEM by upload, then pin it to the second
-	// connector from its row; the connector presents it at once.
+	// Certificates: upload CN=hybrid.contoso.net (SAN mail.contoso.com).
+	// The frontend's pin names mail.contoso.com, so the renewal guard
+	// refuses it in the form with the fix; ticking "force" imports it
+	// (an extra certificate here, not a renewal). Then pin it to the
+	// second connector from its row; the connector presents it at once.
 	run("certificates", chromedp.Navigate(e.base+"/certificates"), chromedp.WaitVisible(chromedp.CSS(`#timeline`)),
 		chromedp.SetUploadFiles(chromedp.CSS(`#file`), []string{e.pki.SANOnlyFile}), chromedp.Click(chromedp.CSS(`#import`)),
-		chromedp.WaitVisible(chromedp.CSS(`#flash`)))
+		chromedp.WaitVisible(chromedp.CSS(`#import-refused`)))
+	if got := text(`#import-refused`); !strings.Contains(got, "--tls-certificate-name '"+e.pki.SANOnly.Name()+"'") {
+		t.Errorf("the refusal in the form lacks the new pin %s: %q", e.pki.SANOnly.Name(), got)
+	}
+	run("certificates-force", chromedp.SetUploadFiles(chromedp.CSS(`#file`), []string{e.pki.SANOnlyFile}), chromedp.Click(chromedp.CSS(`#force`)),
+		chromedp.Click(chromedp.CSS(`#import`)), chromedp.WaitVisible(chromedp.CSS(`#flash`)))
 	waitFlash("Imported ")
 	if got := text(`#certificates`); !strings.Contains(got, e.pki.SANOnly.Thumbprint) || !strings.Contains(got, frontend) || !strings.Contains(got, xssName) {
 		t.Errorf("certificates page after import: %q", got)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/config"
+	"github.com/mailflowhq/mailflow/internal/lifecycle"
 	"github.com/mailflowhq/mailflow/internal/node"
 )
 
@@ -31,6 +33,7 @@ type timelineBar struct {
 }
 
 type certsData struct {
+	Refused    *lifecycle.RefusedError // the renewal guard's refusal of the last upload, shown with its fixes
 	Rows       []certRow
 	Connectors []string // "receive|name" choices for pinning
 	Timeline   timeline
@@ -131,12 +134,20 @@ func (w *Web) certificatePin(rw http.ResponseWriter, r *http.Request, s *session
 }
 
 // certificateImport saves the uploaded PEM/PFX (and key or password) under
-// <data_dir>/certificates (0600) and adds it to the configuration live;
-// a file that does not load is removed again and the error shown.
+// <data_dir>/certificates (0600) and adds it to the configuration live
+// once the renewal guard admitted it (node.ImportCertificate); a file that
+// does not load or that the guard refuses is removed again and the error
+// (the guard's findings with their fixes) shown. The "force" and "repin"
+// checkboxes are the CLI's --force and --repin.
 func (w *Web) certificateImport(rw http.ResponseWriter, r *http.Request, s *session) {
 	fail := func(err error) {
 		w.record(r, s, AuditEntry{Action: "certificate.import", Result: "refused", Error: err.Error()})
-		w.render(rw, r, s, "certificates", "Certificates", w.certsData(), "", err.Error())
+		d := w.certsData()
+		msg := err.Error()
+		if errors.As(err, &d.Refused) {
+			msg = fmt.Sprintf("Refused: certificate %s (%s, issued by %s) would break mail flow. Nothing was changed.", d.Refused.Thumbprint, d.Refused.Subject, d.Refused.Issuer)
+		}
+		w.render(rw, r, s, "certificates", "Certificates", d, "", msg)
 	}
 	dir := filepath.Join(w.n.Runtime().Cfg.DataDir(), "certificates")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -186,14 +197,23 @@ func (w *Web) certificateImport(rw http.ResponseWriter, r *http.Request, s *sess
 		saved = append(saved, p)
 		ref.PasswordFile = p
 	}
-	c, err := w.n.ImportCertificate(ref)
+	opts := node.ImportOptions{Force: r.PostFormValue("force") != "", Repin: r.PostFormValue("repin") != ""}
+	res, err := w.n.ImportCertificate(ref, opts)
 	if err != nil {
 		cleanup()
 		fail(err)
 		return
 	}
+	c := res.Cert
 	w.record(r, s, AuditEntry{Action: "certificate.import", Target: c.Thumbprint, After: c.Describe(w.now())})
-	w.back(rw, r, s, "/certificates", fmt.Sprintf("Imported %s (thumbprint %s), live.", c.Subject, c.Thumbprint))
+	msg := fmt.Sprintf("Imported %s (thumbprint %s), live.", c.Subject, c.Thumbprint)
+	if len(res.Repinned) > 0 {
+		msg += " Re-pinned: " + strings.Join(res.Repinned, ", ") + "."
+	}
+	for _, f := range res.Findings {
+		msg += " " + f.String()
+	}
+	w.back(rw, r, s, "/certificates", msg)
 }
 
 func certSuffix(r *http.Request) string {

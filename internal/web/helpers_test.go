@@ -68,6 +68,7 @@ type env struct {
 	base     string
 	token    string
 	smtp     string
+	logs     *testkit.LogBuffer // what the server logged
 }
 
 func newEnv(t *testing.T, name string) *env {
@@ -80,7 +81,9 @@ func newEnv(t *testing.T, name string) *env {
 	e := &env{dir: dir, cfg: filepath.Join(dir, "onprem.yaml"), pki: pki}
 	port := testkit.FreePort(t)
 	testkit.WriteFile(t, e.cfg, config(name, port, testkit.FreePort(t), pki.Server1.Name()))
-	d, err := daemon.Start(e.cfg, daemon.Options{Logger: testkit.Logger(t)})
+	logger, logs := testkit.RecordLogs(t)
+	e.logs = logs
+	d, err := daemon.Start(e.cfg, daemon.Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
