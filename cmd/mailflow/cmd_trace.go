@@ -79,5 +79,8 @@ func FormatTraceLine(e tracking.Event) string {
 	if len(e.RecipientStatus) > 0 {
 		line += "  " + strings.Join(e.RecipientStatus, ";")
 	}
+	if e.CustomData != "" {
+		line += "  " + e.CustomData
+	}
 	return line
 }

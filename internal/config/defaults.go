@@ -15,19 +15,21 @@ const (
 	DefaultMaxRecipients       = 200
 	DefaultMaxConnectionsPerIP = 50
 	DefaultMaxConnections      = 5000
-	DefaultReadTimeout         = Duration(5 * time.Minute)
-	DefaultDataTimeout         = Duration(10 * time.Minute)
-	DefaultMaxProtocolErrors   = 10
-	DefaultTLSHandshakeTimeout = Duration(30 * time.Second)
-	DefaultAuthFailuresPerIP   = 10
-	DefaultAuthFailuresPerUser = 20
-	DefaultAuthFailureWindow   = Duration(15 * time.Minute)
-	DefaultAuthLockout         = Duration(15 * time.Minute)
-	DefaultAuthTarpit          = Duration(time.Second)
-	DefaultUserMessageRate     = 30 // per minute, Exchange Online's rate
-	DefaultAdminListen         = "127.0.0.1:8025"
-	DefaultSMTPPort            = 25
-	DefaultConnectTimeout      = Duration(30 * time.Second)
+	// DefaultMaxOutboundConnections is send.DefaultMaxConnections.
+	DefaultMaxOutboundConnections = 100
+	DefaultReadTimeout            = Duration(5 * time.Minute)
+	DefaultDataTimeout            = Duration(10 * time.Minute)
+	DefaultMaxProtocolErrors      = 10
+	DefaultTLSHandshakeTimeout    = Duration(30 * time.Second)
+	DefaultAuthFailuresPerIP      = 10
+	DefaultAuthFailuresPerUser    = 20
+	DefaultAuthFailureWindow      = Duration(15 * time.Minute)
+	DefaultAuthLockout            = Duration(15 * time.Minute)
+	DefaultAuthTarpit             = Duration(time.Second)
+	DefaultUserMessageRate        = 30 // per minute, Exchange Online's rate
+	DefaultAdminListen            = "127.0.0.1:8025"
+	DefaultSMTPPort               = 25
+	DefaultConnectTimeout         = Duration(30 * time.Second)
 	// Connection reuse on send connectors: Exchange's defaults for
 	// MaxMessagesPerConnection and MaxPerDomainOutboundConnections; the
 	// idle time is short, as Postfix's connection cache (2s), because an
@@ -83,6 +85,7 @@ func (c *Config) ApplyDefaults() {
 	setInt(c, &l.MaxRecipients, "limits.max_recipients", DefaultMaxRecipients)
 	setInt(c, &l.MaxConnectionsPerIP, "limits.max_connections_per_ip", DefaultMaxConnectionsPerIP)
 	setInt(c, &l.MaxConnections, "limits.max_connections", DefaultMaxConnections)
+	setInt(c, &l.MaxOutboundConnections, "limits.max_outbound_connections", DefaultMaxOutboundConnections)
 	setDuration(c, &l.ReadTimeout, "limits.read_timeout", DefaultReadTimeout)
 	setDuration(c, &l.DataTimeout, "limits.data_timeout", DefaultDataTimeout)
 	setInt(c, &l.MaxProtocolErrors, "limits.max_protocol_errors", DefaultMaxProtocolErrors)

@@ -29,6 +29,7 @@ send_connectors:
 		{"max_recipients", c.Limits.MaxRecipients, 200},
 		{"max_connections_per_ip", c.Limits.MaxConnectionsPerIP, 50},
 		{"max_connections", c.Limits.MaxConnections, 5000},
+		{"max_outbound_connections", c.Limits.MaxOutboundConnections, 100},
 		{"read_timeout", c.Limits.ReadTimeout, Duration(5 * time.Minute)},
 		{"data_timeout", c.Limits.DataTimeout, Duration(10 * time.Minute)},
 		{"max_protocol_errors", c.Limits.MaxProtocolErrors, 10},

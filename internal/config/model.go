@@ -203,10 +203,13 @@ type Limits struct {
 	MaxRecipients       int      `yaml:"max_recipients"`         // default 200
 	MaxConnectionsPerIP int      `yaml:"max_connections_per_ip"` // default 50
 	MaxConnections      int      `yaml:"max_connections"`        // default 5000
-	ReadTimeout         Duration `yaml:"read_timeout"`           // default 5m
-	DataTimeout         Duration `yaml:"data_timeout"`           // default 10m
-	MaxProtocolErrors   int      `yaml:"max_protocol_errors"`    // default 10, then 421
-	TLSHandshakeTimeout Duration `yaml:"tls_handshake_timeout"`  // default 30s
+	// MaxOutboundConnections bounds the connections the send connectors
+	// keep open to all next hops together.
+	MaxOutboundConnections int      `yaml:"max_outbound_connections"` // default 100
+	ReadTimeout            Duration `yaml:"read_timeout"`             // default 5m
+	DataTimeout            Duration `yaml:"data_timeout"`             // default 10m
+	MaxProtocolErrors      int      `yaml:"max_protocol_errors"`      // default 10, then 421
+	TLSHandshakeTimeout    Duration `yaml:"tls_handshake_timeout"`    // default 30s
 
 	// SMTP AUTH abuse limits (see receive's authLimiter): failures counted
 	// per client IP and per user within auth_failure_window; each failure

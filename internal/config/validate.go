@@ -188,6 +188,7 @@ func (v *validator) limits() {
 	v.positiveInt("limits.max_recipients", l.MaxRecipients, DefaultMaxRecipients)
 	v.positiveInt("limits.max_connections_per_ip", l.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
 	v.positiveInt("limits.max_connections", l.MaxConnections, DefaultMaxConnections)
+	v.positiveInt("limits.max_outbound_connections", l.MaxOutboundConnections, DefaultMaxOutboundConnections)
 	v.positiveDuration("limits.read_timeout", l.ReadTimeout, DefaultReadTimeout)
 	v.positiveDuration("limits.data_timeout", l.DataTimeout, DefaultDataTimeout)
 	v.positiveInt("limits.max_protocol_errors", l.MaxProtocolErrors, DefaultMaxProtocolErrors)

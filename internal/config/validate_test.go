@@ -418,6 +418,13 @@ func TestValidationErrors(t *testing.T) {
 			key: "limits.max_connections", msgHas: "positive", fixHas: "default (5000)",
 		},
 		{
+			name: "outbound connection limit not positive",
+			doc: head + `limits:
+  max_outbound_connections: -3 #<-
+`,
+			key: "limits.max_outbound_connections", msgHas: "-3 must be a positive number", fixHas: "default (100)",
+		},
+		{
 			name: "retry interval not positive",
 			doc: head + `queue:
   retry_intervals:

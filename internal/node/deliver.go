@@ -83,7 +83,7 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 		for _, r := range rs {
 			results = append(results, queue.Result{
 				Rcpt: r.Rcpt, Outcome: outcome(r.Outcome), Status: r.Status, LastError: r.LastError,
-				RemoteHost: r.RemoteHost, RemoteIP: r.RemoteIP, Route: g.conn.Name,
+				RemoteHost: r.RemoteHost, RemoteIP: r.RemoteIP, Route: g.conn.Name, TLS: r.TrackingData(),
 			})
 		}
 	}

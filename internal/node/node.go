@@ -279,6 +279,9 @@ func (s *Node) bind(rt *Runtime) *Runtime {
 	if s.pool == nil && !s.opts.NewConnectionPerMessage {
 		s.pool = send.NewPool()
 	}
+	if s.pool != nil {
+		s.pool.SetMaxConnections(rt.Cfg.Limits.MaxOutboundConnections)
+	}
 	rt.Sender = &send.Sender{
 		Store: rt.Store, Roots: rt.Roots, ServerFQDN: rt.Cfg.Server.FQDN,
 		Log: s.sendLog, Now: s.clock.Now, Dialer: s.opts.Dialer, Pool: s.pool,
@@ -288,6 +291,16 @@ func (s *Node) bind(rt *Runtime) *Runtime {
 	rt.Sender.Policies, rt.Sender.Observer = rt.Policies, rt.Observer
 	rt.Recv.Now = s.clock.Now
 	return rt
+}
+
+// OutboundConnections reports the connections the send connectors hold
+// open to next hops now and the total allowed (limits.max_outbound_connections);
+// both 0 when connections are not kept (Options.NewConnectionPerMessage).
+func (s *Node) OutboundConnections() (open, limit int) {
+	if s.pool == nil {
+		return 0, 0
+	}
+	return s.pool.Open(), s.pool.Limit()
 }
 
 // Now is the node's clock (Options.Clock, else the system clock): the time

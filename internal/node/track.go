@@ -51,6 +51,15 @@ func (o *observer) Observe(ev queue.Event) {
 		e.ServerHostname = ev.Result.RemoteHost
 	}
 	e.CustomData = nodeData(ev.Node)
+	if t := ev.Result.TLS; t != "" && ev.Kind == tracking.EventSend {
+		// One record per message: the verdict of the connection it went
+		// over, whether that connection was new or kept.
+		if e.CustomData == "" {
+			e.CustomData = "S:" + t
+		} else {
+			e.CustomData += ";" + t
+		}
+	}
 	o.s.track.Log(e)
 	switch ev.Kind {
 	case queue.EventSend, queue.EventDeliver, queue.EventDefer, queue.EventFail:

@@ -175,6 +175,10 @@ type Result struct {
 	// Route names what handled the recipient: the send connector's name,
 	// or "Local" for mailbox delivery. It is kept in Recipient.Route.
 	Route string
+	// TLS is the send session's TLS verdict as the tracking log's
+	// custom-data records it (send.Result.TrackingData); empty for local
+	// delivery and for events that are not an attempt.
+	TLS string
 	// Local is true for delivery to the local mailbox store; tracking then
 	// records DELIVER rather than SEND.
 	Local bool

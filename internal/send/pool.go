@@ -113,6 +113,24 @@ func (p *Pool) Close() {
 	}
 }
 
+// SetMaxConnections changes MaxConnections while the pool is in use (a
+// configuration reload); connections open above a lowered limit are not
+// cut, new ones wait until the total is under it.
+func (p *Pool) SetMaxConnections(n int) {
+	p.mu.Lock()
+	p.MaxConnections = n
+	p.notify()
+	p.mu.Unlock()
+}
+
+// Limit is the total connection limit in force (MaxConnections, or the
+// default when it is 0).
+func (p *Pool) Limit() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.maxConnections()
+}
+
 func (p *Pool) maxConnections() int {
 	if p.MaxConnections > 0 {
 		return p.MaxConnections

@@ -224,7 +224,10 @@ func TestPoolPerHopLimitUnderLoad(t *testing.T) {
 func TestPoolTotalLimitClosesIdleConnectionsOfOtherHops(t *testing.T) {
 	a, b := startServer(t, &smtptest.Server{}), startServer(t, &smtptest.Server{})
 	pool := NewPool()
-	pool.MaxConnections = 1
+	pool.SetMaxConnections(1)
+	if got := pool.Limit(); got != 1 {
+		t.Fatalf("Limit() = %d after SetMaxConnections(1)", got)
+	}
 	s := &Sender{ServerFQDN: "server.fabrikam.com", Pool: pool}
 	ca, cb := plainConnector(t, a), plainConnector(t, b)
 	for i := range 6 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
@@ -155,6 +156,43 @@ type Attempt struct {
 	Status  string // the failure status, or the last reply when the session got that far
 	Reason  string
 	Message string // the bracketed [Message=…] text
+}
+
+// TrackingData is the session's TLS as the message tracking log records it
+// for every message sent over it, reused or not:
+// "TLS=TLS 1.3;Cipher=…;Thumbprint=…;Subject=…;Policy=DomainValidation;Verdict=Pass;Reused=true".
+// Empty when the result never reached a next hop; "TLS=None" when the
+// session was not encrypted.
+func (r Result) TrackingData() string {
+	if r.RemoteIP == "" {
+		return ""
+	}
+	reused := fmt.Sprintf(";Reused=%t", r.Reused)
+	t := r.TLS
+	if t == nil {
+		return "TLS=None" + reused
+	}
+	clean := strings.NewReplacer(";", ",").Replace
+	data := "TLS=" + orNone(t.Version) + ";Cipher=" + orNone(t.CipherSuite)
+	if t.Peer != nil {
+		data += ";Thumbprint=" + t.Peer.Thumbprint + ";Subject=" + clean(t.Peer.Subject)
+	}
+	policy := t.Verdict.Level.String()
+	if t.Verdict.DANE != nil {
+		policy = "DANE"
+	}
+	verdict := "Pass"
+	if !t.Verdict.OK {
+		verdict = "Fail:" + string(t.Verdict.Reason)
+	}
+	return data + ";Policy=" + policy + ";Verdict=" + verdict + reused
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "None"
+	}
+	return s
 }
 
 // TLSInfo describes the TLS of a session.
