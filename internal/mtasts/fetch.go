@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/mailflowhq/mailflow/internal/loopguard"
 )
 
 // Limits of a policy fetch.
@@ -52,7 +54,8 @@ func (e *FetchError) Unwrap() error { return e.Err }
 
 // Fetcher downloads policies.
 type Fetcher struct {
-	// Resolver resolves mta-sts.<domain>; nil = net.DefaultResolver.
+	// Resolver resolves mta-sts.<domain>; nil = the system resolver
+	// (loopguard.System: in a test binary one that refuses every name).
 	Resolver Resolver
 	// Roots validate the policy server's certificate; nil = system roots.
 	Roots *x509.CertPool
@@ -68,7 +71,7 @@ func (f *Fetcher) resolver() Resolver {
 	if f.Resolver != nil {
 		return f.Resolver
 	}
-	return net.DefaultResolver
+	return loopguard.System()
 }
 
 // URL is where domain's policy lives.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/dnsres"
+	"github.com/mailflowhq/mailflow/internal/loopguard"
 	"github.com/mailflowhq/mailflow/internal/queue"
 )
 
@@ -108,7 +109,7 @@ func (r *Reporter) send(ctx context.Context, day, domain string) []Sent {
 // LookupRUA returns the report addresses domain publishes.
 func LookupRUA(ctx context.Context, res Resolver, domain string) ([]string, error) {
 	if res == nil {
-		res = net.DefaultResolver
+		res = loopguard.System()
 	}
 	txts, err := res.LookupTXT(ctx, "_smtp._tls."+domain)
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/mholt/acmez/v3"
 	protocol "github.com/mholt/acmez/v3/acme"
 
+	"github.com/mailflowhq/mailflow/internal/atomicfile"
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/loopguard"
@@ -401,7 +402,7 @@ func (m *Manager) accountKey() (crypto.Signer, error) {
 	if err := os.MkdirAll(m.o.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("ACME state %s: %w", m.o.StateDir, err)
 	}
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return nil, fmt.Errorf("ACME account key %s: %w", path, err)
 	}
 	return k, nil
