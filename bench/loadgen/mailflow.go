@@ -40,6 +40,12 @@ var listeningLine = regexp.MustCompile(`^mailflow: listening on (\S+)`)
 // startMailflow renders template (a file in configs) into dir and serves
 // it. profile names the CPU and heap profiles when profiling.
 func (h *harness) startMailflow(ctx context.Context, template, dir string, p mailflowParams, profile string) (*mailflowInstance, error) {
+	return h.startMailflowBinary(ctx, h.opts.mailflow, template, dir, p, profile)
+}
+
+// startMailflowBinary is startMailflow with another mailflow binary (an
+// earlier build: bench/run --before).
+func (h *harness) startMailflowBinary(ctx context.Context, binary, template, dir string, p mailflowParams, profile string) (*mailflowInstance, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("mailflow instance: %w", err)
 	}
@@ -65,7 +71,7 @@ func (h *harness) startMailflow(ctx context.Context, template, dir string, p mai
 	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
 		return nil, fmt.Errorf("mailflow config: %w", err)
 	}
-	argv := []string{h.opts.mailflow, "serve", "--config", cfgPath}
+	argv := []string{binary, "serve", "--config", cfgPath}
 	profiled := h.opts.profileDir != "" && profile != ""
 	if profiled {
 		self, err := os.Executable()

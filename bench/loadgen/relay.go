@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -62,9 +63,15 @@ func (h *harness) relayLeg(ctx context.Context, useTLS bool, cert certFiles) err
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	var systems [2]*relaySystem // 0 Postfix (baseline), 1 mailflow
-	var sinkPorts [2]int
-	for i, name := range []string{"postfix", "mailflow"} {
+	// 0 Postfix (the baseline), 1 mailflow, 2 an earlier mailflow build
+	// (--before REV) when given.
+	names := []string{"postfix", "mailflow"}
+	if h.opts.before != "" {
+		names = append(names, "mailflow-before")
+	}
+	systems := make([]*relaySystem, len(names))
+	sinkPorts := make([]int, len(names))
+	for i, name := range names {
 		sink, port, stop, err := h.startSink(ctx, dir, "sink-for-"+name, useTLS, cert)
 		if err != nil {
 			return err
@@ -92,6 +99,16 @@ func (h *harness) relayLeg(ctx context.Context, useTLS bool, cert certFiles) err
 	}
 	defer mf.stop()
 	systems[1].name, systems[1].addr = "mailflow", mf.addr
+	if len(systems) > 2 {
+		old, err := h.startMailflowBinary(ctx, h.opts.before, "mailflow-relay.yaml.tmpl", filepath.Join(dir, "mailflow-before"), mailflowParams{
+			CertFile: cert.PEM, SinkPort: sinkPorts[2], TLS: useTLS,
+		}, "")
+		if err != nil {
+			return fmt.Errorf("the earlier build (--before-mailflow): %w", err)
+		}
+		defer old.stop()
+		systems[2].name, systems[2].addr = "mailflow "+cmp.Or(h.opts.beforeRev, "before"), old.addr
+	}
 
 	// Warm-up, not measured: page cache, Postfix's process pool, Go's heap.
 	for _, s := range systems {
@@ -100,10 +117,11 @@ func (h *harness) relayLeg(ctx context.Context, useTLS bool, cert certFiles) err
 		}
 	}
 
-	var source, goRuns [2][]relayRun
+	source := make([][]relayRun, len(systems))
+	goRuns := make([][]relayRun, len(systems))
 	for r := range h.opts.rounds {
 		if !useTLS {
-			for _, i := range order(r) {
+			for _, i := range rotation(r, len(systems)) {
 				run, err := h.smtpSource(ctx, systems[i])
 				if err != nil {
 					return fmt.Errorf("%s, smtp-source round %d: %w", systems[i].name, r+1, err)
@@ -112,7 +130,7 @@ func (h *harness) relayLeg(ctx context.Context, useTLS bool, cert certFiles) err
 				fmt.Printf("  round %d %-22s smtp-source: accepted %.0f msg/s, end-to-end %.0f msg/s\n", r+1, systems[i].name, run.accepted, run.e2e)
 			}
 		}
-		for _, i := range order(r) {
+		for _, i := range rotation(r, len(systems)) {
 			run, err := h.goRelay(ctx, systems[i], useTLS, h.opts.messages)
 			if err != nil {
 				return fmt.Errorf("%s, Go load generator round %d: %w", systems[i].name, r+1, err)
@@ -128,7 +146,7 @@ func (h *harness) relayLeg(ctx context.Context, useTLS bool, cert certFiles) err
 	// messages across rounds. (Postfix caches plaintext connections; with
 	// TLS its default smtp_tls_connection_reuse = no opens one per
 	// message.)
-	var connsPerMsg [2][]float64
+	connsPerMsg := make([][]float64, len(systems))
 	for i, s := range systems {
 		connsPerMsg[i] = []float64{float64(s.sink.sessions()) / float64(max(s.sink.count(), 1))}
 	}
@@ -148,17 +166,29 @@ func (h *harness) relayLeg(ctx context.Context, useTLS bool, cert certFiles) err
 	e2e := func(r relayRun) float64 { return r.e2e }
 	p50 := func(r relayRun) float64 { return r.p50 }
 	p99 := func(r relayRun) float64 { return r.p99 }
-	add := func(part, metric, unit string, runs [2][]relayRun, f func(relayRun) float64, g *goal) {
+	add := func(part, metric, unit string, runs [][]relayRun, f func(relayRun) float64, g *goal) {
 		h.add(newRow(part, metric, unit, pick(runs[1], f), systems[0].name, pick(runs[0], f), g))
+	}
+	// Against the earlier build: throughput at least as high, within
+	// the rounds' noise.
+	asBefore := &goal{Kind: "min_ratio", Value: 0.95, Text: "≥ 0.95× the earlier build"}
+	addBefore := func(part, metric, unit string, runs [][]relayRun, f func(relayRun) float64, g *goal) {
+		if len(systems) > 2 {
+			h.add(newRow(part, metric, unit, pick(runs[1], f), systems[2].name, pick(runs[2], f), g))
+		}
 	}
 	if !useTLS {
 		part := "relay, plain (smtp-source → smtp-sink)"
 		add(part, "accepted", "msg/s", source, acc, twice)
 		add(part, "end to end", "msg/s", source, e2e, twice)
+		addBefore(part, "accepted", "msg/s", source, acc, asBefore)
+		addBefore(part, "end to end", "msg/s", source, e2e, asBefore)
 		part = "relay, plain (Go loadgen → smtp-sink)"
 		add(part, "accepted", "msg/s", goRuns, acc, twice)
 		add(part, "final 250 p50", "ms", goRuns, p50, nil)
 		add(part, "final 250 p99", "ms", goRuns, p99, nil)
+		addBefore(part, "accepted", "msg/s", goRuns, acc, asBefore)
+		addBefore(part, "final 250 p99", "ms", goRuns, p99, nil)
 		conns("relay, plain (both generators → smtp-sink)")
 		return nil
 	}
@@ -167,6 +197,9 @@ func (h *harness) relayLeg(ctx context.Context, useTLS bool, cert certFiles) err
 	add(part, "end to end", "msg/s", goRuns, e2e, twice)
 	add(part, "final 250 p50", "ms", goRuns, p50, nil)
 	add(part, "final 250 p99", "ms", goRuns, p99, nil)
+	addBefore(part, "accepted", "msg/s", goRuns, acc, asBefore)
+	addBefore(part, "end to end", "msg/s", goRuns, e2e, asBefore)
+	addBefore(part, "final 250 p99", "ms", goRuns, p99, nil)
 	conns(part)
 	return nil
 }

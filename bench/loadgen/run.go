@@ -40,6 +40,9 @@ type options struct {
 	largeSize    int64
 	sizes        []int
 	pollInterval time.Duration
+	// before is an earlier build of mailflow that the relay part measures
+	// as a third system (bench/run --before REV builds it).
+	before, beforeRev string
 }
 
 var allParts = []string{"relay", "sizes", "scale", "postgres", "large", "dashboard", "handshake", "memory", "logs"}
@@ -69,6 +72,8 @@ func parseRunFlags(args []string) (options, error) {
 	fs.IntVar(&o.pythonRounds, "python-rounds", 1, "rounds of the (slow) Python baseline in the log part; 0 = as many as --rounds")
 	fs.StringVar(&o.profileDir, "profile", "", "run mailflow in-process in `loadgen serve` and write CPU and heap profiles to this directory")
 	fs.BoolVar(&o.smoke, "smoke", false, "tiny sizes: check the harness works end to end in seconds (figures meaningless)")
+	fs.StringVar(&o.before, "before-mailflow", "", "an earlier mailflow binary the relay part measures too, round by round beside this one (bench/run --before REV builds it)")
+	fs.StringVar(&o.beforeRev, "before-revision", "", "the source revision of --before-mailflow, for the results")
 	fs.StringVar(&o.revision, "revision", "", "source revision to record in the results")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -137,7 +142,10 @@ func parseRunFlags(args []string) (options, error) {
 	if o.rounds < 1 || o.hsRounds < 1 || o.memRounds < 1 || o.messages < 1 || o.sessions < 1 || o.size < 1 || o.hsWorkers < 1 || o.hsDuration <= 0 || o.pollInterval <= 0 || o.pythonRounds < 0 {
 		return o, errors.New("--rounds, --handshake-rounds, --memory-rounds, --messages, --sessions, --size, --handshake-workers --handshake-duration and --poll-interval must be positive")
 	}
-	for _, p := range []*string{&o.mailflow, &o.configs, &o.out} {
+	for _, p := range []*string{&o.mailflow, &o.configs, &o.out, &o.before} {
+		if *p == "" {
+			continue
+		}
 		if abs, err := filepath.Abs(*p); err == nil {
 			*p = abs
 		}
@@ -188,7 +196,7 @@ func runCmd(args []string) error {
 		"rounds": o.rounds, "handshake_rounds": o.hsRounds, "memory_rounds": o.memRounds, "relay_messages_per_round": o.messages, "relay_sessions": o.sessions,
 		"message_payload_bytes": o.size, "handshake_duration_seconds": o.hsDuration.Seconds(),
 		"handshake_workers": o.hsWorkers, "idle_sessions": o.idle, "log_bytes": o.logSize, "python_rounds": o.pythonRounds,
-		"profile_dir": o.profileDir, "large_message_bytes": o.largeSize, "sizes_bytes": o.sizes, "dashboard_poll_interval_seconds": o.pollInterval.Seconds(),
+		"profile_dir": o.profileDir, "large_message_bytes": o.largeSize, "sizes_bytes": o.sizes, "dashboard_poll_interval_seconds": o.pollInterval.Seconds(), "before_revision": o.beforeRev,
 	}}
 	fmt.Printf("mailflow bench: work directory %s; systems alternate within each round, medians reported\n", h.work)
 	type part struct {
