@@ -23,6 +23,7 @@ type mailflowParams struct {
 	IdleConnector       bool   // relay: an anonymous connector for 127.0.0.0/8 (the scale part's idle sessions)
 	NodeName            string // server.name (the postgres part's two nodes); default BENCH
 	QueueDSN            string // relay: the queue in PostgreSQL instead of bbolt (the postgres part)
+	AdminPort           int    // relay: the admin listener (web admin center, /metrics) on 127.0.0.1:AdminPort; 0 = off (the dashboard part)
 }
 
 // mailflowInstance is a running `mailflow serve` (or, with --profile,

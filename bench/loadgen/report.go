@@ -33,7 +33,7 @@ func nums(xs []float64) []num {
 
 // goal is what a row is judged against.
 type goal struct {
-	Kind  string  `json:"kind"` // "min_ratio", "max_value", "min_value"
+	Kind  string  `json:"kind"` // "min_ratio", "max_ratio", "max_value", "min_value"
 	Value float64 `json:"value"`
 	Text  string  `json:"text"` // "≥ 2× Postfix"
 }
@@ -73,13 +73,14 @@ func newRow(part, metric, unit string, mf []float64, baseline string, base []flo
 	if g != nil {
 		var v float64
 		switch g.Kind {
-		case "min_ratio":
+		case "min_ratio", "max_ratio":
 			v = float64(r.Ratio)
 		default:
 			v = float64(r.Mailflow)
 		}
 		if !math.IsNaN(v) {
-			met := (g.Kind == "max_value" && v <= g.Value) || (g.Kind != "max_value" && v >= g.Value)
+			atMost := g.Kind == "max_value" || g.Kind == "max_ratio"
+			met := (atMost && v <= g.Value) || (!atMost && v >= g.Value)
 			r.Met = &met
 		}
 	}

@@ -39,9 +39,10 @@ type options struct {
 	revision     string
 	largeSize    int64
 	sizes        []int
+	pollInterval time.Duration
 }
 
-var allParts = []string{"relay", "sizes", "scale", "postgres", "large", "handshake", "memory", "logs"}
+var allParts = []string{"relay", "sizes", "scale", "postgres", "large", "dashboard", "handshake", "memory", "logs"}
 
 func parseRunFlags(args []string) (options, error) {
 	var o options
@@ -54,6 +55,7 @@ func parseRunFlags(args []string) (options, error) {
 	parts := fs.String("parts", strings.Join(allParts, ","), "parts to run: "+strings.Join(allParts, ", "))
 	largeSize := fs.String("large-size", "1G", "size of the one message of the large part")
 	sizes := fs.String("sizes", "100000,10000000", "message sizes in bytes of the sizes part")
+	fs.DurationVar(&o.pollInterval, "poll-interval", 2*time.Second, "how often the dashboard part's browser opens an admin page (and scrapes /metrics)")
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds of the relay and log measurements; the systems alternate and medians are reported")
 	fs.IntVar(&o.messages, "messages", 2000, "messages per relay round")
 	fs.IntVar(&o.sessions, "sessions", 20, "concurrent sessions of the relay load")
@@ -132,8 +134,8 @@ func parseRunFlags(args []string) (options, error) {
 		def("large-size", func() { o.largeSize = 64 << 20 })
 		def("sizes", func() { o.sizes = []int{100000, 1000000} })
 	}
-	if o.rounds < 1 || o.hsRounds < 1 || o.memRounds < 1 || o.messages < 1 || o.sessions < 1 || o.size < 1 || o.hsWorkers < 1 || o.hsDuration <= 0 || o.pythonRounds < 0 {
-		return o, errors.New("--rounds, --handshake-rounds, --memory-rounds, --messages, --sessions, --size, --handshake-workers and --handshake-duration must be positive")
+	if o.rounds < 1 || o.hsRounds < 1 || o.memRounds < 1 || o.messages < 1 || o.sessions < 1 || o.size < 1 || o.hsWorkers < 1 || o.hsDuration <= 0 || o.pollInterval <= 0 || o.pythonRounds < 0 {
+		return o, errors.New("--rounds, --handshake-rounds, --memory-rounds, --messages, --sessions, --size, --handshake-workers --handshake-duration and --poll-interval must be positive")
 	}
 	for _, p := range []*string{&o.mailflow, &o.configs, &o.out} {
 		if abs, err := filepath.Abs(*p); err == nil {
@@ -186,14 +188,14 @@ func runCmd(args []string) error {
 		"rounds": o.rounds, "handshake_rounds": o.hsRounds, "memory_rounds": o.memRounds, "relay_messages_per_round": o.messages, "relay_sessions": o.sessions,
 		"message_payload_bytes": o.size, "handshake_duration_seconds": o.hsDuration.Seconds(),
 		"handshake_workers": o.hsWorkers, "idle_sessions": o.idle, "log_bytes": o.logSize, "python_rounds": o.pythonRounds,
-		"profile_dir": o.profileDir, "large_message_bytes": o.largeSize, "sizes_bytes": o.sizes,
+		"profile_dir": o.profileDir, "large_message_bytes": o.largeSize, "sizes_bytes": o.sizes, "dashboard_poll_interval_seconds": o.pollInterval.Seconds(),
 	}}
 	fmt.Printf("mailflow bench: work directory %s; systems alternate within each round, medians reported\n", h.work)
 	type part struct {
 		name string
 		run  func(context.Context) error
 	}
-	for _, p := range []part{{"relay", h.relay}, {"sizes", h.sizes}, {"scale", h.scale}, {"postgres", h.postgresPart}, {"large", h.large}, {"handshake", h.handshakes}, {"memory", h.memory}, {"logs", h.logs}} {
+	for _, p := range []part{{"relay", h.relay}, {"sizes", h.sizes}, {"scale", h.scale}, {"postgres", h.postgresPart}, {"large", h.large}, {"dashboard", h.dashboard}, {"handshake", h.handshakes}, {"memory", h.memory}, {"logs", h.logs}} {
 		if !o.parts[p.name] || ctx.Err() != nil {
 			continue
 		}

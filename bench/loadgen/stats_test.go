@@ -65,6 +65,8 @@ func TestNewRowGoals(t *testing.T) {
 	}{
 		{"ratio met", []float64{200, 210, 190}, []float64{100, 90, 110}, "Postfix", &goal{Kind: "min_ratio", Value: 2}, 2, ptr(true)},
 		{"ratio missed", []float64{150}, []float64{100}, "Postfix", &goal{Kind: "min_ratio", Value: 2}, 1.5, ptr(false)},
+		{"max ratio met", []float64{105}, []float64{100}, "same, alone", &goal{Kind: "max_ratio", Value: 1.1}, 1.05, ptr(true)},
+		{"max ratio missed", []float64{130}, []float64{100}, "same, alone", &goal{Kind: "max_ratio", Value: 1.1}, 1.3, ptr(false)},
 		{"max met", []float64{14}, nil, "", &goal{Kind: "max_value", Value: 64}, math.NaN(), ptr(true)},
 		{"max missed", []float64{65}, nil, "", &goal{Kind: "max_value", Value: 64}, math.NaN(), ptr(false)},
 		{"min met", []float64{301}, []float64{3000}, "grep", &goal{Kind: "min_value", Value: 300}, 301.0 / 3000, ptr(true)},
