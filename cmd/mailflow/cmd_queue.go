@@ -111,7 +111,7 @@ func init() {
 	hops.Flags().BoolVar(&asJSON, "json", false, "JSON output")
 	suspend := &cobra.Command{
 		Use:   "suspend HOP",
-		Short: "Hold delivery to a next hop (like Suspend-Queue) until resumed or restarted",
+		Short: "Hold delivery to a next hop (like Suspend-Queue) until resumed; the suspension is stored with the queue and outlasts a restart",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return onServer(cfgPath, func(c *admin.Client) error {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -28,7 +29,7 @@ func (a *API) hops(w http.ResponseWriter, r *http.Request) {
 func (a *API) hopSuspend(w http.ResponseWriter, r *http.Request) {
 	hop := r.PathValue("hop")
 	if err := a.srv.Suspend(hop); err != nil {
-		writeError(w, http.StatusBadRequest, err)
+		writeError(w, hopStatus(err, http.StatusBadRequest), err)
 		return
 	}
 	a.log.Info("next hop suspended through the admin API", "hop", hop)
@@ -38,9 +39,18 @@ func (a *API) hopSuspend(w http.ResponseWriter, r *http.Request) {
 func (a *API) hopResume(w http.ResponseWriter, r *http.Request) {
 	hop := r.PathValue("hop")
 	if err := a.srv.Resume(hop); err != nil {
-		writeError(w, http.StatusNotFound, err)
+		writeError(w, hopStatus(err, http.StatusNotFound), err)
 		return
 	}
 	a.log.Info("next hop resumed through the admin API", "hop", hop)
 	writeJSON(w, http.StatusOK, map[string]string{"resumed": hop})
+}
+
+// hopStatus is 503 when a suspension could not be stored or removed (the
+// queue store failed; nothing changed), else the refusal's own status.
+func hopStatus(err error, refused int) int {
+	if errors.Is(err, queue.ErrStorage) {
+		return http.StatusServiceUnavailable
+	}
+	return refused
 }

@@ -27,6 +27,7 @@ type sendGroup struct {
 
 func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (io.ReadCloser, error), rcpts []string) []queue.Result {
 	rt := d.s.Runtime()
+	suspended := d.s.currentSuspended(ctx)
 	var results []queue.Result
 	groups := map[string]*sendGroup{}
 	var order []string
@@ -46,7 +47,7 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 		if dec.Local {
 			hop = HopLocal
 		}
-		if d.s.Suspended(hop) {
+		if suspended.has(hop) {
 			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, LastError: lasterror.Local(451, "4.4.0", suspendedText), Route: hop, Local: dec.Local})
 			continue
 		}

@@ -85,7 +85,12 @@ type Node struct {
 	reportMu   sync.Mutex
 
 	// Administration state that observes or holds delivery.
-	suspended sync.Map // lower-case next hop → name as given (hops.go)
+	// Suspended next hops (hops.go): the node's view, and the store that
+	// keeps them; hopMu serialises Suspend and Resume (store, then view).
+	suspended atomic.Pointer[hopSet]
+	hopStore  queue.HopStateStore
+	hopShared bool
+	hopMu     sync.Mutex
 	outcomes  outcomes // last delivery outcome per next hop (health.go)
 	closing   atomic.Bool
 
@@ -157,6 +162,10 @@ func Start(path string, opts Options) (*Node, error) {
 	store, where, err := OpenQueueStore(cfg, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("open queue in %s: %w", where, err)
+	}
+	if err := s.loadSuspended(store, where); err != nil {
+		store.Close()
+		return nil, err
 	}
 	q, err := queue.Open(queue.Options{
 		Store:       store,

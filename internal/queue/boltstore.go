@@ -101,7 +101,7 @@ func (s *BoltStore) openDB() (*bolt.DB, error) {
 		return nil, fmt.Errorf("open queue store %s: %w", s.path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMessages, bucketBodies, bucketQuarantine, bucketBodyFiles} {
+		for _, b := range [][]byte{bucketMessages, bucketBodies, bucketQuarantine, bucketBodyFiles, bucketHops} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

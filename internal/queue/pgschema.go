@@ -19,6 +19,10 @@ import (
 // in queue_bodies as numbered chunks of pgChunk bytes, written and read one
 // chunk at a time so that no node holds a large message whole in memory;
 // the chunks go with their message (ON DELETE CASCADE).
+//
+// queue_suspended_hops (2) holds the next hops an administrator suspended,
+// for every node: the lower-case name as key, the name as given, and which
+// node recorded it when (see HopStateStore).
 var pgMigrations = []string{
 	1: `
 CREATE TABLE queue_messages (
@@ -43,6 +47,13 @@ CREATE TABLE queue_quarantine (
 	record    bytea,
 	body      bytea,
 	set_aside timestamptz NOT NULL DEFAULT now()
+);`,
+	2: `
+CREATE TABLE queue_suspended_hops (
+	hop_key      text PRIMARY KEY,
+	hop          text NOT NULL,
+	node         text NOT NULL,
+	suspended_at timestamptz NOT NULL DEFAULT now()
 );`,
 }
 

@@ -25,7 +25,7 @@ var pgSuiteDSN = os.Getenv("MAILFLOW_TEST_QUEUE_DSN")
 // PostgreSQL; everything else runs on both stores.
 var embeddedOnly = []string{
 	"TestGroupCommit", "TestCommitFailureOfOneWrite", "TestCorruptRecordIsQuarantined",
-	"TestUnreadableStoreFileIsSetAside", "TestStoreLockedByAnotherOpener",
+	"TestUnreadableStoreFileIsSetAside", "TestStoreLockedByAnotherOpener", "TestSuspendHopOnClosedBoltStoreFails",
 	"TestPutOnClosedBoltStoreIsStorageError", "TestInFlightMessageIsRetriedAfterCrash",
 	"TestQueueSuiteOnPostgreSQL", "TestPostgres.*",
 	// The embedded store keeps spooled bodies as files beside queue.db.
