@@ -181,15 +181,9 @@ func (s *session) reply(code int, enh string, lines ...string) {
 	r := smtp.Reply{Code: code, Enhanced: enh, Lines: lines}
 	smtp.WriteReply(s.w, r)
 	if s.log != nil {
-		for i, l := range lines {
-			sep := " "
-			if i < len(lines)-1 {
-				sep = "-"
-			}
-			if enh != "" {
-				l = enh + " " + l
-			}
-			s.log.Sent(fmt.Sprintf("%d%s%s", code, sep, l))
+		// The log shows the lines exactly as they were sent.
+		for _, l := range r.WireLines() {
+			s.log.Sent(l)
 		}
 	}
 }

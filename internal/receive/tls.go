@@ -87,10 +87,12 @@ func (s *session) startTLS(cmd smtp.Command) {
 		s.perms = s.c.Base
 	}
 	s.tlsInfo.version = tls.VersionName(cs.Version)
-	s.tlsInfo.cipher = tls.CipherSuiteName(cs.CipherSuite)
+	s.tlsInfo.cipher = tlscheck.CipherSuiteName(cs.CipherSuite)
 	s.srv.handshake(s.c.Name(), cert.Thumbprint, s.tlsInfo.version, true)
-	s.log.Info("", fmt.Sprintf("TLS protocol %s negotiation succeeded using %s", s.tlsInfo.version, s.tlsInfo.cipher))
-	if len(cs.PeerCertificates) > 0 {
+	if s.log != nil { // formatted only for a protocol log that is on
+		s.log.Info("", fmt.Sprintf("TLS protocol %s negotiation succeeded using %s", s.tlsInfo.version, s.tlsInfo.cipher))
+	}
+	if len(cs.PeerCertificates) > 0 && s.log != nil {
 		pc := certs.FromX509(cs.PeerCertificates[0])
 		s.log.Certificate("Received certificate", pc.Subject, pc.Issuer, pc.Serial, pc.Thumbprint, pc.SANs)
 	}

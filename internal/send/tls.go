@@ -139,7 +139,7 @@ func (s *Sender) startTLS(cn *Connection, c Connector, domain string, opts Conne
 	}
 	info.Version = tlsVersionName(state.Version)
 	info.VersionID = state.Version
-	info.CipherSuite = tls.CipherSuiteName(state.CipherSuite)
+	info.CipherSuite = tlscheck.CipherSuiteName(state.CipherSuite)
 	log.Info("", "TLS protocol "+tlsProtocolName(state.Version)+" negotiation succeeded using "+info.CipherSuite)
 	if verdict != nil && !verdict.OK {
 		// FinishHandshake: the session was observed to its end, the verdict

@@ -35,80 +35,87 @@ func (r Reply) Text() string {
 // Positive reports a 2xx reply.
 func (r Reply) Positive() bool { return r.Code >= 200 && r.Code < 300 }
 
-// line renders one wire line; last selects "NNN " over "NNN-".
+// line renders one line as received or for status strings (the text as
+// it is); last selects "NNN " over "NNN-".
 func (r Reply) line(text string, last bool) string {
-	sep := "-"
+	return string(r.appendLine(nil, text, last, false))
+}
+
+// appendLine appends one line without CRLF: "NNN-text" or, last, "NNN text"
+// (just "NNN" when there is neither text nor enhanced code: RFC 5321's
+// Reply-code [ SP textstring ]). wire replaces control characters in the
+// text by spaces, so that a reply echoing client input can never break the
+// framing. It appends into dst so that a reply goes straight into the
+// session's write buffer, without a string per line.
+func (r Reply) appendLine(dst []byte, text string, last, wire bool) []byte {
+	dst = strconv.AppendInt(dst, int64(r.Code), 10)
+	if last && text == "" && r.Enhanced == "" {
+		return dst
+	}
 	if last {
-		sep = " "
-		if text == "" && r.Enhanced == "" {
-			return strconv.Itoa(r.Code) // RFC 5321: Reply-code [ SP textstring ]
-		}
+		dst = append(dst, ' ')
+	} else {
+		dst = append(dst, '-')
 	}
-	var b strings.Builder
-	b.WriteString(strconv.Itoa(r.Code))
-	b.WriteString(sep)
 	if r.Enhanced != "" {
-		b.WriteString(r.Enhanced)
+		dst = append(dst, r.Enhanced...)
 		if text != "" {
-			b.WriteByte(' ')
+			dst = append(dst, ' ')
 		}
 	}
-	b.WriteString(text)
-	return b.String()
+	if !wire {
+		return append(dst, text...)
+	}
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		if c < 0x20 || c == 0x7f {
+			c = ' '
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// lines is the reply's text lines, one empty line when it has none.
+func (r Reply) lines() []string {
+	if len(r.Lines) == 0 {
+		return []string{""}
+	}
+	return r.Lines
 }
 
 // WireLines returns the reply as it is sent, one string per line without CRLF.
 // Control characters in the text are replaced by spaces so a reply echoing
 // client input can never break the framing.
 func (r Reply) WireLines() []string {
-	lines := r.Lines
-	if len(lines) == 0 {
-		lines = []string{""}
-	}
+	lines := r.lines()
 	out := make([]string, len(lines))
 	for i, text := range lines {
-		out[i] = r.line(sanitizeReplyText(text), i == len(lines)-1)
+		out[i] = string(r.appendLine(nil, text, i == len(lines)-1, true))
 	}
 	return out
 }
 
 // WriteReply writes r in wire form ("250-…" lines, then "250 …"), each line
-// carrying the enhanced code when one is set. It does NOT flush: a session
-// answering a PIPELINING group flushes once after the last reply (RFC 2920),
-// any other caller flushes right after.
+// carrying the enhanced code when one is set, exactly as WireLines renders
+// it. It does NOT flush: a session answering a PIPELINING group flushes
+// once after the last reply (RFC 2920), any other caller flushes right
+// after.
 func WriteReply(w *bufio.Writer, r Reply) error {
 	if r.Code < 200 || r.Code > 599 {
 		return fmt.Errorf("write reply: invalid code %d", r.Code)
 	}
-	for _, line := range r.WireLines() {
-		if _, err := w.WriteString(line); err != nil {
-			return fmt.Errorf("write reply: %w", err)
-		}
-		if _, err := w.WriteString("\r\n"); err != nil {
+	lines := r.lines()
+	for i, text := range lines {
+		// Rendered into the writer's free space: no allocation unless the
+		// line is longer than what is left of the buffer.
+		buf := r.appendLine(w.AvailableBuffer(), text, i == len(lines)-1, true)
+		buf = append(buf, '\r', '\n')
+		if _, err := w.Write(buf); err != nil {
 			return fmt.Errorf("write reply: %w", err)
 		}
 	}
 	return nil
-}
-
-func sanitizeReplyText(s string) string {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] == 0x7f {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	b := []byte(s)
-	for i, c := range b {
-		if c < 0x20 || c == 0x7f {
-			b[i] = ' '
-		}
-	}
-	return string(b)
 }
 
 // Limits on what a client accepts from a server: generous (real servers

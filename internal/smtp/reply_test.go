@@ -41,6 +41,20 @@ func TestWriteReply(t *testing.T) {
 		if buf.String() != tt.want {
 			t.Errorf("%s: wrote %q, want %q", tt.name, buf.String(), tt.want)
 		}
+		// WireLines (what the protocol log shows) is what was written.
+		if got := strings.Join(tt.reply.WireLines(), "\r\n") + "\r\n"; got != tt.want {
+			t.Errorf("%s: WireLines %q, written %q", tt.name, got, tt.want)
+		}
+		// A writer too small for a line: written whole all the same.
+		var small bytes.Buffer
+		sw := bufio.NewWriterSize(&small, 16)
+		if err := WriteReply(sw, tt.reply); err != nil {
+			t.Fatalf("%s, small buffer: %v", tt.name, err)
+		}
+		sw.Flush()
+		if small.String() != tt.want {
+			t.Errorf("%s, small buffer: wrote %q, want %q", tt.name, small.String(), tt.want)
+		}
 		// What we write, we read back the same.
 		back, err := ReadReply(bufio.NewReader(&buf), nil)
 		if err != nil || back.Code != tt.reply.Code || back.Enhanced != tt.reply.Enhanced {
