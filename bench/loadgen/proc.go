@@ -193,7 +193,13 @@ func statusBytes(pid int, field string) (int64, error) {
 
 // cpuSeconds reads a process's user plus system CPU time, all threads,
 // from /proc/PID/stat (in clock ticks of 1/100 s, Linux's fixed USER_HZ).
-func cpuSeconds(pid int) (float64, error) {
+func cpuSeconds(pid int) (float64, error) { return statCPU(pid, false) }
+
+// cpuSecondsWithChildren is cpuSeconds plus the CPU time of the children
+// the process has waited for (cutime, cstime).
+func cpuSecondsWithChildren(pid int) (float64, error) { return statCPU(pid, true) }
+
+func statCPU(pid int, children bool) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, fmt.Errorf("read CPU time: %w", err)
@@ -205,13 +211,20 @@ func cpuSeconds(pid int) (float64, error) {
 		return 0, fmt.Errorf("read CPU time: malformed /proc/%d/stat", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
+	if len(f) < 15 {
 		return 0, fmt.Errorf("read CPU time: short /proc/%d/stat", pid)
 	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("read CPU time: /proc/%d/stat fields %q %q", pid, f[11], f[12])
+	fields := f[11:13] // utime, stime
+	if children {
+		fields = f[11:15] // and cutime, cstime
 	}
-	return float64(utime+stime) / 100, nil
+	var ticks int64
+	for _, v := range fields {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("read CPU time: /proc/%d/stat field %q", pid, v)
+		}
+		ticks += n
+	}
+	return float64(ticks) / 100, nil
 }
