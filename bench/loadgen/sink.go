@@ -32,9 +32,15 @@ func sinkCmd(args []string) error {
 	certFile := fs.String("cert", "", "PEM file with certificate chain and key: offer STARTTLS with it")
 	tickets := fs.Bool("session-tickets", true, "issue TLS session tickets (mailflow's receive side does not)")
 	maxSize := fs.Int64("max-size", 100<<20, "message size limit announced with SIZE")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (bench/run --profile: the minimal responder beside mailflow)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	stop, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	var cfg *tls.Config
 	if *certFile != "" {
 		c, err := certs.LoadFile(*certFile, "", "")
