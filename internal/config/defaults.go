@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/netrange"
+	"github.com/mailflowhq/mailflow/internal/send"
 )
 
 // Defaults, where Exchange has one, are Exchange's.
@@ -15,8 +16,8 @@ const (
 	DefaultMaxRecipients       = 200
 	DefaultMaxConnectionsPerIP = 50
 	DefaultMaxConnections      = 5000
-	// DefaultMaxOutboundConnections is send.DefaultMaxConnections.
-	DefaultMaxOutboundConnections = 100
+	// The transport's own defaults, named here once for the file.
+	DefaultMaxOutboundConnections = send.DefaultMaxConnections
 	DefaultReadTimeout            = Duration(5 * time.Minute)
 	DefaultDataTimeout            = Duration(10 * time.Minute)
 	DefaultMaxProtocolErrors      = 10
@@ -28,15 +29,14 @@ const (
 	DefaultAuthTarpit             = Duration(time.Second)
 	DefaultUserMessageRate        = 30 // per minute, Exchange Online's rate
 	DefaultAdminListen            = "127.0.0.1:8025"
-	DefaultSMTPPort               = 25
+	DefaultSMTPPort               = send.DefaultPort
 	DefaultConnectTimeout         = Duration(30 * time.Second)
 	// Connection reuse on send connectors: Exchange's defaults for
-	// MaxMessagesPerConnection and MaxPerDomainOutboundConnections; the
-	// idle time is short, as Postfix's connection cache (2s), because an
-	// idle connection holds a session slot on the peer.
-	DefaultMaxMessagesPerConnection = 20
-	DefaultMaxPerDomainConnections  = 20
-	DefaultConnectionIdleTimeout    = Duration(5 * time.Second)
+	// MaxMessagesPerConnection and MaxPerDomainOutboundConnections, and a
+	// short idle time (send.Pool says why).
+	DefaultMaxMessagesPerConnection = send.DefaultMaxMessagesPerConnection
+	DefaultMaxPerDomainConnections  = send.DefaultMaxPerHopConnections
+	DefaultConnectionIdleTimeout    = Duration(send.DefaultIdleTimeout)
 	DefaultLease                    = Duration(30 * time.Second)
 )
 
