@@ -14,6 +14,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/dnsres"
 	"github.com/mailflowhq/mailflow/internal/dnsres/dnstest"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 	"github.com/mailflowhq/mailflow/internal/send"
 	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
 )
@@ -137,33 +138,33 @@ func TestSenderAppliesMTASTS(t *testing.T) {
 		rcpt    string
 		srv     *smtptest.Server
 		mutate  func(*send.Connector, *send.Message)
-		outcome send.Outcome
+		outcome outcome.Outcome
 		status  string // prefix
 		detail  string // substring
 		report  string // TLS-RPT result type of the sts outcome; "ok" for success, "" for none
 	}{
-		{name: "enforce, MX listed, valid certificate", rcpt: "bob@enforce.test", outcome: send.Delivered, status: "250", report: "ok"},
-		{name: "enforce, MX not listed", rcpt: "bob@wrongmx.test", outcome: send.Deferred, status: StatusMXNotAllowed,
+		{name: "enforce, MX listed, valid certificate", rcpt: "bob@enforce.test", outcome: outcome.Delivered, status: "250", report: "ok"},
+		{name: "enforce, MX not listed", rcpt: "bob@wrongmx.test", outcome: outcome.Deferred, status: StatusMXNotAllowed,
 			detail: `add the line "mx: mx.wrongmx.test"`, report: send.ResultValidationFailure},
-		{name: "enforce, certificate not for the MX", rcpt: "bob@badcert.test", outcome: send.Deferred, status: "450 4.7.320",
+		{name: "enforce, certificate not for the MX", rcpt: "bob@badcert.test", outcome: outcome.Deferred, status: "450 4.7.320",
 			detail: "mx.badcert.test", report: send.ResultCertificateHostMismatch},
-		{name: "testing, MX not listed: delivered and reported", rcpt: "bob@testing.test", outcome: send.Delivered, status: "250",
+		{name: "testing, MX not listed: delivered and reported", rcpt: "bob@testing.test", outcome: outcome.Delivered, status: "250",
 			report: send.ResultValidationFailure},
-		{name: "no policy", rcpt: "bob@nosts.test", outcome: send.Delivered, status: "250"},
-		{name: "policy server times out: delivered as without a policy, and reported", rcpt: "bob@stall.test", outcome: send.Delivered, status: "250",
+		{name: "no policy", rcpt: "bob@nosts.test", outcome: outcome.Delivered, status: "250"},
+		{name: "policy server times out: delivered as without a policy, and reported", rcpt: "bob@stall.test", outcome: outcome.Delivered, status: "250",
 			report: ResultFetchError},
-		{name: "mta_sts off", rcpt: "bob@wrongmx.test", outcome: send.Delivered, status: "250",
+		{name: "mta_sts off", rcpt: "bob@wrongmx.test", outcome: outcome.Delivered, status: "250",
 			mutate: func(c *send.Connector, _ *send.Message) { c.MTASTS = false }},
-		{name: "TLS-Required: No despite enforce", rcpt: "bob@wrongmx.test", mutate: tlsOptional, outcome: send.Delivered, status: "250",
+		{name: "TLS-Required: No despite enforce", rcpt: "bob@wrongmx.test", mutate: tlsOptional, outcome: outcome.Delivered, status: "250",
 			report: send.ResultValidationFailure},
 		{name: "REQUIRETLS to a validated host that offers it", rcpt: "bob@enforce.test", srv: l.withREQ, mutate: requireTLS,
-			outcome: send.Delivered, status: "250", report: "ok"},
+			outcome: outcome.Delivered, status: "250", report: "ok"},
 		{name: "REQUIRETLS, host does not offer it", rcpt: "bob@enforce.test", mutate: requireTLS,
-			outcome: send.Failed, status: send.StatusRequireTLS, detail: "does not offer REQUIRETLS", report: "ok"},
+			outcome: outcome.Failed, status: send.StatusRequireTLS, detail: "does not offer REQUIRETLS", report: "ok"},
 		{name: "REQUIRETLS, no DANE or MTA-STS", rcpt: "bob@nosts.test", srv: l.withREQ, mutate: requireTLS,
-			outcome: send.Failed, status: send.StatusRequireTLS, detail: "neither DANE"},
+			outcome: outcome.Failed, status: send.StatusRequireTLS, detail: "neither DANE"},
 		{name: "REQUIRETLS enforces a testing policy", rcpt: "bob@testing.test", srv: l.withREQ, mutate: requireTLS,
-			outcome: send.Deferred, status: StatusMXNotAllowed, report: send.ResultValidationFailure},
+			outcome: outcome.Deferred, status: StatusMXNotAllowed, report: send.ResultValidationFailure},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := tc.srv
@@ -197,7 +198,7 @@ func TestSenderAppliesMTASTS(t *testing.T) {
 func TestREQUIRETLSPassedOn(t *testing.T) {
 	l := newSTSLab(t)
 	r := l.send(t, l.withREQ, "bob@enforce.test", func(_ *send.Connector, m *send.Message) { m.RequireTLS = true })
-	if r.Outcome != send.Delivered {
+	if r.Outcome != outcome.Delivered {
 		t.Fatalf("%v %s", r.Outcome, r.LastError.String())
 	}
 	var sess *smtptest.Session

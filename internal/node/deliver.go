@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/route"
 	"github.com/mailflowhq/mailflow/internal/send"
@@ -40,7 +41,7 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 			if errors.As(err, &nr) {
 				failure = lasterror.New(nr.Error())
 			}
-			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Failed, LastError: failure})
+			results = append(results, queue.Result{Rcpt: rcpt, Outcome: outcome.Failed, LastError: failure})
 			continue
 		}
 		hop := dec.Connector
@@ -48,7 +49,7 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 			hop = HopLocal
 		}
 		if suspended.has(hop) {
-			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, LastError: lasterror.Local(451, "4.4.0", suspendedText), Route: hop, Local: dec.Local})
+			results = append(results, queue.Result{Rcpt: rcpt, Outcome: outcome.Deferred, LastError: lasterror.Local(451, "4.4.0", suspendedText), Route: hop, Local: dec.Local})
 			continue
 		}
 		if dec.Local {
@@ -58,7 +59,7 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 		sc, ok := rt.Send[strings.ToLower(dec.Connector)]
 		if !ok {
 			failure := lasterror.Local(451, "4.4.0", fmt.Sprintf("send connector %q is no longer configured", dec.Connector))
-			results = append(results, queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, LastError: failure})
+			results = append(results, queue.Result{Rcpt: rcpt, Outcome: outcome.Deferred, LastError: failure})
 			continue
 		}
 		// One transaction per next hop: recipients of every domain share it
@@ -83,7 +84,7 @@ func (d *deliverer) Deliver(ctx context.Context, m *queue.Message, body func() (
 		d.observeTLS(g.conn.Name, rs)
 		for _, r := range rs {
 			results = append(results, queue.Result{
-				Rcpt: r.Rcpt, Outcome: outcome(r.Outcome), Status: r.Status, LastError: r.LastError,
+				Rcpt: r.Rcpt, Outcome: r.Outcome, Status: r.Status, LastError: r.LastError,
 				RemoteHost: r.RemoteHost, RemoteIP: r.RemoteIP, Route: g.conn.Name, TLS: r.TrackingData(),
 			})
 		}
@@ -126,29 +127,19 @@ func (d *deliverer) observeTLS(connector string, rs []send.Result) {
 	o.OutboundTLS(connector, thumbprint, t.Version, result)
 }
 
-func outcome(o send.Outcome) queue.Outcome {
-	switch o {
-	case send.Delivered:
-		return queue.Delivered
-	case send.Failed:
-		return queue.Failed
-	}
-	return queue.Deferred
-}
-
 func (d *deliverer) local(m *queue.Message, body func() (io.ReadCloser, error), rcpt string) queue.Result {
 	rc, err := body()
 	if err != nil {
 		failure := lasterror.Local(451, "4.3.0", "Cannot read queued message: "+err.Error())
-		return queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, LastError: failure, Local: true, Route: "Local"}
+		return queue.Result{Rcpt: rcpt, Outcome: outcome.Deferred, LastError: failure, Local: true, Route: "Local"}
 	}
 	defer rc.Close()
 	if _, err := d.s.mailbox.Deliver(rcpt, m.ID, rc); err != nil {
 		failure := lasterror.Local(451, "4.3.0", "Local delivery failed: "+err.Error())
-		return queue.Result{Rcpt: rcpt, Outcome: queue.Deferred, LastError: failure}
+		return queue.Result{Rcpt: rcpt, Outcome: outcome.Deferred, LastError: failure}
 	}
 	status := "250 2.0.0 Delivered to mailbox"
-	return queue.Result{Rcpt: rcpt, Outcome: queue.Delivered, Status: status, RemoteHost: d.s.Runtime().Cfg.Server.FQDN, Local: true, Route: "Local"}
+	return queue.Result{Rcpt: rcpt, Outcome: outcome.Delivered, Status: status, RemoteHost: d.s.Runtime().Cfg.Server.FQDN, Local: true, Route: "Local"}
 }
 
 func domainOf(addr string) string {

@@ -8,13 +8,14 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/lasterror"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 	"github.com/mailflowhq/mailflow/internal/queue"
 )
 
 // Outcome is the last delivery attempt through one next hop.
 type Outcome struct {
-	Outcome  queue.Outcome
+	Outcome  outcome.Outcome
 	Status   string // the reply, or the failure as the queue shows it
 	Enhanced string // "4.7.320"; "" when the reply had none
 	Time     time.Time

@@ -10,6 +10,8 @@ import (
 	"mime/quotedprintable"
 	"strings"
 	"time"
+
+	"github.com/mailflowhq/mailflow/internal/outcome"
 )
 
 // maxOriginalHeaders bounds the copy of the original header in a DSN.
@@ -61,7 +63,7 @@ func (q *Queue) queueDSN(ctx context.Context, orig *Message, failed []Recipient,
 		snap = &Message{ID: id, Env: env}
 	}
 	return Event{Kind: EventDSN, Msg: snap, Rcpt: env.To[0], Time: now, RelatedID: orig.ID,
-		Result: Result{Rcpt: env.To[0], Outcome: Failed, Status: fmt.Sprintf("DSN for %d failed recipient(s) of %s", len(failed), orig.ID)}}, true
+		Result: Result{Rcpt: env.To[0], Outcome: outcome.Failed, Status: fmt.Sprintf("DSN for %d failed recipient(s) of %s", len(failed), orig.ID)}}, true
 }
 
 // originalHeaders reads the header section of the stored body.

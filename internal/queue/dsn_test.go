@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 )
 
 type parsedDSN struct {
@@ -228,7 +229,7 @@ func TestExpiryProducesDSN(t *testing.T) {
 func TestDSNSanitisesHostileText(t *testing.T) {
 	clock := NewFakeClock(t0)
 	d := newScript(func(string, int) Result {
-		return Result{Outcome: Failed, LastError: lasterror.New("550 5.7.1 rejected\r\nBcc: victim@example.org\r\n" + strings.Repeat("x", 3000))}
+		return Result{Outcome: outcome.Failed, LastError: lasterror.New("550 5.7.1 rejected\r\nBcc: victim@example.org\r\n" + strings.Repeat("x", 3000))}
 	})
 	q := mustOpen(t, testOptions(t.TempDir(), clock, d, nil))
 	env := sampleEnv("bob@fabrikam.com")

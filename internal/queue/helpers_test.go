@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 )
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
@@ -74,11 +75,11 @@ func (s *script) Body(id string) []byte {
 }
 
 func deferAll(string, int) Result {
-	return Result{Outcome: Deferred, LastError: lasterror.New("450 4.7.320 Certificate validation failed [Message=SubjectMismatch]")}
+	return Result{Outcome: outcome.Deferred, LastError: lasterror.New("450 4.7.320 Certificate validation failed [Message=SubjectMismatch]")}
 }
 
 func deliverAll(string, int) Result {
-	return Result{Outcome: Delivered, Status: "250 2.0.0 OK"}
+	return Result{Outcome: outcome.Delivered, Status: "250 2.0.0 OK"}
 }
 
 // recorder collects events.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 )
 
 // TestDSNParsesInPython has Python's email package — an implementation
@@ -19,7 +20,7 @@ func TestDSNParsesInPython(t *testing.T) {
 		t.Skip("python3 not installed")
 	}
 	d := newScript(func(string, int) Result {
-		return Result{Outcome: Failed, LastError: lasterror.New("550 5.4.4 Unable to route")}
+		return Result{Outcome: outcome.Failed, LastError: lasterror.New("550 5.4.4 Unable to route")}
 	})
 	q := mustOpen(t, testOptions(t.TempDir(), NewFakeClock(t0), d, nil))
 	mustPut(t, q, sampleEnv("bob@fabrikam.com", "eve@fabrikam.com"), sampleBody("Quarterly report"))

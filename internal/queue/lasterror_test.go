@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 )
 
 // sentFailure is a failure as the send connector records it: fields, shown
@@ -25,7 +26,7 @@ func sentFailure(at time.Time) *lasterror.Record {
 func TestExpiryKeepsTheLastErrorOnce(t *testing.T) {
 	clock := NewFakeClock(t0)
 	o := testOptions(t.TempDir(), clock, newScript(func(string, int) Result {
-		return Result{Outcome: Deferred, LastError: sentFailure(clock.Now())}
+		return Result{Outcome: outcome.Deferred, LastError: sentFailure(clock.Now())}
 	}), nil)
 	o.Retry, o.Expiry = []time.Duration{time.Hour}, 90*time.Minute
 	q := mustOpen(t, o)
@@ -60,7 +61,7 @@ func TestExpiryKeepsTheLastErrorOnce(t *testing.T) {
 func TestFailureQuotingItsStatusKeepsIt(t *testing.T) {
 	clock := NewFakeClock(t0)
 	d := newScript(func(string, int) Result {
-		return Result{Outcome: Failed, LastError: lasterror.New("550 5.7.1 Message rejected: the next hop said 550 5.7.1")}
+		return Result{Outcome: outcome.Failed, LastError: lasterror.New("550 5.7.1 Message rejected: the next hop said 550 5.7.1")}
 	})
 	q := mustOpen(t, testOptions(t.TempDir(), clock, d, nil))
 	mustPut(t, q, sampleEnv("bob@fabrikam.com"), sampleBody("x"))

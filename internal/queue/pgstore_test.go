@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
@@ -47,7 +48,7 @@ func TestPostgresStore(t *testing.T) {
 		release := make(chan struct{})
 		started := make(chan struct{}, 1)
 		a := newScript(func(string, int) Result {
-			return Result{Outcome: Failed, Status: "550 5.1.1 stale answer from the paused node"}
+			return Result{Outcome: outcome.Failed, Status: "550 5.1.1 stale answer from the paused node"}
 		})
 		a.invoked, a.block = started, release
 		recA, recB := &recorder{}, &recorder{}
@@ -100,7 +101,7 @@ func TestPostgresStore(t *testing.T) {
 		delivered := make(chan string, 1)
 		b := DelivererFunc(func(_ context.Context, m *Message, _ func() (ioReadCloser, error), rcpts []string) []Result {
 			delivered <- m.ID
-			return []Result{{Rcpt: rcpts[0], Outcome: Delivered, Status: "250 OK"}}
+			return []Result{{Rcpt: rcpts[0], Outcome: outcome.Delivered, Status: "250 OK"}}
 		})
 		ob := testOptions("", nil, b, nil)
 		ob.Clock = SystemClock()
@@ -171,7 +172,7 @@ func TestPostgresStore(t *testing.T) {
 		clock := NewFakeClock(t0)
 		store := &dsnFaultStore{PostgresStore: open(t, dsn, "node-a", nil)}
 		rec := &recorder{}
-		d := newScript(func(string, int) Result { return Result{Outcome: Failed, Status: "550 5.1.1 no such user"} })
+		d := newScript(func(string, int) Result { return Result{Outcome: outcome.Failed, Status: "550 5.1.1 no such user"} })
 		o := testOptions("", clock, d, rec)
 		o.Store = store
 		q := mustOpen(t, o)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mailflowhq/mailflow/internal/outcome"
 )
 
 // Defaults applied by Open to zero Options fields.
@@ -473,7 +475,7 @@ func (q *Queue) reportRemoved(snap *Message) {
 	q.log.Info("message removed from queue", "id", id, "pending", len(snap.Pending()))
 	for _, rcpt := range snap.Pending() {
 		q.emit(Event{Kind: EventRemove, Msg: snap, Rcpt: rcpt, Time: now,
-			Result: Result{Rcpt: rcpt, Outcome: Failed, Status: "removed by an administrator"}})
+			Result: Result{Rcpt: rcpt, Outcome: outcome.Failed, Status: "removed by an administrator"}})
 	}
 }
 

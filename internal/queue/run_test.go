@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 )
 
 // waitEvent returns the next event, failing the test if none comes.
@@ -160,7 +161,7 @@ func TestRunWaitsForInFlightOnShutdown(t *testing.T) {
 		close(started)
 		<-ctx.Done() // a delivery that only ends on shutdown
 		finished.Store(true)
-		return []Result{{Rcpt: r[0], Outcome: Deferred, LastError: lasterror.New("451 4.4.0 shutting down")}}
+		return []Result{{Rcpt: r[0], Outcome: outcome.Deferred, LastError: lasterror.New("451 4.4.0 shutting down")}}
 	})
 	dir := t.TempDir()
 	q := mustOpen(t, testOptions(dir, clock, d, nil))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 )
 
 func TestRetryScheduleWithJitter(t *testing.T) {
@@ -97,9 +98,9 @@ func TestPartialDelivery(t *testing.T) {
 	dir := t.TempDir()
 	clock := NewFakeClock(t0)
 	answers := map[string]Result{
-		"ann@fabrikam.com": {Outcome: Delivered, Status: "250 2.0.0 Queued as 1234", Route: "Fabrikam", RemoteHost: "mx.fabrikam.com", RemoteIP: "127.0.0.2"},
-		"ben@tailspin.com": {Outcome: Deferred, LastError: lasterror.New("451 4.4.0 Connection refused"), Route: "Internet"},
-		"cat@fabrikam.com": {Outcome: Failed, LastError: lasterror.New("550 5.1.1 User unknown"), Route: "Fabrikam"},
+		"ann@fabrikam.com": {Outcome: outcome.Delivered, Status: "250 2.0.0 Queued as 1234", Route: "Fabrikam", RemoteHost: "mx.fabrikam.com", RemoteIP: "127.0.0.2"},
+		"ben@tailspin.com": {Outcome: outcome.Deferred, LastError: lasterror.New("451 4.4.0 Connection refused"), Route: "Internet"},
+		"cat@fabrikam.com": {Outcome: outcome.Failed, LastError: lasterror.New("550 5.1.1 User unknown"), Route: "Fabrikam"},
 	}
 	d := newScript(func(rcpt string, _ int) Result { return answers[rcpt] })
 	rec := &recorder{}
@@ -175,7 +176,7 @@ func TestPartialDelivery(t *testing.T) {
 func TestLocalDeliveryIsReportedAsDeliver(t *testing.T) {
 	rec := &recorder{}
 	d := newScript(func(string, int) Result {
-		return Result{Outcome: Delivered, Status: "250 2.0.0 stored", Local: true, Route: "Local"}
+		return Result{Outcome: outcome.Delivered, Status: "250 2.0.0 stored", Local: true, Route: "Local"}
 	})
 	q := mustOpen(t, testOptions(t.TempDir(), NewFakeClock(t0), d, rec))
 	mustPut(t, q, sampleEnv("alice@contoso.com"), "x")
@@ -190,7 +191,7 @@ func TestNoDSNForNullSender(t *testing.T) {
 		t.Run("from="+from, func(t *testing.T) {
 			rec := &recorder{}
 			d := newScript(func(string, int) Result {
-				return Result{Outcome: Failed, LastError: lasterror.New("550 5.1.1 User unknown")}
+				return Result{Outcome: outcome.Failed, LastError: lasterror.New("550 5.1.1 User unknown")}
 			})
 			q := mustOpen(t, testOptions(t.TempDir(), NewFakeClock(t0), d, rec))
 			env := sampleEnv("bob@fabrikam.com")
@@ -211,7 +212,7 @@ func TestDSNForADSNFailureIsNeverSent(t *testing.T) {
 	// The original fails, its DSN fails too: no third message.
 	rec := &recorder{}
 	d := newScript(func(string, int) Result {
-		return Result{Outcome: Failed, LastError: lasterror.New("550 5.4.4 Unable to route")}
+		return Result{Outcome: outcome.Failed, LastError: lasterror.New("550 5.4.4 Unable to route")}
 	})
 	q := mustOpen(t, testOptions(t.TempDir(), NewFakeClock(t0), d, rec))
 	mustPut(t, q, sampleEnv("bob@fabrikam.com"), sampleBody("x"))
@@ -326,16 +327,16 @@ func TestDelivererMisbehaviour(t *testing.T) {
 			return nil
 		}), "451 4.4.0 the delivery agent returned no result for this recipient"},
 		{"empty status", DelivererFunc(func(_ context.Context, _ *Message, _ func() (ioReadCloser, error), r []string) []Result {
-			return []Result{{Rcpt: strings.ToUpper(r[0]), Outcome: Deferred}}
+			return []Result{{Rcpt: strings.ToUpper(r[0]), Outcome: outcome.Deferred}}
 		}), "451 4.4.0 delivery deferred without a reason"},
 		{"failure", DelivererFunc(func(_ context.Context, _ *Message, _ func() (ioReadCloser, error), r []string) []Result {
-			return []Result{{Rcpt: r[0], Outcome: Deferred, LastError: lasterror.New("451 4.3.0 Local delivery failed")}}
+			return []Result{{Rcpt: r[0], Outcome: outcome.Deferred, LastError: lasterror.New("451 4.3.0 Local delivery failed")}}
 		}), "451 4.3.0 Local delivery failed"},
 		{"status only", DelivererFunc(func(_ context.Context, _ *Message, _ func() (ioReadCloser, error), r []string) []Result {
-			return []Result{{Rcpt: r[0], Outcome: Deferred, Status: "452 4.2.2 Mailbox full"}}
+			return []Result{{Rcpt: r[0], Outcome: outcome.Deferred, Status: "452 4.2.2 Mailbox full"}}
 		}), "452 4.2.2 Mailbox full"},
 		{"multi-line reply", DelivererFunc(func(_ context.Context, _ *Message, _ func() (ioReadCloser, error), r []string) []Result {
-			return []Result{{Rcpt: r[0], Outcome: Deferred, LastError: lasterror.New("421 4.3.2 Service\r\nnot available\n")}}
+			return []Result{{Rcpt: r[0], Outcome: outcome.Deferred, LastError: lasterror.New("421 4.3.2 Service\r\nnot available\n")}}
 		}), "421 4.3.2 Service not available"},
 	}
 	for _, tc := range tests {

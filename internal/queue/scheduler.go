@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 )
 
 // Run is the scheduler loop: it starts deliveries of due messages, up to
@@ -275,7 +276,7 @@ func (q *Queue) deliver(ctx context.Context, m *Message, rcpts []string) (result
 			q.log.Error("delivery agent panicked; recipients deferred", "id", m.ID, "panic", r)
 			results = nil
 			for _, rcpt := range rcpts {
-				results = append(results, Result{Rcpt: rcpt, Outcome: Deferred,
+				results = append(results, Result{Rcpt: rcpt, Outcome: outcome.Deferred,
 					LastError: lasterror.Local(451, "4.3.0", fmt.Sprintf("internal error in the delivery agent: %v", r))})
 			}
 		}
@@ -304,7 +305,7 @@ func (q *Queue) applyLocked(m *Message, rcpts []string, results []Result, now ti
 		}
 		res, ok := byRcpt[strings.ToLower(r.Addr)]
 		if !ok {
-			res = Result{Outcome: Deferred, LastError: lasterror.Local(451, "4.4.0", "the delivery agent returned no result for this recipient")}
+			res = Result{Outcome: outcome.Deferred, LastError: lasterror.Local(451, "4.4.0", "the delivery agent returned no result for this recipient")}
 		}
 		res.Rcpt = r.Addr
 		r.Attempts++
@@ -314,14 +315,14 @@ func (q *Queue) applyLocked(m *Message, rcpts []string, results []Result, now ti
 		}
 		ev := Event{Rcpt: r.Addr, Result: res, Time: now}
 		switch res.Outcome {
-		case Delivered:
+		case outcome.Delivered:
 			r.State = StateDelivered
 			r.LastError = nil
 			ev.Kind = EventSend
 			if res.Local {
 				ev.Kind = EventDeliver
 			}
-		case Failed:
+		case outcome.Failed:
 			r.State = StateFailed
 			r.LastError = lastError(res, 550, "5.0.0", "delivery failed without a reason")
 			ev.Result.LastError = r.LastError
@@ -369,7 +370,7 @@ func (q *Queue) expireLocked(m *Message, now time.Time) (events []Event, failed 
 		r.LastError = exp
 		failed = append(failed, *r)
 		events = append(events, Event{Kind: EventExpire, Rcpt: r.Addr, Time: now,
-			Result: Result{Rcpt: r.Addr, Outcome: Failed, LastError: exp, Route: r.Route}})
+			Result: Result{Rcpt: r.Addr, Outcome: outcome.Failed, LastError: exp, Route: r.Route}})
 		q.log.Warn("message expired", "id", m.ID, "rcpt", r.Addr, "error", r.LastError)
 	}
 	return events, failed

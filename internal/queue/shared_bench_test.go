@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailflowhq/mailflow/internal/outcome"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
@@ -33,7 +34,7 @@ func BenchmarkQueueThroughput(b *testing.B) {
 				delivered.Add(1)
 				out := make([]Result, len(rcpts))
 				for i, r := range rcpts {
-					out[i] = Result{Rcpt: r, Outcome: Delivered, Status: "250 OK"}
+					out[i] = Result{Rcpt: r, Outcome: outcome.Delivered, Status: "250 OK"}
 				}
 				return out
 			})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 	"github.com/mailflowhq/mailflow/internal/tracking"
 )
 
@@ -137,31 +138,10 @@ func (f DelivererFunc) Deliver(ctx context.Context, m *Message, body func() (io.
 	return f(ctx, m, body, rcpts)
 }
 
-// Outcome is the result class of one delivery attempt to one recipient.
-type Outcome int
-
-// Outcomes of a delivery attempt.
-const (
-	Deferred  Outcome = iota // transient (4xx, network, TLS): retry later
-	Delivered                // accepted by the next hop or stored locally
-	Failed                   // permanent (5xx, no route): a DSN goes back
-)
-
-func (o Outcome) String() string {
-	switch o {
-	case Delivered:
-		return "Delivered"
-	case Failed:
-		return "Failed"
-	default:
-		return "Deferred"
-	}
-}
-
 // Result is the outcome of an attempt for one recipient.
 type Result struct {
 	Rcpt    string
-	Outcome Outcome
+	Outcome outcome.Outcome
 	// Status is the next hop's reply to a delivery ("250 2.6.0 … Queued
 	// mail for delivery"), or a note for an event that is not an attempt
 	// ("removed by an administrator").

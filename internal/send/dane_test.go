@@ -12,6 +12,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/dnsres"
 	"github.com/mailflowhq/mailflow/internal/dnsres/dnstest"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
 	"github.com/mailflowhq/mailflow/internal/testkit"
@@ -114,7 +115,7 @@ func TestDANEOutbound(t *testing.T) {
 		domain   string
 		records  []string
 		conn     Connector
-		outcome  Outcome
+		outcome  outcome.Outcome
 		status   string
 		reason   string
 		policy   PolicyType
@@ -123,28 +124,28 @@ func TestDANEOutbound(t *testing.T) {
 		detail   string
 	}{
 		{name: "3 1 1 matches", domain: "signed.test", records: []string{"LEAF311"}, conn: Connector{DANE: DANEOpportunistic},
-			outcome: Delivered, policy: PolicyTLSA, sessions: 1},
+			outcome: outcome.Delivered, policy: PolicyTLSA, sessions: 1},
 		{name: "2 1 1 matches the issuing CA and the MX name", domain: "signed.test", records: []string{"INTER211"}, conn: Connector{DANE: DANEOpportunistic},
-			outcome: Delivered, policy: PolicyTLSA, sessions: 1},
+			outcome: outcome.Delivered, policy: PolicyTLSA, sessions: 1},
 		{name: "DANE wins over DomainValidation with another name", domain: "signed.test", records: []string{"LEAF311"},
 			conn:    Connector{DANE: DANEOpportunistic, RequireTLS: true, Level: tlscheck.DomainValidation, TLSDomain: "other.example"},
-			outcome: Delivered, policy: PolicyTLSA, sessions: 1},
+			outcome: outcome.Delivered, policy: PolicyTLSA, sessions: 1},
 		{name: "renewed key, old record: 4.7.323", domain: "signed.test", records: []string{"OTHER311"}, conn: Connector{DANE: DANEOpportunistic},
-			outcome: Deferred, status: tlscheck.StatusTLSAInvalid, reason: "tlsa-invalid", policy: PolicyTLSA, result: ResultTLSAInvalid, sessions: 1, detail: "3 1 1 "},
+			outcome: outcome.Deferred, status: tlscheck.StatusTLSAInvalid, reason: "tlsa-invalid", policy: PolicyTLSA, result: ResultTLSAInvalid, sessions: 1, detail: "3 1 1 "},
 		{name: "unknown parameters only: TLS without authentication", domain: "signed.test", records: []string{unknown}, conn: Connector{DANE: DANEOpportunistic},
-			outcome: Delivered, policy: PolicyTLSA, sessions: 1},
+			outcome: outcome.Delivered, policy: PolicyTLSA, sessions: 1},
 		{name: "bogus TLSA: 4.7.324, no connection", domain: "bad.test", conn: Connector{DANE: DANEOpportunistic},
-			outcome: Deferred, status: tlscheck.StatusDNSSECInvalid, reason: ReasonDNSSECInvalid, policy: PolicyTLSA, result: ResultDNSSECInvalid, sessions: 0, detail: "DNSSEC Bogus"},
+			outcome: outcome.Deferred, status: tlscheck.StatusDNSSECInvalid, reason: ReasonDNSSECInvalid, policy: PolicyTLSA, result: ResultDNSSECInvalid, sessions: 0, detail: "DNSSEC Bogus"},
 		{name: "bogus MX: 4.7.324", domain: "mxbogus.test", conn: Connector{DANE: DANEOpportunistic},
-			outcome: Deferred, status: tlscheck.StatusDNSSECInvalid, reason: ReasonDNSSECInvalid, sessions: 0},
+			outcome: outcome.Deferred, status: tlscheck.StatusDNSSECInvalid, reason: ReasonDNSSECInvalid, sessions: 0},
 		{name: "unsigned zone: the connector's policy", domain: "plain.test", records: []string{"OTHER311"}, conn: Connector{DANE: DANEOpportunistic},
-			outcome: Delivered, policy: PolicyConnector, sessions: 1},
+			outcome: outcome.Delivered, policy: PolicyConnector, sessions: 1},
 		{name: "unsigned zone, dane required: deferred", domain: "plain.test", conn: Connector{DANE: DANERequired},
-			outcome: Deferred, status: tlscheck.StatusTLSAInvalid, reason: ReasonDANERequired, policy: PolicyTLSA, result: ResultDANERequired, sessions: 0},
+			outcome: outcome.Deferred, status: tlscheck.StatusTLSAInvalid, reason: ReasonDANERequired, policy: PolicyTLSA, result: ResultDANERequired, sessions: 0},
 		{name: "signed zone without TLSA: the connector's policy", domain: "signed.test", conn: Connector{DANE: DANEOpportunistic},
-			outcome: Delivered, policy: PolicyConnector, sessions: 1},
+			outcome: outcome.Delivered, policy: PolicyConnector, sessions: 1},
 		{name: "dane off ignores a mismatching record", domain: "signed.test", records: []string{"OTHER311"}, conn: Connector{DANE: DANEOff},
-			outcome: Delivered, policy: PolicyConnector, sessions: 1},
+			outcome: outcome.Delivered, policy: PolicyConnector, sessions: 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -168,7 +169,7 @@ func TestDANEOutbound(t *testing.T) {
 			if !strings.Contains(detailOf(res), tc.detail) {
 				t.Errorf("detail %q lacks %q", detailOf(res), tc.detail)
 			}
-			if tc.outcome != Delivered && !strings.Contains(detailOf(res), "{LED="+tc.status) {
+			if tc.outcome != outcome.Delivered && !strings.Contains(detailOf(res), "{LED="+tc.status) {
 				t.Errorf("detail %q does not lead with %s", detailOf(res), tc.status)
 			}
 			n := 0
@@ -232,7 +233,7 @@ func TestDANESmartHostByName(t *testing.T) {
 	}
 	l.dns.Replace(fmt.Sprintf("_%d._tcp.mx.signed.test", l.port), 52)
 	l.tlsa(t, "mx.signed.test", tlsaOf(t, l.leaf, 3, 1, 1))
-	if res := l.send("user@anything.example", c); res.Outcome != Delivered {
+	if res := l.send("user@anything.example", c); res.Outcome != outcome.Delivered {
 		t.Fatalf("after publishing the right record: %q %q", res.Status, detailOf(res))
 	}
 }
@@ -241,7 +242,7 @@ func TestDANENoSTARTTLS(t *testing.T) {
 	l := newDANELab(t, func(s *smtptest.Server) { s.TLSConfig = nil })
 	l.tlsa(t, "mx.signed.test", tlsaOf(t, l.leaf, 3, 1, 1))
 	res := l.send("user@signed.test", Connector{DANE: DANEOpportunistic})
-	if res.Status != tlscheck.StatusStartTLSNotSupported || res.Outcome != Deferred {
+	if res.Status != tlscheck.StatusStartTLSNotSupported || res.Outcome != outcome.Deferred {
 		t.Fatalf("no STARTTLS under DANE: %q %q", res.Status, detailOf(res))
 	}
 	if o := l.obs.list(); len(o) != 1 || o[0].ResultType != ResultStartTLSNotSupported {
@@ -261,7 +262,7 @@ func TestDANEThousandRecords(t *testing.T) {
 		t.Fatalf("1,000 records: %q %q", res.Status, detailOf(res))
 	}
 	l.tlsa(t, "mx.signed.test", tlsaOf(t, l.leaf, 3, 1, 1))
-	if res := l.send("user@signed.test", Connector{DANE: DANEOpportunistic}); res.Outcome != Delivered {
+	if res := l.send("user@signed.test", Connector{DANE: DANEOpportunistic}); res.Outcome != outcome.Delivered {
 		t.Fatalf("1,001st record matches: %q %q", res.Status, detailOf(res))
 	}
 }
@@ -301,7 +302,7 @@ func TestDANEHandshakeFailureNoPlaintext(t *testing.T) {
 		t.Fatalf("status %q after %d attempts (%+v); want 4.7.321 after one", res.Status, len(res.Attempts), res.Attempts)
 	}
 	// Without DANE the same server gets the message in plaintext.
-	if res := l.send("user@plain.test", Connector{DANE: DANEOpportunistic}); res.Outcome != Delivered || len(res.Attempts) != 2 {
+	if res := l.send("user@plain.test", Connector{DANE: DANEOpportunistic}); res.Outcome != outcome.Delivered || len(res.Attempts) != 2 {
 		t.Fatalf("unsigned zone: %v after %d attempts; want delivered on the plaintext retry", res.Outcome, len(res.Attempts))
 	}
 }
@@ -319,7 +320,7 @@ func TestDANECNAMEExpansion(t *testing.T) {
 	l.tlsa(t, "mx.alias.test", tlsaOf(t, other, 3, 1, 1))
 	l.tlsa(t, "mx.signed.test", tlsaOf(t, l.leaf, 3, 1, 1))
 	res := l.send("user@alias.test", Connector{DANE: DANEOpportunistic})
-	if res.Outcome != Delivered {
+	if res.Outcome != outcome.Delivered {
 		t.Fatalf("records at the canonical name: %q %q", res.Status, detailOf(res))
 	}
 	if sess := waitSession(t, l.srv); sess.TLS == nil || sess.TLS.ServerName != "mx.signed.test" {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/dnsres"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 	"github.com/mailflowhq/mailflow/internal/testkit/dnsstack"
@@ -50,16 +51,16 @@ func TestDANEThroughUnbound(t *testing.T) {
 
 	for _, tc := range []struct {
 		domain   string
-		outcome  Outcome
+		outcome  outcome.Outcome
 		status   string
 		policy   PolicyType
 		sessions int
 	}{
-		{"dane.test", Delivered, "", PolicyTLSA, 1},
-		{"ta.test", Delivered, "", PolicyTLSA, 1},
-		{"renew.test", Deferred, tlscheck.StatusTLSAInvalid, PolicyTLSA, 1},
-		{"bogus.test", Deferred, tlscheck.StatusDNSSECInvalid, PolicyTLSA, 0},
-		{"plain.test", Delivered, "", PolicyConnector, 1},
+		{"dane.test", outcome.Delivered, "", PolicyTLSA, 1},
+		{"ta.test", outcome.Delivered, "", PolicyTLSA, 1},
+		{"renew.test", outcome.Deferred, tlscheck.StatusTLSAInvalid, PolicyTLSA, 1},
+		{"bogus.test", outcome.Deferred, tlscheck.StatusDNSSECInvalid, PolicyTLSA, 0},
+		{"plain.test", outcome.Delivered, "", PolicyConnector, 1},
 	} {
 		t.Run(tc.domain, func(t *testing.T) {
 			before := len(obs.list())
@@ -69,12 +70,12 @@ func TestDANEThroughUnbound(t *testing.T) {
 			}
 			if tc.sessions == 1 {
 				sess := waitSession(t, srv)
-				if delivered := len(sess.Messages) > 0; delivered != (tc.outcome == Delivered) {
+				if delivered := len(sess.Messages) > 0; delivered != (tc.outcome == outcome.Delivered) {
 					t.Fatalf("receiver got %d messages", len(sess.Messages))
 				}
 			}
 			o := obs.list()[before:]
-			if len(o) != 1 || o[0].Type != tc.policy || o[0].Success != (tc.outcome == Delivered) {
+			if len(o) != 1 || o[0].Type != tc.policy || o[0].Success != (tc.outcome == outcome.Delivered) {
 				t.Fatalf("policy outcomes %+v", o)
 			}
 			if tc.status == tlscheck.StatusDNSSECInvalid && !strings.Contains(detailOf(res), "DNSSEC Bogus") {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
 	"github.com/mailflowhq/mailflow/internal/neterr"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 	"github.com/mailflowhq/mailflow/internal/smtp"
 )
 
@@ -52,7 +53,7 @@ type failure struct {
 	status  string
 	reason  string
 	message string
-	outcome Outcome
+	outcome outcome.Outcome
 	// ours: a status mailflow made up (see lasterror.Record.Ours).
 	ours bool
 	// tlsHandshake: the TLS handshake itself failed (not a certificate
@@ -81,7 +82,7 @@ func (f *failure) lastError(t Target, now time.Time) *lasterror.Record {
 }
 
 func deferred(status, reason, message string) *failure {
-	return &failure{status: status, reason: reason, message: message, outcome: Deferred, ours: true}
+	return &failure{status: status, reason: reason, message: message, outcome: outcome.Deferred, ours: true}
 }
 
 // Windows socket error codes, as Exchange quotes them in its messages.

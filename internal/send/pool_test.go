@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 	"github.com/mailflowhq/mailflow/internal/smtp"
 	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
 	"github.com/mailflowhq/mailflow/internal/testkit"
@@ -76,7 +77,7 @@ func TestPoolSendsMessagesToOneHopOverOneConnection(t *testing.T) {
 	const n = 45
 	for i := range n {
 		r := s.Send(context.Background(), c, numbered(i, "a@contoso.com"))[0]
-		if r.Outcome != Delivered || r.TLS == nil || !r.TLS.Verdict.OK || r.TLS.Peer.Thumbprint != p.server.Thumbprint {
+		if r.Outcome != outcome.Delivered || r.TLS == nil || !r.TLS.Verdict.OK || r.TLS.Peer.Thumbprint != p.server.Thumbprint {
 			t.Fatalf("message %d: %+v (TLS %+v)", i, r, r.TLS)
 		}
 		if want := i%20 != 0; r.Reused != want {
@@ -123,7 +124,7 @@ func TestPoolPeerDropsBetweenMessages(t *testing.T) {
 			const n = 10
 			for i := range n {
 				r := s.Send(context.Background(), c, numbered(i, "a@contoso.com"))[0]
-				if r.Outcome != Delivered || len(r.Attempts) != 1 {
+				if r.Outcome != outcome.Delivered || len(r.Attempts) != 1 {
 					t.Fatalf("message %d: %+v", i, r)
 				}
 			}
@@ -198,7 +199,7 @@ func TestPoolPerHopLimitUnderLoad(t *testing.T) {
 				if i >= n {
 					return
 				}
-				if r := s.Send(context.Background(), c, numbered(i, "a@contoso.com"))[0]; r.Outcome != Delivered {
+				if r := s.Send(context.Background(), c, numbered(i, "a@contoso.com"))[0]; r.Outcome != outcome.Delivered {
 					failed.Add(1)
 				}
 			}
@@ -235,7 +236,7 @@ func TestPoolTotalLimitClosesIdleConnectionsOfOtherHops(t *testing.T) {
 		if i%2 == 1 {
 			c = cb
 		}
-		if r := s.Send(context.Background(), c, numbered(i, "a@contoso.com"))[0]; r.Outcome != Delivered {
+		if r := s.Send(context.Background(), c, numbered(i, "a@contoso.com"))[0]; r.Outcome != outcome.Delivered {
 			t.Fatalf("message %d: %+v", i, r)
 		}
 		if open := pool.Open(); open > 1 {
@@ -279,12 +280,12 @@ func TestPoolSeesPeerCertificateChange(t *testing.T) {
 	if _, th := thumb(1); th != p.server.Thumbprint {
 		t.Fatalf("second message: %s, want the first connection's certificate", th)
 	}
-	if r, th := thumb(2); th != renewed.Thumbprint || r.Outcome != Delivered {
+	if r, th := thumb(2); th != renewed.Thumbprint || r.Outcome != outcome.Delivered {
 		t.Fatalf("third message: %s (%s), want the renewed certificate %s", th, r.Status, renewed.Thumbprint)
 	}
 	current.Store(wrong)
 	pool.Close() // the idle connection goes: the next message must be judged afresh
-	if r, th := thumb(3); th != wrong.Thumbprint || r.Outcome != Deferred || r.Reason != string(tlscheck.SubjectMismatch) {
+	if r, th := thumb(3); th != wrong.Thumbprint || r.Outcome != outcome.Deferred || r.Reason != string(tlscheck.SubjectMismatch) {
 		t.Fatalf("after a wrong certificate: %s %s %s", th, r.Status, r.Reason)
 	}
 }
@@ -321,7 +322,7 @@ func TestPoolNeverSharesAcrossTLSPoliciesOrClientCertificates(t *testing.T) {
 	}
 	for i, st := range steps {
 		r := st.s.Send(context.Background(), st.c, numbered(i, "a@contoso.com"))[0]
-		if r.Outcome != Delivered {
+		if r.Outcome != outcome.Delivered {
 			t.Fatalf("%s: %+v", st.name, r)
 		}
 		testkit.Eventually(t, 5*time.Second, "the peer's connection count", func() bool {
@@ -386,7 +387,7 @@ func TestSendSplitsRecipientsAtThePeersLimit(t *testing.T) {
 		s := &Sender{ServerFQDN: "server.fabrikam.com", Pool: pool}
 		rcpts := []string{"a@contoso.com", "b@contoso.com", "c@contoso.com", "d@contoso.com", "e@contoso.com"}
 		for i, r := range s.Send(context.Background(), plainConnector(t, srv), numbered(1, rcpts...)) {
-			if r.Outcome != Delivered || r.Rcpt != rcpts[i] {
+			if r.Outcome != outcome.Delivered || r.Rcpt != rcpts[i] {
 				t.Errorf("pool %v: result %d: %+v", pool != nil, i, r)
 			}
 		}

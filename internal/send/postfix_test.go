@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 	"github.com/mailflowhq/mailflow/internal/testpeer"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
@@ -40,7 +41,7 @@ func TestPostfixReceiver(t *testing.T) {
 	m := message("user@contoso.com")
 	m.Body = BytesBody([]byte("From: sender@fabrikam.com\nSubject: postfix test\n\n.leading dot\nbare CR\rline\nlast\n"))
 	r := s.Send(context.Background(), c, m)[0]
-	if r.Outcome != Delivered {
+	if r.Outcome != outcome.Delivered {
 		t.Fatalf("result = %+v\nmaillog:\n%s", r, pf.Maillog())
 	}
 	if r.TLS == nil || r.TLS.ClientCertificate == nil || !r.TLS.Verdict.OK {
@@ -62,7 +63,7 @@ func TestPostfixReceiver(t *testing.T) {
 	// "421 4.7.1 … No client certificate presented": never delivered.
 	s.Store = nil
 	r = s.Send(context.Background(), c, message("user@contoso.com"))[0]
-	if r.Outcome != Deferred || !strings.Contains(r.LastError.String(), "421 4.7.1") {
+	if r.Outcome != outcome.Deferred || !strings.Contains(r.LastError.String(), "421 4.7.1") {
 		t.Errorf("without a client certificate: %+v", r)
 	}
 	t.Logf("without a client certificate Postfix gave: %s", r.LastError.String())
@@ -71,7 +72,7 @@ func TestPostfixReceiver(t *testing.T) {
 	s.Store = certs.NewStore(p.client)
 	c.TLSDomain = "mail.other.example"
 	r = s.Send(context.Background(), c, message("user@contoso.com"))[0]
-	if r.Outcome != Deferred || r.Status != StatusCertificate || r.Reason != string(tlscheck.SubjectMismatch) {
+	if r.Outcome != outcome.Deferred || r.Status != StatusCertificate || r.Reason != string(tlscheck.SubjectMismatch) {
 		t.Errorf("mismatch: %+v", r)
 	}
 }

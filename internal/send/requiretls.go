@@ -3,6 +3,7 @@ package send
 import (
 	"fmt"
 
+	"github.com/mailflowhq/mailflow/internal/outcome"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
@@ -33,7 +34,7 @@ const (
 )
 
 func requireTLSFailure(message string) *failure {
-	return &failure{status: StatusRequireTLS, reason: ReasonRequireTLS, message: message, outcome: Failed, ours: true}
+	return &failure{status: StatusRequireTLS, reason: ReasonRequireTLS, message: message, outcome: outcome.Failed, ours: true}
 }
 
 // dnsPolicy reports whether p came from DNS (DANE or MTA-STS).

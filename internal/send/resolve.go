@@ -11,6 +11,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/dnsres"
 	"github.com/mailflowhq/mailflow/internal/domain"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 )
 
 // Resolver is the DNS a Sender uses; *net.Resolver satisfies it.
@@ -79,7 +80,7 @@ func dnsFailure(err error, domain string, dane bool) (*failure, Target) {
 	if rf != nil {
 		host = rf.host
 		if rf.null {
-			f = &failure{status: StatusNullMX, reason: ReasonNullMX, message: err.Error(), outcome: Failed, ours: true}
+			f = &failure{status: StatusNullMX, reason: ReasonNullMX, message: err.Error(), outcome: outcome.Failed, ours: true}
 		}
 		if rf.bogus && dane {
 			f = deferred(StatusDNSSECInvalid, ReasonDNSSECInvalid, err.Error()+" — the zone's signatures or its DS record at the parent are wrong")

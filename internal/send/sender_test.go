@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 	"github.com/mailflowhq/mailflow/internal/smtp"
 	"github.com/mailflowhq/mailflow/internal/smtp/smtptest"
 	"github.com/mailflowhq/mailflow/internal/testkit"
@@ -53,7 +54,7 @@ func TestSendDeliversWithDomainValidation(t *testing.T) {
 		t.Fatalf("results = %+v", results)
 	}
 	for _, r := range results {
-		if r.Outcome != Delivered || r.Status != "250 2.6.0 Queued mail for delivery" || r.LastError != nil {
+		if r.Outcome != outcome.Delivered || r.Status != "250 2.6.0 Queued mail for delivery" || r.LastError != nil {
 			t.Errorf("result = %+v", r)
 		}
 		if r.RemoteHost != "mail.contoso.com" || r.RemoteIP != "127.0.0.1" || r.TLS == nil || !r.TLS.Verdict.OK {
@@ -211,7 +212,7 @@ func TestSendFailureCodes(t *testing.T) {
 				t.Fatalf("results = %+v", results)
 			}
 			r := results[0]
-			if r.Outcome != Deferred || r.Status != tt.status || r.Reason != tt.reason {
+			if r.Outcome != outcome.Deferred || r.Status != tt.status || r.Reason != tt.reason {
 				t.Fatalf("got %s %q %q; want Deferred %q %q\n%s", r.Outcome, r.Status, r.Reason, tt.status, tt.reason, r.LastError.String())
 			}
 			if tt.name == "closed abruptly" && !hasRecord(records(), '-', "Remote") {
@@ -270,7 +271,7 @@ func TestSendCertificateRejected(t *testing.T) {
 			c := contosoConnector(testkit.PortOf(t, srv.Addr))
 			c.Level = tt.level
 			r := s.Send(context.Background(), c, message("a@contoso.com"))[0]
-			if r.Outcome != Deferred || r.Status != StatusCertificate || r.Reason != string(tt.reason) {
+			if r.Outcome != outcome.Deferred || r.Status != StatusCertificate || r.Reason != string(tt.reason) {
 				t.Fatalf("got %s %q %q; want %q\n%s", r.Outcome, r.Status, r.Reason, tt.reason, r.LastError.String())
 			}
 			wantLED := "{LED=450 4.7.320 Certificate validation failed [Message=" + string(tt.reason)
@@ -304,7 +305,7 @@ func TestSendCertificateRejected(t *testing.T) {
 		c := contosoConnector(testkit.PortOf(t, srv.Addr))
 		c.Level = tlscheck.EncryptionOnly
 		r := s.Send(context.Background(), c, message("a@contoso.com"))[0]
-		if r.Outcome != Delivered || r.TLS == nil || !r.TLS.Verdict.OK {
+		if r.Outcome != outcome.Delivered || r.TLS == nil || !r.TLS.Verdict.OK {
 			t.Fatalf("result = %+v", r)
 		}
 	})
@@ -325,7 +326,7 @@ func TestSendFailover(t *testing.T) {
 		"mail3.contoso.com:" + strconv.Itoa(testkit.PortOf(t, good.Addr)),
 	}
 	r := s.Send(context.Background(), c, message("a@contoso.com"))[0]
-	if r.Outcome != Delivered || r.RemoteHost != "mail3.contoso.com" {
+	if r.Outcome != outcome.Delivered || r.RemoteHost != "mail3.contoso.com" {
 		t.Fatalf("result = %+v", r)
 	}
 	var got []string
@@ -359,27 +360,27 @@ func TestSendMXOrder(t *testing.T) {
 	s := &Sender{ServerFQDN: "server.fabrikam.com", Resolver: dns}
 	c := Connector{Name: "Internet", Port: port, FQDN: "mail.fabrikam.com", ConnectTimeout: 5 * time.Second}
 	r := s.Send(context.Background(), c, message("a@contoso.com"))[0]
-	if r.Outcome != Delivered || r.RemoteHost != "mx2.contoso.com" || len(r.Attempts) != 2 || r.Attempts[0].Host != "mx1.contoso.com" {
+	if r.Outcome != outcome.Delivered || r.RemoteHost != "mx2.contoso.com" || len(r.Attempts) != 2 || r.Attempts[0].Host != "mx1.contoso.com" {
 		t.Fatalf("result = %+v", r)
 	}
 
 	// No MX: the domain's own address (RFC 5321 §5.1).
 	dns.Hosts["fabrikam.net"] = []string{"127.0.0.1"}
 	r = s.Send(context.Background(), c, message("b@fabrikam.net"))[0]
-	if r.Outcome != Delivered || r.RemoteHost != "fabrikam.net" {
+	if r.Outcome != outcome.Delivered || r.RemoteHost != "fabrikam.net" {
 		t.Errorf("implicit MX: %+v", r)
 	}
 
 	// Null MX (RFC 7505): permanent failure, nothing dialled.
 	dns.MX["nomail.example"] = []*net.MX{{Host: ".", Pref: 0}}
 	r = s.Send(context.Background(), c, message("c@nomail.example"))[0]
-	if r.Outcome != Failed || r.Status != StatusNullMX {
+	if r.Outcome != outcome.Failed || r.Status != StatusNullMX {
 		t.Errorf("null MX: %+v", r)
 	}
 
 	// Unresolvable domain.
 	r = s.Send(context.Background(), c, message("d@nowhere.example"))[0]
-	if r.Outcome != Deferred || r.Status != StatusDNSFailed || !strings.Contains(r.LastError.String(), "{FQDN=nowhere.example}") {
+	if r.Outcome != outcome.Deferred || r.Status != StatusDNSFailed || !strings.Contains(r.LastError.String(), "{FQDN=nowhere.example}") {
 		t.Errorf("unresolvable: %+v", r)
 	}
 }
@@ -396,7 +397,7 @@ func TestSendMutualTLS(t *testing.T) {
 	c := contosoConnector(testkit.PortOf(t, srv.Addr))
 
 	r := s.Send(context.Background(), c, message("a@contoso.com"))[0]
-	if r.Outcome != Delivered {
+	if r.Outcome != outcome.Delivered {
 		t.Fatalf("result = %+v", r)
 	}
 	if r.TLS.ClientCertificate == nil || r.TLS.ClientCertificate.Thumbprint != p.client.Thumbprint {
@@ -415,7 +416,7 @@ func TestSendMutualTLS(t *testing.T) {
 	c.CertificateName = other.Name()
 	c.FQDN = "mail.fabrikam.com"
 	r = s.Send(context.Background(), c, message("a@contoso.com"))[0]
-	if r.Outcome != Delivered || r.TLS.ClientCertificate.Thumbprint != other.Thumbprint {
+	if r.Outcome != outcome.Delivered || r.TLS.ClientCertificate.Thumbprint != other.Thumbprint {
 		t.Errorf("pinned: %+v", r.TLS.ClientCertificate)
 	}
 	waitSession(t, srv)
@@ -447,7 +448,7 @@ func TestSendClientCertificateProblems(t *testing.T) {
 				c.CertificateName = "<I>CN=Nobody CA<S>CN=mail.fabrikam.com"
 			}
 			r := s.Send(context.Background(), c, message("a@contoso.com"))[0]
-			if r.Outcome != Deferred || r.Status != tt.status || r.Reason != tt.reason {
+			if r.Outcome != outcome.Deferred || r.Status != tt.status || r.Reason != tt.reason {
 				t.Fatalf("got %s %q %q\n%s", r.Outcome, r.Status, r.Reason, r.LastError.String())
 			}
 			// A local problem: the second host is not tried.
@@ -463,7 +464,7 @@ func TestSendEHLOName(t *testing.T) {
 	srv := startServer(t, &smtptest.Server{})
 	s := &Sender{ServerFQDN: "server.fabrikam.com", Resolver: contosoDNS()}
 	c := Connector{Name: "Internet", Hosts: []string{srv.Addr}}
-	if r := s.Send(context.Background(), c, message("a@contoso.com"))[0]; r.Outcome != Delivered {
+	if r := s.Send(context.Background(), c, message("a@contoso.com"))[0]; r.Outcome != outcome.Delivered {
 		t.Fatalf("result = %+v", r)
 	}
 	if sess := waitSession(t, srv); sess.Helo != "server.fabrikam.com" {
@@ -472,7 +473,7 @@ func TestSendEHLOName(t *testing.T) {
 	for _, name := range []string{"", "localhost", "LOCALHOST"} {
 		s := &Sender{ServerFQDN: name, Resolver: contosoDNS()}
 		r := s.Send(context.Background(), c, message("a@contoso.com"))[0]
-		if r.Outcome != Deferred || r.Reason != ReasonConfig {
+		if r.Outcome != outcome.Deferred || r.Reason != ReasonConfig {
 			t.Errorf("ServerFQDN %q: %+v", name, r)
 		}
 	}
@@ -487,7 +488,7 @@ func TestSendSourceIP(t *testing.T) {
 	srv := startServer(t, &smtptest.Server{})
 	s := &Sender{ServerFQDN: "server.fabrikam.com"}
 	c := Connector{Name: "Internet", Hosts: []string{srv.Addr}, SourceIP: "127.0.0.2"}
-	if r := s.Send(context.Background(), c, message("a@contoso.com"))[0]; r.Outcome != Delivered {
+	if r := s.Send(context.Background(), c, message("a@contoso.com"))[0]; r.Outcome != outcome.Delivered {
 		t.Fatalf("result = %+v", r)
 	}
 	if sess := waitSession(t, srv); !strings.HasPrefix(sess.Remote, "127.0.0.2:") {
@@ -510,12 +511,12 @@ func TestSendPeerReplies(t *testing.T) {
 	c := Connector{Name: "Internet", Hosts: []string{srv.Addr}}
 	rs := s.Send(context.Background(), c, message("ok@contoso.com", "unknown@contoso.com", "full@contoso.com"))
 	want := []struct {
-		outcome Outcome
+		outcome outcome.Outcome
 		status  string
 	}{
-		{Delivered, "250 2.6.0 Queued mail for delivery"},
-		{Failed, "550 5.1.1 User unknown"},
-		{Deferred, "452 4.2.2 Mailbox full"},
+		{outcome.Delivered, "250 2.6.0 Queued mail for delivery"},
+		{outcome.Failed, "550 5.1.1 User unknown"},
+		{outcome.Deferred, "452 4.2.2 Mailbox full"},
 	}
 	for i, w := range want {
 		if rs[i].Outcome != w.outcome || rs[i].Status != w.status {
@@ -533,11 +534,11 @@ func TestSendPeerReplies(t *testing.T) {
 	for _, tc := range []struct {
 		verb    string
 		reply   smtp.Reply
-		outcome Outcome
+		outcome outcome.Outcome
 	}{
-		{"MAIL", smtp.Reply{Code: 550, Enhanced: "5.7.1", Lines: []string{"Sender rejected"}}, Failed},
-		{"DATA", smtp.Reply{Code: 554, Enhanced: "5.6.0", Lines: []string{"Content rejected"}}, Failed},
-		{"DATA", smtp.Reply{Code: 451, Enhanced: "4.3.0", Lines: []string{"Try later"}}, Deferred},
+		{"MAIL", smtp.Reply{Code: 550, Enhanced: "5.7.1", Lines: []string{"Sender rejected"}}, outcome.Failed},
+		{"DATA", smtp.Reply{Code: 554, Enhanced: "5.6.0", Lines: []string{"Content rejected"}}, outcome.Failed},
+		{"DATA", smtp.Reply{Code: 451, Enhanced: "4.3.0", Lines: []string{"Try later"}}, outcome.Deferred},
 	} {
 		srv := startServer(t, &smtptest.Server{Hook: func(_ *smtptest.Session, cmd smtp.Command) (smtp.Reply, bool) {
 			return tc.reply, cmd.Verb == tc.verb
@@ -562,7 +563,7 @@ func TestSendOpportunisticTLS(t *testing.T) {
 	s := &Sender{ServerFQDN: "server.fabrikam.com"}
 	c := Connector{Name: "Internet", Hosts: []string{srv.Addr}, Level: tlscheck.EncryptionOnly}
 	r := s.Send(context.Background(), c, message("a@contoso.com"))[0]
-	if r.Outcome != Delivered || r.TLS != nil || len(r.Attempts) != 2 || r.Attempts[0].Reason != ReasonTLS {
+	if r.Outcome != outcome.Delivered || r.TLS != nil || len(r.Attempts) != 2 || r.Attempts[0].Reason != ReasonTLS {
 		t.Fatalf("result = %+v", r)
 	}
 	// The server reports sessions as they end, so under load the plaintext
@@ -586,7 +587,7 @@ func TestSendOpportunisticTLS(t *testing.T) {
 	}})
 	c.Hosts = []string{refusing.Addr}
 	r = s.Send(context.Background(), c, message("a@contoso.com"))[0]
-	if r.Outcome != Delivered || len(r.Attempts) != 1 {
+	if r.Outcome != outcome.Delivered || len(r.Attempts) != 1 {
 		t.Fatalf("refused STARTTLS: %+v", r)
 	}
 	if sess := waitSession(t, refusing); len(sess.Messages) != 1 {
@@ -600,18 +601,18 @@ func TestSendSizeAndSMTPUTF8(t *testing.T) {
 	c := Connector{Name: "Internet", Hosts: []string{srv.Addr}}
 	m := message("a@contoso.com")
 	m.Size = 1000
-	if r := s.Send(context.Background(), c, m)[0]; r.Outcome != Failed || r.Status != StatusTooLarge {
+	if r := s.Send(context.Background(), c, m)[0]; r.Outcome != outcome.Failed || r.Status != StatusTooLarge {
 		t.Errorf("too large: %+v", r)
 	}
 	waitSession(t, srv)
 	m.Size = 50
-	if r := s.Send(context.Background(), c, m)[0]; r.Outcome != Delivered {
+	if r := s.Send(context.Background(), c, m)[0]; r.Outcome != outcome.Delivered {
 		t.Errorf("small: %+v", r)
 	}
 	if sess := waitSession(t, srv); !slices.Contains(sess.Lines, "MAIL FROM:<sender@fabrikam.com> SIZE=50") {
 		t.Errorf("lines = %q", sess.Lines)
 	}
-	if r := s.Send(context.Background(), c, message("jürgen@contoso.com"))[0]; r.Outcome != Failed || r.Status != StatusSMTPUTF8Missing {
+	if r := s.Send(context.Background(), c, message("jürgen@contoso.com"))[0]; r.Outcome != outcome.Failed || r.Status != StatusSMTPUTF8Missing {
 		t.Errorf("SMTPUTF8: %+v", r)
 	}
 	waitSession(t, srv)
@@ -638,7 +639,7 @@ func TestSendCancelled(t *testing.T) {
 	defer conn.Close()
 	cancel()
 	r := (<-done)[0]
-	if r.Outcome != Deferred || r.Status != StatusCancelled || len(r.Attempts) != 1 {
+	if r.Outcome != outcome.Deferred || r.Status != StatusCancelled || len(r.Attempts) != 1 {
 		t.Errorf("result = %+v", r)
 	}
 
@@ -686,7 +687,7 @@ func TestSendToAddressLiteralWithoutDNS(t *testing.T) {
 	s := &Sender{ServerFQDN: "server.fabrikam.com", Resolver: noDNS{t}}
 	for _, host := range []string{"[127.0.0.1]:" + strconv.Itoa(testkit.PortOf(t, srv.Addr)), "[IPv6:::ffff:127.0.0.1]:" + strconv.Itoa(testkit.PortOf(t, srv.Addr))} {
 		c := Connector{Name: "Literal", Hosts: []string{host}, ConnectTimeout: 5 * time.Second}
-		if r := s.Send(context.Background(), c, message("a@unresolvable.invalid"))[0]; r.Outcome != Delivered || r.RemoteIP != "127.0.0.1" && r.RemoteIP != "::ffff:127.0.0.1" {
+		if r := s.Send(context.Background(), c, message("a@unresolvable.invalid"))[0]; r.Outcome != outcome.Delivered || r.RemoteIP != "127.0.0.1" && r.RemoteIP != "::ffff:127.0.0.1" {
 			t.Fatalf("%s: result = %+v", host, r)
 		}
 		waitSession(t, srv)

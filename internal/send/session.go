@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 	"github.com/mailflowhq/mailflow/internal/smtp"
 )
 
@@ -154,7 +155,7 @@ func (s *Sender) transactions(ctx context.Context, cn *Connection, m Message, t 
 	for end == txClean && cur.fail == nil {
 		var more []int
 		for i, r := range cur.results {
-			if r.Outcome == Deferred && tooManyRecipients(r.Status) {
+			if r.Outcome == outcome.Deferred && tooManyRecipients(r.Status) {
 				more = append(more, i)
 			}
 		}
@@ -212,14 +213,14 @@ func (s *Sender) transaction(ctx context.Context, cn *Connection, m Message, t T
 		params["SIZE"] = strconv.FormatInt(m.Size, 10)
 		ext := cl.Extensions()
 		if limit, err := strconv.ParseInt(ext["SIZE"], 10, 64); err == nil && limit > 0 && m.Size > limit {
-			s.allReplied(res, m, &failure{status: StatusTooLarge, reason: ReasonTooLarge, outcome: Failed, ours: true,
+			s.allReplied(res, m, &failure{status: StatusTooLarge, reason: ReasonTooLarge, outcome: outcome.Failed, ours: true,
 				message: fmt.Sprintf("the message is %d bytes and %s accepts at most %d", m.Size, t.Host, limit)})
 			return txClean
 		}
 	}
 	if needsSMTPUTF8(m) {
 		if !cl.HasExtension("SMTPUTF8") {
-			s.allReplied(res, m, &failure{status: StatusSMTPUTF8Missing, reason: ReasonSMTPUTF8, outcome: Failed, ours: true,
+			s.allReplied(res, m, &failure{status: StatusSMTPUTF8Missing, reason: ReasonSMTPUTF8, outcome: outcome.Failed, ours: true,
 				message: t.Host + " does not offer SMTPUTF8 and an address is not ASCII"})
 			return txClean
 		}
@@ -267,7 +268,7 @@ func (s *Sender) transaction(ctx context.Context, cn *Connection, m Message, t T
 
 	body, err := m.Body()
 	if err != nil {
-		f := &failure{status: "451 4.3.0 Could not read the message from the queue", reason: ReasonConfig, outcome: Deferred, ours: true, message: err.Error(), final: true}
+		f := &failure{status: "451 4.3.0 Could not read the message from the queue", reason: ReasonConfig, outcome: outcome.Deferred, ours: true, message: err.Error(), final: true}
 		for _, i := range accepted {
 			res.results[i] = s.failureResult(m.Rcpts[i], f, t, res.tls)
 		}
@@ -324,12 +325,12 @@ func (s *Sender) replyResult(rcpt string, r smtp.Reply, t Target, tlsInfo *TLSIn
 	}
 	switch {
 	case r.Positive():
-		out.Outcome = Delivered
+		out.Outcome = outcome.Delivered
 		return out
 	case r.Code >= 500:
-		out.Outcome = Failed
+		out.Outcome = outcome.Failed
 	default:
-		out.Outcome = Deferred
+		out.Outcome = outcome.Deferred
 	}
 	out.LastError = lasterror.FromReply(r)
 	out.LastError.Host, out.LastError.IP, out.LastError.Port, out.LastError.Time, out.LastError.Attempt = t.Host, t.IP, t.Port, s.now(), true

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 	"github.com/mailflowhq/mailflow/internal/protolog"
 	"github.com/mailflowhq/mailflow/internal/smtp"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
@@ -178,7 +179,7 @@ func verdictFailure(v tlscheck.Result) *failure {
 func (s *Sender) clientCertificate(c Connector, now time.Time, log *protolog.Session) (*certs.Certificate, *failure) {
 	if s.Store == nil {
 		if c.CertificateName != "" {
-			f := &failure{status: StatusCertNotFound, reason: ReasonCertNotFound, outcome: Deferred, ours: true, final: true,
+			f := &failure{status: StatusCertNotFound, reason: ReasonCertNotFound, outcome: outcome.Deferred, ours: true, final: true,
 				message: "no certificate store is configured, so " + c.CertificateName + " cannot be found"}
 			return nil, f
 		}
@@ -202,11 +203,11 @@ func (s *Sender) clientCertificate(c Connector, now time.Time, log *protolog.Ses
 	matched, _ := s.Store.FindName(c.CertificateName)
 	if len(matched) > 0 {
 		log.Info("", "TLS negotiation failed with error NoCredentials")
-		return nil, &failure{status: StatusCannotConnect, reason: ReasonNoCredentials, outcome: Deferred, ours: true, final: true,
+		return nil, &failure{status: StatusCannotConnect, reason: ReasonNoCredentials, outcome: outcome.Deferred, ours: true, final: true,
 			message: "TLS negotiation failed with error NoCredentials: " + sel.Warning}
 	}
 	log.Info("", StatusCertNotFound)
-	return nil, &failure{status: StatusCertNotFound, reason: ReasonCertNotFound, outcome: Deferred, ours: true, final: true,
+	return nil, &failure{status: StatusCertNotFound, reason: ReasonCertNotFound, outcome: outcome.Deferred, ours: true, final: true,
 		message: sel.Warning}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/lasterror"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
@@ -98,34 +99,10 @@ func BytesBody(b []byte) func() (io.ReadCloser, error) {
 	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 }
 
-// Outcome is what happened to one recipient.
-type Outcome int
-
-const (
-	// Delivered: the next hop accepted the message for the recipient.
-	Delivered Outcome = iota
-	// Deferred: a temporary failure; the queue retries later.
-	Deferred
-	// Failed: a permanent failure; the queue sends an NDR.
-	Failed
-)
-
-func (o Outcome) String() string {
-	switch o {
-	case Delivered:
-		return "Delivered"
-	case Deferred:
-		return "Deferred"
-	case Failed:
-		return "Failed"
-	}
-	return fmt.Sprintf("Outcome(%d)", int(o))
-}
-
 // Result is the outcome for one recipient.
 type Result struct {
 	Rcpt    string
-	Outcome Outcome
+	Outcome outcome.Outcome
 	// Status is the SMTP status line: the next hop's reply ("250 2.6.0 …
 	// Queued mail for delivery", "550 5.1.1 User unknown") or ours for a
 	// connection-level failure ("450 4.7.320 Certificate validation failed").

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/mailflowhq/mailflow/internal/node"
-	"github.com/mailflowhq/mailflow/internal/queue"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
@@ -169,9 +169,9 @@ func (w *Web) hopHealth(hop string) (health, short, full string) {
 	code := o.Enhanced
 	full = o.Time.UTC().Format("15:04:05Z") + " " + o.Status
 	switch o.Outcome {
-	case queue.Delivered:
+	case outcome.Delivered:
 		return "ok", "last: delivered", full
-	case queue.Failed:
+	case outcome.Failed:
 		return "bad", "last: failed " + code, full
 	}
 	if strings.HasPrefix(code, "4.7.") {

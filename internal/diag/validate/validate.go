@@ -13,6 +13,7 @@ import (
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/diag/probe"
 	"github.com/mailflowhq/mailflow/internal/node"
+	"github.com/mailflowhq/mailflow/internal/outcome"
 	"github.com/mailflowhq/mailflow/internal/send"
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
@@ -221,7 +222,7 @@ func validateSend(ctx context.Context, rt *node.Runtime, c send.Connector, opts 
 	if opts.SendTest != "" {
 		sv.Test = sendTest(ctx, s, c, opts, fqdn, now)
 		switch {
-		case sv.Test.Outcome == send.Delivered.String():
+		case sv.Test.Outcome == outcome.Delivered.String():
 		case v.Result == probe.Pass:
 			v.Result = probe.Fail
 		}
