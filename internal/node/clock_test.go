@@ -10,7 +10,6 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/certs"
 	"github.com/mailflowhq/mailflow/internal/node"
-	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
@@ -60,7 +59,7 @@ receive_connectors:
     tls_sender_certificate_name: mail.fabrikam.com
     protocol_logging_level: Verbose
 `, caFile, serverFile, port))
-		n := startWith(t, cfg, node.Options{Clock: queue.NewFakeClock(clock)})
+		n := startWith(t, cfg, node.Options{Clock: testkit.NewClock(clock)})
 		s := dialPlain(t, fmt.Sprintf("127.0.0.1:%d", port))
 		defer s.Close()
 		if _, err := s.StartTLS(&tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{*client.TLS()}}); err != nil {

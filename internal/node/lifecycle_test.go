@@ -15,7 +15,6 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/acmelab"
 	"github.com/mailflowhq/mailflow/internal/node"
-	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
@@ -41,7 +40,7 @@ func TestExpiryMonitorWithInjectedClock(t *testing.T) {
 	f := newFixture(t)
 	f.write(t, onprem(f.port, f.pki.Contoso.Name()))
 	notAfter := f.pki.Contoso.Leaf.NotAfter
-	clock := queue.NewFakeClock(notAfter.Add(-10 * 24 * time.Hour))
+	clock := testkit.NewClock(notAfter.Add(-10 * 24 * time.Hour))
 	logger, logs := testkit.RecordLogs(t)
 	srv := startWith(t, f.cfg, node.Options{Logger: logger, Clock: clock})
 
@@ -102,7 +101,7 @@ receive_connectors:
 `, p.Directory, challengePort, f.port))
 	// Pebble does not backdate (public CAs do): a clock a minute ahead
 	// keeps the fresh certificate from being "not yet valid".
-	clock := queue.NewFakeClock(time.Now().Add(time.Minute))
+	clock := testkit.NewClock(time.Now().Add(time.Minute))
 	logger, logs := testkit.RecordLogs(t)
 	srv := startWith(t, f.cfg, node.Options{Logger: logger, Clock: clock})
 	addr := srv.Receiver().Addrs()[0].String()
@@ -212,7 +211,7 @@ func (h trackingProbe) WithGroup(name string) slog.Handler {
 func TestExpiryRecordedBeforeLogged(t *testing.T) {
 	f := newFixture(t)
 	f.write(t, onprem(f.port, f.pki.Contoso.Name()))
-	clock := queue.NewFakeClock(f.pki.Contoso.Leaf.NotAfter.Add(time.Hour))
+	clock := testkit.NewClock(f.pki.Contoso.Leaf.NotAfter.Add(time.Hour))
 	var (
 		ptr     atomic.Pointer[node.Node]
 		mu      sync.Mutex

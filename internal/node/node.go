@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mailflowhq/mailflow/internal/clock"
 	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/lifecycle/acme"
 	"github.com/mailflowhq/mailflow/internal/mailbox"
@@ -27,7 +28,7 @@ import (
 // Options tune a Server beyond its configuration file (tests, the lab).
 type Options struct {
 	Logger *slog.Logger
-	Clock  queue.Clock // nil = system clock
+	Clock  clock.Clock // nil = system clock
 	// Dialer, when set, replaces the send side's network dialer.
 	Dialer func(ctx context.Context, network, laddr, raddr string) (net.Conn, error)
 	// MTASTSPort, when set, is the HTTPS port MTA-STS policies are fetched
@@ -65,7 +66,7 @@ type Node struct {
 
 	recv  *receive.Service
 	queue *queue.Queue
-	clock queue.Clock
+	clock clock.Clock
 	// Fixed at Start: where the queue, mailboxes and logs live.
 	trackDir string
 	fixed    fixedSettings
@@ -106,11 +107,11 @@ func Start(path string, opts Options) (*Node, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	clock := opts.Clock
-	if clock == nil {
-		clock = queue.SystemClock()
+	clk := opts.Clock
+	if clk == nil {
+		clk = clock.System()
 	}
-	rt, err := Build(path, clock.Now())
+	rt, err := Build(path, clk.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -130,15 +131,15 @@ func Start(path string, opts Options) (*Node, error) {
 			}
 		}
 	}()
-	if s.recvLog, err = protolog.NewWriter(protolog.Options{Dir: filepath.Join(logDir, "ProtocolLog", "SmtpReceive"), Kind: protolog.Receive, Now: clock.Now}); err != nil {
+	if s.recvLog, err = protolog.NewWriter(protolog.Options{Dir: filepath.Join(logDir, "ProtocolLog", "SmtpReceive"), Kind: protolog.Receive, Now: clk.Now}); err != nil {
 		return nil, fmt.Errorf("open receive protocol log: %w", err)
 	}
-	if s.sendLog, err = protolog.NewWriter(protolog.Options{Dir: filepath.Join(logDir, "ProtocolLog", "SmtpSend"), Kind: protolog.Send, Now: clock.Now}); err != nil {
+	if s.sendLog, err = protolog.NewWriter(protolog.Options{Dir: filepath.Join(logDir, "ProtocolLog", "SmtpSend"), Kind: protolog.Send, Now: clk.Now}); err != nil {
 		return nil, fmt.Errorf("open send protocol log: %w", err)
 	}
 	s.trackDir = filepath.Join(logDir, "MessageTracking")
 	s.fixed = fixedOf(cfg)
-	if s.track, err = tracking.NewWriter(tracking.Options{Dir: s.trackDir, Now: clock.Now}); err != nil {
+	if s.track, err = tracking.NewWriter(tracking.Options{Dir: s.trackDir, Now: clk.Now}); err != nil {
 		return nil, fmt.Errorf("open message tracking log: %w", err)
 	}
 	if s.mailbox, err = mailbox.Open(filepath.Join(cfg.DataDir(), "mailboxes")); err != nil {
@@ -147,7 +148,7 @@ func Start(path string, opts Options) (*Node, error) {
 	if s.users, err = users.Open(users.Path(cfg)); err != nil {
 		return nil, err
 	}
-	s.clock = clock
+	s.clock = clk
 	if s.rpt, err = tlsrpt.OpenStore(TLSRPTDir(cfg), s.log); err != nil {
 		return nil, err
 	}
@@ -171,7 +172,7 @@ func Start(path string, opts Options) (*Node, error) {
 		Store:       store,
 		CloseStore:  true,
 		SpoolDir:    filepath.Join(cfg.DataDir(), "queue", "spool"),
-		Clock:       clock,
+		Clock:       clk,
 		Retry:       durations(cfg.Queue.RetryIntervals),
 		Expiry:      time.Duration(cfg.Queue.Expiry),
 		Concurrency: cfg.Queue.Concurrency,

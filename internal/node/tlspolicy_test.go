@@ -133,7 +133,7 @@ send_connectors:
 `, caFile, d.Addr, port, pki.Server1.Name(), mxPort))
 	var hport int
 	fmt.Sscan(hp, &hport)
-	clock := queue.NewFakeClock(time.Now())
+	clock := testkit.NewClock(time.Now())
 	n, err := node.Start(cfg, node.Options{Logger: testkit.Logger(t), Clock: clock, MTASTSPort: hport})
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +236,7 @@ print('submitted')
 	// strict.test still applies.
 	closeNode()
 	down.Store(true)
-	n, err = node.Start(cfg, node.Options{Logger: testkit.Logger(t), Clock: queue.NewFakeClock(clock.Now()), MTASTSPort: hport})
+	n, err = node.Start(cfg, node.Options{Logger: testkit.Logger(t), Clock: testkit.NewClock(clock.Now()), MTASTSPort: hport})
 	if err != nil {
 		t.Fatal(err)
 	}

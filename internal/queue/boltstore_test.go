@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // TestGroupCommit holds the first commit open while more Puts arrive, then
@@ -42,7 +44,7 @@ func TestGroupCommit(t *testing.T) {
 	queued := make(chan struct{}, n)
 	bs.enqueued = func() { queued <- struct{}{} }
 
-	o := testOptions("", NewFakeClock(t0), nil, nil)
+	o := testOptions("", testkit.NewClock(t0), nil, nil)
 	o.Store = bs
 	q := mustOpen(t, o)
 	defer bs.Close()
@@ -187,7 +189,7 @@ func TestCorruptRecordIsQuarantined(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			clock := NewFakeClock(t0)
+			clock := testkit.NewClock(t0)
 			q := mustOpen(t, testOptions(dir, clock, nil, nil))
 			good := mustPut(t, q, sampleEnv("bob@fabrikam.com"), "good")
 			bad := mustPut(t, q, sampleEnv("carol@fabrikam.com"), "bad body")
@@ -254,7 +256,7 @@ func TestUnreadableStoreFileIsSetAside(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs logBuffer
-	o := testOptions(dir, NewFakeClock(t0), nil, nil)
+	o := testOptions(dir, testkit.NewClock(t0), nil, nil)
 	o.Logger = logs.Logger()
 	q := mustOpen(t, o)
 	if len(q.List()) != 0 {
@@ -279,9 +281,9 @@ func TestStoreLockedByAnotherOpener(t *testing.T) {
 		t.Skip("waits for the lock timeout")
 	}
 	dir := t.TempDir()
-	q := mustOpen(t, testOptions(dir, NewFakeClock(t0), nil, nil))
+	q := mustOpen(t, testOptions(dir, testkit.NewClock(t0), nil, nil))
 	_ = q
-	if _, err := Open(testOptions(dir, NewFakeClock(t0), nil, nil)); err == nil || !strings.Contains(err.Error(), "locked") {
+	if _, err := Open(testOptions(dir, testkit.NewClock(t0), nil, nil)); err == nil || !strings.Contains(err.Error(), "locked") {
 		t.Fatalf("second Open on the same directory = %v, want a lock error", err)
 	}
 }

@@ -35,7 +35,7 @@
 // The scheduler keeps every queued message's metadata in memory (a heap
 // ordered by due time; roughly a kilobyte per message) and reads bodies
 // from the store on demand. Time comes from an injected Clock; tests drive
-// it with FakeClock.
+// it with testkit.Clock.
 //
 // # Storage
 //

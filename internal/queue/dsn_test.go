@@ -15,6 +15,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
 	"github.com/mailflowhq/mailflow/internal/outcome"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 type parsedDSN struct {
@@ -115,7 +116,7 @@ func parseDSN(t *testing.T, raw []byte) parsedDSN {
 }
 
 func TestExpiryProducesDSN(t *testing.T) {
-	clock := NewFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	rec := &recorder{}
 	d := newScript(deferAll)
 	q := mustOpen(t, testOptions(t.TempDir(), clock, d, rec))
@@ -227,7 +228,7 @@ func TestExpiryProducesDSN(t *testing.T) {
 }
 
 func TestDSNSanitisesHostileText(t *testing.T) {
-	clock := NewFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	d := newScript(func(string, int) Result {
 		return Result{Outcome: outcome.Failed, LastError: lasterror.New("550 5.7.1 rejected\r\nBcc: victim@example.org\r\n" + strings.Repeat("x", 3000))}
 	})

@@ -10,11 +10,13 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 func TestPutSurvivesReopen(t *testing.T) {
 	dir := t.TempDir()
-	clock := NewFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	q := mustOpen(t, testOptions(dir, clock, nil, nil))
 	envs := []Envelope{
 		sampleEnv("bob@fabrikam.com"),
@@ -91,7 +93,7 @@ func TestPutSurvivesReopen(t *testing.T) {
 
 func TestInFlightMessageIsRetriedAfterCrash(t *testing.T) {
 	dir := t.TempDir()
-	clock := NewFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	d := newScript(deliverAll)
 	d.invoked = make(chan struct{}, 1)
 	d.block = make(chan struct{})
@@ -223,7 +225,7 @@ func TestPutStorageFaultWrapsErrStorage(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := &faultStore{putErr: tc.err}
-			o := testOptions("", NewFakeClock(t0), nil, nil)
+			o := testOptions("", testkit.NewClock(t0), nil, nil)
 			o.Store = fs
 			q := mustOpen(t, o)
 			id, err := q.Put(context.Background(), sampleEnv("bob@fabrikam.com"), []byte("x"))
@@ -247,7 +249,7 @@ func TestPutOnClosedBoltStoreIsStorageError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := testOptions("", NewFakeClock(t0), nil, nil)
+	o := testOptions("", testkit.NewClock(t0), nil, nil)
 	o.Store = bs
 	q := mustOpen(t, o)
 	bs.Close() // the store goes away under the queue
@@ -258,7 +260,7 @@ func TestPutOnClosedBoltStoreIsStorageError(t *testing.T) {
 }
 
 func TestPutRejectsNoRecipients(t *testing.T) {
-	q := mustOpen(t, testOptions(t.TempDir(), NewFakeClock(t0), nil, nil))
+	q := mustOpen(t, testOptions(t.TempDir(), testkit.NewClock(t0), nil, nil))
 	for _, to := range [][]string{nil, {""}, {"  "}} {
 		if _, err := q.Put(context.Background(), Envelope{From: "a@b.c", To: to}, []byte("x")); err == nil {
 			t.Errorf("Put with To=%q succeeded", to)
@@ -267,7 +269,7 @@ func TestPutRejectsNoRecipients(t *testing.T) {
 }
 
 func TestPutDeduplicatesRecipients(t *testing.T) {
-	q := mustOpen(t, testOptions(t.TempDir(), NewFakeClock(t0), nil, nil))
+	q := mustOpen(t, testOptions(t.TempDir(), testkit.NewClock(t0), nil, nil))
 	id := mustPut(t, q, sampleEnv("bob@fabrikam.com", "BOB@fabrikam.com", "carol@fabrikam.com"), "x")
 	m, _ := q.Get(id)
 	if got := m.Pending(); !reflect.DeepEqual(got, []string{"bob@fabrikam.com", "carol@fabrikam.com"}) {
@@ -276,7 +278,7 @@ func TestPutDeduplicatesRecipients(t *testing.T) {
 }
 
 func TestCloseRefusesPut(t *testing.T) {
-	q := mustOpen(t, testOptions(t.TempDir(), NewFakeClock(t0), nil, nil))
+	q := mustOpen(t, testOptions(t.TempDir(), testkit.NewClock(t0), nil, nil))
 	q.Close()
 	if _, err := q.Put(context.Background(), sampleEnv("bob@fabrikam.com"), []byte("x")); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Put after Close = %v, want ErrClosed", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
 	"github.com/mailflowhq/mailflow/internal/outcome"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
@@ -142,7 +143,7 @@ func (l *logBuffer) Logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func testOptions(dir string, clock *FakeClock, d Deliverer, obs Observer) Options {
+func testOptions(dir string, clock *testkit.Clock, d Deliverer, obs Observer) Options {
 	var store Store
 	if pgSuiteDSN != "" && dir != "" {
 		store = openSuiteStore(dir)

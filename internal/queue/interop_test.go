@@ -10,6 +10,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
 	"github.com/mailflowhq/mailflow/internal/outcome"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // TestDSNParsesInPython has Python's email package — an implementation
@@ -22,7 +23,7 @@ func TestDSNParsesInPython(t *testing.T) {
 	d := newScript(func(string, int) Result {
 		return Result{Outcome: outcome.Failed, LastError: lasterror.New("550 5.4.4 Unable to route")}
 	})
-	q := mustOpen(t, testOptions(t.TempDir(), NewFakeClock(t0), d, nil))
+	q := mustOpen(t, testOptions(t.TempDir(), testkit.NewClock(t0), d, nil))
 	mustPut(t, q, sampleEnv("bob@fabrikam.com", "eve@fabrikam.com"), sampleBody("Quarterly report"))
 	q.ProcessDue(context.Background())
 	list := q.List()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
 	"github.com/mailflowhq/mailflow/internal/outcome"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // sentFailure is a failure as the send connector records it: fields, shown
@@ -24,7 +25,7 @@ func sentFailure(at time.Time) *lasterror.Record {
 // form the sender wrote it (its LRT a .NET date), not wrapped in a second
 // {LED=…} with an RFC 3339 time beside it.
 func TestExpiryKeepsTheLastErrorOnce(t *testing.T) {
-	clock := NewFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	o := testOptions(t.TempDir(), clock, newScript(func(string, int) Result {
 		return Result{Outcome: outcome.Deferred, LastError: sentFailure(clock.Now())}
 	}), nil)
@@ -59,7 +60,7 @@ func TestExpiryKeepsTheLastErrorOnce(t *testing.T) {
 // status (it used to keep the text alone when it contained the status, and
 // the DSN then fell back to 5.0.0 and a generic explanation).
 func TestFailureQuotingItsStatusKeepsIt(t *testing.T) {
-	clock := NewFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	d := newScript(func(string, int) Result {
 		return Result{Outcome: outcome.Failed, LastError: lasterror.New("550 5.7.1 Message rejected: the next hop said 550 5.7.1")}
 	})

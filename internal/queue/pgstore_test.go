@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/mailflowhq/mailflow/internal/clock"
 	"github.com/mailflowhq/mailflow/internal/outcome"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 )
@@ -44,7 +45,7 @@ func TestPostgresStore(t *testing.T) {
 		dsn := newDB(t)
 		// Node A's clock stands still (the process is paused: it neither
 		// renews nor notices time); node B's moves past A's lease.
-		clockA, clockB := NewFakeClock(t0), NewFakeClock(t0)
+		clockA, clockB := testkit.NewClock(t0), testkit.NewClock(t0)
 		release := make(chan struct{})
 		started := make(chan struct{}, 1)
 		a := newScript(func(string, int) Result {
@@ -104,7 +105,7 @@ func TestPostgresStore(t *testing.T) {
 			return []Result{{Rcpt: rcpts[0], Outcome: outcome.Delivered, Status: "250 OK"}}
 		})
 		ob := testOptions("", nil, b, nil)
-		ob.Clock = SystemClock()
+		ob.Clock = clock.System()
 		ob.Store = open(t, dsn, "node-b", nil)
 		qb := mustOpen(t, ob)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -113,7 +114,7 @@ func TestPostgresStore(t *testing.T) {
 		defer func() { cancel(); <-runDone }()
 
 		oa := testOptions("", nil, nil, nil)
-		oa.Clock = SystemClock()
+		oa.Clock = clock.System()
 		oa.Store = open(t, dsn, "node-a", nil)
 		qa := mustOpen(t, oa) // never runs: only B can deliver
 		start := time.Now()
@@ -131,7 +132,7 @@ func TestPostgresStore(t *testing.T) {
 
 	t.Run("a spooled body is stored and read back in chunks", func(t *testing.T) {
 		dsn := newDB(t)
-		o := testOptions("", NewFakeClock(t0), nil, nil)
+		o := testOptions("", testkit.NewClock(t0), nil, nil)
 		o.Store = open(t, dsn, "node-a", nil)
 		o.SpoolDir = t.TempDir()
 		q := mustOpen(t, o)
@@ -169,7 +170,7 @@ func TestPostgresStore(t *testing.T) {
 
 	t.Run("a DSN that cannot be queued leaves the failure unrecorded until it can", func(t *testing.T) {
 		dsn := newDB(t)
-		clock := NewFakeClock(t0)
+		clock := testkit.NewClock(t0)
 		store := &dsnFaultStore{PostgresStore: open(t, dsn, "node-a", nil)}
 		rec := &recorder{}
 		d := newScript(func(string, int) Result { return Result{Outcome: outcome.Failed, Status: "550 5.1.1 no such user"} })
@@ -218,7 +219,7 @@ func TestPostgresStore(t *testing.T) {
 	t.Run("database down: temporary failures, one log line each way, outcomes recorded on return", func(t *testing.T) {
 		dsn := newDB(t)
 		var logs logBuffer
-		clock := NewFakeClock(t0)
+		clock := testkit.NewClock(t0)
 		release := make(chan struct{})
 		started := make(chan struct{}, 1)
 		d := newScript(deliverAll)

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailflowhq/mailflow/internal/clock"
 	"github.com/mailflowhq/mailflow/internal/outcome"
 )
 
@@ -40,8 +41,8 @@ type Options struct {
 	Store Store
 	// CloseStore makes Close close Store too (the queue then owns it).
 	CloseStore bool
-	// Clock defaults to SystemClock().
-	Clock Clock
+	// Clock defaults to clock.System().
+	Clock clock.Clock
 	// Retry lists the waits after the 1st, 2nd, … deferral; the last one
 	// repeats. Default 1m, 5m, 15m, 30m, 1h.
 	Retry []time.Duration
@@ -75,7 +76,7 @@ type Queue struct {
 	store     Store
 	shared    SharedStore // non-nil when several nodes share the store
 	ownsStore bool
-	clock     Clock
+	clock     clock.Clock
 	retry     []time.Duration
 	jitter    float64
 	rand      func() float64
@@ -185,7 +186,7 @@ func Open(o Options) (*Queue, error) {
 
 func (q *Queue) applyDefaults() error {
 	if q.clock == nil {
-		q.clock = SystemClock()
+		q.clock = clock.System()
 	}
 	if len(q.retry) == 0 {
 		q.retry = slices.Clone(DefaultRetry)

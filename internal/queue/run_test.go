@@ -9,6 +9,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
 	"github.com/mailflowhq/mailflow/internal/outcome"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // waitEvent returns the next event, failing the test if none comes.
@@ -29,8 +30,8 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func TestRunLoopFollowsFakeClock(t *testing.T) {
-	clock := NewFakeClock(t0)
+func TestRunLoopFollowsTheInjectedClock(t *testing.T) {
+	clock := testkit.NewClock(t0)
 	events := make(chan Event, 16)
 	d := newScript(func(_ string, attempt int) Result {
 		if attempt < 3 {
@@ -82,7 +83,7 @@ func TestRunLoopFollowsFakeClock(t *testing.T) {
 }
 
 func TestRunRetryKicksLoop(t *testing.T) {
-	clock := NewFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	events := make(chan Event, 16)
 	q := mustOpen(t, testOptions(t.TempDir(), clock, newScript(deferAll), &recorder{ch: events}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -108,7 +109,7 @@ func TestRunRetryKicksLoop(t *testing.T) {
 
 func TestRunRespectsConcurrency(t *testing.T) {
 	const workers, msgs = 3, 7
-	clock := NewFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	d := newScript(deliverAll)
 	d.invoked = make(chan struct{}, msgs)
 	d.block = make(chan struct{})
@@ -154,7 +155,7 @@ func TestRunRespectsConcurrency(t *testing.T) {
 }
 
 func TestRunWaitsForInFlightOnShutdown(t *testing.T) {
-	clock := NewFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	var finished atomic.Bool
 	started := make(chan struct{})
 	d := DelivererFunc(func(ctx context.Context, m *Message, _ func() (ioReadCloser, error), r []string) []Result {
@@ -185,57 +186,15 @@ func TestRunWaitsForInFlightOnShutdown(t *testing.T) {
 }
 
 func TestRunWithoutDeliverer(t *testing.T) {
-	q := mustOpen(t, testOptions(t.TempDir(), NewFakeClock(t0), nil, nil))
+	q := mustOpen(t, testOptions(t.TempDir(), testkit.NewClock(t0), nil, nil))
 	if err := q.Run(context.Background()); err == nil {
 		t.Fatal("Run without a Deliverer succeeded")
 	}
 	q.Close()
-	q2 := mustOpen(t, testOptions(t.TempDir(), NewFakeClock(t0), newScript(deliverAll), nil))
+	q2 := mustOpen(t, testOptions(t.TempDir(), testkit.NewClock(t0), newScript(deliverAll), nil))
 	q2.Close()
 	if err := q2.Run(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Run after Close = %v", err)
-	}
-}
-
-func TestFakeClock(t *testing.T) {
-	c := NewFakeClock(t0)
-	a := c.NewTimer(time.Minute)
-	b := c.NewTimer(time.Hour)
-	now := c.NewTimer(0)
-	select {
-	case <-now.C():
-	default:
-		t.Fatal("a zero-duration timer did not fire at once")
-	}
-	if c.Timers() != 2 {
-		t.Fatalf("Timers() = %d", c.Timers())
-	}
-	c.Advance(59 * time.Second)
-	select {
-	case <-a.C():
-		t.Fatal("fired early")
-	default:
-	}
-	c.Advance(time.Second)
-	if got := <-a.C(); !got.Equal(t0.Add(time.Minute)) {
-		t.Fatalf("fired with %v", got)
-	}
-	if a.Stop() {
-		t.Fatal("Stop of a fired timer reported true")
-	}
-	if !b.Stop() || c.Timers() != 0 {
-		t.Fatal("Stop of a pending timer failed")
-	}
-	c.Advance(2 * time.Hour)
-	select {
-	case <-b.C():
-		t.Fatal("a stopped timer fired")
-	default:
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := c.WaitForTimers(ctx, 1); !errors.Is(err, context.Canceled) {
-		t.Fatalf("WaitForTimers = %v", err)
 	}
 }
 
@@ -255,7 +214,7 @@ func TestOpenValidatesOptions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o := testOptions(t.TempDir(), NewFakeClock(t0), nil, nil)
+			o := testOptions(t.TempDir(), testkit.NewClock(t0), nil, nil)
 			tc.edit(&o)
 			if q, err := Open(o); err == nil {
 				q.Close()

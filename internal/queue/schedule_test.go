@@ -10,6 +10,7 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/lasterror"
 	"github.com/mailflowhq/mailflow/internal/outcome"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 func TestRetryScheduleWithJitter(t *testing.T) {
@@ -28,7 +29,7 @@ func TestRetryScheduleWithJitter(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := NewFakeClock(t0)
+			clock := testkit.NewClock(t0)
 			d := newScript(deferAll)
 			o := testOptions(t.TempDir(), clock, d, nil)
 			o.Retry = retry
@@ -71,7 +72,7 @@ func TestRetryScheduleWithJitter(t *testing.T) {
 }
 
 func TestJitterSpreadsWithRealRandom(t *testing.T) {
-	clock := NewFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	o := testOptions(t.TempDir(), clock, newScript(deferAll), nil)
 	o.Jitter = 0.2
 	o.Rand = nil // the default source
@@ -96,7 +97,7 @@ func TestJitterSpreadsWithRealRandom(t *testing.T) {
 
 func TestPartialDelivery(t *testing.T) {
 	dir := t.TempDir()
-	clock := NewFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	answers := map[string]Result{
 		"ann@fabrikam.com": {Outcome: outcome.Delivered, Status: "250 2.0.0 Queued as 1234", Route: "Fabrikam", RemoteHost: "mx.fabrikam.com", RemoteIP: "127.0.0.2"},
 		"ben@tailspin.com": {Outcome: outcome.Deferred, LastError: lasterror.New("451 4.4.0 Connection refused"), Route: "Internet"},
@@ -178,7 +179,7 @@ func TestLocalDeliveryIsReportedAsDeliver(t *testing.T) {
 	d := newScript(func(string, int) Result {
 		return Result{Outcome: outcome.Delivered, Status: "250 2.0.0 stored", Local: true, Route: "Local"}
 	})
-	q := mustOpen(t, testOptions(t.TempDir(), NewFakeClock(t0), d, rec))
+	q := mustOpen(t, testOptions(t.TempDir(), testkit.NewClock(t0), d, rec))
 	mustPut(t, q, sampleEnv("alice@contoso.com"), "x")
 	q.ProcessDue(context.Background())
 	if k := rec.Kinds(); !reflect.DeepEqual(k, []string{"DELIVER alice@contoso.com"}) {
@@ -193,7 +194,7 @@ func TestNoDSNForNullSender(t *testing.T) {
 			d := newScript(func(string, int) Result {
 				return Result{Outcome: outcome.Failed, LastError: lasterror.New("550 5.1.1 User unknown")}
 			})
-			q := mustOpen(t, testOptions(t.TempDir(), NewFakeClock(t0), d, rec))
+			q := mustOpen(t, testOptions(t.TempDir(), testkit.NewClock(t0), d, rec))
 			env := sampleEnv("bob@fabrikam.com")
 			env.From = from
 			mustPut(t, q, env, "bounce")
@@ -214,7 +215,7 @@ func TestDSNForADSNFailureIsNeverSent(t *testing.T) {
 	d := newScript(func(string, int) Result {
 		return Result{Outcome: outcome.Failed, LastError: lasterror.New("550 5.4.4 Unable to route")}
 	})
-	q := mustOpen(t, testOptions(t.TempDir(), NewFakeClock(t0), d, rec))
+	q := mustOpen(t, testOptions(t.TempDir(), testkit.NewClock(t0), d, rec))
 	mustPut(t, q, sampleEnv("bob@fabrikam.com"), sampleBody("x"))
 	q.ProcessDue(context.Background()) // original fails → DSN queued
 	if len(q.List()) != 1 {
@@ -231,7 +232,7 @@ func TestDSNForADSNFailureIsNeverSent(t *testing.T) {
 
 func TestRetryAndRemove(t *testing.T) {
 	dir := t.TempDir()
-	clock := NewFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	rec := &recorder{}
 	d := newScript(deferAll)
 	q := mustOpen(t, testOptions(dir, clock, d, rec))
@@ -287,7 +288,7 @@ func TestRetryAndRemove(t *testing.T) {
 
 func TestRemoveWhileInFlight(t *testing.T) {
 	dir := t.TempDir()
-	clock := NewFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	d := newScript(deferAll)
 	d.invoked = make(chan struct{}, 1)
 	d.block = make(chan struct{})
@@ -341,7 +342,7 @@ func TestDelivererMisbehaviour(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			q := mustOpen(t, testOptions(t.TempDir(), NewFakeClock(t0), tc.d, nil))
+			q := mustOpen(t, testOptions(t.TempDir(), testkit.NewClock(t0), tc.d, nil))
 			id := mustPut(t, q, sampleEnv("bob@fabrikam.com"), "x")
 			q.ProcessDue(context.Background())
 			m, ok := q.Get(id)

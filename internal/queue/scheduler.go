@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mailflowhq/mailflow/internal/clock"
 	"github.com/mailflowhq/mailflow/internal/lasterror"
 	"github.com/mailflowhq/mailflow/internal/outcome"
 )
@@ -55,7 +56,7 @@ func (q *Queue) Run(ctx context.Context) error {
 			}()
 		}
 
-		var timer Timer
+		var timer clock.Timer
 		var fire <-chan time.Time
 		if !next.IsZero() {
 			timer = q.clock.NewTimer(next.Sub(now))

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // spoolBody writes content to a spool file in q's spool directory, as the
@@ -29,7 +31,7 @@ func spoolBody(t *testing.T, q *Queue, content []byte) Body {
 
 func TestSpooledBodyIsStoredAsAFileAndSurvivesReopen(t *testing.T) {
 	dir := t.TempDir()
-	clock := NewFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	q := mustOpen(t, testOptions(dir, clock, nil, nil))
 	content := bytes.Repeat([]byte("0123456789abcdef\r\n"), 40000) // 720 kB
 	body := spoolBody(t, q, content)
@@ -68,7 +70,7 @@ func TestSpooledBodyIsStoredAsAFileAndSurvivesReopen(t *testing.T) {
 
 func TestOpenRemovesHalfWrittenSpoolAndOrphanBodyFiles(t *testing.T) {
 	dir := t.TempDir()
-	clock := NewFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	q := mustOpen(t, testOptions(dir, clock, nil, nil))
 	half, err := CreateSpoolFile(q.SpoolDir())
 	if err != nil {
@@ -98,7 +100,7 @@ func TestOpenRemovesHalfWrittenSpoolAndOrphanBodyFiles(t *testing.T) {
 
 func TestMissingBodyFileIsQuarantined(t *testing.T) {
 	dir := t.TempDir()
-	clock := NewFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	logs := &logBuffer{}
 	o := testOptions(dir, clock, nil, nil)
 	q := mustOpen(t, o)

@@ -6,13 +6,15 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // TestExportImport moves a queue with a partly delivered message from one
 // store to another: same ids, states and bodies; a second import adds
 // nothing. In the PostgreSQL run the target is a PostgreSQL store.
 func TestExportImport(t *testing.T) {
-	clock := NewFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	src, err := OpenBoltStore(filepath.Join(t.TempDir(), "queue.db"), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,9 @@
 package testkit_test
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -27,6 +29,51 @@ func TestClock(t *testing.T) {
 	c.Set(t0.Add(-time.Hour))
 	if want := t0.Add(-time.Hour); !c.Now().Equal(want) {
 		t.Fatalf("after Set Now = %v, want %v", c.Now(), want)
+	}
+}
+
+// Timers fire when the clock is moved to or past their deadline, at once
+// for a non-positive duration, and never once stopped.
+func TestClockTimers(t *testing.T) {
+	t0 := time.Date(2017, 4, 14, 17, 0, 0, 0, time.UTC)
+	c := testkit.NewClock(t0)
+	a := c.NewTimer(time.Minute)
+	b := c.NewTimer(time.Hour)
+	now := c.NewTimer(0)
+	select {
+	case <-now.C():
+	default:
+		t.Fatal("a zero-duration timer did not fire at once")
+	}
+	if c.Timers() != 2 {
+		t.Fatalf("Timers() = %d", c.Timers())
+	}
+	c.Advance(59 * time.Second)
+	select {
+	case <-a.C():
+		t.Fatal("fired early")
+	default:
+	}
+	c.Advance(time.Second)
+	if got := <-a.C(); !got.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("fired with %v", got)
+	}
+	if a.Stop() {
+		t.Fatal("Stop of a fired timer reported true")
+	}
+	if !b.Stop() || c.Timers() != 0 {
+		t.Fatal("Stop of a pending timer failed")
+	}
+	c.Set(t0.Add(2 * time.Hour))
+	select {
+	case <-b.C():
+		t.Fatal("a stopped timer fired")
+	default:
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.WaitForTimers(ctx, 1); !errors.Is(err, context.Canceled) {
+		t.Fatalf("WaitForTimers = %v", err)
 	}
 }
 

@@ -27,9 +27,9 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/atomicfile"
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/clock"
 	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/loopguard"
-	"github.com/mailflowhq/mailflow/internal/queue"
 )
 
 // Steps recorded through Options.Record.
@@ -57,7 +57,7 @@ type Options struct {
 	// Roots validate the ACME directory's HTTPS certificate: the system
 	// roots plus trust.ca_files, so a private ACME CA works.
 	Roots  *x509.CertPool
-	Clock  queue.Clock // nil = system clock
+	Clock  clock.Clock // nil = system clock
 	Logger *slog.Logger
 	// Install makes a new certificate live. It runs the renewal guard,
 	// writes File and swaps it in; an error keeps the old certificate.
@@ -87,7 +87,7 @@ func New(o Options) (*Manager, error) {
 		return nil, fmt.Errorf("%s: acme.domains is empty", o.Entry)
 	}
 	if o.Clock == nil {
-		o.Clock = queue.SystemClock()
+		o.Clock = clock.System()
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

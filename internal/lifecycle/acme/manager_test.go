@@ -13,8 +13,8 @@ import (
 
 	"github.com/mailflowhq/mailflow/internal/acmelab"
 	"github.com/mailflowhq/mailflow/internal/certs"
+	"github.com/mailflowhq/mailflow/internal/clock"
 	"github.com/mailflowhq/mailflow/internal/config"
-	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
@@ -30,7 +30,7 @@ func (in *installed) count() int {
 	return len(in.certs)
 }
 
-func newManager(t *testing.T, p *acmelab.CA, clock queue.Clock, reuse bool) (*Manager, *installed, *testkit.LogBuffer) {
+func newManager(t *testing.T, p *acmelab.CA, clk clock.Clock, reuse bool) (*Manager, *installed, *testkit.LogBuffer) {
 	t.Helper()
 	dir := t.TempDir()
 	logger, logs := testkit.RecordLogs(t)
@@ -40,7 +40,7 @@ func newManager(t *testing.T, p *acmelab.CA, clock queue.Clock, reuse bool) (*Ma
 		Entry: "certificates[1]",
 		ACME: config.ACME{Domains: []string{"mail.contoso.com", "autodiscover.contoso.com"}, Directory: p.Directory,
 			Email: "postmaster@contoso.com", Challenge: config.ChallengeTLSALPN, ChallengeListen: "127.0.0.1:0", ReuseKey: reuse, KeyType: "ecdsa-p256"},
-		File: file, StateDir: filepath.Join(dir, "acme"), Roots: p.Roots, Clock: clock, Logger: logger,
+		File: file, StateDir: filepath.Join(dir, "acme"), Roots: p.Roots, Clock: clk, Logger: logger,
 		Install: func(c *certs.Certificate) error {
 			if err := certs.WritePEM(file, c); err != nil {
 				return err
@@ -78,7 +78,7 @@ func TestObtainAndRenew(t *testing.T) {
 			name = "reuse_key"
 		}
 		t.Run(name, func(t *testing.T) {
-			clock := queue.NewFakeClock(time.Now())
+			clock := testkit.NewClock(time.Now())
 			m, in, logs := newManager(t, p, clock, reuse)
 			ctx := context.Background()
 			next := m.Step(ctx)
@@ -130,7 +130,7 @@ func TestObtainAndRenew(t *testing.T) {
 // the CA is back.
 func TestRenewalWhileCAUnreachable(t *testing.T) {
 	p := testkit.StartPebble(t, 3600)
-	clock := queue.NewFakeClock(time.Now())
+	clock := testkit.NewClock(time.Now())
 	m, in, logs := newManager(t, p, clock, true)
 	ctx := context.Background()
 	next := m.Step(ctx)
@@ -169,7 +169,7 @@ func TestRenewalWhileCAUnreachable(t *testing.T) {
 func TestRateLimitIsSurfaced(t *testing.T) {
 	p := testkit.StartPebble(t, 3600)
 	p.RateLimited.Store(true)
-	clock := queue.NewFakeClock(time.Now())
+	clock := testkit.NewClock(time.Now())
 	m, in, logs := newManager(t, p, clock, false)
 	at := m.Step(context.Background())
 	err := m.LastError()
@@ -192,7 +192,7 @@ func TestRateLimitIsSurfaced(t *testing.T) {
 func TestDirectoryMustBeTrusted(t *testing.T) {
 	p := testkit.StartPebble(t, 3600)
 	p.Roots = nil // system roots only: the loopback test CA is not among them
-	m, _, _ := newManager(t, p, queue.NewFakeClock(time.Now()), false)
+	m, _, _ := newManager(t, p, testkit.NewClock(time.Now()), false)
 	m.Step(context.Background())
 	if err := m.LastError(); err == nil || !strings.Contains(err.Error(), "trust.ca_files") {
 		t.Fatalf("untrusted directory: %v", err)
@@ -203,7 +203,7 @@ func TestDirectoryMustBeTrusted(t *testing.T) {
 // renewal time, without waiting.
 func TestRunRenewsOnTheInjectedClock(t *testing.T) {
 	p := testkit.StartPebble(t, 3600)
-	clock := queue.NewFakeClock(time.Now())
+	clock := testkit.NewClock(time.Now())
 	m, in, _ := newManager(t, p, clock, true)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -223,7 +223,7 @@ func TestRunRenewsOnTheInjectedClock(t *testing.T) {
 func TestHTTP01ValidatedForReal(t *testing.T) {
 	port := testkit.FreePort(t)
 	p := testkit.StartACME(t, acmelab.Options{Validity: 3600, HTTPPort: port})
-	m, in, _ := newManager(t, p, queue.NewFakeClock(time.Now()), false)
+	m, in, _ := newManager(t, p, testkit.NewClock(time.Now()), false)
 	m.o.ACME.Challenge = config.ChallengeHTTP
 	m2, err := New(Options{Entry: m.o.Entry, ACME: config.ACME{Domains: m.o.ACME.Domains, Directory: p.Directory, Challenge: config.ChallengeHTTP,
 		ChallengeListen: fmt.Sprintf("127.0.0.1:%d", port), KeyType: "ecdsa-p256"},
@@ -242,7 +242,7 @@ func TestHTTP01ValidatedForReal(t *testing.T) {
 func TestChallengeFailureIsReported(t *testing.T) {
 	port := testkit.FreePort(t)
 	p := testkit.StartACME(t, acmelab.Options{Validity: 3600, TLSPort: port})
-	clock := queue.NewFakeClock(time.Now())
+	clock := testkit.NewClock(time.Now())
 	m, in, _ := newManager(t, p, clock, false) // its listener is 127.0.0.1:0, not the CA's port
 	at := m.Step(context.Background())
 	if in.count() != 0 || m.LastError() == nil || at.Sub(clock.Now()) != time.Minute {
@@ -261,7 +261,7 @@ func TestDNS01RunsTheHook(t *testing.T) {
 	if err := os.Chmod(hook, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	m, in, _ := newManager(t, p, queue.NewFakeClock(time.Now()), false)
+	m, in, _ := newManager(t, p, testkit.NewClock(time.Now()), false)
 	m2, err := New(Options{Entry: m.o.Entry, ACME: config.ACME{Domains: []string{"mail.contoso.com"}, Directory: p.Directory, Challenge: config.ChallengeDNS,
 		DNSHook: hook, KeyType: "ecdsa-p256"},
 		File: m.o.File, StateDir: m.o.StateDir, Roots: p.Roots, Clock: m.o.Clock, Logger: m.o.Logger, Install: m.o.Install})
