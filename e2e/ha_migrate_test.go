@@ -10,8 +10,9 @@ import (
 )
 
 // TestQueueExportImportBetweenStores moves a queue that holds deferred
-// messages from a node's bbolt file into PostgreSQL with the CLI, imports
-// it twice (nothing duplicated), lets a PostgreSQL node deliver it, and
+// messages and a suspended next hop from a node's bbolt file into
+// PostgreSQL with the CLI, imports it twice (nothing duplicated), lets a
+// PostgreSQL node deliver it while the hop stays suspended there, and
 // moves an empty queue back.
 func TestQueueExportImportBetweenStores(t *testing.T) {
 	pg := testkit.StartPostgres(t)
@@ -52,15 +53,21 @@ admin:
 		t.Fatal(err)
 	}
 	waitQueueLen(t, boltCfg, 12)
+	// A hop the administrator held (no message waits for it here, so the
+	// PostgreSQL node still delivers everything).
+	if code, out, errOut := mailflow(t, "queue", "suspend", "Local", "-c", boltCfg); code != 0 {
+		t.Fatalf("suspend (exit %d): %s%s", code, out, errOut)
+	}
 	old.stop()
 
 	export := filepath.Join(dir, "queue.jsonl")
-	if code, out, errOut := mailflow(t, "queue", "export", "-c", boltCfg, "-o", export); code != 0 || !strings.Contains(errOut, "exported 12 message(s)") {
+	if code, out, errOut := mailflow(t, "queue", "export", "-c", boltCfg, "-o", export); code != 0 || !strings.Contains(errOut, "exported 12 message(s) and 1 suspended next hop(s) (Local)") {
 		t.Fatalf("export (exit %d): %s%s", code, out, errOut)
 	}
 	testkit.WriteFile(t, filepath.Join(dir, "queue.dsn"), dsn)
 	pgCfg := haConfig(t, dir, "NODE1", testkit.FreePort(t), atoi(t, sinkPortS))
-	for i, want := range []string{"imported 12 message(s)", "imported 0 message(s) into the PostgreSQL database (queue.backend postgres), skipped 12"} {
+	for i, want := range []string{"imported 12 message(s) into the PostgreSQL database (queue.backend postgres), skipped 0 already there, 1 suspended next hop(s) (Local)",
+		"imported 0 message(s) into the PostgreSQL database (queue.backend postgres), skipped 12"} {
 		if code, out, errOut := mailflow(t, "queue", "import", "-c", pgCfg, export); code != 0 || !strings.Contains(out, want) {
 			t.Fatalf("import %d (exit %d): %s%s; want %q", i+1, code, out, errOut, want)
 		}
@@ -71,6 +78,10 @@ admin:
 		t.Fatal(err)
 	}
 	waitQueueEmpty(t, c, "PostgreSQL")
+	hops, err := c.Hops()
+	if err != nil || len(hops) != 1 || hops[0].Name != "Local" || !hops[0].Suspended {
+		t.Errorf("the PostgreSQL node lists next hops %+v (%v), want Local suspended", hops, err)
+	}
 	copies, _, _ := sink.snapshot()
 	for tok := range load.acked {
 		if copies[tok] != 1 {

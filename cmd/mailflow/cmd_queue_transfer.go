@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -21,7 +22,7 @@ func queueExportCmd(cfgPath *string) *cobra.Command {
 	var out string
 	cmd := &cobra.Command{
 		Use:   "export",
-		Short: "Write every queued message and its body (JSON lines) from the configured store; stop the server(s) first",
+		Short: "Write the suspended next hops and every queued message with its body (JSON lines) from the configured store; stop the server(s) first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withQueueStore(*cfgPath, func(s queue.Store, where string) error {
@@ -34,7 +35,7 @@ func queueExportCmd(cfgPath *string) *cobra.Command {
 					defer f.Close()
 					w = f
 				}
-				n, err := queue.Export(context.Background(), s, w)
+				c, err := queue.Export(context.Background(), s, w)
 				if err != nil {
 					return err
 				}
@@ -43,7 +44,10 @@ func queueExportCmd(cfgPath *string) *cobra.Command {
 						return fmt.Errorf("export: %w", err)
 					}
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "exported %d message(s) from %s\n", n, where)
+				fmt.Fprintf(cmd.ErrOrStderr(), "exported %d message(s) and %d suspended next hop(s)%s from %s\n", c.Messages, len(c.SuspendedHops), hopNames(c.SuspendedHops), where)
+				if _, ok := s.(queue.HopStateStore); !ok {
+					fmt.Fprintf(cmd.ErrOrStderr(), "note: %s keeps no suspended next hops; none were exported\n", where)
+				}
 				return nil
 			})
 		},
@@ -55,7 +59,7 @@ func queueExportCmd(cfgPath *string) *cobra.Command {
 func queueImportCmd(cfgPath *string) *cobra.Command {
 	return &cobra.Command{
 		Use:   "import FILE",
-		Short: "Add the messages of a queue export to the configured store, keeping ids and states; ids already there are skipped",
+		Short: "Add the messages and suspended next hops of a queue export to the configured store, keeping ids and states; ids already there are skipped, no suspension is lifted",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var r io.Reader = os.Stdin
@@ -68,12 +72,21 @@ func queueImportCmd(cfgPath *string) *cobra.Command {
 				r = f
 			}
 			return withQueueStore(*cfgPath, func(s queue.Store, where string) error {
-				added, skipped, err := queue.Import(context.Background(), s, r)
-				fmt.Fprintf(cmd.OutOrStdout(), "imported %d message(s) into %s, skipped %d already there\n", added, where, skipped)
+				c, err := queue.Import(context.Background(), s, r)
+				fmt.Fprintf(cmd.OutOrStdout(), "imported %d message(s) into %s, skipped %d already there, %d suspended next hop(s)%s\n",
+					c.Messages, where, c.Skipped, len(c.SuspendedHops), hopNames(c.SuspendedHops))
 				return err
 			})
 		},
 	}
+}
+
+// hopNames is " (A, B)" for the report lines, or "" for none.
+func hopNames(hops []string) string {
+	if len(hops) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(hops, ", ") + ")"
 }
 
 // withQueueStore opens the store the configuration names (the bbolt file

@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailflowhq/mailflow/internal/config"
 	"github.com/mailflowhq/mailflow/internal/node"
 	"github.com/mailflowhq/mailflow/internal/queue"
 	"github.com/mailflowhq/mailflow/internal/testkit"
@@ -125,6 +127,65 @@ func TestSuspensionSurvivesRestart(t *testing.T) {
 	}
 	if h, ok := hopListed(n, "Local"); ok && h.Suspended {
 		t.Fatalf("Local still listed suspended after the resume: %+v", h)
+	}
+}
+
+// withStore runs fn on the queue store cfg names, the node being stopped
+// (as queue export and import do).
+func withStore(t *testing.T, cfg string, fn func(queue.Store)) {
+	t.Helper()
+	c, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, where, err := node.OpenQueueStore(c, testkit.Logger(t))
+	if err != nil {
+		t.Fatalf("open %s: %v", where, err)
+	}
+	defer s.Close()
+	fn(s)
+}
+
+// A suspension moves with the queue (queue export, queue import): the node
+// started on the target lists the hop suspended and keeps its message
+// deferred.
+func TestSuspensionMovesWithExportImport(t *testing.T) {
+	src := newFixture(t)
+	n, closeNode := startNode(t, src.cfg, node.Options{})
+	if err := n.Suspend("Local"); err != nil {
+		t.Fatal(err)
+	}
+	id := queueLocal(t, n, "held across a move")
+	waitSuspendedDeferral(t, n, id, 0)
+	closeNode()
+
+	var export bytes.Buffer
+	withStore(t, src.cfg, func(s queue.Store) {
+		if c, err := queue.Export(context.Background(), s, &export); err != nil || c.Messages != 1 || len(c.SuspendedHops) != 1 {
+			t.Fatalf("export = %+v, %v; want 1 message and 1 suspended hop", c, err)
+		}
+	})
+	dst := newFixture(t)
+	withStore(t, dst.cfg, func(s queue.Store) {
+		if c, err := queue.Import(context.Background(), s, &export); err != nil || c.Messages != 1 || len(c.SuspendedHops) != 1 {
+			t.Fatalf("import = %+v, %v; want 1 message and 1 suspended hop", c, err)
+		}
+	})
+
+	n, _ = startNode(t, dst.cfg, node.Options{})
+	if h, ok := hopListed(n, "Local"); !ok || !h.Suspended || len(h.Items) != 1 {
+		t.Fatalf("on the target, Local is listed as %+v (found %v), want suspended with the message", h, ok)
+	}
+	m, ok := n.Queue().Get(id)
+	if !ok {
+		t.Fatalf("message %s not on the target", id)
+	}
+	if err := n.Queue().Retry(id); err != nil {
+		t.Fatal(err)
+	}
+	waitSuspendedDeferral(t, n, id, m.Recipients[0].Attempts)
+	if c := mailboxCount(t, n, "contoso.com"); c != 0 {
+		t.Fatalf("%d message(s) delivered to the suspended hop on the target", c)
 	}
 }
 
