@@ -16,7 +16,7 @@ import (
 
 // openTransferTarget opens an empty store to import into: a bbolt file, or
 // in the PostgreSQL run a PostgreSQL store. The test closes it.
-func openTransferTarget(t *testing.T, clock *FakeClock) Store {
+func openTransferTarget(t *testing.T, clock *testkit.Clock) Store {
 	t.Helper()
 	dir := t.TempDir()
 	target := testOptions(dir, clock, nil, nil).Store
@@ -35,7 +35,7 @@ type queueWithoutHops struct{ Store }
 
 // exportOf writes a queue of one deferred message for dave@tailspin.com,
 // with the given hops suspended, and returns the export.
-func exportOf(t *testing.T, clock *FakeClock, hops ...string) []byte {
+func exportOf(t *testing.T, clock *testkit.Clock, hops ...string) []byte {
 	t.Helper()
 	src, err := OpenBoltStore(filepath.Join(t.TempDir(), "queue.db"), nil)
 	if err != nil {
@@ -62,7 +62,7 @@ func exportOf(t *testing.T, clock *FakeClock, hops ...string) []byte {
 // A file written by the version before suspended hops were exported (only
 // message records) still imports, and the target keeps its suspensions.
 func TestImportFileOfPreviousVersion(t *testing.T) {
-	clock := NewFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	ctx := context.Background()
 	src, err := OpenBoltStore(filepath.Join(t.TempDir(), "queue.db"), nil)
 	if err != nil {
@@ -108,7 +108,7 @@ func TestImportFileOfPreviousVersion(t *testing.T) {
 // A store that keeps no suspended next hops exports none, refuses a file
 // that has some (before importing anything) and takes one that has none.
 func TestImportSuspendedHopsIntoStoreWithoutHopState(t *testing.T) {
-	clock := NewFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	ctx := context.Background()
 	target := queueWithoutHops{openTransferTarget(t, clock)}
 
@@ -132,7 +132,7 @@ func TestImportSuspendedHopsIntoStoreWithoutHopState(t *testing.T) {
 // A record that is neither a message nor a suspended hop (a newer kind) is
 // refused, never skipped.
 func TestImportRefusesUnknownRecord(t *testing.T) {
-	clock := NewFakeClock(t0)
+	clock := testkit.NewClock(t0)
 	for _, line := range []string{`{"future_kind":"x"}`, `{"suspended_hop":"  "}`} {
 		target := openTransferTarget(t, clock)
 		if c, err := Import(context.Background(), target, strings.NewReader(line+"\n")); err == nil || !strings.Contains(err.Error(), "item 1") {
