@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mailflowhq/mailflow/internal/pglocal"
+	"github.com/mailflowhq/mailflow/internal/testkit"
 )
 
 // need skips when a peer is missing locally and fails in CI (CI=true),
@@ -36,7 +37,7 @@ func TestSmokeRun(t *testing.T) {
 			need(t, tool+" (apt-get install postfix python3)")
 		}
 	}
-	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
+	if _, err := os.Stat(testkit.Chromium); err != nil {
 		need(t, "chromium for the dashboard part (apt-get install chromium)")
 	}
 	if pglocal.Bin() == "" {

@@ -15,11 +15,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-)
 
-// chromiumPath is Debian's chromium, the browser the admin center's own
-// tests drive.
-const chromiumPath = "/usr/bin/chromium"
+	"github.com/mailflowhq/mailflow/internal/testkit"
+)
 
 // dashboardPages are what the poller opens in turn: the pages an admin
 // leaves open on a wall screen, each reading the live node (the map reads
@@ -38,8 +36,8 @@ func (h *harness) dashboard(ctx context.Context) error {
 		h.skip("dashboard: %s", why)
 		return nil
 	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		h.skip("dashboard: chromium is not installed at %s (Debian: apt-get install chromium)", chromiumPath)
+	if _, err := os.Stat(testkit.Chromium); err != nil {
+		h.skip("dashboard: chromium is not installed at %s (Debian: apt-get install chromium)", testkit.Chromium)
 		return nil
 	}
 	dir := filepath.Join(h.work, "dashboard")
@@ -182,25 +180,10 @@ func (h *harness) dashboard(ctx context.Context) error {
 	return nil
 }
 
-// startBrowser starts headless chromium with the flags of the tested
-// recipe (no sandbox as root, no background networking, a fresh profile)
-// and names resolving nowhere: the admin center is reached by IP literal,
-// so nothing the browser starts on its own leaves the machine.
+// startBrowser starts headless chromium with the admin center tests'
+// options (testkit.ChromiumOptions) and a fresh profile in profile.
 func startBrowser(ctx context.Context, profile string) (context.Context, func(), error) {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
-		chromedp.UserDataDir(profile),
-		chromedp.WindowSize(1280, 800),
-	)
+	opts := testkit.ChromiumOptions(profile)
 	actx, cancelA := chromedp.NewExecAllocator(ctx, opts...)
 	bctx, cancelB := chromedp.NewContext(actx)
 	done := func() { cancelB(); cancelA() }

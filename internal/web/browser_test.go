@@ -18,8 +18,6 @@ import (
 	"github.com/mailflowhq/mailflow/internal/tlscheck"
 )
 
-const chromium = "/usr/bin/chromium"
-
 // xssSubject would set window.__xss if a page rendered it as HTML.
 const xssSubject = `<script>window.__xss=1</script><img src=x onerror="window.__xss=2">`
 
@@ -28,25 +26,10 @@ const xssSubject = `<script>window.__xss=1</script><img src=x onerror="window.__
 // profile).
 func startChromium(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("chromium not installed at %s (Debian package chromium): %v", chromium, err)
+	if _, err := os.Stat(testkit.Chromium); err != nil {
+		t.Skipf("chromium not installed at %s (Debian package chromium): %v", testkit.Chromium, err)
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		// No name resolves (the admin center is reached by IP literal), so
-		// nothing the browser starts on its own leaves the machine.
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
-	)
+	opts := testkit.ChromiumOptions(t.TempDir())
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
 	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
