@@ -45,9 +45,6 @@ func queueExportCmd(cfgPath *string) *cobra.Command {
 					}
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "exported %d message(s) and %d suspended next hop(s)%s from %s\n", c.Messages, len(c.SuspendedHops), hopNames(c.SuspendedHops), where)
-				if _, ok := s.(queue.HopStateStore); !ok {
-					fmt.Fprintf(cmd.ErrOrStderr(), "note: %s keeps no suspended next hops; none were exported\n", where)
-				}
 				return nil
 			})
 		},

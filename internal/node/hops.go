@@ -106,6 +106,15 @@ func (s *Node) Hops() []Hop {
 // given. It is never changed once published.
 type hopSet map[string]string
 
+// newHopSet is the set of the stored names.
+func newHopSet(hops []string) hopSet {
+	set := make(hopSet, len(hops))
+	for _, h := range hops {
+		set[strings.ToLower(h)] = h
+	}
+	return set
+}
+
 func (h hopSet) has(hop string) bool {
 	_, ok := h[strings.ToLower(hop)]
 	return ok
@@ -118,8 +127,8 @@ const hopStoreTimeout = 30 * time.Second
 // start, before any delivery, and logs each so the administrator sees that
 // delivery to it is still held.
 func (s *Node) loadSuspended(store queue.Store, where string) error {
-	set := hopSet{}
-	defer func() { s.suspended.Store(&set) }()
+	empty := hopSet{}
+	s.suspended.Store(&empty)
 	hs, ok := store.(queue.HopStateStore)
 	if !ok {
 		return nil
@@ -132,8 +141,9 @@ func (s *Node) loadSuspended(store queue.Store, where string) error {
 	if err != nil {
 		return fmt.Errorf("read the suspended next hops in %s: %w", where, err)
 	}
+	set := newHopSet(hops)
+	s.suspended.Store(&set)
 	for _, h := range hops {
-		set[strings.ToLower(h)] = h
 		s.log.Warn("next hop suspended (from store): its messages wait until mailflow queue resume", "hop", h)
 	}
 	return nil
@@ -161,10 +171,7 @@ func (s *Node) currentSuspended(ctx context.Context) hopSet {
 		s.log.Debug("suspended next hops unread; using the last known", "err", err)
 		return s.view()
 	}
-	set := make(hopSet, len(hops))
-	for _, h := range hops {
-		set[strings.ToLower(h)] = h
-	}
+	set := newHopSet(hops)
 	s.suspended.Store(&set)
 	return set
 }

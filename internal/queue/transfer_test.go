@@ -33,20 +33,28 @@ func openTransferTarget(t *testing.T, clock *testkit.Clock) Store {
 // queueWithoutHops is a store that keeps no suspended next hops.
 type queueWithoutHops struct{ Store }
 
-// exportOf writes a queue of one deferred message for dave@tailspin.com,
-// with the given hops suspended, and returns the export.
-func exportOf(t *testing.T, clock *testkit.Clock, hops ...string) []byte {
+// deferredStore is a bbolt store holding one deferred message for
+// dave@tailspin.com (body "one"); t closes it.
+func deferredStore(t *testing.T, clock *testkit.Clock) *BoltStore {
 	t.Helper()
 	src, err := OpenBoltStore(filepath.Join(t.TempDir(), "queue.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
+	t.Cleanup(func() { src.Close() })
 	o := testOptions("", clock, newScript(deferAll), nil)
 	o.Store = src
 	q := mustOpen(t, o)
 	mustPut(t, q, sampleEnv("dave@tailspin.com"), sampleBody("one"))
 	q.ProcessDue(context.Background())
+	return src
+}
+
+// exportOf writes a queue of one deferred message for dave@tailspin.com,
+// with the given hops suspended, and returns the export.
+func exportOf(t *testing.T, clock *testkit.Clock, hops ...string) []byte {
+	t.Helper()
+	src := deferredStore(t, clock)
 	for _, h := range hops {
 		if err := src.SuspendHop(context.Background(), h); err != nil {
 			t.Fatal(err)
@@ -64,16 +72,7 @@ func exportOf(t *testing.T, clock *testkit.Clock, hops ...string) []byte {
 func TestImportFileOfPreviousVersion(t *testing.T) {
 	clock := testkit.NewClock(t0)
 	ctx := context.Background()
-	src, err := OpenBoltStore(filepath.Join(t.TempDir(), "queue.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	o := testOptions("", clock, newScript(deferAll), nil)
-	o.Store = src
-	q := mustOpen(t, o)
-	mustPut(t, q, sampleEnv("dave@tailspin.com"), sampleBody("one"))
-	q.ProcessDue(ctx)
+	src := deferredStore(t, clock)
 	msgs, _, err := src.Load(ctx)
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("source: %d messages, %v", len(msgs), err)
